@@ -1,0 +1,139 @@
+//! [`AuthClient`]: the generated refresh operation, with typed results and errors.
+
+use progenitor_client::Error as RawError;
+use reqwest::header::DATE;
+
+use crate::config::AuthClientBuilder;
+use crate::error::{ConfigError, Error, UnknownOutcome};
+use crate::generated;
+use crate::response::{error_for_status, undecodable_success, Scrubber};
+use crate::secret::{ApiKey, RefreshToken};
+use crate::session::Session;
+use crate::transport::{read_buffered, BodyTooLarge};
+
+/// A client for GenLogs' auth API, configured once with the api key.
+///
+/// Cheap to clone (the HTTP connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct AuthClient {
+    raw: generated::Client,
+    /// Kept to scrub it out of anything a response says.
+    api_key: ApiKey,
+}
+
+impl AuthClient {
+    /// Starts a configuration with the api key GenLogs issued.
+    pub fn builder(api_key: impl Into<ApiKey>) -> AuthClientBuilder {
+        AuthClientBuilder::new(api_key.into())
+    }
+
+    pub(crate) fn from_parts(raw: generated::Client, api_key: ApiKey) -> Self {
+        Self { raw, api_key }
+    }
+
+    /// The generated client, for operations this layer does not wrap. It sends the api key,
+    /// applies the timeout and the body cap like [`refresh`](Self::refresh), but its errors are
+    /// progenitor's, which may show response bodies: prefer `refresh`.
+    pub fn generated(&self) -> &generated::Client {
+        &self.raw
+    }
+
+    /// Exchanges `refresh_token` for a new access token and a new refresh token.
+    ///
+    /// The token sent is single use: after success only the returned one is valid, and after
+    /// [`Error::OutcomeUnknown`] it may already be dead (see [`Error::needs_new_tokens`]).
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Session, Error> {
+        let scrubber = Scrubber::new([refresh_token.expose_secret(), self.api_key.expose_secret()]);
+        match self.raw.refresh_tokens(refresh_token.expose_secret()).await {
+            Ok(response) => {
+                let server_date = response
+                    .headers()
+                    .get(DATE)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|text| chrono::DateTime::parse_from_rfc2822(text).ok())
+                    .map(|date| date.to_utc());
+                Ok(Session::from_response(response.into_inner(), server_date))
+            }
+            Err(error) => Err(classify(error, &scrubber)),
+        }
+    }
+}
+
+/// progenitor's error → the crate's. progenitor's own `Display` prints bodies and URLs, so
+/// nothing of it is kept but the transport cause, stripped of its URL.
+///
+/// Synchronous on purpose: progenitor's `ByteStream` is not `Send`, so it must not live across an
+/// `.await`; the hooks already read every body into memory, so nothing here waits.
+fn classify(error: RawError<generated::ByteStream>, scrubber: &Scrubber<'_>) -> Error {
+    match error {
+        RawError::ErrorResponse(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = read_buffered(response.into_inner().into_inner());
+            error_for_status(status, &headers, body, scrubber)
+        }
+        RawError::UnexpectedResponse(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = read_buffered(Box::pin(response.bytes_stream()));
+            match (status.is_success(), body) {
+                (true, Ok(body)) => undecodable_success(status, &body),
+                (true, Err(Some(error))) => body_failed(error),
+                (true, Err(None)) => Error::OutcomeUnknown {
+                    reason: UnknownOutcome::ConnectionLost,
+                    recovered: None,
+                    source: None,
+                },
+                (false, body) => error_for_status(status, &headers, body, scrubber),
+            }
+        }
+        RawError::InvalidResponsePayload(body, _) => {
+            // Only the 200 arm decodes JSON (error bodies are raw streams).
+            undecodable_success(reqwest::StatusCode::OK, &body)
+        }
+        RawError::ResponseBodyError(error) => body_failed(error),
+        RawError::CommunicationError(error) => transport_failed(error),
+        RawError::InvalidRequest(_) | RawError::Custom(_) => {
+            ConfigError::BaseUrl("the request could not be built from it").into()
+        }
+        RawError::InvalidUpgrade(error) => body_failed(error),
+    }
+}
+
+/// The request never got a response.
+fn transport_failed(error: reqwest::Error) -> Error {
+    let error = error.without_url();
+    if error.is_builder() {
+        ConfigError::BaseUrl("the request could not be built from it").into()
+    } else if error.is_connect() {
+        Error::Connect { source: error }
+    } else {
+        let reason = if error.is_timeout() {
+            UnknownOutcome::TimedOut
+        } else {
+            UnknownOutcome::ConnectionLost
+        };
+        Error::OutcomeUnknown {
+            reason,
+            recovered: None,
+            source: Some(error),
+        }
+    }
+}
+
+/// A success status whose body did not arrive whole.
+fn body_failed(error: reqwest::Error) -> Error {
+    let error = error.without_url();
+    let reason = if let Some(BodyTooLarge { limit }) = BodyTooLarge::in_chain(&error) {
+        UnknownOutcome::BodyTooLarge { limit }
+    } else if error.is_timeout() {
+        UnknownOutcome::TimedOut
+    } else {
+        UnknownOutcome::ConnectionLost
+    };
+    Error::OutcomeUnknown {
+        reason,
+        recovered: None,
+        source: Some(error),
+    }
+}

@@ -1,0 +1,154 @@
+//! The spec pipeline: `openapi.json` → quirk fixes → progenitor → formatted Rust.
+//!
+//! This module is not part of the library. `build.rs` compiles it with `#[path]`, and so do the
+//! tests and the `spec-diff` example, so the code that the crate ships, the committed snapshots
+//! and the change report all come from one pipeline.
+
+#![allow(dead_code)] // each includer uses a different part of the pipeline
+
+pub mod json_path;
+pub mod quirks;
+
+use std::fmt;
+
+use serde_json::Value;
+
+pub use json_path::JsonPath;
+pub use quirks::FixReport;
+
+/// A spec document the pipeline cannot turn into code: says where and what.
+#[derive(Debug)]
+pub struct SpecError {
+    /// Where in the document the problem is, as a JSONPath (`$.paths['/token/refresh'].post`).
+    pub path: JsonPath,
+    /// What is wrong there, and what to do about it.
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(path: JsonPath, message: impl Into<String>) -> Self {
+        Self {
+            path,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "openapi.json at {}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// The document after the quirk pass, with what each fix did.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    /// The corrected document, as JSON (key order kept from upstream).
+    pub document: Value,
+    /// One report per fix, in the order they ran.
+    pub fixes: Vec<FixReport>,
+}
+
+impl Normalized {
+    /// The corrected document, pretty-printed: the committed `normalized.json` snapshot.
+    pub fn to_pretty_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.document).expect("a Value always serializes");
+        text.push('\n');
+        text
+    }
+}
+
+/// Parses the upstream text and runs every quirk fix on it.
+pub fn normalize(text: &str) -> Result<Normalized, SpecError> {
+    let mut document: Value = serde_json::from_str(text).map_err(|e| {
+        SpecError::new(
+            JsonPath::root(),
+            format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column()),
+        )
+    })?;
+    let fixes = quirks::apply_all(&mut document)?;
+    Ok(Normalized { document, fixes })
+}
+
+/// Reads the corrected document as OpenAPI 3.0, naming the JSON path of anything it cannot read.
+pub fn to_openapi(document: &Value) -> Result<openapiv3::OpenAPI, SpecError> {
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let path = JsonPath::from_serde_path(e.path());
+        SpecError::new(
+            path,
+            format!("not a valid OpenAPI 3.0 document here: {}", e.inner()),
+        )
+    })
+}
+
+/// The progenitor settings the crate is generated with, in one place so that build.rs, the
+/// snapshot test and the change report agree.
+pub fn generation_settings() -> progenitor::GenerationSettings {
+    let mut settings = progenitor::GenerationSettings::default();
+    settings
+        // Positional methods keep no copy of their arguments, so no builder's derived `Debug`
+        // can print the refresh token.
+        .with_interface(progenitor::InterfaceStyle::Positional)
+        // The hand-written hooks (api key, timeout, body cap) are required, not optional.
+        .with_hooks(progenitor::HooksMode::Expected)
+        .with_inner_type(quote_path("crate::transport::Transport"))
+        .with_conversion(
+            string_schema("date-time"),
+            "crate::expiry::Expiry",
+            std::iter::empty(),
+        )
+        .with_conversion(
+            string_schema("password"),
+            "crate::secret::Token",
+            std::iter::empty(),
+        );
+    settings
+}
+
+fn string_schema(format: &str) -> schemars::schema::SchemaObject {
+    schemars::schema::SchemaObject {
+        instance_type: Some(schemars::schema::InstanceType::String.into()),
+        format: Some(format.to_string()),
+        ..Default::default()
+    }
+}
+
+fn quote_path(path: &str) -> proc_macro2::TokenStream {
+    path.parse().expect("a Rust path is a token stream")
+}
+
+/// Runs progenitor on the corrected document and formats the result with prettyplease.
+pub fn generate(document: &Value) -> Result<String, SpecError> {
+    let spec = to_openapi(document)?;
+    let mut generator = progenitor::Generator::new(&generation_settings());
+    // progenitor asserts (panics) on some shapes it does not support; turn that into an error too.
+    let tokens = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        generator.generate_tokens(&spec)
+    }))
+    .map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        SpecError::new(
+            JsonPath::root().key("paths"),
+            format!("progenitor cannot generate this document ({why}); extend the quirk pass in src/codegen/quirks.rs"),
+        )
+    })?
+    .map_err(|e| {
+        SpecError::new(
+            JsonPath::root(),
+            format!("progenitor rejected the document: {e}; extend the quirk pass in src/codegen/quirks.rs"),
+        )
+    })?;
+    let file = syn::parse2::<syn::File>(tokens).map_err(|e| {
+        SpecError::new(
+            JsonPath::root(),
+            format!("progenitor produced code that does not parse: {e}"),
+        )
+    })?;
+    Ok(prettyplease::unparse(&file))
+}

@@ -1,0 +1,257 @@
+//! The one error type of the crate: a variant per failure class, each saying what it means for
+//! the caller, none carrying a URL, a token or the api key.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::secret::RefreshToken;
+use crate::Expiry;
+
+/// Everything that can go wrong getting tokens from GenLogs.
+///
+/// `Display` describes this layer only; the transport cause, where there is one, comes through
+/// [`std::error::Error::source`]. No variant holds a URL (the refresh token travels in the query),
+/// and text taken from a response is truncated and scrubbed of every credential the client knows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// 401: the refresh token is invalid, expired or already used. Not retryable: new tokens must
+    /// be created (`POST /auth/token` with email and password).
+    #[error(
+        "GenLogs rejected the refresh token (401): it is invalid, expired or already used; \
+         create new tokens{}",
+        detail(message)
+    )]
+    RefreshTokenRejected {
+        /// The server's `detail`, scrubbed and truncated.
+        message: Option<String>,
+    },
+
+    /// 403: the api gateway refused the `x-api-key` (missing, invalid, or not permitted).
+    #[error("GenLogs refused the api key (403){}", detail(message))]
+    Forbidden {
+        /// The gateway's `message`, scrubbed and truncated.
+        message: Option<String>,
+    },
+
+    /// 422: FastAPI rejected the request's parameters.
+    #[error("GenLogs rejected the request as invalid (422){}", problems_text(problems))]
+    Validation {
+        /// Each problem FastAPI listed (`loc`, `msg`, `type`).
+        problems: Vec<ValidationProblem>,
+    },
+
+    /// 429: throttled by the api gateway. Retryable after `retry_after`.
+    #[error("GenLogs is rate limiting this api key (429){}{}", retry_text(retry_after), detail(message))]
+    RateLimited {
+        /// `Retry-After`, as seconds or an HTTP date, when the gateway sent it.
+        retry_after: Option<Duration>,
+        /// The gateway's `message`, scrubbed and truncated.
+        message: Option<String>,
+    },
+
+    /// 5xx: the service or its gateway failed. Only 503 is retryable: after a 500 or 504 the
+    /// refresh may or may not have happened.
+    #[error("GenLogs server error ({status}){}", detail(message))]
+    Server {
+        /// The status.
+        status: StatusCode,
+        /// `detail`, `message` or the text body, scrubbed and truncated.
+        message: Option<String>,
+    },
+
+    /// Any other status, a redirect included: redirects are never followed, since the request
+    /// carries the refresh token and the api key.
+    #[error("unexpected HTTP status {status} from GenLogs{}", detail(message))]
+    UnexpectedStatus {
+        /// The status.
+        status: StatusCode,
+        /// What the body said, scrubbed and truncated.
+        message: Option<String>,
+    },
+
+    /// The connection could not be made: the request never left, so retrying is safe.
+    #[error("could not connect to GenLogs; the request was not sent")]
+    Connect {
+        /// The transport error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The request was sent but its result is not known. GenLogs may already have rotated the
+    /// refresh token, making the one sent invalid; if the new one could be read it is in
+    /// `recovered`, and must be kept.
+    #[error(
+        "the refresh outcome is unknown: {reason}; GenLogs may already have rotated the refresh \
+         token, so the one sent may no longer be valid{}",
+        if recovered.is_some() { " (the new refresh token was recovered from the response)" } else { "" }
+    )]
+    OutcomeUnknown {
+        /// What happened.
+        reason: UnknownOutcome,
+        /// The rotated refresh token, when the response still held a readable one.
+        recovered: Option<RecoveredRefreshToken>,
+        /// The transport error, without its URL, when there was one.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+
+    /// The client was configured with something it cannot use.
+    #[error("invalid genlogs-auth configuration: {0}")]
+    InvalidConfig(#[from] ConfigError),
+}
+
+impl Error {
+    /// The HTTP status, for errors that came with a response.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::RefreshTokenRejected { .. } => Some(StatusCode::UNAUTHORIZED),
+            Error::Forbidden { .. } => Some(StatusCode::FORBIDDEN),
+            Error::Validation { .. } => Some(StatusCode::UNPROCESSABLE_ENTITY),
+            Error::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
+            Error::Server { status, .. } | Error::UnexpectedStatus { status, .. } => Some(*status),
+            Error::OutcomeUnknown { reason, .. } => reason.status(),
+            Error::Connect { .. } | Error::InvalidConfig(_) => None,
+        }
+    }
+
+    /// Whether sending the same request again is safe and may succeed: only a connect failure
+    /// (nothing was sent), 429 and 503 (the server did not act on it).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::RateLimited { .. } => true,
+            Error::Server { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
+            _ => false,
+        }
+    }
+
+    /// Whether the refresh token that was sent must be considered dead and new tokens created:
+    /// after a 401, and after an unknown outcome (unless a rotated token was recovered).
+    pub fn needs_new_tokens(&self) -> bool {
+        match self {
+            Error::RefreshTokenRejected { .. } => true,
+            Error::OutcomeUnknown { recovered, .. } => recovered.is_none(),
+            _ => false,
+        }
+    }
+
+    /// The rotated refresh token read from an undecodable success response, if any.
+    pub fn recovered_refresh_token(&self) -> Option<&RecoveredRefreshToken> {
+        match self {
+            Error::OutcomeUnknown { recovered, .. } => recovered.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Why the outcome of a sent request is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownOutcome {
+    /// No complete response within the timeout.
+    TimedOut,
+    /// The connection failed after the request was written.
+    ConnectionLost,
+    /// A success status whose body is over the size cap.
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// A success status whose body is not a token response.
+    Undecodable {
+        /// The status.
+        status: StatusCode,
+        /// Where and what is wrong (a JSON path and the problem; never a value).
+        problem: String,
+    },
+}
+
+impl UnknownOutcome {
+    fn status(&self) -> Option<StatusCode> {
+        match self {
+            UnknownOutcome::Undecodable { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for UnknownOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnknownOutcome::TimedOut => f.write_str("no complete response within the timeout"),
+            UnknownOutcome::ConnectionLost => {
+                f.write_str("the connection failed after the request was sent")
+            }
+            UnknownOutcome::BodyTooLarge { limit } => {
+                write!(f, "the success response body exceeds the {limit}-byte limit")
+            }
+            UnknownOutcome::Undecodable { status, problem } => {
+                write!(f, "the {status} response is not a token response: {problem}")
+            }
+        }
+    }
+}
+
+/// A rotated refresh token read from a success response that could not be fully decoded.
+#[derive(Debug, Clone)]
+pub struct RecoveredRefreshToken {
+    /// The new refresh token.
+    pub token: RefreshToken,
+    /// Its expiry, when that part of the body was readable.
+    pub expires: Option<Expiry>,
+}
+
+/// One entry of FastAPI's 422 `detail` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationProblem {
+    /// Where: `loc` joined with dots, e.g. `query.refresh_token`.
+    pub location: String,
+    /// FastAPI's `msg`, scrubbed and truncated.
+    pub message: String,
+    /// FastAPI's `type`, e.g. `missing`.
+    pub kind: String,
+}
+
+/// A configuration the client cannot use.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The base URL does not parse, or has parts a base URL must not have.
+    #[error("the base URL is not usable: {0}")]
+    BaseUrl(&'static str),
+    /// `http://` to a host that is not loopback.
+    #[error("the base URL must use https (plain http is allowed only for loopback hosts)")]
+    InsecureBaseUrl,
+    /// The api key is empty or not a valid HTTP header value.
+    #[error("the api key is empty or not a valid HTTP header value")]
+    ApiKey,
+    /// reqwest could not build the HTTP client.
+    #[error("the HTTP client could not be built")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+fn detail(message: &Option<String>) -> String {
+    message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
+}
+
+fn retry_text(retry_after: &Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!("; retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+fn problems_text(problems: &[ValidationProblem]) -> String {
+    problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let sep = if i == 0 { ": " } else { "; " };
+            format!("{sep}{} ({}): {}", p.location, p.kind, p.message)
+        })
+        .collect()
+}

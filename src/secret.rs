@@ -1,0 +1,132 @@
+//! Secret strings: the api key and the tokens. Redacted `Debug`, no `Display`; reading the value
+//! takes an explicit `expose_secret()` call, and the memory is zeroed on drop.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A credential string as the generated types hold it (`format: password` in the corrected spec).
+///
+/// Serializing it writes the real value: that is how token stores persist it. Nothing else does.
+#[derive(Clone)]
+pub struct Token(SecretString);
+
+impl Token {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    /// The credential itself. Every call site is a place where a secret leaves its box.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([REDACTED])")
+    }
+}
+
+impl Serialize for Token {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose_secret())
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
+/// Defines a named credential type around [`Token`], so that an access token cannot be passed
+/// where a refresh token is expected.
+macro_rules! credential {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Token);
+
+        impl $name {
+            /// Wraps the credential.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(Token::new(value))
+            }
+
+            /// The credential itself: the only way to read it.
+            pub fn expose_secret(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([REDACTED])"))
+            }
+        }
+
+        impl From<Token> for $name {
+            fn from(token: Token) -> Self {
+                Self(token)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self::new(value)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self::new(value)
+            }
+        }
+    };
+}
+
+credential! {
+    /// The `x-api-key` that GenLogs issued to the caller.
+    ApiKey
+}
+
+credential! {
+    /// An access token: sent as `Access-Token` to every other GenLogs endpoint.
+    AccessToken
+}
+
+credential! {
+    /// A refresh token: single use, exchanged by `refresh` for a new pair.
+    RefreshToken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let rendered = format!(
+            "{:?} {:?} {:?} {:?} {:#?}",
+            Token::new("s3cr3t-a"),
+            ApiKey::new("s3cr3t-b"),
+            AccessToken::new("s3cr3t-c"),
+            RefreshToken::new("s3cr3t-d"),
+            RefreshToken::new("s3cr3t-e"),
+        );
+        assert!(!rendered.contains("s3cr3t"), "{rendered}");
+        assert!(rendered.contains("RefreshToken([REDACTED])"), "{rendered}");
+    }
+
+    #[test]
+    fn serde_round_trips_the_value() {
+        let json = serde_json::to_string(&RefreshToken::new("rt-1")).unwrap();
+        assert_eq!(json, "\"rt-1\"");
+        let back: RefreshToken = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.expose_secret(), "rt-1");
+    }
+}
