@@ -32,8 +32,9 @@ impl AuthClient {
     }
 
     /// The generated client, for operations this layer does not wrap. It sends the api key,
-    /// applies the timeout and the body cap like [`refresh`](Self::refresh), but its errors are
-    /// progenitor's, which may show response bodies: prefer `refresh`.
+    /// applies the timeout and the body cap, and strips URLs from transport errors like
+    /// [`refresh`](Self::refresh), but its errors are progenitor's: their `Display` prints an
+    /// undecodable body, which may hold tokens. Prefer `refresh`, whose errors never do.
     pub fn generated(&self) -> &generated::Client {
         &self.raw
     }

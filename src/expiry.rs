@@ -42,7 +42,7 @@ impl Expiry {
             .find(['Z', 'z', '+', '-'])
             .unwrap_or(time.len());
         let (clock, offset) = time.split_at(offset_at);
-        if let Some(fraction) = clock.get(8..) {
+        if let Some(fraction) = clock.get(8..).filter(|f| !f.is_empty()) {
             let digits = fraction.strip_prefix('.').ok_or(ExpiryParseError)?;
             if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ExpiryParseError);

@@ -98,7 +98,8 @@ impl ClientHooks<Transport> for Client {
                 "request failed"
             ),
         }
-        Ok(buffer_body(result?, self.inner().max_body_bytes).await)
+        let response = result.map_err(reqwest::Error::without_url)?;
+        Ok(buffer_body(response, self.inner().max_body_bytes).await)
     }
 }
 
