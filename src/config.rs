@@ -112,7 +112,8 @@ impl AuthClientBuilder {
 
 /// The base URL without a trailing slash, or why it cannot be used.
 fn validate_base_url(text: &str) -> Result<String, ConfigError> {
-    let url = url::Url::parse(text).map_err(|_| ConfigError::BaseUrl("it does not parse as a URL"))?;
+    let url =
+        url::Url::parse(text).map_err(|_| ConfigError::BaseUrl("it does not parse as a URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::BaseUrl("it must not contain credentials"));
     }
@@ -143,19 +144,45 @@ mod tests {
 
     #[test]
     fn https_and_loopback_http_are_accepted() {
-        assert_eq!(validate_base_url("https://api.genlogs.io/auth/").unwrap(), "https://api.genlogs.io/auth");
-        for url in ["http://127.0.0.1:8080", "http://localhost:1/auth", "http://[::1]:9/", "http://127.1.2.3"] {
+        assert_eq!(
+            validate_base_url("https://api.genlogs.io/auth/").unwrap(),
+            "https://api.genlogs.io/auth"
+        );
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1/auth",
+            "http://[::1]:9/",
+            "http://127.1.2.3",
+        ] {
             assert!(validate_base_url(url).is_ok(), "{url}");
         }
     }
 
     #[test]
     fn plain_http_elsewhere_and_odd_urls_are_refused() {
-        assert!(matches!(validate_base_url("http://api.genlogs.io/auth"), Err(ConfigError::InsecureBaseUrl)));
-        assert!(matches!(validate_base_url("http://10.0.0.1"), Err(ConfigError::InsecureBaseUrl)));
-        assert!(matches!(validate_base_url("ftp://x"), Err(ConfigError::BaseUrl(_))));
-        assert!(matches!(validate_base_url("not a url"), Err(ConfigError::BaseUrl(_))));
-        assert!(matches!(validate_base_url("https://u:p@x.io"), Err(ConfigError::BaseUrl(_))));
-        assert!(matches!(validate_base_url("https://x.io/?k=v"), Err(ConfigError::BaseUrl(_))));
+        assert!(matches!(
+            validate_base_url("http://api.genlogs.io/auth"),
+            Err(ConfigError::InsecureBaseUrl)
+        ));
+        assert!(matches!(
+            validate_base_url("http://10.0.0.1"),
+            Err(ConfigError::InsecureBaseUrl)
+        ));
+        assert!(matches!(
+            validate_base_url("ftp://x"),
+            Err(ConfigError::BaseUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("not a url"),
+            Err(ConfigError::BaseUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("https://u:p@x.io"),
+            Err(ConfigError::BaseUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("https://x.io/?k=v"),
+            Err(ConfigError::BaseUrl(_))
+        ));
     }
 }

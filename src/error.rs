@@ -37,14 +37,21 @@ pub enum Error {
     },
 
     /// 422: FastAPI rejected the request's parameters.
-    #[error("GenLogs rejected the request as invalid (422){}", problems_text(problems))]
+    #[error(
+        "GenLogs rejected the request as invalid (422){}",
+        problems_text(problems)
+    )]
     Validation {
         /// Each problem FastAPI listed (`loc`, `msg`, `type`).
         problems: Vec<ValidationProblem>,
     },
 
     /// 429: throttled by the api gateway. Retryable after `retry_after`.
-    #[error("GenLogs is rate limiting this api key (429){}{}", retry_text(retry_after), detail(message))]
+    #[error(
+        "GenLogs is rate limiting this api key (429){}{}",
+        retry_text(retry_after),
+        detail(message)
+    )]
     RateLimited {
         /// `Retry-After`, as seconds or an HTTP date, when the gateway sent it.
         retry_after: Option<Duration>,
@@ -185,10 +192,16 @@ impl fmt::Display for UnknownOutcome {
                 f.write_str("the connection failed after the request was sent")
             }
             UnknownOutcome::BodyTooLarge { limit } => {
-                write!(f, "the success response body exceeds the {limit}-byte limit")
+                write!(
+                    f,
+                    "the success response body exceeds the {limit}-byte limit"
+                )
             }
             UnknownOutcome::Undecodable { status, problem } => {
-                write!(f, "the {status} response is not a token response: {problem}")
+                write!(
+                    f,
+                    "the {status} response is not a token response: {problem}"
+                )
             }
         }
     }

@@ -38,23 +38,26 @@ impl Expiry {
             return Err(ExpiryParseError);
         }
         let (date, time) = (&text[..10], &text[11..]);
-        let offset_at = time
-            .find(['Z', 'z', '+', '-'])
-            .unwrap_or(time.len());
+        let offset_at = time.find(['Z', 'z', '+', '-']).unwrap_or(time.len());
         let (clock, offset) = time.split_at(offset_at);
         if let Some(fraction) = clock.get(8..).filter(|f| !f.is_empty()) {
             let digits = fraction.strip_prefix('.').ok_or(ExpiryParseError)?;
-            if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 return Err(ExpiryParseError);
             }
         }
-        let naive = NaiveDateTime::parse_from_str(&format!("{date}T{clock}"), "%Y-%m-%dT%H:%M:%S%.f")
-            .map_err(|_| ExpiryParseError)?;
+        let naive =
+            NaiveDateTime::parse_from_str(&format!("{date}T{clock}"), "%Y-%m-%dT%H:%M:%S%.f")
+                .map_err(|_| ExpiryParseError)?;
         let utc = match offset {
             "" | "Z" | "z" => naive.and_utc(),
-            offset => DateTime::parse_from_str(&format!("{date}T{clock}{offset}"), "%Y-%m-%dT%H:%M:%S%.f%:z")
-                .map_err(|_| ExpiryParseError)?
-                .with_timezone(&Utc),
+            offset => DateTime::parse_from_str(
+                &format!("{date}T{clock}{offset}"),
+                "%Y-%m-%dT%H:%M:%S%.f%:z",
+            )
+            .map_err(|_| ExpiryParseError)?
+            .with_timezone(&Utc),
         };
         Ok(Self(utc))
     }
@@ -111,7 +114,8 @@ mod tests {
     use chrono::TimeZone;
 
     fn utc(micros: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 26, 6, 8, 25).unwrap() + chrono::Duration::microseconds(micros.into())
+        Utc.with_ymd_and_hms(2026, 11, 26, 6, 8, 25).unwrap()
+            + chrono::Duration::microseconds(micros.into())
     }
 
     #[test]
@@ -126,15 +130,29 @@ mod tests {
             "2026-11-26T08:08:25.069078+02:00",
             "2026-11-26T01:08:25.069078-05:00",
         ] {
-            assert_eq!(Expiry::parse(text).map(|e| e.as_datetime()), Ok(utc(69_078)), "{text}");
+            assert_eq!(
+                Expiry::parse(text).map(|e| e.as_datetime()),
+                Ok(utc(69_078)),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn accepts_zero_to_nine_fractional_digits() {
-        assert_eq!(Expiry::parse("2026-11-26T06:08:25").unwrap().as_datetime(), utc(0));
-        assert_eq!(Expiry::parse("2026-11-26 06:08:25.5").unwrap().as_datetime(), utc(500_000));
-        let nanos = Expiry::parse("2026-11-26T06:08:25.123456789Z").unwrap().as_datetime();
+        assert_eq!(
+            Expiry::parse("2026-11-26T06:08:25").unwrap().as_datetime(),
+            utc(0)
+        );
+        assert_eq!(
+            Expiry::parse("2026-11-26 06:08:25.5")
+                .unwrap()
+                .as_datetime(),
+            utc(500_000)
+        );
+        let nanos = Expiry::parse("2026-11-26T06:08:25.123456789Z")
+            .unwrap()
+            .as_datetime();
         assert_eq!(nanos.timestamp_subsec_nanos(), 123_456_789);
     }
 
@@ -164,12 +182,18 @@ mod tests {
     fn the_error_does_not_echo_the_input() {
         let err = serde_json::from_str::<Expiry>("\"secret-looking-value\"").unwrap_err();
         assert!(!err.to_string().contains("secret-looking-value"), "{err}");
-        assert!(err.to_string().contains("not a recognised datetime"), "{err}");
+        assert!(
+            err.to_string().contains("not a recognised datetime"),
+            "{err}"
+        );
     }
 
     #[test]
     fn serializes_as_rfc3339_utc() {
         let expiry = Expiry::parse("2026-11-26 06:08:25.069078").unwrap();
-        assert_eq!(serde_json::to_string(&expiry).unwrap(), "\"2026-11-26T06:08:25.069078Z\"");
+        assert_eq!(
+            serde_json::to_string(&expiry).unwrap(),
+            "\"2026-11-26T06:08:25.069078Z\""
+        );
     }
 }

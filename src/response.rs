@@ -43,7 +43,9 @@ impl<'a> Scrubber<'a> {
         for secret in &self.secrets {
             text = text.replace(secret, REDACTED);
         }
-        let folded = text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty());
+        let folded = text
+            .split(|c: char| c.is_whitespace() || c.is_control())
+            .filter(|w| !w.is_empty());
         let mut out = String::new();
         for word in folded {
             if !out.is_empty() {
@@ -133,12 +135,20 @@ impl Body {
     fn message(&self, scrubber: &Scrubber<'_>) -> Option<String> {
         let bytes = match self {
             Body::Read(bytes) => bytes,
-            Body::Unreadable(Some(too_large)) => return Some(format!("(body not read: {too_large})")),
+            Body::Unreadable(Some(too_large)) => {
+                return Some(format!("(body not read: {too_large})"))
+            }
             Body::Unreadable(None) => return Some("(body could not be read)".into()),
         };
         match serde_json::from_slice::<ErrorBody>(bytes) {
-            Ok(ErrorBody { detail: Some(Value::String(text)), .. })
-            | Ok(ErrorBody { message: Some(Value::String(text)), .. }) => scrubber.scrub(&text),
+            Ok(ErrorBody {
+                detail: Some(Value::String(text)),
+                ..
+            })
+            | Ok(ErrorBody {
+                message: Some(Value::String(text)),
+                ..
+            }) => scrubber.scrub(&text),
             Ok(_) => None,
             Err(_) => scrubber.scrub(&String::from_utf8_lossy(bytes)),
         }
@@ -160,7 +170,14 @@ impl Body {
             .iter()
             .map(|problem| ValidationProblem {
                 location: scrubber
-                    .scrub(&problem.loc.iter().map(ToString::to_string).collect::<Vec<_>>().join("."))
+                    .scrub(
+                        &problem
+                            .loc
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("."),
+                    )
                     .unwrap_or_default(),
                 message: scrubber.scrub(&problem.msg).unwrap_or_default(),
                 kind: scrubber.scrub(&problem.type_).unwrap_or_default(),
@@ -176,7 +193,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((date.to_utc() - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        (date.to_utc() - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// A success status whose body is not a token response: say where and what, never a value, and
@@ -200,19 +221,30 @@ pub(crate) fn describe_decode_failure(bytes: &[u8]) -> String {
     let error = match result.map(|_| deserializer.end()) {
         Ok(Ok(())) => return "the body decodes, but not as the generated client expected".into(),
         Ok(Err(trailing)) => {
-            return format!("not valid JSON ({}; line {}, column {})", safe_serde_message(&trailing), trailing.line(), trailing.column())
+            return format!(
+                "not valid JSON ({}; line {}, column {})",
+                safe_serde_message(&trailing),
+                trailing.line(),
+                trailing.column()
+            )
         }
         Err(error) => error,
     };
     let inner = error.inner();
     let position = format!("line {}, column {}", inner.line(), inner.column());
     match inner.classify() {
-        serde_json::error::Category::Syntax => format!("not valid JSON ({}; {position})", safe_serde_message(inner)),
+        serde_json::error::Category::Syntax => {
+            format!("not valid JSON ({}; {position})", safe_serde_message(inner))
+        }
         serde_json::error::Category::Eof => format!("truncated JSON ({position})"),
         serde_json::error::Category::Io => "the body could not be read".into(),
         serde_json::error::Category::Data => {
             let path = error.path().to_string();
-            let at = if path == "." { "the body".to_string() } else { format!("`{path}`") };
+            let at = if path == "." {
+                "the body".to_string()
+            } else {
+                format!("`{path}`")
+            };
             format!("{at}: {}", safe_serde_message(inner))
         }
     }
@@ -222,13 +254,12 @@ pub(crate) fn describe_decode_failure(bytes: &[u8]) -> String {
 /// they met (`invalid type: string "eyJ…", expected …`); keep the kind and what was expected.
 fn safe_serde_message(error: &serde_json::Error) -> String {
     let text = error.to_string();
-    let text = text.rsplit_once(" at line ").map_or(text.as_str(), |(message, _)| message);
+    let text = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(message, _)| message);
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
-            let found = rest
-                .split([' ', '`', '"', ','])
-                .next()
-                .unwrap_or("value");
+            let found = rest.split([' ', '`', '"', ',']).next().unwrap_or("value");
             let expected = rest.rsplit_once(", expected ").map_or("", |(_, e)| e);
             return format!("{prefix}{found}, expected {expected}");
         }
@@ -312,7 +343,10 @@ mod tests {
     fn describe_decode_failure_names_the_path() {
         let body = br#"{"access_token_data":{"token":"a","expires":"soon"},"refresh_token_data":{"token":"r","expires":"2026-11-26T06:08:25Z"},"user_id":"u","company_id":1}"#;
         let problem = describe_decode_failure(body);
-        assert!(problem.starts_with("`access_token_data.expires`: not a recognised datetime"), "{problem}");
+        assert!(
+            problem.starts_with("`access_token_data.expires`: not a recognised datetime"),
+            "{problem}"
+        );
         assert!(!problem.contains("soon"), "{problem}");
     }
 
@@ -321,7 +355,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);

@@ -27,7 +27,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn from_response(body: types::AuthenticationResponse, server_date: Option<DateTime<Utc>>) -> Self {
+    pub(crate) fn from_response(
+        body: types::AuthenticationResponse,
+        server_date: Option<DateTime<Utc>>,
+    ) -> Self {
         let types::AuthenticationResponse {
             access_token_data,
             refresh_token_data,

@@ -119,7 +119,9 @@ async fn buffer_body(response: reqwest::Response, limit: usize) -> reqwest::Resp
     }
     let body = match read_capped(response, limit).await {
         Ok(bytes) => reqwest::Body::from(bytes),
-        Err(error) => reqwest::Body::wrap_stream(futures_util::stream::iter([Err::<Bytes, _>(error)])),
+        Err(error) => {
+            reqwest::Body::wrap_stream(futures_util::stream::iter([Err::<Bytes, _>(error)]))
+        }
     };
     builder
         .body(body)
@@ -131,7 +133,10 @@ async fn read_capped(
     response: reqwest::Response,
     limit: usize,
 ) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
-    if response.content_length().is_some_and(|length| length > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
         return Err(BodyTooLarge { limit }.into());
     }
     let mut stream = response.bytes_stream();

@@ -31,27 +31,42 @@ fn client_for(server: &Server) -> AuthClient {
 /// Refreshes once against a server that gives `reply`, checks that the error leaks nothing.
 async fn refresh_error(reply: Reply) -> Error {
     let server = Server::always(reply).await;
-    let error = client_for(&server).refresh(&RefreshToken::new(SENT)).await.unwrap_err();
+    let error = client_for(&server)
+        .refresh(&RefreshToken::new(SENT))
+        .await
+        .unwrap_err();
     assert_no_secrets(&error, SECRETS);
     error
 }
 
 #[tokio::test]
 async fn status_401_means_the_refresh_token_was_rejected() {
-    let error = refresh_error(Reply::json(401, json!({ "detail": "Invalid refresh token" }))).await;
-    let Error::RefreshTokenRejected { message } = &error else { panic!("{error:?}") };
+    let error = refresh_error(Reply::json(
+        401,
+        json!({ "detail": "Invalid refresh token" }),
+    ))
+    .await;
+    let Error::RefreshTokenRejected { message } = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(message.as_deref(), Some("Invalid refresh token"));
     assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
     assert!(!error.is_retryable());
     assert!(error.needs_new_tokens());
     let text = error.to_string();
-    assert!(text.contains("invalid, expired or already used") && text.contains("create new tokens"), "{text}");
+    assert!(
+        text.contains("invalid, expired or already used") && text.contains("create new tokens"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn status_403_from_the_gateway_means_the_api_key_was_refused() {
     let error = refresh_error(Reply::json(403, json!({ "message": "Forbidden" }))).await;
-    assert!(matches!(&error, Error::Forbidden { message } if message.as_deref() == Some("Forbidden")), "{error:?}");
+    assert!(
+        matches!(&error, Error::Forbidden { message } if message.as_deref() == Some("Forbidden")),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("api key"));
     assert!(!error.is_retryable());
 }
@@ -63,19 +78,36 @@ async fn status_422_lists_fastapis_problems_and_tolerates_extra_keys() {
         { "type": "string_too_short", "loc": ["query", "refresh_token", 0], "msg": "String should have at least 1 character", "input": SENT, "ctx": { "min_length": 1 } }
     ]});
     let error = refresh_error(Reply::json(422, body)).await;
-    let Error::Validation { problems } = &error else { panic!("{error:?}") };
+    let Error::Validation { problems } = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(problems.len(), 2);
     assert_eq!(problems[0].location, "query.refresh_token");
     assert_eq!(problems[0].kind, "missing");
     assert_eq!(problems[0].message, "Field required");
     assert_eq!(problems[1].location, "query.refresh_token.0");
-    assert!(error.to_string().contains("query.refresh_token (missing): Field required"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("query.refresh_token (missing): Field required"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn status_429_is_retryable_after_the_gateways_delay() {
-    let error = refresh_error(Reply::json(429, json!({ "message": "Too Many Requests" })).with_header("retry-after", "12")).await;
-    let Error::RateLimited { retry_after, message } = &error else { panic!("{error:?}") };
+    let error = refresh_error(
+        Reply::json(429, json!({ "message": "Too Many Requests" }))
+            .with_header("retry-after", "12"),
+    )
+    .await;
+    let Error::RateLimited {
+        retry_after,
+        message,
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
     assert_eq!(*retry_after, Some(Duration::from_secs(12)));
     assert_eq!(message.as_deref(), Some("Too Many Requests"));
     assert!(error.is_retryable());
@@ -85,18 +117,35 @@ async fn status_429_is_retryable_after_the_gateways_delay() {
 #[tokio::test]
 async fn status_500_in_plain_text_or_json_is_a_server_error() {
     let error = refresh_error(Reply::text(500, "Internal Server Error")).await;
-    assert!(matches!(&error, Error::Server { status, message } if *status == 500 && message.as_deref() == Some("Internal Server Error")), "{error:?}");
-    assert!(!error.is_retryable(), "after a 500 the refresh may have happened");
+    assert!(
+        matches!(&error, Error::Server { status, message } if *status == 500 && message.as_deref() == Some("Internal Server Error")),
+        "{error:?}"
+    );
+    assert!(
+        !error.is_retryable(),
+        "after a 500 the refresh may have happened"
+    );
 
-    let error = refresh_error(Reply::json(500, json!({ "detail": "token store unavailable" }))).await;
-    assert!(matches!(&error, Error::Server { message, .. } if message.as_deref() == Some("token store unavailable")), "{error:?}");
+    let error = refresh_error(Reply::json(
+        500,
+        json!({ "detail": "token store unavailable" }),
+    ))
+    .await;
+    assert!(
+        matches!(&error, Error::Server { message, .. } if message.as_deref() == Some("token store unavailable")),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
 async fn only_503_among_server_errors_is_retryable() {
     let unavailable = refresh_error(Reply::text(503, "Service Unavailable")).await;
     assert!(unavailable.is_retryable());
-    let gateway_timeout = refresh_error(Reply::json(504, json!({ "message": "Endpoint request timed out" }))).await;
+    let gateway_timeout = refresh_error(Reply::json(
+        504,
+        json!({ "message": "Endpoint request timed out" }),
+    ))
+    .await;
     assert!(matches!(gateway_timeout, Error::Server { status, .. } if status == 504));
     assert!(!gateway_timeout.is_retryable());
 }
@@ -104,7 +153,10 @@ async fn only_503_among_server_errors_is_retryable() {
 #[tokio::test]
 async fn any_other_status_comes_back_with_its_message() {
     let error = refresh_error(Reply::json(404, json!({ "detail": "Not Found" }))).await;
-    assert!(matches!(&error, Error::UnexpectedStatus { status, message } if *status == 404 && message.as_deref() == Some("Not Found")), "{error:?}");
+    assert!(
+        matches!(&error, Error::UnexpectedStatus { status, message } if *status == 404 && message.as_deref() == Some("Not Found")),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +166,10 @@ async fn hostile_error_bodies_never_echo_credentials() {
         Reply::json(401, json!({ "detail": echo })),
         Reply::json(403, json!({ "message": echo })),
         Reply::text(500, &echo),
-        Reply::json(422, json!({ "detail": [{ "type": echo, "loc": [echo], "msg": echo }] })),
+        Reply::json(
+            422,
+            json!({ "detail": [{ "type": echo, "loc": [echo], "msg": echo }] }),
+        ),
         Reply::json(418, json!({ "detail": echo })),
     ] {
         let error = refresh_error(reply).await;
@@ -127,20 +182,40 @@ async fn hostile_error_bodies_never_echo_credentials() {
 #[tokio::test]
 async fn long_error_messages_are_truncated() {
     let error = refresh_error(Reply::text(500, &"word ".repeat(2_000))).await;
-    let Error::Server { message: Some(message), .. } = &error else { panic!("{error:?}") };
-    assert!(message.chars().count() <= genlogs_auth::MAX_MESSAGE_CHARS + 1, "{}", message.len());
+    let Error::Server {
+        message: Some(message),
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.chars().count() <= genlogs_auth::MAX_MESSAGE_CHARS + 1,
+        "{}",
+        message.len()
+    );
 }
 
 #[tokio::test]
 async fn a_garbage_200_is_an_unknown_outcome_saying_what_is_wrong() {
     let error = refresh_error(Reply::text(200, "<html>maintenance</html>")).await;
-    let Error::OutcomeUnknown { reason: UnknownOutcome::Undecodable { status, problem }, recovered: None, .. } = &error else {
+    let Error::OutcomeUnknown {
+        reason: UnknownOutcome::Undecodable { status, problem },
+        recovered: None,
+        ..
+    } = &error
+    else {
         panic!("{error:?}")
     };
     assert_eq!(*status, StatusCode::OK);
     assert!(problem.starts_with("not valid JSON"), "{problem}");
     assert!(error.needs_new_tokens());
-    assert!(error.to_string().contains("may already have rotated the refresh token"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("may already have rotated the refresh token"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -151,11 +226,25 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
         "user_id": "u", "company_id": 1
     });
     let error = refresh_error(Reply::json(200, body)).await;
-    let Error::OutcomeUnknown { reason: UnknownOutcome::Undecodable { problem, .. }, .. } = &error else { panic!("{error:?}") };
-    assert_eq!(problem, "`access_token_data.expires`: invalid type: integer, expected a datetime string");
-    let recovered = error.recovered_refresh_token().expect("the refresh token is readable");
+    let Error::OutcomeUnknown {
+        reason: UnknownOutcome::Undecodable { problem, .. },
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        problem,
+        "`access_token_data.expires`: invalid type: integer, expected a datetime string"
+    );
+    let recovered = error
+        .recovered_refresh_token()
+        .expect("the refresh token is readable");
     assert_eq!(recovered.token.expose_secret(), RECEIVED_REFRESH);
-    assert_eq!(recovered.expires.map(|e| e.to_string()).as_deref(), Some("2026-12-03T06:08:25.069078Z"));
+    assert_eq!(
+        recovered.expires.map(|e| e.to_string()).as_deref(),
+        Some("2026-12-03T06:08:25.069078Z")
+    );
     assert!(!error.needs_new_tokens());
 }
 
@@ -167,54 +256,128 @@ async fn a_200_whose_token_is_the_wrong_type_does_not_quote_it() {
         "user_id": "u", "company_id": "seven"
     });
     let error = refresh_error(Reply::json(200, body)).await;
-    let Error::OutcomeUnknown { reason: UnknownOutcome::Undecodable { problem, .. }, .. } = &error else { panic!("{error:?}") };
-    assert!(problem.starts_with("`access_token_data`: invalid type: string, expected"), "{problem}");
+    let Error::OutcomeUnknown {
+        reason: UnknownOutcome::Undecodable { problem, .. },
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert!(
+        problem.starts_with("`access_token_data`: invalid type: string, expected"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
 async fn a_200_over_the_size_cap_is_an_unknown_outcome() {
     let padding = "x".repeat(20 * 1024);
-    let error = refresh_error(Reply::json(200, json!({ "padding": padding, "refresh_token_data": { "token": RECEIVED_REFRESH } }))).await;
-    assert!(matches!(error, Error::OutcomeUnknown { reason: UnknownOutcome::BodyTooLarge { limit: 16384 }, .. }), "{error:?}");
+    let error = refresh_error(Reply::json(
+        200,
+        json!({ "padding": padding, "refresh_token_data": { "token": RECEIVED_REFRESH } }),
+    ))
+    .await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooLarge { limit: 16384 },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
 async fn an_endless_chunked_body_is_cut_at_the_cap() {
     let started = Instant::now();
     let error = refresh_error(Reply::Endless).await;
-    assert!(matches!(error, Error::OutcomeUnknown { reason: UnknownOutcome::BodyTooLarge { .. }, .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooLarge { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
 async fn an_error_status_over_the_cap_keeps_its_class() {
     let error = refresh_error(Reply::text(500, &"e".repeat(20 * 1024))).await;
-    let Error::Server { message: Some(message), .. } = &error else { panic!("{error:?}") };
-    assert!(message.contains("exceeds the 16384-byte limit"), "{message}");
+    let Error::Server {
+        message: Some(message),
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("exceeds the 16384-byte limit"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn a_stalled_server_times_out_as_an_unknown_outcome() {
     let started = Instant::now();
     let error = refresh_error(Reply::Stall).await;
-    assert!(matches!(error, Error::OutcomeUnknown { reason: UnknownOutcome::TimedOut, .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::TimedOut,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(!error.is_retryable());
-    assert!(std::error::Error::source(&error).is_some(), "the transport cause is kept");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the transport cause is kept"
+    );
 }
 
 #[tokio::test]
 async fn a_trickled_body_times_out_within_the_total_timeout() {
     let started = Instant::now();
-    let error = refresh_error(Reply::Trickle { interval: Duration::from_millis(100), total: 1_000 }).await;
-    assert!(matches!(error, Error::OutcomeUnknown { reason: UnknownOutcome::TimedOut, .. }), "{error:?}");
+    let error = refresh_error(Reply::Trickle {
+        interval: Duration::from_millis(100),
+        total: 1_000,
+    })
+    .await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::TimedOut,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
 async fn a_dropped_connection_after_sending_is_an_unknown_outcome() {
     let error = refresh_error(Reply::Close).await;
-    assert!(matches!(error, Error::OutcomeUnknown { reason: UnknownOutcome::ConnectionLost, .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::ConnectionLost,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(error.needs_new_tokens());
 }
 
@@ -224,7 +387,10 @@ async fn a_refused_connection_is_retryable() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = AuthClient::builder(API_KEY).with_base_url(format!("http://127.0.0.1:{port}/auth")).build().unwrap();
+    let client = AuthClient::builder(API_KEY)
+        .with_base_url(format!("http://127.0.0.1:{port}/auth"))
+        .build()
+        .unwrap();
     let error = client.refresh(&RefreshToken::new(SENT)).await.unwrap_err();
     assert_no_secrets(&error, SECRETS);
     assert!(matches!(error, Error::Connect { .. }), "{error:?}");
@@ -236,22 +402,53 @@ async fn a_refused_connection_is_retryable() {
 async fn a_redirect_is_not_followed_and_its_target_receives_nothing() {
     let target = Server::always(Reply::json(200, json!({}))).await;
     let location = format!("{}/token/refresh?refresh_token={SENT}", target.base_url());
-    let error = refresh_error(Reply::Full { status: 307, headers: vec![("location".into(), location)], body: Vec::new() }).await;
-    assert!(matches!(&error, Error::UnexpectedStatus { status, .. } if *status == 307), "{error:?}");
+    let error = refresh_error(Reply::Full {
+        status: 307,
+        headers: vec![("location".into(), location)],
+        body: Vec::new(),
+    })
+    .await;
+    assert!(
+        matches!(&error, Error::UnexpectedStatus { status, .. } if *status == 307),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("redirects are not followed"));
-    assert!(target.requests().is_empty(), "the redirect target was contacted");
+    assert!(
+        target.requests().is_empty(),
+        "the redirect target was contacted"
+    );
 }
 
 #[test]
 fn configuration_errors_are_typed_and_quote_nothing() {
-    let insecure = AuthClient::builder(API_KEY).with_base_url("http://api.genlogs.io/auth").build().unwrap_err();
-    assert!(matches!(insecure, Error::InvalidConfig(ConfigError::InsecureBaseUrl)), "{insecure:?}");
+    let insecure = AuthClient::builder(API_KEY)
+        .with_base_url("http://api.genlogs.io/auth")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(insecure, Error::InvalidConfig(ConfigError::InsecureBaseUrl)),
+        "{insecure:?}"
+    );
 
-    let bad_key = AuthClient::builder("key-SECRET-7a1\nInjected: header").build().unwrap_err();
-    assert!(matches!(bad_key, Error::InvalidConfig(ConfigError::ApiKey)), "{bad_key:?}");
+    let bad_key = AuthClient::builder("key-SECRET-7a1\nInjected: header")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(bad_key, Error::InvalidConfig(ConfigError::ApiKey)),
+        "{bad_key:?}"
+    );
     assert_no_secrets(&bad_key, &["key-SECRET-7a1", "Injected"]);
 
-    let with_credentials = AuthClient::builder(API_KEY).with_base_url(format!("https://user:{SENT}@api.genlogs.io/auth")).build().unwrap_err();
-    assert!(matches!(with_credentials, Error::InvalidConfig(ConfigError::BaseUrl(_))), "{with_credentials:?}");
+    let with_credentials = AuthClient::builder(API_KEY)
+        .with_base_url(format!("https://user:{SENT}@api.genlogs.io/auth"))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            with_credentials,
+            Error::InvalidConfig(ConfigError::BaseUrl(_))
+        ),
+        "{with_credentials:?}"
+    );
     assert_no_secrets(&with_credentials, SECRETS);
 }

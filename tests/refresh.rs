@@ -33,7 +33,8 @@ fn client(server: &Server) -> AuthClient {
 
 #[tokio::test]
 async fn success_decodes_every_datetime_form_the_service_emits() {
-    let expected = Utc.with_ymd_and_hms(2026, 11, 26, 6, 8, 25).unwrap() + chrono::Duration::microseconds(69_078);
+    let expected = Utc.with_ymd_and_hms(2026, 11, 26, 6, 8, 25).unwrap()
+        + chrono::Duration::microseconds(69_078);
     for form in [
         "2026-11-26T06:08:25.069078Z",
         "2026-11-26T06:08:25.069078+00:00",
@@ -42,7 +43,10 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
         "2026-11-26 06:08:25.069078",
     ] {
         let server = Server::always(token_response(form)).await;
-        let session = client(&server).refresh(&RefreshToken::new("old-refresh")).await.unwrap();
+        let session = client(&server)
+            .refresh(&RefreshToken::new("old-refresh"))
+            .await
+            .unwrap();
         assert_eq!(session.access_expires, expected, "{form}");
         assert_eq!(session.refresh_expires, expected, "{form}");
         assert_eq!(session.access_token.expose_secret(), "new-access");
@@ -55,28 +59,49 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
 #[tokio::test]
 async fn the_request_on_the_wire_is_the_documented_one() {
     let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
-    client(&server).refresh(&RefreshToken::new("old refresh/+token")).await.unwrap();
+    client(&server)
+        .refresh(&RefreshToken::new("old refresh/+token"))
+        .await
+        .unwrap();
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
     assert_eq!(request.method, "POST");
     assert_eq!(request.path(), "/auth/token/refresh");
-    assert_eq!(request.query("refresh_token").as_deref(), Some("old refresh/+token"));
+    assert_eq!(
+        request.query("refresh_token").as_deref(),
+        Some("old refresh/+token")
+    );
     assert_eq!(request.header_values("accept"), ["application/json"]);
     assert_eq!(request.header_values("x-api-key"), [API_KEY]);
-    assert!(request.header_values("api-version").is_empty(), "progenitor's api-version header is stripped");
+    assert!(
+        request.header_values("api-version").is_empty(),
+        "progenitor's api-version header is stripped"
+    );
     assert!(request.header_values("referer").is_empty());
     assert!(request.body.is_empty());
 }
 
 #[tokio::test]
 async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
-    let server = Server::always(token_response("2026-11-26T06:08:25Z").with_header("date", "Thu, 26 Nov 2026 05:00:00 GMT")).await;
-    let session = client(&server).refresh(&RefreshToken::new("old-refresh")).await.unwrap();
-    assert_eq!(session.server_date, Some(Utc.with_ymd_and_hms(2026, 11, 26, 5, 0, 0).unwrap()));
+    let server = Server::always(
+        token_response("2026-11-26T06:08:25Z").with_header("date", "Thu, 26 Nov 2026 05:00:00 GMT"),
+    )
+    .await;
+    let session = client(&server)
+        .refresh(&RefreshToken::new("old-refresh"))
+        .await
+        .unwrap();
+    assert_eq!(
+        session.server_date,
+        Some(Utc.with_ymd_and_hms(2026, 11, 26, 5, 0, 0).unwrap())
+    );
     let debug = format!("{session:?}");
-    assert!(!debug.contains("new-access") && !debug.contains("new-refresh"), "{debug}");
+    assert!(
+        !debug.contains("new-access") && !debug.contains("new-refresh"),
+        "{debug}"
+    );
     assert!(debug.contains("user-1"), "{debug}");
 }
 
@@ -88,10 +113,16 @@ async fn rotation_against_the_fake_service_invalidates_the_old_token() {
     let server = Server::start(move |request| handler.handle(request)).await;
     let client = client(&server);
 
-    let session = client.refresh(&RefreshToken::new(first.clone())).await.unwrap();
+    let session = client
+        .refresh(&RefreshToken::new(first.clone()))
+        .await
+        .unwrap();
     assert_ne!(session.refresh_token.expose_secret(), first);
     let reused = client.refresh(&RefreshToken::new(first)).await.unwrap_err();
-    assert!(matches!(reused, genlogs_auth::Error::RefreshTokenRejected { .. }), "{reused}");
+    assert!(
+        matches!(reused, genlogs_auth::Error::RefreshTokenRejected { .. }),
+        "{reused}"
+    );
     client.refresh(&session.refresh_token).await.unwrap();
     assert_eq!(genlogs.refreshes(), 2);
 }
@@ -112,14 +143,26 @@ async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
             .unwrap()
     };
     let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
-    build(&server).refresh(&RefreshToken::new("old")).await.unwrap();
+    build(&server)
+        .refresh(&RefreshToken::new("old"))
+        .await
+        .unwrap();
     assert_eq!(server.requests()[0].header_values("x-api-key"), [API_KEY]);
 
     let stalled = Server::always(Reply::Stall).await;
     let started = std::time::Instant::now();
-    let error = build(&stalled).refresh(&RefreshToken::new("old")).await.unwrap_err();
+    let error = build(&stalled)
+        .refresh(&RefreshToken::new("old"))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(error, genlogs_auth::Error::OutcomeUnknown { reason: genlogs_auth::UnknownOutcome::TimedOut, .. }),
+        matches!(
+            error,
+            genlogs_auth::Error::OutcomeUnknown {
+                reason: genlogs_auth::UnknownOutcome::TimedOut,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
@@ -129,9 +172,16 @@ async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
 async fn the_generated_client_is_reachable_and_sends_the_same_request() {
     let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
     let client = client(&server);
-    let response = client.generated().refresh_tokens("raw-token").await.unwrap();
+    let response = client
+        .generated()
+        .refresh_tokens("raw-token")
+        .await
+        .unwrap();
     let body: genlogs_auth::raw::types::AuthenticationResponse = response.into_inner();
     assert_eq!(body.refresh_token_data.token.expose_secret(), "new-refresh");
     assert_eq!(server.requests()[0].header_values("x-api-key"), [API_KEY]);
-    assert_eq!(server.requests()[0].header_values("accept"), ["application/json"]);
+    assert_eq!(
+        server.requests()[0].header_values("accept"),
+        ["application/json"]
+    );
 }

@@ -6,9 +6,13 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JsonPath(Vec<Segment>);
 
+/// One step of a [`JsonPath`].
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub enum Segment {
+    /// An object member.
     Key(String),
+    /// An array element.
     Index(usize),
 }
 
@@ -29,6 +33,13 @@ impl JsonPath {
     pub fn index(&self, index: usize) -> Self {
         let mut next = self.clone();
         next.0.push(Segment::Index(index));
+        next
+    }
+
+    /// This path followed by `other`.
+    pub fn join(&self, other: &JsonPath) -> Self {
+        let mut next = self.clone();
+        next.0.extend(other.0.iter().cloned());
         next
     }
 

@@ -10,6 +10,7 @@ pub mod json_path;
 pub mod quirks;
 
 use std::fmt;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -54,7 +55,8 @@ pub struct Normalized {
 impl Normalized {
     /// The corrected document, pretty-printed: the committed `normalized.json` snapshot.
     pub fn to_pretty_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(&self.document).expect("a Value always serializes");
+        let mut text =
+            serde_json::to_string_pretty(&self.document).expect("a Value always serializes");
         text.push('\n');
         text
     }
@@ -65,7 +67,11 @@ pub fn normalize(text: &str) -> Result<Normalized, SpecError> {
     let mut document: Value = serde_json::from_str(text).map_err(|e| {
         SpecError::new(
             JsonPath::root(),
-            format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column()),
+            format!(
+                "not valid JSON (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            ),
         )
     })?;
     let fixes = quirks::apply_all(&mut document)?;
@@ -75,12 +81,70 @@ pub fn normalize(text: &str) -> Result<Normalized, SpecError> {
 /// Reads the corrected document as OpenAPI 3.0, naming the JSON path of anything it cannot read.
 pub fn to_openapi(document: &Value) -> Result<openapiv3::OpenAPI, SpecError> {
     serde_path_to_error::deserialize(document).map_err(|e| {
-        let path = JsonPath::from_serde_path(e.path());
-        SpecError::new(
-            path,
-            format!("not a valid OpenAPI 3.0 document here: {}", e.inner()),
-        )
+        // openapiv3 reads paths and schemas through untagged enums, which lose the path of the
+        // failure; read the parts one by one to find the deepest one that fails.
+        locate_openapi_error(document).unwrap_or_else(|| {
+            SpecError::new(
+                JsonPath::from_serde_path(e.path()),
+                format!("not a valid OpenAPI 3.0 document here: {}", e.inner()),
+            )
+        })
     })
+}
+
+fn locate_openapi_error(document: &Value) -> Option<SpecError> {
+    use openapiv3::{Operation, Parameter, ReferenceOr, RequestBody, Response, Schema};
+    fn check<T: serde::de::DeserializeOwned>(path: JsonPath, value: &Value) -> Option<SpecError> {
+        let error = serde_path_to_error::deserialize::<_, T>(value).err()?;
+        Some(SpecError::new(
+            path.join(&JsonPath::from_serde_path(error.path())),
+            format!("not a valid OpenAPI 3.0 document here: {}", error.inner()),
+        ))
+    }
+    let root = JsonPath::root();
+    let paths = document.get("paths").and_then(Value::as_object);
+    for (route, item) in paths.into_iter().flatten() {
+        let item_path = root.key("paths").key(route);
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let at = item_path.key(method);
+            let parameters = operation.get("parameters").and_then(Value::as_array);
+            for (i, parameter) in parameters.into_iter().flatten().enumerate() {
+                let found =
+                    check::<ReferenceOr<Parameter>>(at.key("parameters").index(i), parameter);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            if let Some(body) = operation.get("requestBody") {
+                if let found @ Some(_) =
+                    check::<ReferenceOr<RequestBody>>(at.key("requestBody"), body)
+                {
+                    return found;
+                }
+            }
+            let responses = operation.get("responses").and_then(Value::as_object);
+            for (status, response) in responses.into_iter().flatten() {
+                let found =
+                    check::<ReferenceOr<Response>>(at.key("responses").key(status), response);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            if let found @ Some(_) = check::<Operation>(at.clone(), operation) {
+                return found;
+            }
+        }
+    }
+    let schemas = document
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
+    for (name, schema) in schemas.into_iter().flatten() {
+        let at = root.key("components").key("schemas").key(name);
+        if let found @ Some(_) = check::<ReferenceOr<Schema>>(at, schema) {
+            return found;
+        }
+    }
+    None
 }
 
 /// The progenitor settings the crate is generated with, in one place so that build.rs, the
@@ -117,6 +181,32 @@ fn string_schema(format: &str) -> schemars::schema::SchemaObject {
 
 fn quote_path(path: &str) -> proc_macro2::TokenStream {
     path.parse().expect("a Rust path is a token stream")
+}
+
+/// What build.rs does, as a function the tests can call: reads `openapi.json` under
+/// `manifest_dir`, writes `codegen.rs` under `out_dir`, and returns the cargo warnings to print
+/// (one per quirk fix that found nothing to fix).
+pub fn build(manifest_dir: &Path, out_dir: &Path) -> Result<Vec<String>, String> {
+    let spec_path = manifest_dir.join("openapi.json");
+    let text = std::fs::read_to_string(&spec_path)
+        .map_err(|e| format!("cannot read {}: {e}", spec_path.display()))?;
+    let normalized = normalize(&text).map_err(|e| e.to_string())?;
+    let code = generate(&normalized.document).map_err(|e| e.to_string())?;
+    let out_path = out_dir.join("codegen.rs");
+    std::fs::write(&out_path, code)
+        .map_err(|e| format!("cannot write {}: {e}", out_path.display()))?;
+    Ok(normalized
+        .fixes
+        .iter()
+        .filter(|fix| !fix.applied())
+        .map(|fix| {
+            format!(
+                "quirk fix `{}` found nothing to fix in openapi.json: upstream may have corrected \
+                 it; check the spec diff and retire the fix",
+                fix.quirk.name()
+            )
+        })
+        .collect())
 }
 
 /// Runs progenitor on the corrected document and formats the result with prettyplease.

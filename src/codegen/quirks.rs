@@ -186,7 +186,10 @@ pub fn downgrade_openapi_31(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError>
 
 fn check_schema_is_30(path: &JsonPath, schema: &mut Value) -> Result<(), SpecError> {
     let Some(object) = schema.as_object() else {
-        return Err(SpecError::new(path.clone(), "a schema must be a JSON object"));
+        return Err(SpecError::new(
+            path.clone(),
+            "a schema must be a JSON object",
+        ));
     };
     let unsupported = |key: &str, why: &str| {
         Err(SpecError::new(
@@ -195,7 +198,9 @@ fn check_schema_is_30(path: &JsonPath, schema: &mut Value) -> Result<(), SpecErr
         ))
     };
     match object.get("type") {
-        Some(Value::Array(_)) => return unsupported("type", "a type array such as [\"string\", \"null\"]"),
+        Some(Value::Array(_)) => {
+            return unsupported("type", "a type array such as [\"string\", \"null\"]")
+        }
         Some(Value::String(t)) if t == "null" => return unsupported("type", "`type: \"null\"`"),
         _ => {}
     }
@@ -246,7 +251,10 @@ pub fn inline_items_on_object(doc: &mut Value) -> Vec<JsonPath> {
 /// copied title is corrected.
 pub fn merge_duplicate_schemas(doc: &mut Value) -> Vec<JsonPath> {
     let schemas_path = JsonPath::root().key("components").key("schemas");
-    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
         return Vec::new();
     };
     let shape = |schema: &Value| {
@@ -260,7 +268,8 @@ pub fn merge_duplicate_schemas(doc: &mut Value) -> Vec<JsonPath> {
         .iter()
         .filter_map(|(name, schema)| {
             let title = schema.get("title")?.as_str()?;
-            (title != name && schemas.contains_key(title)).then(|| (name.clone(), title.to_string()))
+            (title != name && schemas.contains_key(title))
+                .then(|| (name.clone(), title.to_string()))
         })
         .collect();
     let mut changed = Vec::new();
@@ -377,7 +386,11 @@ pub fn drop_header_parameter(doc: &mut Value, header: &str) -> Vec<JsonPath> {
     let mut changed = Vec::new();
     for operation in operations_mut(doc) {
         let path = operation.path;
-        let Some(parameters) = operation.value.get_mut("parameters").and_then(Value::as_array_mut) else {
+        let Some(parameters) = operation
+            .value
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
             continue;
         };
         let mut index = 0;
@@ -463,9 +476,10 @@ pub fn rename_operations(doc: &mut Value) -> Vec<JsonPath> {
         if operation.method == "get" || !id.ends_with("_get") {
             continue;
         }
-        let name = operation
-            .known()
-            .map_or_else(|| id.trim_end_matches("_get").to_string(), |known| known.name.to_string());
+        let name = operation.known().map_or_else(
+            || id.trim_end_matches("_get").to_string(),
+            |known| known.name.to_string(),
+        );
         operation.value["operationId"] = json!(name);
         changed.push(operation.path.key("operationId"));
     }
@@ -478,7 +492,9 @@ pub fn rename_operations(doc: &mut Value) -> Vec<JsonPath> {
 pub fn document_operations(doc: &mut Value) -> Vec<JsonPath> {
     let mut changed = Vec::new();
     for operation in operations_mut(doc) {
-        let Some(known) = operation.known() else { continue };
+        let Some(known) = operation.known() else {
+            continue;
+        };
         if operation.value.get("description").is_none() {
             operation.value["description"] = json!(known.description);
             changed.push(operation.path.key("description"));
@@ -521,9 +537,15 @@ pub fn declare_error_statuses(doc: &mut Value) -> Vec<JsonPath> {
             if content.len() == 1 && content.contains_key("*/*") {
                 continue;
             }
-            let schema = content.values().find_map(|media| media.get("schema")).cloned();
+            let schema = content
+                .values()
+                .find_map(|media| media.get("schema"))
+                .cloned();
             let mut any = Map::new();
-            any.insert("*/*".into(), schema.map_or_else(|| json!({}), |s| json!({ "schema": s })));
+            any.insert(
+                "*/*".into(),
+                schema.map_or_else(|| json!({}), |s| json!({ "schema": s })),
+            );
             *content = any;
             changed.push(responses_path.key(status).key("content"));
         }
@@ -543,7 +565,9 @@ pub fn declare_error_statuses(doc: &mut Value) -> Vec<JsonPath> {
 // ---------------------------------------------------------------------------------------------
 // walking the document
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// One operation object, with where it is.
 struct Operation<'a> {
@@ -572,7 +596,9 @@ fn operations_mut(doc: &mut Value) -> Vec<Operation<'_>> {
     };
     let mut out = Vec::new();
     for (route, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else { continue };
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
         for (method, value) in item.iter_mut() {
             if METHODS.contains(&method.as_str()) && value.is_object() {
                 out.push(Operation {
@@ -605,27 +631,49 @@ type Visitor<'v> = dyn FnMut(&JsonPath, &mut Value) -> Result<(), SpecError> + '
 /// schemas, parameter schemas, request and response body schemas, and their subschemas.
 pub fn for_each_schema(doc: &mut Value, visit: &mut Visitor<'_>) -> Result<(), SpecError> {
     let root = JsonPath::root();
-    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
         let base = root.key("components").key("schemas");
         for (name, schema) in schemas.iter_mut() {
             walk_schema(&base.key(name), schema, visit)?;
         }
     }
-    for Operation { path, value: operation, .. } in operations_mut(doc) {
-        if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+    for Operation {
+        path,
+        value: operation,
+        ..
+    } in operations_mut(doc)
+    {
+        if let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        {
             for (i, parameter) in parameters.iter_mut().enumerate() {
                 if let Some(schema) = parameter.get_mut("schema") {
-                    walk_schema(&path.key("parameters").index(i).key("schema"), schema, visit)?;
+                    walk_schema(
+                        &path.key("parameters").index(i).key("schema"),
+                        schema,
+                        visit,
+                    )?;
                 }
             }
         }
         if let Some(content) = operation.pointer_mut("/requestBody/content") {
             walk_content(&path.key("requestBody").key("content"), content, visit)?;
         }
-        if let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) {
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        {
             for (status, response) in responses.iter_mut() {
                 if let Some(content) = response.get_mut("content") {
-                    walk_content(&path.key("responses").key(status).key("content"), content, visit)?;
+                    walk_content(
+                        &path.key("responses").key(status).key("content"),
+                        content,
+                        visit,
+                    )?;
                 }
             }
         }
@@ -633,7 +681,11 @@ pub fn for_each_schema(doc: &mut Value, visit: &mut Visitor<'_>) -> Result<(), S
     Ok(())
 }
 
-fn walk_content(path: &JsonPath, content: &mut Value, visit: &mut Visitor<'_>) -> Result<(), SpecError> {
+fn walk_content(
+    path: &JsonPath,
+    content: &mut Value,
+    visit: &mut Visitor<'_>,
+) -> Result<(), SpecError> {
     if let Some(media_types) = content.as_object_mut() {
         for (media_type, media) in media_types.iter_mut() {
             if let Some(schema) = media.get_mut("schema") {
@@ -644,7 +696,11 @@ fn walk_content(path: &JsonPath, content: &mut Value, visit: &mut Visitor<'_>) -
     Ok(())
 }
 
-fn walk_schema(path: &JsonPath, schema: &mut Value, visit: &mut Visitor<'_>) -> Result<(), SpecError> {
+fn walk_schema(
+    path: &JsonPath,
+    schema: &mut Value,
+    visit: &mut Visitor<'_>,
+) -> Result<(), SpecError> {
     visit(path, schema)?;
     let Some(object) = schema.as_object_mut() else {
         return Ok(());
@@ -669,4 +725,328 @@ fn walk_schema(path: &JsonPath, schema: &mut Value, visit: &mut Visitor<'_>) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operation(parameters: Value, responses: Value) -> Value {
+        json!({
+            "openapi": "3.0.3",
+            "paths": { "/token/refresh": { "post": {
+                "operationId": "refresh_token_get",
+                "parameters": parameters,
+                "responses": responses
+            }}},
+            "components": { "schemas": {} }
+        })
+    }
+
+    fn rendered(paths: &[JsonPath]) -> Vec<String> {
+        paths.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn downgrade_rewrites_31_without_31_constructs() {
+        let mut doc = json!({ "openapi": "3.1.0", "components": { "schemas": { "A": { "type": "string" } } } });
+        assert_eq!(
+            rendered(&downgrade_openapi_31(&mut doc).unwrap()),
+            ["$.openapi"]
+        );
+        assert_eq!(doc["openapi"], "3.0.3");
+        assert!(
+            downgrade_openapi_31(&mut doc).unwrap().is_empty(),
+            "3.0 has nothing to fix"
+        );
+    }
+
+    #[test]
+    fn downgrade_refuses_31_constructs_naming_their_path() {
+        let cases = [
+            (
+                json!({ "properties": { "a": { "type": ["string", "null"] } } }),
+                "$.components.schemas.A.properties.a.type",
+                "type array",
+            ),
+            (
+                json!({ "type": "null" }),
+                "$.components.schemas.A.type",
+                "`type: \"null\"`",
+            ),
+            (
+                json!({ "const": 1 }),
+                "$.components.schemas.A.const",
+                "`const`",
+            ),
+            (
+                json!({ "type": "string", "examples": ["x"] }),
+                "$.components.schemas.A.examples",
+                "`examples`",
+            ),
+            (
+                json!({ "items": { "$ref": "#/x", "description": "d" } }),
+                "$.components.schemas.A.items.$ref",
+                "sibling",
+            ),
+            (
+                json!({ "type": "integer", "exclusiveMinimum": 0 }),
+                "$.components.schemas.A.exclusiveMinimum",
+                "numeric",
+            ),
+        ];
+        for (schema, path, what) in cases {
+            let mut doc =
+                json!({ "openapi": "3.1.0", "components": { "schemas": { "A": schema } } });
+            let error = downgrade_openapi_31(&mut doc).unwrap_err();
+            assert_eq!(error.path.to_string(), path);
+            assert!(
+                error.message.contains(what) && error.message.contains("3.1 only"),
+                "{}",
+                error.message
+            );
+            assert_eq!(doc["openapi"], "3.1.0", "nothing is changed on failure");
+        }
+    }
+
+    #[test]
+    fn downgrade_refuses_31_document_features_and_other_versions() {
+        let mut webhooks = json!({ "openapi": "3.1.0", "webhooks": {} });
+        assert_eq!(
+            downgrade_openapi_31(&mut webhooks)
+                .unwrap_err()
+                .path
+                .to_string(),
+            "$.webhooks"
+        );
+        let mut swagger = json!({ "openapi": "2.0" });
+        assert!(downgrade_openapi_31(&mut swagger)
+            .unwrap_err()
+            .message
+            .contains("not supported"));
+        let mut missing = json!({});
+        assert_eq!(
+            downgrade_openapi_31(&mut missing)
+                .unwrap_err()
+                .path
+                .to_string(),
+            "$.openapi"
+        );
+    }
+
+    #[test]
+    fn items_on_an_object_becomes_the_referenced_schema() {
+        let mut doc = json!({ "components": { "schemas": { "R": { "properties": {
+            "data": { "items": { "$ref": "#/components/schemas/T" }, "type": "object", "title": "data" },
+            "list": { "items": { "type": "string" }, "type": "array" }
+        }}}}});
+        let changed = inline_items_on_object(&mut doc);
+        assert_eq!(
+            rendered(&changed),
+            ["$.components.schemas.R.properties.data"]
+        );
+        assert_eq!(
+            doc.pointer("/components/schemas/R/properties/data")
+                .unwrap(),
+            &json!({ "$ref": "#/components/schemas/T" })
+        );
+        assert_eq!(
+            doc.pointer("/components/schemas/R/properties/list/type")
+                .unwrap(),
+            "array"
+        );
+        assert!(inline_items_on_object(&mut doc).is_empty());
+    }
+
+    #[test]
+    fn same_shape_schemas_with_a_copied_title_merge_into_one() {
+        let token = |title: &str| json!({ "properties": { "token": { "type": "string" } }, "type": "object", "title": title });
+        let mut doc = json!({
+            "paths": { "/x": { "post": { "responses": { "200": { "content": { "application/json": { "schema": {
+                "properties": {
+                    "a": { "$ref": "#/components/schemas/AccessTokenSchema" },
+                    "r": { "$ref": "#/components/schemas/RefreshTokenSchema" }
+                }
+            }}}}}}}},
+            "components": { "schemas": {
+                "AccessTokenSchema": token("AccessTokenSchema"),
+                "RefreshTokenSchema": token("AccessTokenSchema")
+            }}
+        });
+        assert_eq!(
+            rendered(&merge_duplicate_schemas(&mut doc)),
+            ["$.components.schemas.TokenSchema"]
+        );
+        let schemas = doc
+            .pointer("/components/schemas")
+            .unwrap()
+            .as_object()
+            .unwrap();
+        assert_eq!(schemas.keys().collect::<Vec<_>>(), ["TokenSchema"]);
+        assert_eq!(schemas["TokenSchema"]["title"], "TokenSchema");
+        let text = doc.to_string();
+        assert_eq!(
+            text.matches("#/components/schemas/TokenSchema").count(),
+            2,
+            "{text}"
+        );
+        assert!(merge_duplicate_schemas(&mut doc).is_empty());
+    }
+
+    #[test]
+    fn different_shapes_only_get_their_copied_title_fixed() {
+        let mut doc = json!({ "components": { "schemas": {
+            "AccessTokenSchema": { "properties": { "token": { "type": "string" } }, "title": "AccessTokenSchema" },
+            "RefreshTokenSchema": { "properties": { "token": { "type": "string" }, "scope": { "type": "string" } }, "title": "AccessTokenSchema" }
+        }}});
+        assert_eq!(
+            rendered(&merge_duplicate_schemas(&mut doc)),
+            ["$.components.schemas.RefreshTokenSchema.title"]
+        );
+        assert_eq!(
+            doc.pointer("/components/schemas/RefreshTokenSchema/title")
+                .unwrap(),
+            "RefreshTokenSchema"
+        );
+        assert!(doc
+            .pointer("/components/schemas/AccessTokenSchema")
+            .is_some());
+    }
+
+    #[test]
+    fn common_suffix_name_takes_whole_words() {
+        assert_eq!(
+            common_suffix_name("AccessTokenSchema", "RefreshTokenSchema"),
+            "TokenSchema"
+        );
+        assert_eq!(common_suffix_name("Alpha", "Beta"), "Alpha");
+    }
+
+    #[test]
+    fn expires_and_token_get_their_formats_once() {
+        let mut doc = json!({ "components": { "schemas": { "T": { "properties": {
+            "expires": { "type": "string", "title": "expires" },
+            "token": { "type": "string" },
+            "other": { "type": "string" }
+        }}}}});
+        assert_eq!(
+            rendered(&type_expires_as_datetime(&mut doc)),
+            ["$.components.schemas.T.properties.expires"]
+        );
+        assert_eq!(
+            rendered(&mark_tokens_secret(&mut doc)),
+            ["$.components.schemas.T.properties.token"]
+        );
+        let properties = doc.pointer("/components/schemas/T/properties").unwrap();
+        assert_eq!(properties["expires"]["format"], "date-time");
+        assert_eq!(properties["token"]["format"], "password");
+        assert!(properties["other"].get("format").is_none());
+        assert!(type_expires_as_datetime(&mut doc).is_empty());
+        assert!(mark_tokens_secret(&mut doc).is_empty());
+    }
+
+    #[test]
+    fn header_parameters_accept_and_api_key_leave_the_call_signature() {
+        let parameters = json!([
+            { "name": "Accept", "in": "header", "required": true, "schema": { "type": "string" } },
+            { "name": "x-api-key", "in": "header", "required": true, "schema": { "type": "string" } },
+            { "name": "refresh_token", "in": "query", "required": true, "schema": { "type": "string" } }
+        ]);
+        let mut doc = operation(parameters, json!({}));
+        assert_eq!(
+            rendered(&drop_header_parameter(&mut doc, "accept")),
+            ["$.paths['/token/refresh'].post.parameters[0]"]
+        );
+        assert_eq!(
+            rendered(&api_key_as_security_scheme(&mut doc)),
+            ["$.paths['/token/refresh'].post.parameters[0]"]
+        );
+        let op = doc.pointer("/paths/~1token~1refresh/post").unwrap();
+        assert_eq!(op["parameters"].as_array().unwrap().len(), 1);
+        assert_eq!(op["parameters"][0]["name"], "refresh_token");
+        assert_eq!(op["security"], json!([{ "ApiKeyHeader": [] }]));
+        assert_eq!(
+            doc.pointer("/components/securitySchemes/ApiKeyHeader/name")
+                .unwrap(),
+            "x-api-key"
+        );
+        assert!(api_key_as_security_scheme(&mut doc).is_empty());
+    }
+
+    #[test]
+    fn operations_named_get_on_a_post_are_renamed() {
+        let mut doc = operation(json!([]), json!({}));
+        doc["paths"]["/other"] = json!({
+            "post": { "operationId": "thing_get", "responses": {} },
+            "get": { "operationId": "list_get", "responses": {} }
+        });
+        let changed = rename_operations(&mut doc);
+        assert_eq!(
+            rendered(&changed),
+            [
+                "$.paths['/token/refresh'].post.operationId",
+                "$.paths['/other'].post.operationId"
+            ]
+        );
+        assert_eq!(
+            doc["paths"]["/token/refresh"]["post"]["operationId"],
+            "refresh_tokens"
+        );
+        assert_eq!(doc["paths"]["/other"]["post"]["operationId"], "thing");
+        assert_eq!(doc["paths"]["/other"]["get"]["operationId"], "list_get");
+        assert!(rename_operations(&mut doc).is_empty());
+    }
+
+    #[test]
+    fn error_statuses_are_declared_with_raw_bodies() {
+        let responses = json!({
+            "200": { "description": "ok", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/A" } } } },
+            "422": { "description": "Validation Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/V" } } } }
+        });
+        let mut doc = operation(json!([]), responses);
+        let changed = rendered(&declare_error_statuses(&mut doc));
+        assert_eq!(
+            changed[0],
+            "$.paths['/token/refresh'].post.responses['422'].content"
+        );
+        assert_eq!(changed.len(), 1 + ERROR_STATUSES.len());
+        let responses = doc
+            .pointer("/paths/~1token~1refresh/post/responses")
+            .unwrap();
+        assert_eq!(
+            responses["422"]["content"],
+            json!({ "*/*": { "schema": { "$ref": "#/components/schemas/V" } } })
+        );
+        assert_eq!(
+            responses["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/A"
+        );
+        for (status, _) in ERROR_STATUSES {
+            assert_eq!(
+                responses[*status]["content"],
+                json!({ "*/*": {} }),
+                "{status}"
+            );
+        }
+        assert!(responses["401"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("rejected"));
+        assert!(declare_error_statuses(&mut doc).is_empty());
+    }
+
+    #[test]
+    fn known_operations_get_accurate_docs_unless_upstream_wrote_some() {
+        let mut doc = operation(json!([]), json!({}));
+        assert_eq!(
+            rendered(&document_operations(&mut doc)),
+            ["$.paths['/token/refresh'].post.description"]
+        );
+        let description = doc["paths"]["/token/refresh"]["post"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(description.contains("401 means the refresh token was rejected"));
+        assert!(description.contains("does not concern an email or password"));
+        assert!(document_operations(&mut doc).is_empty());
+    }
 }

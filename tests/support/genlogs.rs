@@ -104,10 +104,14 @@ impl FakeGenlogs {
     fn protected(&self, request: &Request) -> Reply {
         let access = request.header_values("access-token");
         match access.as_slice() {
-            [token] if self.valid_access.lock().unwrap().contains(*token) => {
-                Reply::json(200, json!({ "carriers": [{ "name": "ACME Freight", "score": 0.93 }] }))
-            }
-            _ => Reply::json(401, json!({ "detail": "Missing or incorrect Access-Token" })),
+            [token] if self.valid_access.lock().unwrap().contains(*token) => Reply::json(
+                200,
+                json!({ "carriers": [{ "name": "ACME Freight", "score": 0.93 }] }),
+            ),
+            _ => Reply::json(
+                401,
+                json!({ "detail": "Missing or incorrect Access-Token" }),
+            ),
         }
     }
 }

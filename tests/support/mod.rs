@@ -26,7 +26,10 @@ pub fn assert_no_secrets(error: &genlogs_auth::Error, secrets: &[&str]) {
     for secret in secrets {
         assert!(!secret.is_empty());
         for rendering in &renderings {
-            assert!(!rendering.contains(secret), "a secret leaked into: {rendering}");
+            assert!(
+                !rendering.contains(secret),
+                "a secret leaked into: {rendering}"
+            );
         }
     }
 }

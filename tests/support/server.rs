@@ -107,7 +107,9 @@ impl Drop for Server {
 impl Server {
     /// Starts a server that answers every request with `handler`.
     pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Handler = Arc::new(handler);
@@ -118,7 +120,11 @@ impl Server {
                 connections.spawn(serve(stream, handler.clone(), recorded.clone()));
             }
         });
-        Self { addr, requests, task }
+        Self {
+            addr,
+            requests,
+            task,
+        }
     }
 
     /// Starts a server that always gives the same reply.
@@ -145,13 +151,23 @@ async fn serve(mut stream: TcpStream, handler: Handler, requests: Arc<Mutex<Vec<
         };
         requests.lock().unwrap().push(request.clone());
         match handler(&request) {
-            Reply::Full { status, headers, body } => {
-                let mut head = format!("HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n", reason(status), body.len());
+            Reply::Full {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!(
+                    "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+                    reason(status),
+                    body.len()
+                );
                 for (name, value) in headers {
                     head.push_str(&format!("{name}: {value}\r\n"));
                 }
                 head.push_str("\r\n");
-                if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&body).await.is_err() {
+                if stream.write_all(head.as_bytes()).await.is_err()
+                    || stream.write_all(&body).await.is_err()
+                {
                     return;
                 }
             }
@@ -229,7 +245,12 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Re
         buffer.extend_from_slice(&chunk[..read]);
     }
     let body = buffer.drain(..length).collect();
-    Some(Request { method, target, headers, body })
+    Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
 }
 
 fn reason(status: u16) -> &'static str {

@@ -1,0 +1,53 @@
+//! Runs the crate's main job offline: starts a stand-in for GenLogs on loopback (rotating
+//! single-use refresh tokens, like the real service), then refreshes twice and prints what came
+//! back. Tokens print redacted; that is the point.
+//!
+//! ```sh
+//! cargo run --example quickstart
+//! ```
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+
+use genlogs_auth::{AuthClient, RefreshToken};
+use support::genlogs::FakeGenlogs;
+use support::server::Server;
+
+#[tokio::main]
+async fn main() -> Result<(), genlogs_auth::Error> {
+    let api_key = "quickstart-api-key";
+    let genlogs = Arc::new(FakeGenlogs::new(api_key));
+    // What `POST /auth/token` (email and password) would have given us.
+    let (_, refresh_token) = genlogs.create_tokens();
+    let service = genlogs.clone();
+    let server = Server::start(move |request| service.handle(request)).await;
+    println!("local GenLogs stand-in at {}", server.base_url());
+
+    let client = AuthClient::builder(api_key)
+        .with_base_url(server.base_url())
+        .build()?;
+
+    let mut refresh_token = RefreshToken::new(refresh_token);
+    for round in 1..=2 {
+        let session = client.refresh(&refresh_token).await?;
+        println!("refresh {round}:");
+        println!(
+            "  user_id        {} (company {})",
+            session.user_id, session.company_id
+        );
+        println!(
+            "  access token   {:?}, expires {}",
+            session.access_token, session.access_expires
+        );
+        println!(
+            "  refresh token  {:?}, expires {}",
+            session.refresh_token, session.refresh_expires
+        );
+        // Refresh tokens rotate: the one just used is dead, keep the new one.
+        refresh_token = session.refresh_token;
+    }
+    println!("the service saw {} refreshes", genlogs.refreshes());
+    Ok(())
+}
