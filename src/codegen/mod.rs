@@ -6,8 +6,10 @@
 
 #![allow(dead_code)] // each includer uses a different part of the pipeline
 
+pub mod diff;
 pub mod json_path;
 pub mod quirks;
+pub mod surface;
 
 use std::fmt;
 use std::path::Path;
@@ -76,6 +78,33 @@ pub fn normalize(text: &str) -> Result<Normalized, SpecError> {
     })?;
     let fixes = quirks::apply_all(&mut document)?;
     Ok(Normalized { document, fixes })
+}
+
+/// The three committed snapshots of one spec: what review reads when the spec changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshots {
+    /// The generated Rust code, as prettyplease formats it (`codegen.rs`).
+    pub code: String,
+    /// The corrected document, pretty-printed in upstream's key order (`normalized.json`).
+    pub normalized: String,
+    /// Operations, parameters, statuses, fields and quirk-fix outcomes (`surface.txt`).
+    pub surface: String,
+}
+
+/// Runs the whole pipeline on a spec's text.
+pub fn snapshots(text: &str) -> Result<Snapshots, SpecError> {
+    let normalized = normalize(text)?;
+    Ok(Snapshots {
+        code: generate(&normalized.document)?,
+        surface: surface::Surface::of(&normalized.document).render(&normalized.fixes),
+        normalized: normalized.to_pretty_json(),
+    })
+}
+
+/// The change report between two specs' texts, each corrected by the quirk pass first.
+pub fn change_report(old: &str, new: &str) -> Result<Vec<diff::Change>, SpecError> {
+    let surface = |text: &str| normalize(text).map(|n| surface::Surface::of(&n.document));
+    Ok(diff::compare(&surface(old)?, &surface(new)?))
 }
 
 /// Reads the corrected document as OpenAPI 3.0, naming the JSON path of anything it cannot read.

@@ -565,7 +565,7 @@ pub fn declare_error_statuses(doc: &mut Value) -> Vec<JsonPath> {
 // ---------------------------------------------------------------------------------------------
 // walking the document
 
-const METHODS: &[&str] = &[
+pub const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 

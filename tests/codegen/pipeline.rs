@@ -1,16 +1,10 @@
-//! The spec pipeline (`src/codegen/`, also compiled into build.rs): its unit tests run here, and
-//! these tests run it whole on the embedded spec and on broken documents.
-
-#[path = "../src/codegen/mod.rs"]
-mod codegen;
+//! The whole pipeline on the embedded spec and on broken documents.
 
 use std::path::Path;
 
-use codegen::quirks::Quirk;
-
-fn upstream() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json")).unwrap()
-}
+use crate::codegen;
+use crate::codegen::quirks::Quirk;
+use crate::{tempdir, upstream};
 
 #[test]
 fn every_quirk_fix_applies_to_the_upstream_document() {
@@ -112,12 +106,6 @@ fn a_malformed_spec_fails_the_build_naming_the_json_path() {
         let error = codegen::build(&dir, &dir).unwrap_err();
         assert!(error.starts_with(expected), "{error}\nexpected: {expected}");
     }
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 trait Warnings {
