@@ -185,3 +185,14 @@ async fn the_generated_client_is_reachable_and_sends_the_same_request() {
         ["application/json"]
     );
 }
+
+#[tokio::test]
+async fn the_clients_debug_shows_no_api_key() {
+    let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
+    let debug = format!("{:?} {:#?}", client(&server), client(&server));
+    assert!(!debug.contains(API_KEY), "{debug}");
+    assert!(
+        debug.contains("Sensitive") && debug.contains("ApiKey([REDACTED])"),
+        "{debug}"
+    );
+}

@@ -101,6 +101,19 @@ fn a_malformed_spec_fails_the_build_naming_the_json_path() {
             "openapi.json at $.paths['/token/refresh'].post.parameters",
         ),
     ];
+    let mut no_schema: serde_json::Value = serde_json::from_str(&upstream()).unwrap();
+    no_schema["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"]
+        ["application/json"] = serde_json::json!({});
+    let no_schema = no_schema.to_string();
+    let cases = [
+        cases[0],
+        cases[1],
+        cases[2],
+        (
+            &no_schema,
+            "openapi.json at $.paths['/token/refresh'].post.responses['200'].content['application/json']: a JSON body without a schema",
+        ),
+    ];
     for (text, expected) in cases {
         std::fs::write(dir.join("openapi.json"), text).unwrap();
         let error = codegen::build(&dir, &dir).unwrap_err();
