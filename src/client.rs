@@ -39,6 +39,14 @@ impl AuthClient {
         &self.raw
     }
 
+    /// The api key as a sensitive header value (validated when the client was built).
+    pub(crate) fn api_key_header(&self) -> reqwest::header::HeaderValue {
+        let mut value = reqwest::header::HeaderValue::from_str(self.api_key.expose_secret())
+            .expect("the builder checked that the api key is a header value");
+        value.set_sensitive(true);
+        value
+    }
+
     /// Exchanges `refresh_token` for a new access token and a new refresh token.
     ///
     /// The token sent is single use: after success only the returned one is valid, and after

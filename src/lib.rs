@@ -2,25 +2,36 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod client;
+mod clock;
 mod config;
 mod error;
 mod expiry;
+mod file_store;
 mod generated;
+mod manager;
 mod response;
 mod secret;
 mod session;
+mod store;
 mod transport;
 
 pub use client::AuthClient;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AuthClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
 };
 pub use error::{ConfigError, Error, RecoveredRefreshToken, UnknownOutcome, ValidationProblem};
 pub use expiry::{Expiry, ExpiryParseError};
+pub use file_store::FileStore;
+pub use manager::{
+    NewTokensReason, TokenError, TokenManager, TokenManagerBuilder, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_RETRY_COOLDOWN,
+};
 pub use response::MAX_MESSAGE_CHARS;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
+pub use store::{MemoryStore, StoreError, StoreLock, StoredTokens, TokenStore};
 pub use transport::{BodyTooLarge, Transport};
 
 /// The code progenitor generated from the corrected spec, for advanced use: the raw client

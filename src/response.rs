@@ -252,7 +252,7 @@ pub(crate) fn describe_decode_failure(bytes: &[u8]) -> String {
 
 /// serde_json's message without anything taken from the input. Its data errors quote the value
 /// they met (`invalid type: string "eyJ…", expected …`); keep the kind and what was expected.
-fn safe_serde_message(error: &serde_json::Error) -> String {
+pub(crate) fn safe_serde_message(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let text = text
         .rsplit_once(" at line ")

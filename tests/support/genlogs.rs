@@ -25,6 +25,8 @@ pub struct FakeGenlogs {
     valid_refresh: Mutex<HashSet<String>>,
     valid_access: Mutex<HashSet<String>>,
     issued: AtomicU64,
+    /// Every token ever issued, to check that none leaks.
+    all_issued: Mutex<Vec<String>>,
     refreshes: AtomicU64,
     random: RandomState,
 }
@@ -36,6 +38,7 @@ impl FakeGenlogs {
             valid_refresh: Mutex::default(),
             valid_access: Mutex::default(),
             issued: AtomicU64::new(0),
+            all_issued: Mutex::default(),
             refreshes: AtomicU64::new(0),
             random: RandomState::new(),
         }
@@ -59,7 +62,19 @@ impl FakeGenlogs {
         let n = self.issued.fetch_add(1, Ordering::SeqCst);
         let a = self.random.hash_one((n, 1u8));
         let b = self.random.hash_one((n, 2u8));
-        format!("{prefix}{a:016x}{b:016x}")
+        let token = format!("{prefix}{a:016x}{b:016x}");
+        self.all_issued.lock().unwrap().push(token.clone());
+        token
+    }
+
+    /// Every token issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.all_issued.lock().unwrap().clone()
+    }
+
+    /// Whether `refresh` is the one valid refresh token right now.
+    pub fn is_valid_refresh_token(&self, refresh: &str) -> bool {
+        self.valid_refresh.lock().unwrap().contains(refresh)
     }
 
     /// Answers one request.

@@ -61,6 +61,8 @@ pub enum Reply {
     Trickle { interval: Duration, total: usize },
     /// A chunked body that never ends.
     Endless,
+    /// The inner reply, after a pause.
+    Delayed(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -150,7 +152,13 @@ async fn serve(mut stream: TcpStream, handler: Handler, requests: Arc<Mutex<Vec<
             return;
         };
         requests.lock().unwrap().push(request.clone());
-        match handler(&request) {
+        let mut reply = handler(&request);
+        while let Reply::Delayed(pause, inner) = reply {
+            tokio::time::sleep(pause).await;
+            reply = *inner;
+        }
+        match reply {
+            Reply::Delayed(..) => unreachable!("unwrapped above"),
             Reply::Full {
                 status,
                 headers,

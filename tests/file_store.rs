@@ -1,0 +1,237 @@
+//! The file store: permissions, atomic replacement under SIGKILL, and two processes sharing one
+//! token file. Child processes are this test binary, re-run on the ignored `child` test.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use genlogs_auth::{
+    AuthClient, FileStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
+};
+use support::genlogs::FakeGenlogs;
+use support::server::{Reply, Server};
+
+const API_KEY: &str = "file-store-test-key";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("file_store")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn tokens(refresh: &str) -> StoredTokens {
+    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+}
+
+#[test]
+fn a_new_token_file_is_owner_only_and_round_trips() {
+    let path = scratch("create").join("tokens.json");
+    let store = FileStore::new(&path);
+    assert!(store.load().unwrap().is_none());
+    store.save(&tokens("rt-1")).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(
+        store.load().unwrap().unwrap().refresh_token.expose_secret(),
+        "rt-1"
+    );
+}
+
+#[test]
+fn an_existing_wider_file_is_replaced_as_owner_only() {
+    let path = scratch("replace").join("tokens.json");
+    std::fs::write(&path, "{}").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    FileStore::new(&path).save(&tokens("rt-2")).unwrap();
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn a_token_file_readable_by_others_is_refused_on_load() {
+    let path = scratch("refuse").join("tokens.json");
+    let store = FileStore::new(&path);
+    store.save(&tokens("rt-secret-3")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = store.load().unwrap_err();
+    assert!(
+        matches!(error, StoreError::InsecurePermissions { mode: 0o644, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("mode 644") && !error.to_string().contains("rt-secret-3"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_corrupt_token_file_is_described_without_its_contents() {
+    let path = scratch("corrupt").join("tokens.json");
+    std::fs::write(&path, r#"{"refresh_token": 42, "note": "rt-secret-4"}"#).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let error = FileStore::new(&path).load().unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(
+        text.contains("`refresh_token`: invalid type: integer, expected a string"),
+        "{text}"
+    );
+    assert!(!text.contains("rt-secret-4"));
+}
+
+/// Runs this binary's ignored `child` test in `role`, with `env`.
+fn spawn_child(role: &str, env: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GENLOGS_TEST_CHILD", role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.spawn().unwrap()
+}
+
+/// What follows `marker` on the first stdout line of `child` that has it (libtest prints
+/// `test child ... ` before the child's own output, on the same line).
+fn read_line(child: &mut Child, marker: &str) -> String {
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("the child ended first").unwrap();
+        if let Some((_, rest)) = line.split_once(marker) {
+            return rest.to_string();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_a_token_file_refresh_once() {
+    let genlogs = Arc::new(FakeGenlogs::new(API_KEY));
+    let service = genlogs.clone();
+    // Slow, so that the second process asks while the first is refreshing.
+    let server = Server::start(move |request| {
+        Reply::Delayed(
+            Duration::from_millis(300),
+            Box::new(service.handle(request)),
+        )
+    })
+    .await;
+    let path = scratch("two-processes").join("tokens.json");
+    let (_, refresh) = genlogs.create_tokens();
+    FileStore::new(&path).save(&tokens(&refresh)).unwrap();
+
+    let env = [
+        ("GENLOGS_TEST_BASE_URL", server.base_url()),
+        ("GENLOGS_TEST_FILE", path.display().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut children = [spawn_child("refresh", &env), spawn_child("refresh", &env)];
+    let results = tokio::task::spawn_blocking(move || {
+        let tokens: Vec<String> = children
+            .iter_mut()
+            .map(|child| read_line(child, "ACCESS="))
+            .collect();
+        for child in &mut children {
+            assert!(child.wait().unwrap().success());
+        }
+        tokens
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(
+        genlogs.refreshes(),
+        1,
+        "one refresh between the two processes"
+    );
+    assert_eq!(
+        results[0], results[1],
+        "both ended with the same, rotated, token"
+    );
+    let stored = FileStore::new(&path).load().unwrap().unwrap();
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+}
+
+#[test]
+fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
+    let dir = scratch("sigkill");
+    let path = dir.join("tokens.json");
+    let store = FileStore::new(&path);
+    let random = std::hash::RandomState::new();
+    for round in 0u64..200 {
+        let mut child = spawn_child(
+            "writer",
+            &[("GENLOGS_TEST_FILE", &path.display().to_string())],
+        );
+        read_line(&mut child, "READY");
+        let pause = std::hash::BuildHasher::hash_one(&random, round) % 8_000;
+        std::thread::sleep(Duration::from_micros(pause));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let loaded = store
+            .load()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+            .unwrap();
+        let refresh = loaded.refresh_token.expose_secret();
+        assert!(
+            refresh.starts_with("rt-writer-") && loaded.access_expires.is_some(),
+            "round {round}: {loaded:?}"
+        );
+    }
+}
+
+/// Not a test: the body of the child processes above, selected by `GENLOGS_TEST_CHILD`.
+#[test]
+#[ignore = "run by the multi-process tests as a child process"]
+fn child() {
+    let file = std::env::var("GENLOGS_TEST_FILE").expect("GENLOGS_TEST_FILE");
+    match std::env::var("GENLOGS_TEST_CHILD").as_deref() {
+        Ok("refresh") => {
+            let base_url = std::env::var("GENLOGS_TEST_BASE_URL").expect("GENLOGS_TEST_BASE_URL");
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let access = runtime.block_on(async {
+                let client = AuthClient::builder(API_KEY)
+                    .with_base_url(base_url)
+                    .build()
+                    .unwrap();
+                let manager = TokenManager::builder(client, FileStore::new(&file)).build();
+                manager.access_token().await.unwrap()
+            });
+            println!("ACCESS={}", access.expose_secret());
+        }
+        Ok("writer") => {
+            let store = FileStore::new(&file);
+            let documents = ["a", "b"].map(|tag| StoredTokens {
+                access_token: Some(format!("at-writer-{tag}-{}", "x".repeat(500)).into()),
+                access_expires: Some(chrono::Utc::now()),
+                ..tokens(&format!("rt-writer-{tag}"))
+            });
+            store.save(&documents[0]).unwrap();
+            println!("READY");
+            for n in 0.. {
+                store.save(&documents[n % 2]).unwrap();
+            }
+        }
+        other => panic!("unknown child role {other:?}"),
+    }
+}
