@@ -9,7 +9,7 @@ use crate::generated;
 use crate::response::{error_for_status, undecodable_success, Scrubber};
 use crate::secret::{ApiKey, RefreshToken};
 use crate::session::Session;
-use crate::transport::{read_buffered, BodyTooLarge};
+use crate::transport::{read_buffered, BodyRejected};
 
 /// A client for GenLogs' auth API, configured once with the api key.
 ///
@@ -133,8 +133,10 @@ fn transport_failed(error: reqwest::Error) -> Error {
 /// A success status whose body did not arrive whole.
 fn body_failed(error: reqwest::Error) -> Error {
     let error = error.without_url();
-    let reason = if let Some(BodyTooLarge { limit }) = BodyTooLarge::in_chain(&error) {
+    let reason = if let Some(BodyRejected::TooLarge { limit }) = BodyRejected::in_chain(&error) {
         UnknownOutcome::BodyTooLarge { limit }
+    } else if let Some(BodyRejected::TooDeep { limit }) = BodyRejected::in_chain(&error) {
+        UnknownOutcome::BodyTooDeep { limit }
     } else if error.is_timeout() {
         UnknownOutcome::TimedOut
     } else {

@@ -166,6 +166,11 @@ pub enum UnknownOutcome {
         /// The cap, in bytes.
         limit: usize,
     },
+    /// A success status whose body nests deeper than any token response.
+    BodyTooDeep {
+        /// The limit, in levels.
+        limit: usize,
+    },
     /// A success status whose body is not a token response.
     Undecodable {
         /// The status.
@@ -195,6 +200,12 @@ impl fmt::Display for UnknownOutcome {
                 write!(
                     f,
                     "the success response body exceeds the {limit}-byte limit"
+                )
+            }
+            UnknownOutcome::BodyTooDeep { limit } => {
+                write!(
+                    f,
+                    "the success response body nests deeper than {limit} levels"
                 )
             }
             UnknownOutcome::Undecodable { status, problem } => {

@@ -32,7 +32,7 @@ pub use response::MAX_MESSAGE_CHARS;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
 pub use store::{MemoryStore, StoreError, StoreLock, StoredTokens, TokenStore};
-pub use transport::{BodyTooLarge, Transport};
+pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 
 /// The code progenitor generated from the corrected spec, for advanced use: the raw client
 /// (also reachable through [`AuthClient::generated`]) and the wire types.

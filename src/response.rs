@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::error::{Error, RecoveredRefreshToken, UnknownOutcome, ValidationProblem};
 use crate::generated::types;
 use crate::secret::RefreshToken;
-use crate::transport::BodyTooLarge;
+use crate::transport::BodyRejected;
 use crate::Expiry;
 
 /// The longest message kept from a response, in characters.
@@ -96,7 +96,7 @@ pub(crate) fn error_for_status(
 ) -> Error {
     let body = match body {
         Ok(body) => Body::Read(body),
-        Err(error) => Body::Unreadable(error.as_ref().and_then(|e| BodyTooLarge::in_chain(e))),
+        Err(error) => Body::Unreadable(error.as_ref().and_then(|e| BodyRejected::in_chain(e))),
     };
     let message = body.message(scrubber);
     match status.as_u16() {
@@ -120,7 +120,7 @@ pub(crate) fn error_for_status(
 
 enum Body {
     Read(Vec<u8>),
-    Unreadable(Option<BodyTooLarge>),
+    Unreadable(Option<BodyRejected>),
 }
 
 /// The shapes error bodies come in: FastAPI's `{"detail": "…"}` (or a 422 list), the gateway's
@@ -150,6 +150,9 @@ impl Body {
                 ..
             }) => scrubber.scrub(&text),
             Ok(_) => None,
+            // A body that starts like JSON but does not parse may be a token response cut short:
+            // say so rather than echo it (a cut token is too short to be recognised).
+            Err(_) if looks_like_json(bytes) => Some("(a JSON body that does not parse)".into()),
             Err(_) => scrubber.scrub(&String::from_utf8_lossy(bytes)),
         }
     }
@@ -184,6 +187,13 @@ impl Body {
             })
             .collect()
     }
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date.

@@ -36,20 +36,35 @@ impl Transport {
     }
 }
 
-/// A response body larger than the configured cap; the rest of it was not read.
+/// Deepest JSON nesting read. GenLogs' bodies nest four levels at most; serde's recursion on a
+/// deeper hostile body can overflow a 2 MiB thread stack in a debug build before serde_json's own
+/// limit (128) stops it.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// A response body the hooks refused to hand on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the response body exceeds the {limit}-byte limit")]
-pub struct BodyTooLarge {
-    /// The cap, in bytes.
-    pub limit: usize,
+#[non_exhaustive]
+pub enum BodyRejected {
+    /// Larger than the configured cap; the rest of it was not read.
+    #[error("the response body exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// JSON nested deeper than [`MAX_JSON_DEPTH`].
+    #[error("the response body nests deeper than {limit} levels")]
+    TooDeep {
+        /// The limit, in levels.
+        limit: usize,
+    },
 }
 
-impl BodyTooLarge {
-    /// Finds the cap being hit anywhere in an error's chain (it arrives wrapped by reqwest).
-    pub(crate) fn in_chain(error: &(dyn std::error::Error + 'static)) -> Option<BodyTooLarge> {
+impl BodyRejected {
+    /// Finds a rejection anywhere in an error's chain (it arrives wrapped by reqwest).
+    pub(crate) fn in_chain(error: &(dyn std::error::Error + 'static)) -> Option<BodyRejected> {
         let mut current = Some(error);
         while let Some(error) = current {
-            if let Some(found) = error.downcast_ref::<BodyTooLarge>() {
+            if let Some(found) = error.downcast_ref::<BodyRejected>() {
                 return Some(*found);
             }
             current = error.source();
@@ -105,7 +120,7 @@ impl ClientHooks<Transport> for Client {
 
 /// Reads the whole body now, counting bytes as they stream in and stopping at `limit`, and
 /// rebuilds the response around the bytes read (or around a body that fails at once with what
-/// went wrong: [`BodyTooLarge`] or the transport error).
+/// went wrong: [`BodyRejected`] or the transport error).
 ///
 /// Reading here rather than in the generated code bounds memory for every status, and leaves the
 /// generated code and [`read_buffered`] nothing that can wait on the network. The rebuilt
@@ -137,18 +152,59 @@ async fn read_capped(
         .content_length()
         .is_some_and(|length| length > limit as u64)
     {
-        return Err(BodyTooLarge { limit }.into());
+        return Err(BodyRejected::TooLarge { limit }.into());
     }
     let mut stream = response.bytes_stream();
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(reqwest::Error::without_url)?;
         if body.len() + chunk.len() > limit {
-            return Err(BodyTooLarge { limit }.into());
+            return Err(BodyRejected::TooLarge { limit }.into());
         }
         body.extend_from_slice(&chunk);
     }
+    if json_depth(&body) > MAX_JSON_DEPTH {
+        return Err(BodyRejected::TooDeep {
+            limit: MAX_JSON_DEPTH,
+        }
+        .into());
+    }
     Ok(body.into())
+}
+
+/// The deepest nesting of `[` and `{` outside JSON strings (any bytes: a body need not be JSON).
+fn json_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in body {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth(b"plain text"), 0);
+        assert_eq!(json_depth(br#"{"a":{"b":[1,2]}}"#), 3);
+        assert_eq!(json_depth(br#"{"a":"[[[[{{{"[["}"#), 1);
+        assert_eq!(json_depth(&[b'['; 100]), 100);
+        assert_eq!(json_depth(b"]]]]{"), 1);
+    }
 }
 
 /// A body that [`buffer_body`] already read: its bytes, or why it could not be read (`None`:

@@ -180,6 +180,19 @@ async fn hostile_error_bodies_never_echo_credentials() {
 }
 
 #[tokio::test]
+async fn a_cut_json_error_body_is_not_echoed() {
+    let cut = format!(
+        r#"{{"refresh_token_data": {{"token": "{}"#,
+        &RECEIVED_REFRESH[..6]
+    );
+    let error = refresh_error(Reply::json(500, cut)).await;
+    assert!(
+        matches!(&error, Error::Server { message: Some(m), .. } if m == "(a JSON body that does not parse)"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn long_error_messages_are_truncated() {
     let error = refresh_error(Reply::text(500, &"word ".repeat(2_000))).await;
     let Error::Server {
@@ -285,6 +298,27 @@ async fn a_200_over_the_size_cap_is_an_unknown_outcome() {
                 ..
             }
         ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_before_any_parser_recurses() {
+    let nested = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
+    let error = refresh_error(Reply::json(200, &nested)).await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooDeep { limit: 32 },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = refresh_error(Reply::json(500, &nested)).await;
+    assert!(
+        matches!(&error, Error::Server { message: Some(m), .. } if m.contains("nests deeper than 32 levels")),
         "{error:?}"
     );
 }

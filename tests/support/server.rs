@@ -61,6 +61,9 @@ pub enum Reply {
     Trickle { interval: Duration, total: usize },
     /// A chunked body that never ends.
     Endless,
+    /// A 200 with a `total`-byte body, written in 64 KiB pieces (never held whole), declared by
+    /// `content-length` or sent chunked.
+    Huge { total: usize, chunked: bool },
     /// The inner reply, after a pause.
     Delayed(Duration, Box<Reply>),
 }
@@ -146,6 +149,9 @@ impl Server {
 }
 
 async fn serve(mut stream: TcpStream, handler: Handler, requests: Arc<Mutex<Vec<Request>>>) {
+    // The head and the body go out in separate writes: without this, Nagle's algorithm holds
+    // the body back until the client's delayed ACK (40 ms on Linux).
+    let _ = stream.set_nodelay(true);
     let mut buffer = Vec::new();
     loop {
         let Some(request) = read_request(&mut stream, &mut buffer).await else {
@@ -194,6 +200,39 @@ async fn serve(mut stream: TcpStream, handler: Handler, requests: Arc<Mutex<Vec<
                     if stream.write_all(b" ").await.is_err() {
                         return;
                     }
+                }
+            }
+            Reply::Huge { total, chunked } => {
+                let framing = if chunked {
+                    "transfer-encoding: chunked".to_string()
+                } else {
+                    format!("content-length: {total}")
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+                );
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = vec![b' '; 64 * 1024];
+                let mut left = total;
+                while left > 0 {
+                    let n = left.min(piece.len());
+                    let mut framed = Vec::with_capacity(n + 16);
+                    if chunked {
+                        framed.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    }
+                    framed.extend_from_slice(&piece[..n]);
+                    if chunked {
+                        framed.extend_from_slice(b"\r\n");
+                    }
+                    if stream.write_all(&framed).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+                if chunked && stream.write_all(b"0\r\n\r\n").await.is_err() {
+                    return;
                 }
             }
             Reply::Endless => {

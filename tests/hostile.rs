@@ -1,0 +1,126 @@
+//! Hostile servers: a body that trickles one byte per second, 64 MiB bodies declared or chunked,
+//! an endless body. The error comes within the configured timeout, and memory stays bounded (the
+//! process's peak resident size is checked: it would pass 64 MiB if any body were buffered).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome};
+use support::server::{Reply, Server};
+
+const API_KEY: &str = "hostile-test-key";
+const TIMEOUT: Duration = Duration::from_millis(2_500);
+const SIXTY_FOUR_MIB: usize = 64 << 20;
+
+async fn refresh_against(reply: Reply) -> (Error, Duration) {
+    let server = Server::always(reply).await;
+    let client = AuthClient::builder(API_KEY)
+        .with_base_url(server.base_url())
+        .with_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = client
+        .refresh(&RefreshToken::new("rt-hostile"))
+        .await
+        .unwrap_err();
+    support::assert_no_secrets(&error, &[API_KEY, "rt-hostile"]);
+    (error, started.elapsed())
+}
+
+/// The process's peak resident set size, from /proc (Linux).
+fn peak_rss_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn assert_memory_bounded() {
+    if let Some(peak) = peak_rss_bytes() {
+        assert!(peak < SIXTY_FOUR_MIB / 2, "peak RSS {} MiB", peak >> 20);
+    }
+}
+
+#[tokio::test]
+async fn one_byte_per_second_times_out_within_the_configured_timeout() {
+    let (error, elapsed) = refresh_against(Reply::Trickle {
+        interval: Duration::from_secs(1),
+        total: 600,
+    })
+    .await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::TimedOut,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        elapsed >= TIMEOUT && elapsed < TIMEOUT + Duration::from_secs(1),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_declared_64_mib_body_is_refused_without_reading_it() {
+    let (error, elapsed) = refresh_against(Reply::Huge {
+        total: SIXTY_FOUR_MIB,
+        chunked: false,
+    })
+    .await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooLarge { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(elapsed < TIMEOUT);
+    assert_memory_bounded();
+}
+
+#[tokio::test]
+async fn a_chunked_64_mib_body_is_cut_at_the_cap() {
+    let (error, elapsed) = refresh_against(Reply::Huge {
+        total: SIXTY_FOUR_MIB,
+        chunked: true,
+    })
+    .await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooLarge { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(elapsed < TIMEOUT);
+    assert_memory_bounded();
+}
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_cap() {
+    let (error, elapsed) = refresh_against(Reply::Endless).await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooLarge { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(elapsed < TIMEOUT);
+    assert_memory_bounded();
+}
