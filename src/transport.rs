@@ -193,20 +193,6 @@ fn json_depth(body: &[u8]) -> usize {
     deepest
 }
 
-#[cfg(test)]
-mod tests {
-    use super::json_depth;
-
-    #[test]
-    fn json_depth_counts_brackets_outside_strings() {
-        assert_eq!(json_depth(b"plain text"), 0);
-        assert_eq!(json_depth(br#"{"a":{"b":[1,2]}}"#), 3);
-        assert_eq!(json_depth(br#"{"a":"[[[[{{{"[["}"#), 1);
-        assert_eq!(json_depth(&[b'['; 100]), 100);
-        assert_eq!(json_depth(b"]]]]{"), 1);
-    }
-}
-
 /// A body that [`buffer_body`] already read: its bytes, or why it could not be read (`None`:
 /// the body was not in memory, which the hooks never let happen). Never waits.
 pub(crate) fn read_buffered<S>(mut stream: S) -> Result<Vec<u8>, Option<reqwest::Error>>
@@ -221,5 +207,19 @@ where
             Some(None) => return Ok(body),
             None => return Err(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth(b"plain text"), 0);
+        assert_eq!(json_depth(br#"{"a":{"b":[1,2]}}"#), 3);
+        assert_eq!(json_depth(br#"{"a":"[[[[{{{"[["}"#), 1);
+        assert_eq!(json_depth(&[b'['; 100]), 100);
+        assert_eq!(json_depth(b"]]]]{"), 1);
     }
 }
