@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// When a token expires, in UTC (server time).
@@ -32,33 +32,68 @@ impl std::error::Error for ExpiryParseError {}
 impl Expiry {
     /// Parses any form GenLogs emits (see the module docs).
     pub fn parse(text: &str) -> Result<Self, ExpiryParseError> {
+        // The shape is checked byte by byte first: chrono's parser alone is lenient (it skips
+        // white space inside numbers, for one).
         let bytes = text.as_bytes();
-        // `YYYY-MM-DD?HH:MM:SS` is 19 ASCII bytes; the separator must be `T`, `t` or a space.
-        if bytes.len() < 19 || !matches!(bytes[10], b'T' | b't' | b' ') || !text.is_ascii() {
+        let digits = |range: std::ops::Range<usize>| {
+            bytes
+                .get(range)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        };
+        let shape = digits(0..4)
+            && bytes.get(4) == Some(&b'-')
+            && digits(5..7)
+            && bytes.get(7) == Some(&b'-')
+            && digits(8..10)
+            && matches!(bytes.get(10), Some(b'T' | b't' | b' '))
+            && digits(11..13)
+            && bytes.get(13) == Some(&b':')
+            && digits(14..16)
+            && bytes.get(16) == Some(&b':')
+            && digits(17..19);
+        if !shape {
             return Err(ExpiryParseError);
         }
-        let (date, time) = (&text[..10], &text[11..]);
-        let offset_at = time.find(['Z', 'z', '+', '-']).unwrap_or(time.len());
-        let (clock, offset) = time.split_at(offset_at);
-        if let Some(fraction) = clock.get(8..).filter(|f| !f.is_empty()) {
-            let digits = fraction.strip_prefix('.').ok_or(ExpiryParseError)?;
-            if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
+        let mut rest = &text[19..];
+        let mut nanos = 0u32;
+        if let Some(fraction) = rest.strip_prefix('.') {
+            let count = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if count == 0 || count > 9 {
                 return Err(ExpiryParseError);
             }
+            nanos = fraction[..count]
+                .parse::<u32>()
+                .map_err(|_| ExpiryParseError)?
+                * 10u32.pow(9 - count as u32);
+            rest = &fraction[count..];
         }
-        let naive =
-            NaiveDateTime::parse_from_str(&format!("{date}T{clock}"), "%Y-%m-%dT%H:%M:%S%.f")
-                .map_err(|_| ExpiryParseError)?;
-        let utc = match offset {
-            "" | "Z" | "z" => naive.and_utc(),
-            offset => DateTime::parse_from_str(
-                &format!("{date}T{clock}{offset}"),
-                "%Y-%m-%dT%H:%M:%S%.f%:z",
-            )
-            .map_err(|_| ExpiryParseError)?
-            .with_timezone(&Utc),
+        let offset_seconds = match rest.as_bytes() {
+            [] | [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+                if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()) =>
+            {
+                let number = |a: &u8, b: &u8| i32::from((a - b'0') * 10 + (b - b'0'));
+                let (hours, minutes) = (number(h1, h2), number(m1, m2));
+                if hours > 23 || minutes > 59 {
+                    return Err(ExpiryParseError);
+                }
+                let seconds = hours * 3600 + minutes * 60;
+                if *sign == b'-' {
+                    -seconds
+                } else {
+                    seconds
+                }
+            }
+            _ => return Err(ExpiryParseError),
         };
+        let naive = NaiveDateTime::parse_from_str(
+            &text[..19].replace(['t', ' '], "T"),
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        .map_err(|_| ExpiryParseError)?
+        .with_nanosecond(nanos)
+        .ok_or(ExpiryParseError)?;
+        let utc = naive.and_utc() - chrono::Duration::seconds(offset_seconds.into());
         Ok(Self(utc))
     }
 
@@ -195,5 +230,87 @@ mod tests {
             serde_json::to_string(&expiry).unwrap(),
             "\"2026-11-26T06:08:25.069078Z\""
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use chrono::{FixedOffset, SubsecRound};
+    use proptest::prelude::*;
+
+    /// The grammar, written independently of the parser.
+    fn grammar() -> regex::Regex {
+        regex::Regex::new(
+            r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$",
+        )
+        .unwrap()
+    }
+
+    fn render(at: DateTime<Utc>, digits: usize, form: usize, offset_minutes: i32) -> String {
+        let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+        let local = at.with_timezone(&offset);
+        let fraction = if digits == 0 {
+            String::new()
+        } else {
+            format!(".{:09}", at.timestamp_subsec_nanos())[..=digits].to_string()
+        };
+        let (separator, zone) = match form {
+            0 => ('T', "Z".to_string()),
+            1 => ('T', local.format("%:z").to_string()),
+            2 => ('T', String::new()),
+            3 => (' ', local.format("%:z").to_string()),
+            _ => (' ', String::new()),
+        };
+        let clock = if zone.is_empty() || zone == "Z" {
+            at.naive_utc()
+        } else {
+            local.naive_local()
+        };
+        format!(
+            "{}{separator}{}{fraction}{zone}",
+            clock.format("%Y-%m-%d"),
+            clock.format("%H:%M:%S")
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_accepted_form_round_trips(
+            seconds in 0i64..7_258_118_400,
+            nanos in 0u32..1_000_000_000,
+            digits in 0usize..=9,
+            form in 0usize..5,
+            offset_minutes in -14 * 60..=14 * 60i32,
+        ) {
+            let at = DateTime::from_timestamp(seconds, nanos).unwrap().trunc_subsecs(digits as u16);
+            let text = render(at, digits, form, offset_minutes);
+            prop_assert!(grammar().is_match(&text), "{}", text);
+            prop_assert_eq!(Expiry::parse(&text).map(|e| e.as_datetime()), Ok(at), "{}", text);
+        }
+
+        #[test]
+        fn only_the_grammar_parses(text in "[0-9T tZz:.+-]{0,36}|\\PC{0,40}") {
+            if Expiry::parse(&text).is_ok() {
+                prop_assert!(grammar().is_match(&text), "{:?} parsed but is not in the grammar", text);
+            }
+        }
+
+        #[test]
+        fn a_mutated_datetime_parses_only_if_still_in_the_grammar(
+            seconds in 0i64..7_258_118_400,
+            at_char in 0usize..40,
+            with in proptest::char::any(),
+        ) {
+            let mut text: Vec<char> = render(DateTime::from_timestamp(seconds, 0).unwrap(), 6, 1, 90).chars().collect();
+            let index = at_char % text.len();
+            text[index] = with;
+            let text: String = text.into_iter().collect();
+            if Expiry::parse(&text).is_ok() {
+                prop_assert!(grammar().is_match(&text), "{:?}", text);
+            }
+        }
     }
 }

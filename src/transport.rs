@@ -218,7 +218,7 @@ mod tests {
     fn json_depth_counts_brackets_outside_strings() {
         assert_eq!(json_depth(b"plain text"), 0);
         assert_eq!(json_depth(br#"{"a":{"b":[1,2]}}"#), 3);
-        assert_eq!(json_depth(br#"{"a":"[[[[{{{"[["}"#), 1);
+        assert_eq!(json_depth(br#"{"a":"[[[[{{{\"[["}"#), 1);
         assert_eq!(json_depth(&[b'['; 100]), 100);
         assert_eq!(json_depth(b"]]]]{"), 1);
     }

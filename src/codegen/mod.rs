@@ -228,6 +228,7 @@ fn check_generator_limits(document: &Value) -> Result<(), SpecError> {
                         .get("requestBody")
                         .map(|body| (at.key("requestBody"), body)),
                 );
+            check_one_body_kind(&at.key("responses"), responses)?;
             for (at, body) in bodies {
                 let content = body.get("content").and_then(Value::as_object);
                 for (media_type, media) in content.into_iter().flatten() {
@@ -239,6 +240,41 @@ fn check_generator_limits(document: &Value) -> Result<(), SpecError> {
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// progenitor asserts (`response_types.len() <= 1`) when the success responses, or the error
+/// responses, of one operation have bodies of different kinds; `default` counts as both.
+fn check_one_body_kind(
+    at: &JsonPath,
+    responses: Option<&serde_json::Map<String, Value>>,
+) -> Result<(), SpecError> {
+    let kind = |response: &Value| match response.get("content").and_then(Value::as_object) {
+        Some(content) if !content.is_empty() => content
+            .iter()
+            .find(|(media, _)| media.starts_with("application/json"))
+            .map_or_else(
+                || "raw".to_string(),
+                |(_, media)| format!("typed {}", media.get("schema").unwrap_or(&Value::Null)),
+            ),
+        _ => "none".to_string(),
+    };
+    for success in [true, false] {
+        let mut kinds = std::collections::BTreeSet::new();
+        for (status, response) in responses.into_iter().flatten() {
+            let is_success = status.starts_with('2');
+            if status == "default" || is_success == success {
+                kinds.insert(kind(response));
+            }
+        }
+        if kinds.len() > 1 {
+            let which = if success { "success" } else { "error" };
+            return Err(SpecError::new(
+                at.clone(),
+                format!("{which} responses with bodies of different kinds ({}), which progenitor cannot generate; extend declare_error_statuses in src/codegen/quirks.rs", kinds.into_iter().collect::<Vec<_>>().join("; ")),
+            ));
         }
     }
     Ok(())

@@ -518,8 +518,9 @@ const ERROR_STATUSES: &[(&str, &str)] = &[
 
 /// Upstream declares only 200 and 422, while the prose documents 401 and 500 and the gateway in
 /// front answers 403, 429 and 504. progenitor asserts when one operation has two different error
-/// body types, and the real bodies differ (JSON `detail` array or string, gateway `message`,
-/// plain text). So every error status is declared with `*/*` content: progenitor hands the
+/// body types (a body-less response counts as one), and the real bodies differ (JSON `detail`
+/// array or string, gateway `message`, plain text). So every error status is declared with `*/*`
+/// content, including any upstream declared without content: progenitor hands the
 /// hand-written layer the raw body, which reads it under a size cap and decodes it by status
 /// (422 still as `HTTPValidationError`, whose schema stays referenced).
 pub fn declare_error_statuses(doc: &mut Value) -> Vec<JsonPath> {
@@ -531,9 +532,10 @@ pub fn declare_error_statuses(doc: &mut Value) -> Vec<JsonPath> {
             if status.starts_with('2') || status == "default" {
                 continue;
             }
-            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+            let Some(response) = response.as_object_mut() else {
                 continue;
             };
+            let content = object_entry_of(response, "content");
             if content.len() == 1 && content.contains_key("*/*") {
                 continue;
             }
@@ -611,6 +613,17 @@ fn operations_mut(doc: &mut Value) -> Vec<Operation<'_>> {
         }
     }
     out
+}
+
+fn object_entry_of<'a>(
+    object: &'a mut Map<String, Value>,
+    key: &str,
+) -> &'a mut Map<String, Value> {
+    let entry = object.entry(key).or_insert_with(|| json!({}));
+    if !entry.is_object() {
+        *entry = json!({});
+    }
+    entry.as_object_mut().expect("just made an object")
 }
 
 fn object_entry<'a>(value: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {

@@ -8,6 +8,7 @@
 mod codegen;
 
 mod pipeline;
+mod properties;
 mod snapshots;
 mod variants;
 

@@ -105,6 +105,10 @@ fn a_malformed_spec_fails_the_build_naming_the_json_path() {
     no_schema["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"]
         ["application/json"] = serde_json::json!({});
     let no_schema = no_schema.to_string();
+    let mut mixed: serde_json::Value = serde_json::from_str(&upstream()).unwrap();
+    mixed["paths"]["/token/refresh"]["post"]["responses"]["201"] =
+        serde_json::json!({ "description": "Created" });
+    let mixed = mixed.to_string();
     let cases = [
         cases[0],
         cases[1],
@@ -113,6 +117,7 @@ fn a_malformed_spec_fails_the_build_naming_the_json_path() {
             &no_schema,
             "openapi.json at $.paths['/token/refresh'].post.responses['200'].content['application/json']: a JSON body without a schema",
         ),
+        (&mixed, "openapi.json at $.paths['/token/refresh'].post.responses: success responses with bodies of different kinds"),
     ];
     for (text, expected) in cases {
         std::fs::write(dir.join("openapi.json"), text).unwrap();
