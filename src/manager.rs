@@ -2,10 +2,13 @@
 //! callers, persisting the rotated refresh token before anyone sees the new access token, and
 //! never sending a refresh token that is known to be dead.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
-use futures_util::future::{self, BoxFuture, FutureExt};
+use std::future::Future;
+
+use futures_util::future::{self, BoxFuture, Either, FutureExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 
@@ -135,7 +138,7 @@ impl TokenManagerBuilder {
                 clock: self.clock,
                 margin: self.margin,
                 cooldown: self.cooldown,
-                current: RwLock::new(Arc::new(Current::default())),
+                current: std::sync::RwLock::new(Arc::new(Current::default())),
                 flight: Mutex::new(None),
                 serial: tokio::sync::Mutex::new(()),
             }),
@@ -161,8 +164,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     margin: Duration,
     cooldown: Duration,
-    /// What callers read; replaced whole.
-    current: RwLock<Arc<Current>>,
+    /// What callers read; replaced whole (lock-free reads on the hot path).
+    current: std::sync::RwLock<Arc<Current>>,
     /// The refresh in progress, which every caller that needs one joins.
     flight: Mutex<Option<Flight>>,
     /// One refresh or replacement at a time.
@@ -262,12 +265,30 @@ impl TokenManager {
     /// A valid access token: the cached one while it has more than the margin left, otherwise a
     /// fresh one (one refresh, however many callers ask at once). If refreshing fails for a
     /// reason that may pass, the cached token is served for as long as it is valid.
-    pub async fn access_token(&self) -> Result<Arc<AccessToken>, TokenError> {
-        let now = self.shared.clock.monotonic();
-        let current = self.current();
-        if let Some(token) = current.fresh(now, self.shared.margin) {
-            return Ok(token.clone());
+    ///
+    /// The cached path is decided before the future is built, so it completes on first poll
+    /// without touching the refresh machinery.
+    pub fn access_token(
+        &self,
+    ) -> impl Future<Output = Result<Arc<AccessToken>, TokenError>> + Send + '_ {
+        match self.cached_access_token() {
+            Some(token) => Either::Left(future::ready(Ok(token))),
+            None => Either::Right(self.refreshed_access_token().boxed()),
         }
+    }
+
+    /// The cached access token if it has more than the margin left; never waits or refreshes.
+    pub fn cached_access_token(&self) -> Option<Arc<AccessToken>> {
+        let now = self.shared.clock.monotonic();
+        self.shared
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .fresh(now, self.shared.margin)
+            .cloned()
+    }
+
+    async fn refreshed_access_token(&self) -> Result<Arc<AccessToken>, TokenError> {
         match self.flight().await {
             Ok(current) => match current.access.as_ref() {
                 Some((token, _)) => Ok(token.clone()),
