@@ -46,8 +46,6 @@ fn bench(c: &mut Criterion) {
     group.bench_function("probe_system_clock", |b| {
         b.iter(|| black_box(genlogs_auth::Clock::monotonic(&clock)))
     });
-        b.iter(|| black_box(async { 1u8 }.now_or_never()))
-    });
     group.bench_function("bare_rwlock_arc_read", |b| {
         b.iter(|| black_box(bare.read().unwrap().clone()))
     });
