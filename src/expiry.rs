@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// When a token expires, in UTC (server time).
@@ -86,13 +86,17 @@ impl Expiry {
             }
             _ => return Err(ExpiryParseError),
         };
-        let naive = NaiveDateTime::parse_from_str(
-            &text[..19].replace(['t', ' '], "T"),
-            "%Y-%m-%dT%H:%M:%S",
-        )
-        .map_err(|_| ExpiryParseError)?
-        .with_nanosecond(nanos)
-        .ok_or(ExpiryParseError)?;
+        // Every field is digits by the shape check; chrono checks the ranges.
+        let number = |range: std::ops::Range<usize>| {
+            bytes[range]
+                .iter()
+                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+        };
+        let date = NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10));
+        let time =
+            NaiveTime::from_hms_nano_opt(number(11..13), number(14..16), number(17..19), nanos);
+        let naive =
+            NaiveDateTime::new(date.ok_or(ExpiryParseError)?, time.ok_or(ExpiryParseError)?);
         let utc = naive.and_utc() - chrono::Duration::seconds(offset_seconds.into());
         Ok(Self(utc))
     }

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt};
+use http_body_util::BodyExt;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::ResponseBuilderExt;
 
 use crate::generated::Client;
 
@@ -126,50 +128,68 @@ impl ClientHooks<Transport> for Client {
 /// generated code and [`read_buffered`] nothing that can wait on the network. The rebuilt
 /// response has no URL (reqwest shows a placeholder), so it cannot leak the query.
 async fn buffer_body(response: reqwest::Response, limit: usize) -> reqwest::Response {
-    let mut builder = http::Response::builder()
-        .status(response.status())
-        .version(response.version());
-    if let Some(headers) = builder.headers_mut() {
-        *headers = response.headers().clone();
-    }
-    let body = match read_capped(response, limit).await {
+    // Taken apart without copying the headers; the URL (with the query) is dropped here.
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = match read_capped(body, limit).await {
         Ok(bytes) => reqwest::Body::from(bytes),
         Err(error) => {
             reqwest::Body::wrap_stream(futures_util::stream::iter([Err::<Bytes, _>(error)]))
         }
     };
+    let mut builder = http::Response::builder()
+        .status(parts.status)
+        .version(parts.version)
+        .url(placeholder_url());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = parts.headers;
+    }
     builder
         .body(body)
         .expect("status, version and headers come from a valid response")
         .into()
 }
 
+/// What the rebuilt response says its URL was: never the real one, which carries the query.
+fn placeholder_url() -> url::Url {
+    static URL: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
+        url::Url::parse("http://url-withheld.genlogs-auth.invalid/").expect("a valid URL")
+    });
+    URL.clone()
+}
+
 async fn read_capped(
-    response: reqwest::Response,
+    mut body: reqwest::Body,
     limit: usize,
 ) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
+    let declared = http_body::Body::size_hint(&body);
+    if declared.lower() > limit as u64 {
         return Err(BodyRejected::TooLarge { limit }.into());
     }
-    let mut stream = response.bytes_stream();
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(reqwest::Error::without_url)?;
-        if body.len() + chunk.len() > limit {
+    let mut buffer = Vec::with_capacity(declared.exact().map_or(0, |length| length as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(reqwest::Error::without_url)?;
+        let Ok(chunk) = frame.into_data() else {
+            continue; // trailers
+        };
+        if buffer.len() + chunk.len() > limit {
             return Err(BodyRejected::TooLarge { limit }.into());
         }
-        body.extend_from_slice(&chunk);
+        buffer.extend_from_slice(&chunk);
     }
-    if json_depth(&body) > MAX_JSON_DEPTH {
+    if nests_deeper_than(&buffer, MAX_JSON_DEPTH) {
         return Err(BodyRejected::TooDeep {
             limit: MAX_JSON_DEPTH,
         }
         .into());
     }
-    Ok(body.into())
+    Ok(buffer.into())
+}
+
+/// Whether JSON in `body` nests deeper than `limit`. A body with no more opening brackets than
+/// that cannot, which a fast count settles for every real response (a token response has three).
+fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
+    let openings = body.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    openings > limit && json_depth(body) > limit
 }
 
 /// The deepest nesting of `[` and `{` outside JSON strings (any bytes: a body need not be JSON).
@@ -212,7 +232,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::json_depth;
+    use super::{json_depth, nests_deeper_than};
 
     #[test]
     fn json_depth_counts_brackets_outside_strings() {
@@ -221,5 +241,13 @@ mod tests {
         assert_eq!(json_depth(br#"{"a":"[[[[{{{\"[["}"#), 1);
         assert_eq!(json_depth(&[b'['; 100]), 100);
         assert_eq!(json_depth(b"]]]]{"), 1);
+    }
+
+    #[test]
+    fn many_brackets_side_by_side_are_not_deep() {
+        let flat = "[1],".repeat(100);
+        assert!(!nests_deeper_than(flat.as_bytes(), 32));
+        assert!(nests_deeper_than(&[b'{'; 33], 32));
+        assert!(!nests_deeper_than(&[b'{'; 32], 32));
     }
 }
