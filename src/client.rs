@@ -117,20 +117,12 @@ fn transport_failed(error: reqwest::Error) -> Error {
     } else if error.is_connect() {
         Error::Connect { source: error }
     } else {
-        let reason = if error.is_timeout() {
-            UnknownOutcome::TimedOut
-        } else {
-            UnknownOutcome::ConnectionLost
-        };
-        Error::OutcomeUnknown {
-            reason,
-            recovered: None,
-            source: Some(error),
-        }
+        // Sent, and then the response never came whole: the same as a body that failed.
+        body_failed(error)
     }
 }
 
-/// A success status whose body did not arrive whole.
+/// The request was sent but no whole response came back (or a success body did not).
 fn body_failed(error: reqwest::Error) -> Error {
     let error = error.without_url();
     let reason = if let Some(BodyRejected::TooLarge { limit }) = BodyRejected::in_chain(&error) {

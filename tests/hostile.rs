@@ -66,61 +66,42 @@ async fn one_byte_per_second_times_out_within_the_configured_timeout() {
     );
 }
 
+/// Each reply must end in `BodyTooLarge`, before the timeout, with memory bounded.
+async fn assert_cut_at_the_cap(reply: Reply) {
+    let (error, elapsed) = refresh_against(reply).await;
+    assert!(
+        matches!(
+            error,
+            Error::OutcomeUnknown {
+                reason: UnknownOutcome::BodyTooLarge { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(elapsed < TIMEOUT);
+    assert_memory_bounded();
+}
+
 #[tokio::test]
 async fn a_declared_64_mib_body_is_refused_without_reading_it() {
-    let (error, elapsed) = refresh_against(Reply::Huge {
+    assert_cut_at_the_cap(Reply::Huge {
         total: SIXTY_FOUR_MIB,
         chunked: false,
     })
     .await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::BodyTooLarge { .. },
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(elapsed < TIMEOUT);
-    assert_memory_bounded();
 }
 
 #[tokio::test]
 async fn a_chunked_64_mib_body_is_cut_at_the_cap() {
-    let (error, elapsed) = refresh_against(Reply::Huge {
+    assert_cut_at_the_cap(Reply::Huge {
         total: SIXTY_FOUR_MIB,
         chunked: true,
     })
     .await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::BodyTooLarge { .. },
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(elapsed < TIMEOUT);
-    assert_memory_bounded();
 }
 
 #[tokio::test]
 async fn an_endless_body_is_cut_at_the_cap() {
-    let (error, elapsed) = refresh_against(Reply::Endless).await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::BodyTooLarge { .. },
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(elapsed < TIMEOUT);
-    assert_memory_bounded();
+    assert_cut_at_the_cap(Reply::Endless).await;
 }
