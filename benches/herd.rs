@@ -2,7 +2,7 @@
 //! just expired. Reports the refresh requests the server saw (must be 1) and the p50/p99 wait,
 //! against one loopback round trip (an uncontended refresh, measured in the same run) and
 //! against the floor: the same release when the token is cached and nothing is refreshed.
-//! Target: p99 within a round trip + 1 ms.
+//! Target: p99 within a round trip + 1 ms. `HERD_WORKERS=1` runs the runtime on one worker.
 
 #[path = "../tests/support/mod.rs"]
 mod fixtures;
