@@ -362,27 +362,6 @@ async fn a_stalled_server_times_out_as_an_unknown_outcome() {
 }
 
 #[tokio::test]
-async fn a_trickled_body_times_out_within_the_total_timeout() {
-    let started = Instant::now();
-    let error = refresh_error(Reply::Trickle {
-        interval: Duration::from_millis(100),
-        total: 1_000,
-    })
-    .await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::TimedOut,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
-}
-
-#[tokio::test]
 async fn a_dropped_connection_after_sending_is_an_unknown_outcome() {
     let error = refresh_error(Reply::Close).await;
     assert!(
