@@ -1,0 +1,95 @@
+//! A capturing `tracing` subscriber at TRACE, installed as the global default in a binary of its
+//! own (so no other test shares its callsites), sees the manager's spans and events, and no secret.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use genlogs_auth::{MemoryStore, RefreshToken, StoredTokens};
+use support::fixture::{Fixture, FlakyStore, Mode, API_KEY};
+use support::genlogs::ACCESS_LIFETIME;
+use support::server::Reply;
+
+/// Collects everything a `tracing` subscriber at TRACE writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_any_trace_event_or_span() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let fx = Fixture::new().await;
+    let dead = "rt-dead-token-0123456789";
+    // Success, a refresh inside the margin, a failed save, a 503, an unknown outcome, a 401.
+    let store = Arc::new(FlakyStore {
+        inner: MemoryStore::new(fx.valid_tokens()),
+        ..Default::default()
+    });
+    let manager = fx.manager(store.clone());
+    manager.access_token().await.unwrap();
+    manager.auth_headers().await.unwrap();
+    let past_expiry = ACCESS_LIFETIME.to_std().unwrap() + Duration::from_secs(10);
+    fx.clock.advance(past_expiry);
+    store.failing.store(true, Ordering::SeqCst);
+    manager.access_token().await.unwrap_err();
+    store.failing.store(false, Ordering::SeqCst);
+    manager.access_token().await.unwrap();
+    fx.clock.advance(past_expiry);
+    fx.answer(Mode::Fixed(Reply::text(503, "Service Unavailable")));
+    manager.access_token().await.unwrap_err();
+    fx.answer(Mode::Fixed(Reply::text(200, "garbage")));
+    fx.clock.advance(Duration::from_secs(3600));
+    manager.access_token().await.unwrap_err();
+    fx.answer(Mode::Genlogs);
+    let rejected = fx.manager(MemoryStore::new(StoredTokens::from_refresh_token(
+        RefreshToken::new(dead),
+    )));
+    rejected.access_token().await.unwrap_err();
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        output.contains("genlogs_token_refresh")
+            && output.contains("genlogs token refresh finished"),
+        "{output}"
+    );
+    assert!(
+        output.contains("status=503"),
+        "refresh outcomes carry the status: {output}"
+    );
+    let mut secrets = fx.genlogs.issued_tokens();
+    secrets.extend([API_KEY.to_string(), dead.to_string()]);
+    for secret in secrets {
+        assert!(
+            !output.contains(&secret),
+            "a secret reached the trace output"
+        );
+    }
+}
