@@ -10,7 +10,6 @@ use std::sync::{Arc, RwLock};
 
 use criterion::Criterion;
 use fixtures::genlogs::FakeGenlogs;
-use fixtures::server::Server;
 use futures_util::FutureExt;
 use genlogs_auth::{
     AccessToken, AuthClient, MemoryStore, RefreshToken, StoredTokens, TokenManager,
@@ -21,10 +20,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let genlogs = Arc::new(FakeGenlogs::new("bench-key"));
+    let (genlogs, server) = runtime.block_on(FakeGenlogs::serve("bench-key"));
     let (_, refresh) = genlogs.create_tokens();
-    let service = genlogs.clone();
-    let server = runtime.block_on(Server::start(move |request| service.handle(request)));
     let client = AuthClient::builder("bench-key")
         .with_base_url(server.base_url())
         .build()

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use fixtures::genlogs::FakeGenlogs;
-use fixtures::server::Server;
 use genlogs_auth::{AuthClient, MemoryStore, RefreshToken, StoredTokens, TokenManager};
 
 const TASKS: usize = 10_000;
@@ -52,14 +51,16 @@ fn percentiles(samples: &Samples) -> (Duration, Duration) {
 }
 
 fn bench(c: &mut Criterion) {
+    let workers = std::env::var("HERD_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
-    let genlogs = Arc::new(FakeGenlogs::new("bench-key"));
-    let service = genlogs.clone();
-    let server = runtime.block_on(Server::start(move |request| service.handle(request)));
+    let (genlogs, server) = runtime.block_on(FakeGenlogs::serve("bench-key"));
     let client = AuthClient::builder("bench-key")
         .with_base_url(server.base_url())
         .build()

@@ -9,20 +9,15 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
-
 use genlogs_auth::{AuthClient, RefreshToken};
 use support::genlogs::FakeGenlogs;
-use support::server::Server;
 
 #[tokio::main]
 async fn main() -> Result<(), genlogs_auth::Error> {
     let api_key = "quickstart-api-key";
-    let genlogs = Arc::new(FakeGenlogs::new(api_key));
+    let (genlogs, server) = FakeGenlogs::serve(api_key).await;
     // What `POST /auth/token` (email and password) would have given us.
     let (_, refresh_token) = genlogs.create_tokens();
-    let service = genlogs.clone();
-    let server = Server::start(move |request| service.handle(request)).await;
     println!("local GenLogs stand-in at {}", server.base_url());
 
     let client = AuthClient::builder(api_key)

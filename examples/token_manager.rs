@@ -8,18 +8,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
-
 use genlogs_auth::{AuthClient, FileStore, RefreshToken, StoredTokens, TokenManager, TokenStore};
 use support::genlogs::FakeGenlogs;
-use support::server::Server;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api_key = "example-api-key";
-    let genlogs = Arc::new(FakeGenlogs::new(api_key));
-    let service = genlogs.clone();
-    let server = Server::start(move |request| service.handle(request)).await;
+    let (genlogs, server) = FakeGenlogs::serve(api_key).await;
 
     // First run: seed the store with the refresh token from `POST /auth/token`.
     let path = std::env::temp_dir().join(format!("genlogs-tokens-{}.json", std::process::id()));

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use super::server::{Reply, Request};
+use super::server::{Reply, Request, Server};
 
 /// How long issued access tokens live.
 pub const ACCESS_LIFETIME: Duration = Duration::minutes(30);
@@ -42,6 +42,14 @@ impl FakeGenlogs {
             refreshes: AtomicU64::new(0),
             random: RandomState::new(),
         }
+    }
+
+    /// Starts the stand-in on a loopback port: the service's state, and the server.
+    pub async fn serve(api_key: &str) -> (std::sync::Arc<Self>, Server) {
+        let genlogs = std::sync::Arc::new(Self::new(api_key));
+        let service = genlogs.clone();
+        let server = Server::start(move |request| service.handle(request)).await;
+        (genlogs, server)
     }
 
     /// Issues a token pair, as `POST /auth/token` would: `(access, refresh)`.
