@@ -415,12 +415,6 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
             return Ok(saved);
         }
     }
-    if let Some((reason, cause)) = &current.dead {
-        return Err(TokenError::NewTokensRequired {
-            reason: *reason,
-            cause: cause.clone(),
-        });
-    }
     if let Some((error, retry_at)) = &current.failure {
         if now < *retry_at {
             return Err(TokenError::Refresh(error.clone()));
@@ -451,6 +445,14 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
         }
         _ => current,
     };
+    // Checked after the store: new tokens written there (by another process, or an operator's
+    // tool) revive a manager whose refresh token died, without sending anything first.
+    if let Some((reason, cause)) = &current.dead {
+        return Err(TokenError::NewTokensRequired {
+            reason: *reason,
+            cause: cause.clone(),
+        });
+    }
     let Some(tokens) = current.tokens.clone() else {
         return Err(TokenError::NewTokensRequired {
             reason: NewTokensReason::NoTokens,

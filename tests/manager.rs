@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use genlogs_auth::{MemoryStore, NewTokensReason, RefreshToken, StoredTokens, TokenError};
+use genlogs_auth::{
+    MemoryStore, NewTokensReason, RefreshToken, StoredTokens, TokenError, TokenStore,
+};
 use serde_json::json;
 use support::fixture::{stored_refresh, Fixture, FlakyStore, Mode, MARGIN};
 use support::genlogs::ACCESS_LIFETIME;
@@ -165,6 +167,23 @@ async fn a_401_needs_new_tokens_and_sends_nothing_more_until_they_come() {
     manager.replace_tokens(fx.valid_tokens()).await.unwrap();
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2);
+}
+
+#[tokio::test]
+async fn new_tokens_written_to_the_store_revive_a_dead_manager() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(MemoryStore::new(StoredTokens::from_refresh_token(
+        RefreshToken::new("rt-unknown"),
+    )));
+    let manager = fx.manager(store.clone());
+    assert!(manager.access_token().await.unwrap_err().needs_new_tokens());
+    assert!(manager.access_token().await.unwrap_err().needs_new_tokens());
+    assert_eq!(fx.refresh_requests(), 1);
+
+    // Another process (or an operator's tool) saves new tokens in the shared store.
+    store.save(&fx.valid_tokens()).unwrap();
+    manager.access_token().await.unwrap();
+    assert_eq!(fx.refresh_requests(), 2, "one request, with the new token");
 }
 
 #[tokio::test]
