@@ -144,6 +144,23 @@ impl Error {
         }
     }
 
+    /// How long the server asked to wait before the next request (`Retry-After` on a 429), when
+    /// it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Why the outcome of a sent refresh is unknown, for errors where it is.
+    pub fn unknown_outcome(&self) -> Option<&UnknownOutcome> {
+        match self {
+            Error::OutcomeUnknown { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
     /// The rotated refresh token read from an undecodable success response, if any.
     pub fn recovered_refresh_token(&self) -> Option<&RecoveredRefreshToken> {
         match self {
