@@ -20,9 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join(format!("genlogs-tokens-{}.json", std::process::id()));
     let store = FileStore::new(&path);
     let (_, refresh_token) = genlogs.create_tokens();
-    store.save(&StoredTokens::from_refresh_token(RefreshToken::new(
-        refresh_token,
-    )))?;
+    store
+        .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
+            refresh_token,
+        )))
+        .await?;
 
     let client = AuthClient::builder(api_key)
         .with_base_url(server.base_url())

@@ -1,26 +1,42 @@
 //! A [`TokenStore`] in a JSON file: atomic replacement (temporary file, fsync, rename, directory
-//! fsync), owner-only permissions, and a lock file that processes on one host share.
+//! fsync), owner-only permissions, a compare-and-set on the document's version, and a lock file
+//! that processes on one host share, waited on for a bounded time.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 #[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
+use async_trait::async_trait;
+
 use crate::response::safe_serde_message;
-use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::store::{check_version, StoreError, StoreLock, StoredTokens, TokenStore};
 
 /// Owner read and write only.
 #[cfg(unix)]
 const TOKEN_FILE_MODE: u32 = 0o600;
 
+/// How long [`FileStore::lock`](TokenStore::lock) waits for another process to release the lock
+/// before failing with [`StoreError::Busy`]. A refresh holds it for one request (30 s at most
+/// with the default timeout); a process stopped while holding it must not hang every caller,
+/// so the manager serves its cached token meanwhile and tries again on a later call.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a waiting [`FileStore::lock`](TokenStore::lock) tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(5);
+
 /// Tokens in a JSON file at `path`, locked through `path` + `.lock`.
+///
+/// Temporary files are `.<name>.<random>.tmp` beside it, removed by the save that made them if it
+/// fails, and swept (they can only be a crashed writer's) by the next save under the lock.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
+    lock_wait: Duration,
 }
 
 impl FileStore {
@@ -32,7 +48,15 @@ impl FileStore {
         Self {
             path,
             lock_path: lock_path.into(),
+            lock_wait: DEFAULT_LOCK_WAIT,
         }
+    }
+
+    /// How long to wait for the lock. Default: [`DEFAULT_LOCK_WAIT`].
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     /// The token file.
@@ -54,17 +78,17 @@ impl FileStore {
             _ => Path::new("."),
         }
     }
-}
 
-/// Opens for writing with owner-only permissions from the start.
-fn owner_only(options: &mut OpenOptions) -> &mut OpenOptions {
-    #[cfg(unix)]
-    options.mode(TOKEN_FILE_MODE);
-    options
-}
+    fn temporary_prefix(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!(".{name}.")
+    }
 
-impl TokenStore for FileStore {
-    fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+    fn load_blocking(&self) -> Result<Option<StoredTokens>, StoreError> {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -97,56 +121,118 @@ impl TokenStore for FileStore {
         Ok(Some(tokens))
     }
 
-    fn save(&self, tokens: &StoredTokens) -> Result<(), StoreError> {
-        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-        let mut document = serde_json::to_vec_pretty(tokens)
-            .map_err(|e| StoreError::Other(safe_serde_message(&e)))?;
+    /// Writes under the lock: compare-and-set, sweep, temporary file, fsync, rename, fsync.
+    fn save_blocking(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
+        let found = match self.load_blocking() {
+            Ok(stored) => stored.map(|s| s.version),
+            // A file that cannot be used as tokens is replaced by the writer holding the lock.
+            Err(StoreError::Corrupt { .. } | StoreError::InsecurePermissions { .. }) => None,
+            Err(error) => return Err(error),
+        };
+        check_version(tokens.version, found)?;
+        let version = tokens.version + 1;
+        let mut document = serde_json::to_vec_pretty(&StoredTokens {
+            version,
+            ..tokens.clone()
+        })
+        .map_err(|e| StoreError::Other(safe_serde_message(&e)))?;
         document.push(b'\n');
-        let file_name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temporary = self.directory().join(format!(
-            ".{file_name}.{}.{}.tmp",
-            std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = (|| {
-            let mut file = owner_only(OpenOptions::new().write(true).create_new(true))
-                .open(&temporary)
-                .map_err(self.io("create a temporary file beside"))?;
-            // The mode given at creation is reduced by the umask, never widened; set it exactly.
-            #[cfg(unix)]
-            file.set_permissions(std::fs::Permissions::from_mode(TOKEN_FILE_MODE))
-                .map_err(self.io("set the permissions of"))?;
-            file.write_all(&document).map_err(self.io("write"))?;
-            file.sync_all().map_err(self.io("fsync"))?;
-            // Replaces the old file whatever its permissions were: the new inode is 0600.
-            std::fs::rename(&temporary, &self.path).map_err(self.io("rename over"))
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written?;
+        self.sweep_temporary_files();
+        let prefix = self.temporary_prefix();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp").rand_bytes(12);
+        #[cfg(unix)]
+        builder.permissions(std::fs::Permissions::from_mode(TOKEN_FILE_MODE));
+        let mut file = builder
+            .tempfile_in(self.directory())
+            .map_err(self.io("create a temporary file beside"))?;
+        // The mode given at creation is reduced by the umask, never widened; set it exactly.
+        #[cfg(unix)]
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(TOKEN_FILE_MODE))
+            .map_err(self.io("set the permissions of"))?;
+        file.write_all(&document).map_err(self.io("write"))?;
+        file.as_file().sync_all().map_err(self.io("fsync"))?;
+        // Replaces the old file whatever its permissions were: the new inode is 0600. On failure
+        // the temporary file is dropped, which removes it: only this save's own file.
+        file.persist(&self.path)
+            .map_err(|e| self.io("rename over")(e.error))?;
         // The rename is durable only once the directory entry is.
         File::open(self.directory())
             .and_then(|directory| directory.sync_all())
-            .map_err(self.io("fsync the directory of"))
+            .map_err(self.io("fsync the directory of"))?;
+        Ok(version)
     }
 
-    fn lock(&self) -> Result<StoreLock, StoreError> {
-        let file = owner_only(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false),
-        )
-        .open(&self.lock_path)
-        .map_err(self.io("open the lock file of"))?;
-        // Blocks until the other holder (another process, or another manager) is done.
-        file.lock().map_err(self.io("lock"))?;
-        Ok(StoreLock::new(file))
+    /// Removes temporary files left by writers that crashed mid-save. Called under the lock, when
+    /// no other save can be in progress; best effort (a failure leaves a file, not an error).
+    fn sweep_temporary_files(&self) {
+        let prefix = self.temporary_prefix();
+        let Ok(entries) = std::fs::read_dir(self.directory()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix) && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn open_lock_file(&self) -> Result<File, StoreError> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        options.mode(TOKEN_FILE_MODE);
+        options
+            .open(&self.lock_path)
+            .map_err(self.io("open the lock file of"))
+    }
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Other("the store call panicked".into())))
+}
+
+#[async_trait]
+impl TokenStore for FileStore {
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        let store = self.clone();
+        blocking(move || store.load_blocking()).await
+    }
+
+    async fn lock(&self) -> Result<StoreLock, StoreError> {
+        let store = self.clone();
+        let file = blocking(move || store.open_lock_file()).await?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(StoreLock::new(file)),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(error)) => return Err(self.io("lock")(error)),
+            }
+            let waited = started.elapsed();
+            if waited >= self.lock_wait {
+                return Err(StoreError::Busy { waited });
+            }
+            tokio::time::sleep(LOCK_POLL.min(self.lock_wait - waited)).await;
+        }
+    }
+
+    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+        if lock.guard::<File>().is_none() {
+            return Err(StoreError::Other(
+                "FileStore::save needs the lock FileStore::lock returned".into(),
+            ));
+        }
+        let store = self.clone();
+        let tokens = tokens.clone();
+        blocking(move || store.save_blocking(&tokens)).await
     }
 }

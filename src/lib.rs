@@ -15,6 +15,7 @@ mod session;
 mod store;
 mod transport;
 
+pub use async_trait::async_trait;
 pub use client::AuthClient;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
@@ -23,15 +24,16 @@ pub use config::{
 };
 pub use error::{ConfigError, Error, RecoveredRefreshToken, UnknownOutcome, ValidationProblem};
 pub use expiry::{Expiry, ExpiryParseError};
-pub use file_store::FileStore;
+pub use file_store::{FileStore, DEFAULT_LOCK_WAIT};
 pub use manager::{
-    NewTokensReason, TokenError, TokenManager, TokenManagerBuilder, DEFAULT_REFRESH_MARGIN,
-    DEFAULT_RETRY_COOLDOWN,
+    TokenError, TokenManager, TokenManagerBuilder, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_COOLDOWN,
 };
 pub use response::MAX_MESSAGE_CHARS;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
-pub use store::{MemoryStore, StoreError, StoreLock, StoredTokens, TokenStore};
+pub use store::{
+    MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenState, TokenStore,
+};
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 
 /// The code progenitor generated from the corrected spec, for advanced use: the raw client

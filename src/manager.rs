@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::secret::AccessToken;
-use crate::store::{StoreError, StoredTokens, TokenStore};
+use crate::store::{NewTokensReason, StoreError, StoreLock, StoredTokens, TokenStore};
 use crate::{AuthClient, Session};
 
 /// Refresh when the access token has less than this left. GenLogs' access tokens live for
@@ -65,35 +65,6 @@ impl TokenError {
     /// Whether an operator must supply new tokens before anything can succeed.
     pub fn needs_new_tokens(&self) -> bool {
         matches!(self, TokenError::NewTokensRequired { .. })
-    }
-}
-
-/// Why new tokens are needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NewTokensReason {
-    /// The store holds no tokens.
-    NoTokens,
-    /// GenLogs answered 401: the refresh token is invalid, expired or already used.
-    RefreshTokenRejected,
-    /// A refresh was sent but its outcome is unknown, so the token sent may have been rotated.
-    OutcomeUnknown,
-    /// The refresh token's own expiry has passed.
-    RefreshTokenExpired,
-}
-
-impl std::fmt::Display for NewTokensReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            NewTokensReason::NoTokens => "the token store is empty",
-            NewTokensReason::RefreshTokenRejected => {
-                "GenLogs rejected the refresh token (invalid, expired or already used)"
-            }
-            NewTokensReason::OutcomeUnknown => {
-                "the last refresh's outcome is unknown, so the refresh token may have been rotated"
-            }
-            NewTokensReason::RefreshTokenExpired => "the refresh token has expired",
-        })
     }
 }
 
@@ -237,6 +208,16 @@ impl Current {
         }
     }
 
+    /// The same tokens, saved as `version`.
+    fn saved(&self, version: u64) -> Self {
+        let mut saved = self.clone();
+        saved.persisted = true;
+        if let Some(tokens) = saved.tokens.as_mut() {
+            tokens.version = version;
+        }
+        saved
+    }
+
     /// The access token, if saved and valid beyond `margin` at `now`.
     fn fresh(&self, now: Duration, margin: Duration) -> Option<&Arc<AccessToken>> {
         self.valid_at(now.saturating_add(margin))
@@ -323,17 +304,15 @@ impl TokenManager {
     /// [`TokenError::NewTokensRequired`], saves them, and carries on with them.
     pub async fn replace_tokens(&self, tokens: StoredTokens) -> Result<(), TokenError> {
         let _serial = self.shared.serial.lock().await;
-        let store = self.shared.store.clone();
-        let to_save = tokens.clone();
-        let saved = blocking(move || {
-            let _lock = store.lock()?;
-            store.save(&to_save)
-        })
-        .await;
+        let saved = self.shared.store.replace(&tokens).await;
         let persisted = saved.is_ok();
+        let tokens = StoredTokens {
+            version: *saved.as_ref().unwrap_or(&tokens.version),
+            ..tokens
+        };
         self.set(Current::from_tokens(tokens, persisted, &*self.shared.clock));
         tracing::info!(persisted, "genlogs tokens replaced");
-        saved.map_err(|e| TokenError::Store(Arc::new(e)))
+        saved.map(drop).map_err(|e| TokenError::Store(Arc::new(e)))
     }
 
     fn current(&self) -> Arc<Current> {
@@ -380,14 +359,6 @@ fn set(shared: &Shared, current: Current) -> Arc<Current> {
     current
 }
 
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Other("the store call panicked".into())))
-}
-
 /// One refresh decision, made under `serial`: re-check, save what is unsaved, respect dead
 /// tokens and cooldowns, adopt tokens another process rotated, and only then send a request.
 async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
@@ -403,14 +374,9 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
         return Ok(current);
     }
     if let (Some(tokens), false) = (&current.tokens, current.persisted) {
-        save(shared, tokens.clone()).await?;
-        let saved = set(
-            shared,
-            Current {
-                persisted: true,
-                ..(*current).clone()
-            },
-        );
+        let lock = lock_store(shared).await?;
+        let version = save(shared, tokens.clone(), &lock).await?;
+        let saved = set(shared, current.saved(version));
         if saved.fresh(now, shared.margin).is_some() {
             return Ok(saved);
         }
@@ -422,13 +388,12 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
     }
 
     // Other processes may share the store: hold its lock from reading to writing.
-    let store = shared.store.clone();
-    let (lock, stored) = blocking(move || {
-        let lock = store.lock()?;
-        Ok((lock, store.load()?))
-    })
-    .await
-    .map_err(|e| TokenError::Store(Arc::new(e)))?;
+    let lock = lock_store(shared).await?;
+    let stored = shared
+        .store
+        .load()
+        .await
+        .map_err(|e| TokenError::Store(Arc::new(e)))?;
     let adopt = match (&stored, &current.tokens) {
         (Some(stored), Some(ours)) => !stored.same_refresh_token(ours),
         (Some(_), None) => true,
@@ -488,19 +453,16 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
                 outcome = "refreshed",
                 "genlogs token refresh finished"
             );
-            let fresh = Current::from_session(&session, clock);
+            let mut fresh = Current::from_session(&session, clock);
+            if let Some(fresh) = fresh.tokens.as_mut() {
+                fresh.version = tokens.version;
+            }
             let unsaved = fresh.tokens.clone().expect("a session has tokens");
             // Kept in memory before saving: a failed save loses nothing.
             let fresh = set(shared, fresh);
-            save(shared, unsaved).await?;
+            let version = save(shared, unsaved, &lock).await?;
             drop(lock);
-            Ok(set(
-                shared,
-                Current {
-                    persisted: true,
-                    ..(*fresh).clone()
-                },
-            ))
+            Ok(set(shared, fresh.saved(version)))
         }
         Err(error) => {
             let status = error.status().map(|s| s.as_u16());
@@ -518,14 +480,8 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
                 let mut next = Current::from_tokens(tokens.clone(), false, clock);
                 next.failure = Some((error.clone(), clock.monotonic() + shared.cooldown));
                 let next = set(shared, next);
-                save(shared, tokens).await?;
-                set(
-                    shared,
-                    Current {
-                        persisted: true,
-                        ..(*next).clone()
-                    },
-                );
+                let version = save(shared, tokens, &lock).await?;
+                set(shared, next.saved(version));
                 return Err(TokenError::Refresh(error));
             }
             if error.needs_new_tokens() {
@@ -566,9 +522,16 @@ async fn run(shared: &Arc<Shared>) -> Result<Arc<Current>, TokenError> {
     }
 }
 
-async fn save(shared: &Shared, tokens: StoredTokens) -> Result<(), TokenError> {
-    let store = shared.store.clone();
-    blocking(move || store.save(&tokens)).await.map_err(|error| {
+async fn lock_store(shared: &Shared) -> Result<StoreLock, TokenError> {
+    shared
+        .store
+        .lock()
+        .await
+        .map_err(|e| TokenError::Store(Arc::new(e)))
+}
+
+async fn save(shared: &Shared, tokens: StoredTokens, lock: &StoreLock) -> Result<u64, TokenError> {
+    shared.store.save(&tokens, lock).await.map_err(|error| {
         tracing::error!(error = %error, "saving the rotated genlogs tokens failed; they are kept in memory");
         TokenError::Store(Arc::new(error))
     })

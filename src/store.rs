@@ -1,9 +1,13 @@
 //! Where the manager keeps tokens between refreshes and across restarts: the [`TokenStore`]
 //! trait, the persisted document, and an in-memory store.
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,8 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::session::Session;
 
-/// The tokens a store keeps. `Debug` is redacted; serializing writes the real values (that is
-/// what a store is for).
+/// The tokens a store keeps, and what every process sharing them must know about them.
+/// `Debug` is redacted; serializing writes the real values (that is what a store is for).
+///
+/// Fields added after the first release are optional in the document: an older file reads as a
+/// usable token at version 0.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredTokens {
     /// The newest refresh token: the only one that is valid.
@@ -23,6 +30,17 @@ pub struct StoredTokens {
     pub access_token: Option<AccessToken>,
     /// Its expiry (server time).
     pub access_expires: Option<DateTime<Utc>>,
+    /// Whether the refresh token may be sent: shared, so that one process's 401 or lost response
+    /// stops every process from sending it.
+    #[serde(default)]
+    pub state: TokenState,
+    /// When these tokens were last obtained by a refresh (local clock), if ever.
+    #[serde(default)]
+    pub refreshed_at: Option<DateTime<Utc>>,
+    /// The document's version, bumped by every save: a save succeeds only over the version it
+    /// was derived from (compare-and-set), so a stale writer never overwrites newer tokens.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl StoredTokens {
@@ -33,6 +51,9 @@ impl StoredTokens {
             refresh_expires: None,
             access_token: None,
             access_expires: None,
+            state: TokenState::Usable,
+            refreshed_at: None,
+            version: 0,
         }
     }
 
@@ -43,12 +64,78 @@ impl StoredTokens {
             refresh_expires: Some(session.refresh_expires),
             access_token: Some(session.access_token.clone()),
             access_expires: Some(session.access_expires),
+            state: TokenState::Usable,
+            refreshed_at: None,
+            version: 0,
         }
     }
 
     /// Whether both documents hold the same refresh token (another process may have rotated it).
-    pub(crate) fn same_refresh_token(&self, other: &StoredTokens) -> bool {
+    pub fn same_refresh_token(&self, other: &StoredTokens) -> bool {
         self.refresh_token.expose_secret() == other.refresh_token.expose_secret()
+    }
+}
+
+/// Whether a stored refresh token may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenState {
+    /// Nothing is known against it.
+    #[default]
+    Usable,
+    /// A refresh with it was sent and its outcome is unknown (timeout, dropped connection, a
+    /// 500/502/504): GenLogs may have rotated it. It is sent again only by the manager's one
+    /// retry after the cooldown, whose 401 then means the grant is lost.
+    PossiblyRotated {
+        /// When the unanswered refresh was sent.
+        since: DateTime<Utc>,
+        /// Refreshes sent with it since then.
+        attempts: u32,
+    },
+    /// It must never be sent again: new tokens are needed.
+    Dead {
+        /// Why.
+        reason: NewTokensReason,
+        /// When it was found dead.
+        since: DateTime<Utc>,
+    },
+}
+
+/// Why new tokens are needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NewTokensReason {
+    /// The store holds no tokens.
+    NoTokens,
+    /// GenLogs answered 401: the refresh token is invalid, expired or already used.
+    RefreshTokenRejected,
+    /// GenLogs answered 401 to the retry of a refresh whose first outcome was unknown: the first
+    /// request most likely rotated the token and its answer was lost, so the grant is lost.
+    RejectedAfterUnknownOutcome,
+    /// A refresh was sent but its outcome is unknown, so the token sent may have been rotated.
+    OutcomeUnknown,
+    /// The refresh token's own expiry has passed.
+    RefreshTokenExpired,
+}
+
+impl std::fmt::Display for NewTokensReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NewTokensReason::NoTokens => "the token store is empty",
+            NewTokensReason::RefreshTokenRejected => {
+                "GenLogs rejected the refresh token (invalid, expired or already used)"
+            }
+            NewTokensReason::RejectedAfterUnknownOutcome => {
+                "GenLogs rejected the refresh token after an earlier refresh's outcome was \
+                 unknown: that refresh most likely rotated it and its answer was lost"
+            }
+            NewTokensReason::OutcomeUnknown => {
+                "the last refresh's outcome is unknown, so the refresh token may have been rotated"
+            }
+            NewTokensReason::RefreshTokenExpired => "the refresh token has expired",
+        })
     }
 }
 
@@ -87,6 +174,31 @@ pub enum StoreError {
         /// Where and what is wrong (never a value).
         problem: String,
     },
+    /// The store's lock was not free within the wait allowed (another process holds it).
+    #[error("the token store's lock was not free within {waited:?} (another process holds it)")]
+    Busy {
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The stored document changed since it was read (another process saved newer tokens):
+    /// nothing was written. Read the store again.
+    #[error(
+        "the stored tokens changed since they were read (version {found}, expected {expected}); \
+         nothing was written"
+    )]
+    Conflict {
+        /// The version the writer had read.
+        expected: u64,
+        /// The version found in the store.
+        found: u64,
+    },
+    /// The lock's lease ran out (the holder was paused or slow): another process may hold it now,
+    /// so nothing was written.
+    #[error("the token store's lease was lost before the write; nothing was written")]
+    LeaseLost,
+    /// The store could not be reached (a network store): nothing is known about what it holds.
+    #[error("the token store is unreachable")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Any other store's failure.
     #[error("token store: {0}")]
     Other(String),
@@ -94,56 +206,141 @@ pub enum StoreError {
 
 /// Held while a refresh reads, refreshes and writes, so that processes sharing a store refresh
 /// once between them. Released on drop.
+///
+/// A lock may be a lease that runs out by itself (a network store's, so that a crashed holder
+/// cannot block the others forever): [`time_left`](Self::time_left) says how long it is still
+/// held, measured on this process's monotonic clock from before the lease was requested, so it
+/// never overstates.
 #[must_use]
-pub struct StoreLock(#[allow(dead_code)] Option<Box<dyn Send + Sync>>);
+pub struct StoreLock {
+    guard: Option<Box<dyn Any + Send + Sync>>,
+    deadline: Option<Instant>,
+}
 
 impl StoreLock {
     /// A lock that excludes nothing: for stores used by one process.
     pub fn none() -> Self {
-        Self(None)
+        Self {
+            guard: None,
+            deadline: None,
+        }
     }
 
-    /// Wraps whatever releases the lock when dropped.
-    pub fn new(guard: impl Send + Sync + 'static) -> Self {
-        Self(Some(Box::new(guard)))
+    /// Wraps whatever releases the lock when dropped; held until then.
+    pub fn new(guard: impl Any + Send + Sync) -> Self {
+        Self {
+            guard: Some(Box::new(guard)),
+            deadline: None,
+        }
+    }
+
+    /// A lease held until `deadline` at the latest (or until dropped).
+    pub fn lease(guard: impl Any + Send + Sync, deadline: Instant) -> Self {
+        Self {
+            guard: Some(Box::new(guard)),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// How long the lock is still held: `None` if it does not run out by itself.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Moves the lease's deadline, after the store extended it.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// The guard the store put in, for the store to find its own data (e.g. the lease's owner id).
+    pub fn guard<T: Any>(&self) -> Option<&T> {
+        self.guard.as_ref()?.downcast_ref()
     }
 }
 
 impl Debug for StoreLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "StoreLock(held)"
-        } else {
-            "StoreLock(none)"
-        })
+        match (&self.guard, self.time_left()) {
+            (None, _) => f.write_str("StoreLock(none)"),
+            (Some(_), None) => f.write_str("StoreLock(held)"),
+            (Some(_), Some(left)) => write!(f, "StoreLock(lease, {left:?} left)"),
+        }
     }
 }
 
-/// Persistence for the manager. Calls are blocking; the manager makes them on tokio's blocking
-/// pool.
+/// Persistence for the manager, shared by every process that uses the same tokens.
+///
+/// Every write happens under [`lock`](Self::lock) and is a compare-and-set on
+/// [`StoredTokens::version`]: that is what keeps two processes from both spending one
+/// single-use refresh token, and a stale process from overwriting newer tokens.
+#[async_trait]
 pub trait TokenStore: Send + Sync + Debug + 'static {
     /// The stored tokens; `None` when nothing was ever stored.
-    fn load(&self) -> Result<Option<StoredTokens>, StoreError>;
-    /// Replaces the stored tokens, atomically: a crash leaves the old or the new document.
-    fn save(&self, tokens: &StoredTokens) -> Result<(), StoreError>;
-    /// Excludes other users of the same store until the lock is dropped. The default excludes
-    /// nothing, which is right for a store only one process uses.
-    fn lock(&self) -> Result<StoreLock, StoreError> {
-        Ok(StoreLock::none())
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError>;
+
+    /// Excludes other users of the same store until the lock is dropped. Waits a bounded time,
+    /// then fails with [`StoreError::Busy`].
+    async fn lock(&self) -> Result<StoreLock, StoreError>;
+
+    /// Writes `tokens` under `lock`, atomically (a crash leaves the old or the new document), if
+    /// the stored document's version is still `tokens.version` (no document counts as version
+    /// 0); it is written as version `tokens.version + 1`, which is returned. Otherwise nothing is
+    /// written: [`StoreError::Conflict`], or [`StoreError::LeaseLost`] when the lock ran out.
+    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError>;
+
+    /// Extends a lease for `by` from now, if the store's locks are leases and `lock` still holds
+    /// it; [`StoreError::LeaseLost`] otherwise. The default does nothing (locks that do not run
+    /// out).
+    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+        let _ = (lock, by);
+        Ok(())
+    }
+
+    /// Replaces whatever is stored with `tokens` (an operator's new tokens): takes the lock, reads
+    /// the version, and saves over it. Returns the new version.
+    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
+        let lock = self.lock().await?;
+        // An unreadable document is overwritten too: that is what replacing is for.
+        let version = match self.load().await {
+            Ok(stored) => stored.map_or(0, |stored| stored.version),
+            Err(_) => 0,
+        };
+        let tokens = StoredTokens {
+            version,
+            ..tokens.clone()
+        };
+        self.save(&tokens, &lock).await
     }
 }
 
+#[async_trait]
 impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
-    fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        (**self).load()
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        (**self).load().await
     }
 
-    fn save(&self, tokens: &StoredTokens) -> Result<(), StoreError> {
-        (**self).save(tokens)
+    async fn lock(&self) -> Result<StoreLock, StoreError> {
+        (**self).lock().await
     }
 
-    fn lock(&self) -> Result<StoreLock, StoreError> {
-        (**self).lock()
+    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+        (**self).save(tokens, lock).await
+    }
+
+    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+        (**self).extend(lock, by).await
+    }
+}
+
+/// Compare-and-set check shared by stores: may a document derived from version `expected` replace
+/// what is stored (`found`, `None` when nothing is)?
+pub(crate) fn check_version(expected: u64, found: Option<u64>) -> Result<(), StoreError> {
+    let found = found.unwrap_or(0);
+    if found == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict { expected, found })
     }
 }
 
@@ -151,6 +348,8 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tokens: Mutex<Option<StoredTokens>>,
+    /// Excludes concurrent refreshes of managers sharing this store in one process.
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl MemoryStore {
@@ -158,12 +357,14 @@ impl MemoryStore {
     pub fn new(tokens: StoredTokens) -> Self {
         Self {
             tokens: Mutex::new(Some(tokens)),
+            lock: Default::default(),
         }
     }
 }
 
+#[async_trait]
 impl TokenStore for MemoryStore {
-    fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         Ok(self
             .tokens
             .lock()
@@ -171,8 +372,18 @@ impl TokenStore for MemoryStore {
             .clone())
     }
 
-    fn save(&self, tokens: &StoredTokens) -> Result<(), StoreError> {
-        *self.tokens.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.clone());
-        Ok(())
+    async fn lock(&self) -> Result<StoreLock, StoreError> {
+        Ok(StoreLock::new(self.lock.clone().lock_owned().await))
+    }
+
+    async fn save(&self, tokens: &StoredTokens, _lock: &StoreLock) -> Result<u64, StoreError> {
+        let mut stored = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        check_version(tokens.version, stored.as_ref().map(|s| s.version))?;
+        let version = tokens.version + 1;
+        *stored = Some(StoredTokens {
+            version,
+            ..tokens.clone()
+        });
+        Ok(version)
     }
 }

@@ -37,35 +37,44 @@ fn tokens(refresh: &str) -> StoredTokens {
     StoredTokens::from_refresh_token(RefreshToken::new(refresh))
 }
 
-#[test]
-fn a_new_token_file_is_owner_only_and_round_trips() {
+#[tokio::test]
+async fn a_new_token_file_is_owner_only_and_round_trips() {
     let path = scratch("create").join("tokens.json");
     let store = FileStore::new(&path);
-    assert!(store.load().unwrap().is_none());
-    store.save(&tokens("rt-1")).unwrap();
+    assert!(store.load().await.unwrap().is_none());
+    store.replace(&tokens("rt-1")).await.unwrap();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(
-        store.load().unwrap().unwrap().refresh_token.expose_secret(),
+        store
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .expose_secret(),
         "rt-1"
     );
 }
 
-#[test]
-fn an_existing_wider_file_is_replaced_as_owner_only() {
+#[tokio::test]
+async fn an_existing_wider_file_is_replaced_as_owner_only() {
     let path = scratch("replace").join("tokens.json");
     std::fs::write(&path, "{}").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    FileStore::new(&path).save(&tokens("rt-2")).unwrap();
+    FileStore::new(&path)
+        .replace(&tokens("rt-2"))
+        .await
+        .unwrap();
     assert_eq!(mode(&path), 0o600);
 }
 
-#[test]
-fn a_token_file_readable_by_others_is_refused_on_load() {
+#[tokio::test]
+async fn a_token_file_readable_by_others_is_refused_on_load() {
     let path = scratch("refuse").join("tokens.json");
     let store = FileStore::new(&path);
-    store.save(&tokens("rt-secret-3")).unwrap();
+    store.replace(&tokens("rt-secret-3")).await.unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let error = store.load().unwrap_err();
+    let error = store.load().await.unwrap_err();
     assert!(
         matches!(error, StoreError::InsecurePermissions { mode: 0o644, .. }),
         "{error:?}"
@@ -76,12 +85,12 @@ fn a_token_file_readable_by_others_is_refused_on_load() {
     );
 }
 
-#[test]
-fn a_corrupt_token_file_is_described_without_its_contents() {
+#[tokio::test]
+async fn a_corrupt_token_file_is_described_without_its_contents() {
     let path = scratch("corrupt").join("tokens.json");
     std::fs::write(&path, r#"{"refresh_token": 42, "note": "rt-secret-4"}"#).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let error = FileStore::new(&path).load().unwrap_err();
+    let error = FileStore::new(&path).load().await.unwrap_err();
     let text = error.to_string();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
     assert!(
@@ -138,7 +147,10 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
     .await;
     let path = scratch("two-processes").join("tokens.json");
     let (_, refresh) = genlogs.create_tokens();
-    FileStore::new(&path).save(&tokens(&refresh)).unwrap();
+    FileStore::new(&path)
+        .replace(&tokens(&refresh))
+        .await
+        .unwrap();
 
     let env = [
         ("GENLOGS_TEST_BASE_URL", server.base_url()),
@@ -168,12 +180,13 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
         results[0], results[1],
         "both ended with the same, rotated, token"
     );
-    let stored = FileStore::new(&path).load().unwrap().unwrap();
+    let stored = FileStore::new(&path).load().await.unwrap().unwrap();
     assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
 }
 
 #[test]
 fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = scratch("sigkill");
     let path = dir.join("tokens.json");
     let store = FileStore::new(&path);
@@ -188,8 +201,8 @@ fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
         std::thread::sleep(Duration::from_micros(pause));
         child.kill().unwrap();
         child.wait().unwrap();
-        let loaded = store
-            .load()
+        let loaded = runtime
+            .block_on(store.load())
             .unwrap_or_else(|e| panic!("round {round}: {e}"))
             .unwrap();
         let refresh = loaded.refresh_token.expose_secret();
@@ -220,16 +233,17 @@ fn child() {
             println!("ACCESS={}", access.expose_secret());
         }
         Ok("writer") => {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
             let store = FileStore::new(&file);
             let documents = ["a", "b"].map(|tag| StoredTokens {
                 access_token: Some(format!("at-writer-{tag}-{}", "x".repeat(500)).into()),
                 access_expires: Some(chrono::Utc::now()),
                 ..tokens(&format!("rt-writer-{tag}"))
             });
-            store.save(&documents[0]).unwrap();
+            runtime.block_on(store.replace(&documents[0])).unwrap();
             println!("READY");
             for n in 0.. {
-                store.save(&documents[n % 2]).unwrap();
+                runtime.block_on(store.replace(&documents[n % 2])).unwrap();
             }
         }
         other => panic!("unknown child role {other:?}"),

@@ -70,7 +70,7 @@ async fn a_thousand_concurrent_callers_cause_one_refresh() {
 async fn a_cancelled_caller_does_not_abort_the_refresh() {
     let fx = Fixture::new().await;
     let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
-    let before = stored_refresh(&store);
+    let before = stored_refresh(&store).await;
     let manager = fx.manager(store.clone());
     // The service answers after 300 ms; the caller gives up after 100 ms, once the request is out.
     fx.answer(Mode::SlowGenlogs(Duration::from_millis(300)));
@@ -87,13 +87,13 @@ async fn a_cancelled_caller_does_not_abort_the_refresh() {
     assert_eq!(fx.refresh_requests(), 1, "the request had been sent");
     // The service answers about 300 ms later; the refresh must still land in the store.
     for _ in 0..500 {
-        if stored_refresh(&store) != before {
+        if stored_refresh(&store).await != before {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let after = stored_refresh(&store);
+    let after = stored_refresh(&store).await;
     assert_ne!(after, before, "the rotated token was persisted");
     assert!(fx.genlogs.is_valid_refresh_token(&after));
     manager.access_token().await.unwrap();
@@ -181,7 +181,7 @@ async fn new_tokens_written_to_the_store_revive_a_dead_manager() {
     assert_eq!(fx.refresh_requests(), 1);
 
     // Another process (or an operator's tool) saves new tokens in the shared store.
-    store.save(&fx.valid_tokens()).unwrap();
+    store.replace(&fx.valid_tokens()).await.unwrap();
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2, "one request, with the new token");
 }

@@ -11,8 +11,8 @@ use super::genlogs::FakeGenlogs;
 use super::server::{Reply, Request, Server};
 use chrono::Utc;
 use genlogs_auth::{
-    AuthClient, ManualClock, MemoryStore, RefreshToken, StoreError, StoredTokens, TokenManager,
-    TokenStore,
+    AuthClient, ManualClock, MemoryStore, RefreshToken, StoreError, StoreLock, StoredTokens,
+    TokenManager, TokenStore,
 };
 
 pub const API_KEY: &str = "manager-test-key";
@@ -97,12 +97,17 @@ pub struct FlakyStore {
     pub saves: Mutex<Vec<String>>,
 }
 
+#[async_trait::async_trait]
 impl TokenStore for FlakyStore {
-    fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        self.inner.load()
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        self.inner.load().await
     }
 
-    fn save(&self, tokens: &StoredTokens) -> Result<(), StoreError> {
+    async fn lock(&self) -> Result<StoreLock, StoreError> {
+        self.inner.lock().await
+    }
+
+    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Other("disk full".into()));
         }
@@ -110,13 +115,14 @@ impl TokenStore for FlakyStore {
             .lock()
             .unwrap()
             .push(tokens.refresh_token.expose_secret().to_string());
-        self.inner.save(tokens)
+        self.inner.save(tokens, lock).await
     }
 }
 
-pub fn stored_refresh(store: &impl TokenStore) -> String {
+pub async fn stored_refresh(store: &impl TokenStore) -> String {
     store
         .load()
+        .await
         .unwrap()
         .unwrap()
         .refresh_token
