@@ -344,7 +344,7 @@ async fn act(
         let state = shared.current();
         let now = shared.clock.monotonic();
         if state.pending.is_none() && (until == Until::Saved || state.fresh(now).is_some()) {
-            return Ok(()); // another task already did it: no store I/O
+            break; // done, or another task already did it
         }
         let lock = match held {
             Some(lock) => lock,
