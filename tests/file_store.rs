@@ -213,7 +213,9 @@ fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
     }
     // Killed writers leave temporary token documents behind; the next save, under the lock,
     // sweeps them all.
-    runtime.block_on(store.replace(&tokens("rt-after"))).unwrap();
+    runtime
+        .block_on(store.replace(&tokens("rt-after")))
+        .unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())

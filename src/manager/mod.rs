@@ -236,11 +236,14 @@ impl TokenManager {
                 .current
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
-            state.valid(now).cloned().map(|token| {
-                let due = state.fresh(now).is_none()
-                    && state.quiet_until.is_none_or(|until| until.passed(now));
-                (token, due)
-            })
+            state
+                .servable()
+                .filter(|access| !access.expires.passed(now))
+                .map(|access| {
+                    let due = access.refresh_at.passed(now)
+                        && state.quiet_until.is_none_or(|until| until.passed(now));
+                    (access.token.clone(), due)
+                })
         };
         match cached {
             Some((token, due)) => {
