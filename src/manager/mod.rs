@@ -272,8 +272,16 @@ impl TokenManager {
     }
 
     async fn refreshed_access_token(&self) -> Result<Arc<AccessToken>, TokenError> {
-        let shared = self.shared.clone();
-        let result = self.shared.flights.join(|| run(shared)).await;
+        let mut result = Err(TokenError::Interrupted);
+        // A task that died under this caller (its runtime shut down) is finished by the time its
+        // result says so: the second join starts a new task.
+        for _ in 0..2 {
+            let shared = self.shared.clone();
+            result = self.shared.flights.join(|| run(shared)).await;
+            if !matches!(result, Err(TokenError::Interrupted)) {
+                break;
+            }
+        }
         let now = self.shared.clock.monotonic();
         let state = self.shared.current();
         match (result, state.valid(now)) {
@@ -336,8 +344,28 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
     result
 }
 
-/// Decide → act → apply, under the store's lock, until the state answers.
+/// Decide → act → apply, under the store's lock, until the state answers. The lock is released
+/// at the end, except when rotated tokens could not be saved: then it is kept (in `held`, which
+/// lives in `Shared::serial`) until a later task saves them, so that no other process reads the
+/// rotated-away token and sends it.
 async fn act(
+    shared: &Shared,
+    held: &mut Option<StoreLock>,
+    until: Until,
+) -> Result<(), TokenError> {
+    let result = steps(shared, held, until).await;
+    let rotation_unsaved = shared
+        .current()
+        .pending
+        .as_ref()
+        .is_some_and(|pending| pending.rotation);
+    if result.is_ok() || !rotation_unsaved {
+        *held = None;
+    }
+    result
+}
+
+async fn steps(
     shared: &Shared,
     held: &mut Option<StoreLock>,
     until: Until,
@@ -366,21 +394,16 @@ async fn act(
                     }
                     // Another process wrote first: read it again and decide again.
                     Err(StoreError::Conflict { .. }) => {}
+                    // The lease ran out (this process was paused): take it again, re-read, decide.
+                    Err(StoreError::LeaseLost) => *held = None,
                     Err(error) => {
                         tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
-                        let rotation = state.pending.as_ref().is_some_and(|p| p.rotation);
-                        if !rotation {
-                            *held = None;
-                        }
                         return Err(store_error(error));
                     }
                 }
             }
             _ if until == Until::Saved => break,
-            Step::Fail(error) => {
-                *held = None;
-                return Err(error);
-            }
+            Step::Fail(error) => return Err(error),
             Step::Wait(until) => {
                 *held = None;
                 tokio::time::sleep(until.0.saturating_sub(now)).await;
@@ -421,7 +444,6 @@ async fn act(
             }
         }
     }
-    *held = None;
     let state = shared.current();
     let now = shared.clock.monotonic();
     if until == Until::Answered && state.fresh(now).is_none() && state.pending.is_some() {
