@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-use crate::response::safe_serde_message;
+use crate::redact::safe_serde_message;
 use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
 
 /// Owner read and write only.

@@ -118,7 +118,7 @@ async fn status_429_is_retryable_after_the_gateways_delay() {
 async fn status_500_in_plain_text_or_json_is_a_server_error() {
     let error = refresh_error(Reply::text(500, "Internal Server Error")).await;
     assert!(
-        matches!(&error, Error::Server { status, message } if *status == 500 && message.as_deref() == Some("Internal Server Error")),
+        matches!(&error, Error::Server { status, message, .. } if *status == 500 && message.as_deref() == Some("Internal Server Error")),
         "{error:?}"
     );
     assert!(
