@@ -165,6 +165,11 @@ fn transport_failed(error: reqwest::Error) -> Error {
     if error.is_builder() {
         ConfigError::BaseUrl("the request could not be built from it").into()
     } else if error.is_connect() {
+        // Also a connect *timeout*: reqwest's connector wraps the connection attempt (DNS, TCP,
+        // TLS, a proxy's CONNECT) in `connect_timeout`, and hyper-util reports its failure as a
+        // connect error, so `is_connect()` and `is_timeout()` are both true. The total timeout
+        // instead surfaces as a bare timeout (`is_connect()` false) whatever phase it cuts; the
+        // builder keeps the connect timeout below it so that it never cuts a connection attempt.
         Error::Connect { source: error }
     } else {
         // Sent, and then the response never came whole: the same as a body that failed.

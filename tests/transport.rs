@@ -91,8 +91,13 @@ async fn unaccepting_listener() -> (TcpListener, Vec<TcpStream>, String) {
     (listener, filling, format!("http://{addr}/auth"))
 }
 
+/// A connect error that came from the connect timeout (reqwest reports it as both).
 fn assert_connect_error(error: &Error) {
     assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    let cause = std::error::Error::source(error)
+        .and_then(|cause| cause.downcast_ref::<reqwest::Error>())
+        .expect("the transport cause is kept");
+    assert!(cause.is_connect() && cause.is_timeout(), "{cause:?}");
     assert!(error.is_retryable(), "nothing was sent");
     assert!(!error.needs_new_tokens());
     assert_eq!(error.unknown_outcome(), None);
