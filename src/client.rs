@@ -45,7 +45,7 @@ impl AuthClient {
 
     /// The headers every other GenLogs endpoint authenticates with: `Access-Token: <access>`
     /// and `x-api-key: <api key>`, both marked sensitive (their `Debug` prints `Sensitive`, and
-    /// HTTP/2 never compresses them into its header table).
+    /// HTTP/2's HPACK never indexes them).
     ///
     /// Fails only when `access` cannot be a header value (a control character or a line break).
     pub fn auth_headers(&self, access: &AccessToken) -> Result<HeaderMap, InvalidAccessToken> {

@@ -30,7 +30,7 @@ const REDACTED: &str = "[REDACTED]";
 
 /// Removes credentials from text taken from a response, and bounds its size.
 pub(crate) struct Scrubber {
-    /// Each known secret and its base64 forms, longest first.
+    /// Each known secret and its base64 forms.
     needles: Vec<Vec<u8>>,
 }
 
@@ -48,7 +48,7 @@ impl Scrubber {
                     .map(String::into_bytes),
             );
         }
-        needles.sort_by_key(|needle| std::cmp::Reverse(needle.len()));
+        needles.sort_unstable();
         needles.dedup();
         Self { needles }
     }
@@ -114,6 +114,7 @@ impl Scrubber {
     }
 }
 
+/// Written by hand: a derived `Debug` would print the secrets it searches for.
 impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scrubber").finish_non_exhaustive()
@@ -141,11 +142,14 @@ impl View {
             (Vec::with_capacity(raw.len()), Vec::with_capacity(raw.len()));
         let mut i = 0;
         while i < raw.len() {
-            let escaped = (raw[i] == b'%')
-                .then(|| raw.get(i + 1..i + 3))
-                .flatten()
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            let escaped = match raw.get(i..i + 3) {
+                Some([b'%', high, low]) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                    std::str::from_utf8(&raw[i + 1..i + 3])
+                        .ok()
+                        .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                }
+                _ => None,
+            };
             match (escaped, raw[i]) {
                 (Some(byte), _) => {
                     bytes.push(byte);
@@ -247,13 +251,13 @@ fn is_token_char(c: char) -> bool {
 ///
 /// - hold 24 or more characters of the JWT / base64url alphabet (letters, digits, `-`, `_`,
 ///   `.`) in a row that mix letters and digits, however they are cut by `-` and `_`
-///   (`eyJ_--64y_45-NykmqTKN-z-__U_11-I1`; UUIDs too; a path such as
+///   (`eyJ_--64y_45-NykmqTKN-z-__U_11-I1`, and UUIDs too; a path such as
 ///   `/errors.pydantic.dev/2.9/v/missing` is cut by its slashes); or
 /// - change character class (lower case, upper case, digit) inside its letter-and-digit pieces
 ///   (the parts between `-`, `_`, `.`, `/`, …) at a third of its characters or more: random
 ///   base64 does so at about 60%, CamelCase, snake_case, UUIDs, dates and paths at 0–30%
 ///   (`eyJR8--3-z-q-xU6R2K__dQ1CqX`, `QWhqSkVzdGFu` are tokens; `HTTPValidationError`,
-///   `550e8400-e29b-41d4-a716-446655440000`, `2026-11-26T06` are not); or
+///   `access_token_data`, `2026-11-26T06` are not); or
 /// - hold one piece that prose and identifiers never contain:
 ///   - letters and digits mixed over 10 or more characters (`rt0123456789abcdef`; `base64url`,
 ///     `sha256`, `utf8` are shorter);
@@ -296,6 +300,7 @@ fn class_changes(piece: &str) -> usize {
         .count()
 }
 
+/// The piece rules of [`looks_like_a_token`].
 fn segment_looks_random(segment: &str) -> bool {
     let bytes = segment.as_bytes();
     let letters = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();

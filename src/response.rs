@@ -186,7 +186,10 @@ pub(crate) fn describe_decode_failure(bytes: &[u8]) -> String {
 pub(crate) fn recover_refresh_token(bytes: &[u8]) -> Option<RecoveredRefreshToken> {
     let body: Value = serde_json::from_slice(bytes).ok()?;
     let data = body.get("refresh_token_data")?;
-    let token = data.get("token")?.as_str().filter(|t| !t.is_empty())?;
+    let token = data
+        .get("token")?
+        .as_str()
+        .filter(|t| !t.trim().is_empty())?;
     Some(RecoveredRefreshToken {
         token: RefreshToken::new(token),
         expires: data

@@ -363,6 +363,15 @@ async fn a_200_with_a_blank_refresh_token_is_undecodable_and_recovers_nothing() 
         assert!(error.recovered_refresh_token().is_none());
         assert!(error.needs_new_tokens());
     }
+    // Also when something else is what makes the body undecodable.
+    let body = json!({
+        "access_token_data": { "token": RECEIVED_ACCESS, "expires": 1764137305 },
+        "refresh_token_data": { "token": "  ", "expires": "2026-12-03T06:08:25" },
+        "user_id": "u", "company_id": 1
+    });
+    let error = refresh_error(Reply::json(200, body)).await;
+    assert!(error.unknown_outcome().is_some(), "{error:?}");
+    assert!(error.recovered_refresh_token().is_none());
 }
 
 #[tokio::test]
