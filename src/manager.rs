@@ -605,15 +605,11 @@ mod tests {
     #[test]
     fn a_sessions_lifetime_is_measured_on_the_server_clock() {
         let server_now = chrono::Utc::now();
-        let session = Session {
-            access_token: AccessToken::new("at"),
-            access_expires: server_now + chrono::Duration::minutes(30),
-            refresh_token: crate::RefreshToken::new("rt"),
-            refresh_expires: server_now + chrono::Duration::days(7),
-            user_id: "u".into(),
-            company_id: 1,
-            server_date: Some(server_now),
-        };
+        let session = Session::example(
+            server_now + chrono::Duration::minutes(30),
+            server_now + chrono::Duration::days(7),
+            Some(server_now),
+        );
         // The local clock is a day behind; the lifetime is still 30 minutes.
         let clock = ManualClock::new(server_now - chrono::Duration::days(1));
         clock.advance(Duration::from_secs(5));
