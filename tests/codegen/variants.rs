@@ -64,14 +64,24 @@ fn report_text(text: &str) -> String {
 #[test]
 fn a_nullable_field_is_generated_as_an_option_also_through_a_ref() {
     let mut doc: Value = serde_json::from_str(&upstream()).unwrap();
-    doc["components"]["schemas"]["AuthenticationResponse"]["properties"]["previous"] = serde_json::json!({
+    let properties = &mut doc["components"]["schemas"]["AuthenticationResponse"]["properties"];
+    properties["previous"] = serde_json::json!({
         "anyOf": [{ "$ref": "#/components/schemas/AccessTokenSchema" }, { "type": "null" }]
     });
-    let code = codegen::snapshots(&doc.to_string()).unwrap().code;
+    properties["described"] = serde_json::json!({
+        "$ref": "#/components/schemas/AccessTokenSchema", "description": "A 3.1 `$ref` with a sibling."
+    });
+    let snapshots = codegen::snapshots(&doc.to_string()).unwrap();
+    let code = snapshots.code;
     assert!(
         code.contains("pub previous: ::std::option::Option<TokenSchema>"),
         "{code}"
     );
+    assert!(
+        code.contains("pub described: ::std::option::Option<TokenSchema>"),
+        "{code}"
+    );
+    assert!(snapshots.surface.contains("3.1 translation translate_ref_siblings: applied at $.components.schemas.AuthenticationResponse.properties.described.$ref"));
 }
 
 #[test]

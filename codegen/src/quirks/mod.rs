@@ -77,6 +77,8 @@ fixes! {
     Examples => version::translate_examples, Translation;
     /// Numeric `exclusiveMinimum`/`exclusiveMaximum` (3.1) → the 3.0 boolean form.
     ExclusiveBounds => version::translate_exclusive_bounds, Translation;
+    /// Keywords beside a `$ref` (3.1 applies them, 3.0 ignores them) → beside `allOf: [$ref]`.
+    RefSiblings => version::translate_ref_siblings, Translation;
     /// a. `openapi: 3.1.0`, while progenitor 0.15 reads only 3.0.x.
     OpenApi31 => version::downgrade_openapi_31, Quirk;
     /// b. Object fields declared `type: object` with `items: {$ref}`.

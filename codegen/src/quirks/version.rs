@@ -234,6 +234,19 @@ pub fn translate_exclusive_bounds(doc: &mut Value) -> Result<Vec<JsonPath>, Spec
     })
 }
 
+/// In 3.1 the keywords beside a `$ref` apply too (pydantic v2 writes a field's `description` there);
+/// 3.0 ignores them. `allOf: [{$ref}]` with the same keywords beside it means what 3.1 meant.
+pub fn translate_ref_siblings(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
+    translate_schemas(doc, |path, schema| {
+        if !schema.contains_key("$ref") || schema.len() == 1 {
+            return Ok(None);
+        }
+        let reference = schema.remove("$ref").expect("checked above");
+        merge_or_wrap(schema, json!({ "$ref": reference }));
+        Ok(Some(path.key("$ref")))
+    })
+}
+
 /// Upstream declares `openapi: 3.1.0`, while progenitor 0.15 rejects anything but 3.0.x. After
 /// the translations above, check that no 3.1-only construct is left (a 3.0 reader would misread
 /// it, so it fails the build by path), then declare 3.0.3.
@@ -441,7 +454,7 @@ mod tests {
 
     #[test]
     fn translations_leave_a_30_document_alone() {
-        let schema = json!({ "type": ["string", "null"], "const": 1, "examples": [1], "exclusiveMinimum": 1 });
+        let schema = json!({ "type": ["string", "null"], "const": 1, "examples": [1], "exclusiveMinimum": 1, "items": { "$ref": "#/x", "title": "x" } });
         let mut doc = with_schema(schema.clone());
         doc["openapi"] = json!("3.0.3");
         for translate in [
@@ -450,10 +463,28 @@ mod tests {
             translate_const,
             translate_examples,
             translate_exclusive_bounds,
+            translate_ref_siblings,
         ] {
             assert!(translate(&mut doc).unwrap().is_empty());
         }
         assert_eq!(schema_a(&doc), &schema);
+    }
+
+    #[test]
+    fn keywords_beside_a_ref_move_beside_an_all_of() {
+        let mut doc = with_schema(json!({ "properties": {
+            "a": { "$ref": "#/components/schemas/T", "description": "the token" },
+            "b": { "$ref": "#/components/schemas/T" }
+        }}));
+        assert_eq!(
+            rendered(&translate_ref_siblings(&mut doc).unwrap()),
+            ["$.components.schemas.A.properties.a.$ref"]
+        );
+        assert_eq!(
+            schema_a(&doc)["properties"]["a"],
+            json!({ "description": "the token", "allOf": [{ "$ref": "#/components/schemas/T" }] })
+        );
+        assert!(translate_ref_siblings(&mut doc).unwrap().is_empty());
     }
 
     #[test]
