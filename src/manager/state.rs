@@ -671,15 +671,16 @@ mod tests {
     }
 
     fn session(lifetime: chrono::Duration, server_date: Option<DateTime<Utc>>) -> Session {
-        Session {
-            access_token: AccessToken::new("at-new"),
-            access_expires: server_date.unwrap_or(utc()) + lifetime,
-            refresh_token: RefreshToken::new("rt-new"),
-            refresh_expires: utc() + chrono::Duration::days(7),
-            user_id: "u".into(),
-            company_id: 1,
+        let mut session = Session::example(
+            server_date.unwrap_or(utc()) + lifetime,
+            utc() + chrono::Duration::days(7),
             server_date,
-        }
+        );
+        session.access_token = AccessToken::new("at-new");
+        session.refresh_token = RefreshToken::new("rt-new");
+        // `example` goes through the wire format; keep the exact instant.
+        session.access_expires = server_date.unwrap_or(utc()) + lifetime;
+        session
     }
 
     fn refreshed(state: State, session: Session, now: Duration) -> State {
