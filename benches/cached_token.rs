@@ -57,6 +57,9 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    group.bench_function("manager_cached_access_token", |b| {
+        b.iter(|| black_box(manager.cached_access_token().expect("valid")))
+    });
     group.finish();
     assert_eq!(
         genlogs.refreshes(),
@@ -72,6 +75,12 @@ fn main() {
     support::print_ratio(
         "cached_token",
         "manager_access_token",
+        "bare_rwlock_arc_read",
+        2.0,
+    );
+    support::print_ratio(
+        "cached_token",
+        "manager_cached_access_token",
         "bare_rwlock_arc_read",
         2.0,
     );
