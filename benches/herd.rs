@@ -4,16 +4,14 @@
 //! against the floor: the same release when the token is cached and nothing is refreshed.
 //! Target: p99 within a round trip + 1 ms. `HERD_WORKERS=1` runs the runtime on one worker.
 
-#[path = "../tests/support/mod.rs"]
-mod fixtures;
 mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use fixtures::genlogs::FakeGenlogs;
-use genlogs_auth::{AuthClient, MemoryStore, RefreshToken, StoredTokens, TokenManager};
+use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::{AuthClient, MemoryStore, StoredTokens, TokenManager};
 
 const TASKS: usize = 10_000;
 
@@ -60,9 +58,9 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (genlogs, server) = runtime.block_on(FakeGenlogs::serve("bench-key"));
+    let genlogs = runtime.block_on(MockGenLogs::builder().api_key("bench-key").start());
     let client = AuthClient::builder("bench-key")
-        .with_base_url(server.base_url())
+        .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
     let (expired_waits, cached_waits): (Samples, Samples) = Default::default();
@@ -76,9 +74,9 @@ fn bench(c: &mut Criterion) {
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (_, refresh) = genlogs.create_tokens();
+                    let refresh = genlogs.issue_tokens().refresh_token;
                     let started = Instant::now();
-                    client.refresh(&RefreshToken::new(refresh)).await.unwrap();
+                    client.refresh(&refresh).await.unwrap();
                     total += started.elapsed();
                 }
                 total
@@ -106,10 +104,8 @@ fn bench(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         // A store with only a refresh token: the access token counts as expired.
-                        let (_, refresh) = genlogs.create_tokens();
-                        let store = MemoryStore::new(StoredTokens::from_refresh_token(
-                            RefreshToken::new(refresh),
-                        ));
+                        let refresh = genlogs.issue_tokens().refresh_token;
+                        let store = MemoryStore::new(StoredTokens::from_refresh_token(refresh));
                         let manager = TokenManager::builder(client.clone(), store).build();
                         if cached {
                             manager.access_token().await.unwrap();
