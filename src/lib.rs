@@ -29,7 +29,9 @@ pub use error::{ConfigError, Error, RecoveredRefreshToken, UnknownOutcome, Valid
 pub use expiry::{Expiry, ExpiryParseError};
 pub use file_store::{FileStore, DEFAULT_LOCK_WAIT};
 pub use manager::{
-    TokenError, TokenManager, TokenManagerBuilder, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_COOLDOWN,
+    TokenError, TokenManager, TokenManagerBuilder, DEFAULT_MAX_CLOCK_SKEW,
+    DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_RETRY_COOLDOWN, MAX_ACCESS_LIFETIME, MAX_COOLDOWN,
 };
 pub use response::MAX_MESSAGE_CHARS;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};

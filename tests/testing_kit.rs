@@ -288,3 +288,34 @@ async fn a_fixed_port_can_be_chosen_and_handles_share_one_server() {
         .unwrap();
     assert_eq!(other_handle.refreshes(), 1);
 }
+
+#[tokio::test]
+async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
+    let genlogs = MockGenLogs::start().await;
+    let client = client(&genlogs);
+    let token = genlogs.issue_tokens().refresh_token;
+    genlogs.fail_next(1, Fault::after_processing(Fault::gateway_timeout()));
+    let error = client.refresh(&token).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(504));
+    assert_eq!(genlogs.refreshes(), 1);
+    assert!(!genlogs.is_valid_refresh_token(token.expose_secret()));
+
+    // Only refreshes fail; the protected endpoint still answers like GenLogs.
+    genlogs.fail_with(|request| request.is_refresh().then(Fault::unavailable));
+    let tokens = genlogs.issue_tokens();
+    assert_eq!(
+        client
+            .refresh(&tokens.refresh_token)
+            .await
+            .unwrap_err()
+            .status()
+            .map(|s| s.as_u16()),
+        Some(503)
+    );
+    let access = tokens.access_token.unwrap();
+    let key = genlogs.api_key().to_string();
+    assert_eq!(
+        get_protected(&genlogs, access.expose_secret(), &key).await,
+        200
+    );
+}

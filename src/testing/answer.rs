@@ -82,10 +82,14 @@ fn refresh(shared: &Shared, request: &RecordedRequest, format: ExpiresFormat) ->
     match outcome {
         RefreshOutcome::Rotated(issued) => {
             shared.refreshes.fetch_add(1, Ordering::SeqCst);
-            Answer::json(
+            let mut answer = Answer::json(
                 200,
                 &token_body(&issued, &shared.user_id, shared.company_id, format),
-            )
+            );
+            // Server time, which the manager uses to measure lifetimes despite local skew.
+            let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            answer.headers.push(("date".into(), date));
+            answer
         }
         RefreshOutcome::Reused => {
             shared.reuses.fetch_add(1, Ordering::SeqCst);

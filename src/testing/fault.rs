@@ -49,6 +49,9 @@ pub enum Fault {
     },
     /// Answer like GenLogs (rotation included), with both `expires` in this form.
     Expires(ExpiresFormat),
+    /// Process the request like GenLogs (a refresh rotates the token), then answer with the
+    /// inner fault instead: a 500 or 504 that came after the work was done.
+    Processed(Box<Fault>),
 }
 
 impl Fault {
@@ -113,6 +116,11 @@ impl Fault {
         Self::json(422, super::answer::missing_refresh_token_body())
     }
 
+    /// `fault`, played after GenLogs processed the request: see [`Fault::Processed`].
+    pub fn after_processing(fault: Fault) -> Self {
+        Fault::Processed(Box::new(fault))
+    }
+
     /// Adds a header line to a [`Fault::Respond`] (does nothing to the other faults).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         if let Fault::Respond { headers, .. } = &mut self {
@@ -153,6 +161,7 @@ impl fmt::Debug for Fault {
                 .field("bytes", bytes)
                 .finish(),
             Fault::Expires(format) => f.debug_tuple("Expires").field(format).finish(),
+            Fault::Processed(inner) => f.debug_tuple("Processed").field(inner).finish(),
         }
     }
 }

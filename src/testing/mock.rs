@@ -68,10 +68,13 @@ pub(crate) struct Shared {
     pub(crate) reuses: AtomicU64,
 }
 
+/// Decides a fault per request: see [`MockGenLogs::fail_with`].
+type Responder = Arc<dyn Fn(&RecordedRequest) -> Option<Fault> + Send + Sync>;
+
 #[derive(Default)]
 struct Faults {
     next: VecDeque<Fault>,
-    always: Option<Fault>,
+    always: Option<Responder>,
 }
 
 /// A poisoned lock only means a test panicked while holding it; the data is still usable.
@@ -98,9 +101,15 @@ impl Shared {
     }
 
     /// The fault for the request being served, if one is scripted.
-    pub(crate) fn take_fault(&self) -> Option<Fault> {
+    pub(crate) fn take_fault(&self, request: &RecordedRequest) -> Option<Fault> {
         let mut faults = lock(&self.faults);
-        faults.next.pop_front().or_else(|| faults.always.clone())
+        if let Some(fault) = faults.next.pop_front() {
+            return Some(fault);
+        }
+        // Called outside the lock: a responder may use the handle (issue tokens, read counters).
+        let responder = faults.always.clone()?;
+        drop(faults);
+        responder(request)
     }
 
     pub(crate) fn latency(&self) -> Option<Duration> {
@@ -296,7 +305,18 @@ impl MockGenLogs {
     /// Scripts `fault` for every request once the scripted ones are used up, until
     /// [`clear_faults`](Self::clear_faults).
     pub fn fail_always(&self, fault: Fault) {
-        lock(&self.shared.faults).always = Some(fault);
+        self.fail_with(move |_| Some(fault.clone()));
+    }
+
+    /// Once the scripted faults are used up, asks `responder` about every request: `Some` plays
+    /// that fault, `None` answers like GenLogs. Replaces any earlier `fail_always`/`fail_with`
+    /// until [`clear_faults`](Self::clear_faults). For faults that depend on the request (only
+    /// the refresh endpoint, only a given token) or on time.
+    pub fn fail_with(
+        &self,
+        responder: impl Fn(&RecordedRequest) -> Option<Fault> + Send + Sync + 'static,
+    ) {
+        lock(&self.shared.faults).always = Some(Arc::new(responder));
     }
 
     /// Forgets every scripted fault: the stand-in answers like GenLogs again.

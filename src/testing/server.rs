@@ -72,7 +72,10 @@ pub(crate) async fn spawn(
                     let shared = shared.clone();
                     async move { handle(&shared, request).await }
                 });
+                // A scripted answer carries exactly the headers scripted; GenLogs' own answers
+                // add their `Date` (the manager reads server time from it).
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .auto_date_header(false)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
@@ -113,10 +116,20 @@ async fn handle(
     if let Some(latency) = shared.latency() {
         tokio::time::sleep(latency).await;
     }
+    let fault = shared.take_fault(&recorded);
+    play(shared, &recorded, fault).await
+}
+
+/// Answers `recorded` with `fault`, or like GenLogs when there is none.
+async fn play(
+    shared: &Shared,
+    recorded: &RecordedRequest,
+    fault: Option<Fault>,
+) -> Result<Response<Body>, DropConnection> {
     let format = shared.expires_format;
-    Ok(match shared.take_fault() {
-        None => full(answer::genlogs(shared, &recorded, format)),
-        Some(Fault::Expires(format)) => full(answer::genlogs(shared, &recorded, format)),
+    Ok(match fault {
+        None => full(answer::genlogs(shared, recorded, format)),
+        Some(Fault::Expires(format)) => full(answer::genlogs(shared, recorded, format)),
         Some(Fault::Respond {
             status,
             headers,
@@ -127,9 +140,13 @@ async fn handle(
             body: Bytes::from(body),
         }),
         Some(Fault::Stall) => std::future::pending().await,
+        Some(Fault::Processed(inner)) => {
+            let _lost = answer::genlogs(shared, recorded, format);
+            return Box::pin(play(shared, recorded, Some(*inner))).await;
+        }
         Some(Fault::Drop { rotate }) => {
             if rotate {
-                let _lost = answer::genlogs(shared, &recorded, format);
+                let _lost = answer::genlogs(shared, recorded, format);
             }
             return Err(DropConnection);
         }

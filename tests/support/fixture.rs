@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::genlogs::FakeGenlogs;
-use super::server::{Reply, Server};
+use super::server::{Reply, Request, Server};
 use chrono::Utc;
-use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{
     AuthClient, ManualClock, MemoryStore, StoreError, StoreLock, StoredTokens, TokenManager,
     TokenStore,
@@ -26,6 +26,10 @@ pub enum Mode {
     /// Like GenLogs, after a pause.
     SlowGenlogs(Duration),
     Fixed(Reply),
+    /// GenLogs processes the request (rotating the token), but answers this instead.
+    ProcessThen(Reply),
+    /// Whatever this makes of each request.
+    Script(Arc<dyn Fn(&Request) -> Reply + Send + Sync>),
 }
 
 pub struct Fixture {
@@ -57,13 +61,14 @@ impl Fixture {
             Mode::Genlogs => {}
             Mode::SlowGenlogs(pause) => genlogs.set_latency(Some(pause)),
             Mode::Fixed(reply) => genlogs.fail_always(reply.into()),
+            Mode::ProcessThen(reply) => genlogs.fail_always(Fault::after_processing(reply.into())),
+            Mode::Script(script) => genlogs.fail_with(move |request| Some(script(request).into())),
         }
     }
 
     /// A refresh token the service accepts, as from `POST /auth/token`.
     pub fn valid_tokens(&self) -> StoredTokens {
-        let tokens = self.mock().issue_tokens();
-        StoredTokens::from_refresh_token(tokens.refresh_token)
+        StoredTokens::from_refresh_token(self.mock().issue_tokens().refresh_token)
     }
 
     pub fn manager(&self, store: impl TokenStore) -> TokenManager {
@@ -74,6 +79,7 @@ impl Fixture {
             .unwrap();
         TokenManager::builder(client, store)
             .with_refresh_margin(MARGIN)
+            .with_refresh_jitter(0.0)
             .with_clock(self.clock.clone())
             .build()
     }
@@ -85,14 +91,24 @@ impl Fixture {
 
 /// A store whose saves fail while `failing` is set.
 #[derive(Debug, Default)]
-pub struct FlakyStore {
-    pub inner: MemoryStore,
+pub struct FlakyStore<S = MemoryStore> {
+    pub inner: S,
     pub failing: AtomicBool,
     pub saves: Mutex<Vec<String>>,
 }
 
+impl<S> FlakyStore<S> {
+    pub fn wrapping(inner: S) -> Self {
+        Self {
+            inner,
+            failing: AtomicBool::new(false),
+            saves: Mutex::default(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
-impl TokenStore for FlakyStore {
+impl<S: TokenStore> TokenStore for FlakyStore<S> {
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.inner.load().await
     }
