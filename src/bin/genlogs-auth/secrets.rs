@@ -15,9 +15,8 @@ pub fn api_key(file: Option<&Path>) -> Result<ApiKey, String> {
     let key = match file {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the api key file {}: {e}", path.display()))?,
-        None => std::env::var(API_KEY_VAR).map_err(|_| {
-            format!("no api key: set {API_KEY_VAR} or pass --api-key-file PATH")
-        })?,
+        None => std::env::var(API_KEY_VAR)
+            .map_err(|_| format!("no api key: set {API_KEY_VAR} or pass --api-key-file PATH"))?,
     };
     let key = key.trim();
     if key.is_empty() {

@@ -89,7 +89,10 @@ mod tests {
             Ok(StoreUrl::Redis(_))
         ));
         let unknown = StoreUrl::parse("s3://user:pw@bucket/key").unwrap_err();
-        assert!(unknown.contains("`s3`") && !unknown.contains("pw"), "{unknown}");
+        assert!(
+            unknown.contains("`s3`") && !unknown.contains("pw"),
+            "{unknown}"
+        );
     }
 
     #[test]

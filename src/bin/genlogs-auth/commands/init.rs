@@ -35,9 +35,11 @@ fn parse(text: &str) -> Result<StoredTokens, String> {
             ..tokens
         });
     }
-    Err("stdin JSON has neither `refresh_token_data` (a POST /auth/token response) nor \
+    Err(
+        "stdin JSON has neither `refresh_token_data` (a POST /auth/token response) nor \
          `refresh_token` (a token document)"
-        .into())
+            .into(),
+    )
 }
 
 /// GenLogs' token response: `{access_token_data: {token, expires}, refresh_token_data: …}`.
@@ -59,9 +61,8 @@ fn from_token_response(document: &Value) -> Result<StoredTokens, String> {
             Some(_) => Err(format!("`{field}.expires` is not a string")),
         }
     };
-    let mut tokens = StoredTokens::from_refresh_token(RefreshToken::new(token(
-        "refresh_token_data",
-    )?));
+    let mut tokens =
+        StoredTokens::from_refresh_token(RefreshToken::new(token("refresh_token_data")?));
     tokens.refresh_expires = expires("refresh_token_data")?;
     if document.get("access_token_data").is_some() {
         tokens.access_token = Some(AccessToken::new(token("access_token_data")?));
@@ -117,7 +118,10 @@ pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
             serde_json::json!({ "store": url.display(), "version": version })
         )
     } else {
-        format!("saved new tokens in {} (version {version})\n", url.display())
+        format!(
+            "saved new tokens in {} (version {version})\n",
+            url.display()
+        )
     };
     Ok(Outcome { stdout, code: 0 })
 }
@@ -139,7 +143,10 @@ mod tests {
         let tokens = parse(document).unwrap();
         assert_eq!((tokens.version, tokens.state), (0, TokenState::Usable));
 
-        assert_eq!(parse("rt-3\n").unwrap().refresh_token.expose_secret(), "rt-3\n");
+        assert_eq!(
+            parse("rt-3\n").unwrap().refresh_token.expose_secret(),
+            "rt-3\n"
+        );
     }
 
     #[test]

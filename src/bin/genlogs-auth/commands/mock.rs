@@ -15,16 +15,19 @@ pub async fn run(global: &Global, args: &MockArgs) -> Result<Outcome, Failure> {
         .access_lifetime(Duration::from_secs(args.access_lifetime))
         .refresh_lifetime(Duration::from_secs(args.refresh_lifetime))
         .revoke_family_on_reuse(!args.no_revoke_on_reuse);
-    if let Some(key) = crate::secrets::optional_api_key(global.api_key_file.as_deref())
-        .map_err(Failure::usage)?
+    if let Some(key) =
+        crate::secrets::optional_api_key(global.api_key_file.as_deref()).map_err(Failure::usage)?
     {
         builder = builder.api_key(key.expose_secret());
     }
-    let genlogs = builder.try_start().await.map_err(|e| {
-        Failure::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port))
-    })?;
+    let genlogs = builder
+        .try_start()
+        .await
+        .map_err(|e| Failure::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
     let seeded = genlogs.issue_token_body();
-    let refresh = seeded["refresh_token_data"]["token"].as_str().unwrap_or_default();
+    let refresh = seeded["refresh_token_data"]["token"]
+        .as_str()
+        .unwrap_or_default();
     // Printing these is the point: they are a local stand-in's, not GenLogs'.
     let text = if global.json {
         format!(
