@@ -15,6 +15,8 @@ mod session;
 mod store;
 mod transport;
 
+#[cfg(feature = "httpmock")]
+pub mod httpmock;
 #[cfg(feature = "testing")]
 pub mod testing;
 
