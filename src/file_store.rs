@@ -12,7 +12,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 use async_trait::async_trait;
 
-use crate::response::safe_serde_message;
+use crate::redact::safe_serde_message;
 use crate::store::{check_version, StoreError, StoreLock, StoredTokens, TokenStore};
 
 /// Owner read and write only.

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::future::{self, Either, FutureExt};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 
 use crate::clock::{Clock, SystemClock};
 use crate::secret::AccessToken;
@@ -119,11 +119,9 @@ impl TokenManagerBuilder {
 
     /// Builds the manager. Nothing is read until the first call.
     pub fn build(self) -> TokenManager {
-        let api_key = self.client.api_key_header();
         TokenManager {
             shared: Arc::new(Shared {
                 client: self.client,
-                api_key,
                 store: self.store,
                 clock: self.clock,
                 policy: self.policy,
@@ -146,7 +144,6 @@ pub struct TokenManager {
 
 struct Shared {
     client: AuthClient,
-    api_key: HeaderValue,
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     policy: Policy,
@@ -300,16 +297,10 @@ impl TokenManager {
     /// endpoint with a valid access token.
     pub async fn auth_headers(&self) -> Result<HeaderMap, TokenError> {
         let token = self.access_token().await?;
-        let mut access = HeaderValue::from_str(token.expose_secret())
-            .map_err(|_| TokenError::InvalidAccessToken)?;
-        access.set_sensitive(true);
-        let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(HeaderName::from_static("access-token"), access);
-        headers.insert(
-            crate::transport::API_KEY_HEADER,
-            self.shared.api_key.clone(),
-        );
-        Ok(headers)
+        self.shared
+            .client
+            .auth_headers(&token)
+            .map_err(|_| TokenError::InvalidAccessToken)
     }
 
     /// Replaces the tokens, e.g. with new ones from `POST /auth/token` after

@@ -52,6 +52,8 @@ pub enum Fault {
     /// Process the request like GenLogs (a refresh rotates the token), then answer with the
     /// inner fault instead: a 500 or 504 that came after the work was done.
     Processed(Box<Fault>),
+    /// Wait this long, then play the inner fault (a slow gateway, an answer near the timeout).
+    Delayed(Duration, Box<Fault>),
 }
 
 impl Fault {
@@ -116,6 +118,11 @@ impl Fault {
         Self::json(422, super::answer::missing_refresh_token_body())
     }
 
+    /// `fault`, played after a pause: see [`Fault::Delayed`].
+    pub fn delayed(pause: Duration, fault: Fault) -> Self {
+        Fault::Delayed(pause, Box::new(fault))
+    }
+
     /// `fault`, played after GenLogs processed the request: see [`Fault::Processed`].
     pub fn after_processing(fault: Fault) -> Self {
         Fault::Processed(Box::new(fault))
@@ -162,6 +169,9 @@ impl fmt::Debug for Fault {
                 .finish(),
             Fault::Expires(format) => f.debug_tuple("Expires").field(format).finish(),
             Fault::Processed(inner) => f.debug_tuple("Processed").field(inner).finish(),
+            Fault::Delayed(pause, inner) => {
+                f.debug_tuple("Delayed").field(pause).field(inner).finish()
+            }
         }
     }
 }

@@ -144,6 +144,10 @@ async fn play(
             let _lost = answer::genlogs(shared, recorded, format);
             return Box::pin(play(shared, recorded, Some(*inner))).await;
         }
+        Some(Fault::Delayed(pause, inner)) => {
+            tokio::time::sleep(pause).await;
+            return Box::pin(play(shared, recorded, Some(*inner))).await;
+        }
         Some(Fault::Drop { rotate }) => {
             if rotate {
                 let _lost = answer::genlogs(shared, recorded, format);

@@ -28,6 +28,13 @@ impl FakeGenlogs {
         Self(MockGenLogs::builder().api_key(api_key).start().await)
     }
 
+    /// Starts a stand-in accepting `api_key`: the service, and the same server by its old name.
+    pub async fn serve(api_key: &str) -> (Self, super::server::Server) {
+        let genlogs = Self::start(api_key).await;
+        let server = super::server::Server::over(genlogs.0.clone());
+        (genlogs, server)
+    }
+
     /// Issues a token pair, as `POST /auth/token` would: `(access, refresh)`.
     pub fn create_tokens(&self) -> (String, String) {
         let tokens = self.0.issue_tokens();

@@ -30,6 +30,8 @@ pub enum Reply {
     Endless,
     /// A 200 with a `total`-byte body, streamed, declared by `content-length` or chunked.
     Huge { total: usize, chunked: bool },
+    /// The inner reply, after a pause.
+    Delayed(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -93,6 +95,7 @@ impl From<Reply> for Fault {
                 bytes: total,
                 chunked,
             },
+            Reply::Delayed(pause, inner) => Fault::delayed(pause, (*inner).into()),
         }
     }
 }
