@@ -271,30 +271,23 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-26T06:08:25.069078Z")
             .unwrap()
             .with_timezone(&Utc);
-        let six = |style| ExpiresFormat {
-            style,
-            fraction_digits: 6,
-        };
-        assert_eq!(
-            six(ExpiresStyle::Zulu).format(at),
-            "2026-11-26T06:08:25.069078Z"
-        );
-        assert_eq!(
-            six(ExpiresStyle::Offset).format(at),
-            "2026-11-26T06:08:25.069078+00:00"
-        );
-        assert_eq!(
-            six(ExpiresStyle::Naive).format(at),
-            "2026-11-26T06:08:25.069078"
-        );
-        assert_eq!(
-            six(ExpiresStyle::SpaceOffset).format(at),
-            "2026-11-26 06:08:25.069078+00:00"
-        );
-        assert_eq!(
-            six(ExpiresStyle::SpaceNaive).format(at),
-            "2026-11-26 06:08:25.069078"
-        );
+        let expected = [
+            (ExpiresStyle::Zulu, "2026-11-26T06:08:25.069078Z"),
+            (ExpiresStyle::Offset, "2026-11-26T06:08:25.069078+00:00"),
+            (ExpiresStyle::Naive, "2026-11-26T06:08:25.069078"),
+            (
+                ExpiresStyle::SpaceOffset,
+                "2026-11-26 06:08:25.069078+00:00",
+            ),
+            (ExpiresStyle::SpaceNaive, "2026-11-26 06:08:25.069078"),
+        ];
+        for (style, text) in expected {
+            let format = ExpiresFormat {
+                style,
+                fraction_digits: 6,
+            };
+            assert_eq!(format.format(at), text);
+        }
         let none = ExpiresFormat {
             style: ExpiresStyle::Zulu,
             fraction_digits: 0,
