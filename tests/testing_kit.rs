@@ -247,7 +247,9 @@ async fn every_expires_form_parses_to_the_same_instant() {
 
 #[tokio::test]
 async fn requests_are_recorded_with_headers_and_debug_hides_every_credential() {
-    let genlogs = MockGenLogs::builder().api_key("key-s3cret").start().await;
+    let builder = MockGenLogs::builder().api_key("key-s3cret");
+    assert!(!format!("{builder:?}").contains("s3cret"));
+    let genlogs = builder.start().await;
     let tokens = genlogs.issue_tokens();
     let session = client(&genlogs)
         .refresh(&tokens.refresh_token)

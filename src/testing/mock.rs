@@ -117,8 +117,8 @@ impl Shared {
     }
 }
 
-/// Configures a [`MockGenLogs`] before it starts.
-#[derive(Debug, Clone)]
+/// Configures a [`MockGenLogs`] before it starts. `Debug` hides the api key.
+#[derive(Clone)]
 pub struct MockGenLogsBuilder {
     api_key: String,
     policy: Policy,
@@ -126,6 +126,19 @@ pub struct MockGenLogsBuilder {
     port: u16,
     user_id: String,
     company_id: i64,
+}
+
+impl fmt::Debug for MockGenLogsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockGenLogsBuilder")
+            .field("api_key", &"[REDACTED]")
+            .field("policy", &self.policy)
+            .field("expires_format", &self.expires_format)
+            .field("port", &self.port)
+            .field("user_id", &self.user_id)
+            .field("company_id", &self.company_id)
+            .finish()
+    }
 }
 
 impl Default for MockGenLogsBuilder {

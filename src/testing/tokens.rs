@@ -59,8 +59,8 @@ pub(crate) struct Policy {
     pub(crate) revoke_family_on_reuse: bool,
 }
 
-/// Every token the stand-in issued, by family (one family per `POST /auth/token`).
-#[derive(Debug)]
+/// Every token the stand-in issued, by family (one family per `POST /auth/token`). No `Debug`:
+/// it holds every credential.
 pub(crate) struct TokenBook {
     policy: Policy,
     refresh: HashMap<String, RefreshEntry>,
