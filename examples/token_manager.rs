@@ -6,7 +6,7 @@
 //! ```
 
 use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{AuthClient, FileStore, TokenManager, TokenStore};
+use genlogs_auth::{AuthClient, FileStore, StoredTokens, TokenManager, TokenStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,7 +15,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // First run: seed the store with the refresh token from `POST /auth/token`.
     let path = std::env::temp_dir().join(format!("genlogs-tokens-{}.json", std::process::id()));
     let store = FileStore::new(&path);
-    store.replace(&genlogs.issue_tokens()).await?;
+    // Only the refresh token, as a first deployment has it: the first call refreshes.
+    let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().refresh_token);
+    store.replace(&seed).await?;
 
     let client = AuthClient::builder(genlogs.api_key())
         .with_base_url(genlogs.base_url())
