@@ -288,13 +288,11 @@ impl MockGenLogs {
     /// tokens and their expiries, ready to seed a store.
     pub fn issue_tokens(&self) -> StoredTokens {
         let issued = self.shared.book().create(Utc::now());
-        StoredTokens {
-            refresh_token: RefreshToken::new(issued.refresh),
-            refresh_expires: Some(issued.refresh_expires),
-            access_token: Some(AccessToken::new(issued.access)),
-            access_expires: Some(issued.access_expires),
-            ..StoredTokens::from_refresh_token(RefreshToken::new(String::new()))
-        }
+        let mut tokens = StoredTokens::from_refresh_token(RefreshToken::new(issued.refresh));
+        tokens.refresh_expires = Some(issued.refresh_expires);
+        tokens.access_token = Some(AccessToken::new(issued.access));
+        tokens.access_expires = Some(issued.access_expires);
+        tokens
     }
 
     /// The JSON body `POST /auth/token` would return for a new token family, expiries in the

@@ -61,6 +61,8 @@ pub(crate) async fn spawn(
         let mut connections = JoinSet::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, most likely: let connections close before retrying.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             };
             // Head and body go out in separate writes: without this, Nagle's algorithm holds the
