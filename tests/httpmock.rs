@@ -40,7 +40,7 @@ async fn typed_expectations_match_the_request_and_answer_typed_bodies() {
 
     let session = client.refresh(&RefreshToken::new("rt-good")).await.unwrap();
     assert_eq!(session.refresh_token.expose_secret(), "rt-new");
-    assert_eq!(session.user_id, "user-7");
+    assert_eq!(session.response().user_id, "user-7");
     let error = client
         .refresh(&RefreshToken::new("rt-used"))
         .await

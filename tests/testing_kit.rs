@@ -321,3 +321,34 @@ async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_responder_can_alter_what_genlogs_would_answer() {
+    let genlogs = MockGenLogs::start().await;
+    let handle = genlogs.clone();
+    genlogs.fail_with(move |request| {
+        let Fault::Respond {
+            status,
+            headers,
+            body,
+        } = handle.process(request)
+        else {
+            unreachable!("GenLogs answers in full")
+        };
+        let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        json["user_id"] = "someone-else".into();
+        Some(Fault::Respond {
+            status,
+            headers,
+            body: json.to_string().into_bytes(),
+        })
+    });
+    let tokens = genlogs.issue_tokens();
+    let session = client(&genlogs)
+        .refresh(&tokens.refresh_token)
+        .await
+        .unwrap();
+    assert_eq!(session.response().user_id, "someone-else");
+    assert_eq!(genlogs.refreshes(), 1, "processing rotated the token");
+    genlogs.clear_faults();
+}

@@ -330,6 +330,19 @@ impl MockGenLogs {
         lock(&self.shared.faults).always = Some(Arc::new(responder));
     }
 
+    /// Processes `request` as GenLogs would (a refresh rotates the token) and returns the answer
+    /// as a [`Fault::Respond`]: for a [`fail_with`](Self::fail_with) responder that alters
+    /// GenLogs' own answer (a blank token, an extra header). A responder that holds a handle
+    /// keeps the server running until [`clear_faults`](Self::clear_faults).
+    pub fn process(&self, request: &RecordedRequest) -> Fault {
+        let answer = super::answer::genlogs(&self.shared, request, self.shared.expires_format);
+        Fault::Respond {
+            status: answer.status,
+            headers: answer.headers,
+            body: answer.body.to_vec(),
+        }
+    }
+
     /// Forgets every scripted fault: the stand-in answers like GenLogs again.
     pub fn clear_faults(&self) {
         *lock(&self.shared.faults) = Faults::default();

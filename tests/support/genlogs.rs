@@ -35,6 +35,11 @@ impl FakeGenlogs {
         (genlogs, server)
     }
 
+    /// Answers `request` as GenLogs would (rotating), as a reply a script can alter.
+    pub fn handle(&self, request: &super::server::Request) -> super::server::Reply {
+        self.0.process(request).into()
+    }
+
     /// Issues a token pair, as `POST /auth/token` would: `(access, refresh)`.
     pub fn create_tokens(&self) -> (String, String) {
         let tokens = self.0.issue_tokens();

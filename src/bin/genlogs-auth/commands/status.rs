@@ -75,13 +75,18 @@ fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
             Some(RENEW),
         ),
         TokenState::Usable => (Verdict::Usable, "usable", None, None),
-        TokenState::PossiblyRotated { since, attempts } => (
+        TokenState::PossiblyRotated {
+            since,
+            attempts,
+            last_attempt,
+        } => (
             Verdict::CouldNotTell,
             "possibly_rotated",
             Some(format!(
-                "a refresh sent at {} ({attempts} attempt(s)) got no answer: GenLogs may have \
-                 rotated the token",
-                time(since)
+                "{attempts} refresh(es) sent since {} (the last at {}) got no answer yet: GenLogs \
+                 may have rotated the token",
+                time(since),
+                time(last_attempt)
             )),
             Some("the next refresh tells; if it is rejected, new tokens are required"),
         ),
@@ -265,6 +270,7 @@ mod tests {
         tokens.state = TokenState::PossiblyRotated {
             since: now,
             attempts: 1,
+            last_attempt: now,
         };
         assert_eq!(assess(Some(tokens.clone()), now).verdict.code(), 1);
         tokens.state = TokenState::Dead {
