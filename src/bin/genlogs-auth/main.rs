@@ -32,8 +32,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure of the command's own making (configuration, input): exit 1.
-    pub fn usage(message: impl Into<String>) -> Self {
+    /// A failure described by `message` (configuration, input, I/O): exit 1.
+    pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             code: 1,

@@ -1,5 +1,10 @@
 //! `token` and `headers`: a valid access token through the manager (refreshing and saving if
 //! due), printed for a shell.
+//!
+//! Each asks the manager once. A fresh manager has no token in memory, so that one call goes
+//! through the store and any refresh it needs runs to the end (saved) before it returns; the
+//! background refresh that a second call on a due token would start, and that the process's exit
+//! would cut off after sending, never begins.
 
 use crate::args::{Global, HeaderFormat, HeadersArgs};
 use crate::{Failure, Outcome};
@@ -32,7 +37,7 @@ pub async fn headers(global: &Global, args: &HeadersArgs) -> Result<Outcome, Fai
         let value = headers
             .get(name)
             .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| Failure::usage(format!("the manager gave no {documented} header")))?;
+            .ok_or_else(|| Failure::new(format!("the manager gave no {documented} header")))?;
         pairs.push((documented, value.to_string()));
     }
     let stdout = match args.format {

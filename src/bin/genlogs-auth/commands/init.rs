@@ -79,8 +79,8 @@ fn is_live(stored: &StoredTokens, now: DateTime<Utc>) -> bool {
 
 pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
     let (url, store) = super::store(global)?;
-    let text = crate::secrets::read_stdin("tokens").map_err(Failure::usage)?;
-    let tokens = parse(&text).map_err(Failure::usage)?;
+    let text = crate::secrets::read_stdin("tokens").map_err(Failure::new)?;
+    let tokens = parse(&text).map_err(Failure::new)?;
     let version = if args.force {
         store
             .replace(&tokens)
@@ -92,7 +92,7 @@ pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
         let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
         if let Some(stored) = &stored {
             if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
-                return Err(Failure::usage(format!(
+                return Err(Failure::new(format!(
                     "{} holds tokens that may still be in use (state {}); replacing them \
                      abandons that grant. Pass --force to replace them",
                     url.display(),

@@ -16,14 +16,14 @@ pub async fn run(global: &Global, args: &MockArgs) -> Result<Outcome, Failure> {
         .refresh_lifetime(Duration::from_secs(args.refresh_lifetime))
         .revoke_family_on_reuse(!args.no_revoke_on_reuse);
     if let Some(key) =
-        crate::secrets::optional_api_key(global.api_key_file.as_deref()).map_err(Failure::usage)?
+        crate::secrets::optional_api_key(global.api_key_file.as_deref()).map_err(Failure::new)?
     {
         builder = builder.api_key(key.expose_secret());
     }
     let genlogs = builder
         .try_start()
         .await
-        .map_err(|e| Failure::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
+        .map_err(|e| Failure::new(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
     let seeded = genlogs.issue_token_body();
     let refresh = seeded["refresh_token_data"]["token"]
         .as_str()
@@ -52,7 +52,7 @@ pub async fn run(global: &Global, args: &MockArgs) -> Result<Outcome, Failure> {
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
+        .map_err(|e| Failure::new(format!("cannot write to stdout: {e}")))?;
     wait_for_shutdown().await;
     Ok(Outcome {
         stdout: String::new(),

@@ -7,7 +7,6 @@ pub mod refresh;
 pub mod status;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use genlogs_auth::{AuthClient, TokenManager, TokenStore};
 
@@ -18,19 +17,18 @@ use crate::Failure;
 /// The store named by `--store`/`GENLOGS_STORE`.
 pub fn store(global: &Global) -> Result<(StoreUrl, Arc<dyn TokenStore>), Failure> {
     let text = global.store.as_deref().ok_or_else(|| {
-        Failure::usage("no token store: pass --store or set GENLOGS_STORE (file:/path or a path)")
+        Failure::new("no token store: pass --store or set GENLOGS_STORE (file:/path or a path)")
     })?;
-    let url = StoreUrl::parse(text).map_err(Failure::usage)?;
-    let store = url.open().map_err(Failure::usage)?;
+    let url = StoreUrl::parse(text).map_err(Failure::new)?;
+    let store = url.open().map_err(Failure::new)?;
     Ok((url, store))
 }
 
 /// A client for GenLogs with the api key from the environment or `--api-key-file`.
 pub fn client(global: &Global) -> Result<AuthClient, Failure> {
-    let key = crate::secrets::api_key(global.api_key_file.as_deref()).map_err(Failure::usage)?;
+    let key = crate::secrets::api_key(global.api_key_file.as_deref()).map_err(Failure::new)?;
     AuthClient::builder(key)
         .with_base_url(global.base_url.as_str())
-        .with_timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| Failure::from_error(&e, 1))
 }

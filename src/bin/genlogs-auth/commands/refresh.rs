@@ -8,7 +8,7 @@ use crate::{Failure, Outcome};
 
 pub async fn run(global: &Global) -> Result<Outcome, Failure> {
     let client = super::client(global)?;
-    let token = crate::secrets::read_stdin("a refresh token").map_err(Failure::usage)?;
+    let token = crate::secrets::read_stdin("a refresh token").map_err(Failure::new)?;
     let session = client
         .refresh(&RefreshToken::new(token))
         .await
@@ -16,7 +16,7 @@ pub async fn run(global: &Global) -> Result<Outcome, Failure> {
     // The response as generated from the spec, in GenLogs' own shape: tokens serialize as their
     // values (printing them is the point here), expiries as RFC 3339.
     let body = serde_json::to_value(session.response())
-        .map_err(|e| Failure::usage(format!("cannot write the session as JSON: {e}")))?;
+        .map_err(|e| Failure::new(format!("cannot write the session as JSON: {e}")))?;
     Ok(Outcome {
         stdout: format!("{body:#}\n"),
         code: 0,

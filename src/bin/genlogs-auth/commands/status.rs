@@ -204,7 +204,7 @@ fn now() -> Result<DateTime<Utc>, Failure> {
     match std::env::var(NOW_VAR) {
         Ok(text) => DateTime::parse_from_rfc3339(&text)
             .map(|at| at.with_timezone(&Utc))
-            .map_err(|e| Failure::usage(format!("{NOW_VAR} is not an RFC 3339 time: {e}"))),
+            .map_err(|e| Failure::new(format!("{NOW_VAR} is not an RFC 3339 time: {e}"))),
         Err(_) => Ok(Utc::now()),
     }
 }
