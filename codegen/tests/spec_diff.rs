@@ -9,8 +9,14 @@ use std::process::Command;
 use genlogs_auth_codegen::variants;
 
 /// The repository's `openapi.json`, and a document with two of its variants' changes: `POST /token`
-/// added (not breaking) and `company_id` removed (breaking).
+/// added (not breaking) and `company_id` removed (breaking). Written once: the tests run in
+/// parallel, and one must never read the file while another writes it.
 fn documents() -> (PathBuf, PathBuf) {
+    static DOCUMENTS: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    DOCUMENTS.get_or_init(write_documents).clone()
+}
+
+fn write_documents() -> (PathBuf, PathBuf) {
     let upstream = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.json");
     let text = std::fs::read_to_string(&upstream).unwrap();
     let all = variants::all(&text).unwrap();
