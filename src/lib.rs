@@ -9,6 +9,8 @@ mod expiry;
 mod file_store;
 mod generated;
 mod manager;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod response;
 mod secret;
 mod session;
@@ -28,11 +30,17 @@ pub use file_store::{FileStore, DEFAULT_LOCK_WAIT};
 pub use manager::{
     TokenError, TokenManager, TokenManagerBuilder, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_COOLDOWN,
 };
+#[cfg(feature = "redis")]
+pub use redis_store::{
+    EncryptionKey, InvalidKey, RedisStore, DEFAULT_LEASE, DEFAULT_LEASE_MARGIN,
+    DEFAULT_REDIS_TIMEOUT,
+};
 pub use response::MAX_MESSAGE_CHARS;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
 pub use store::{
     MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenState, TokenStore,
+    UnreadableReason,
 };
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 
