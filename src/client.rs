@@ -47,6 +47,12 @@ impl AuthClient {
         value
     }
 
+    /// The total time one request may take (the manager keeps a store lease at least this long
+    /// before it sends one).
+    pub(crate) fn request_timeout(&self) -> std::time::Duration {
+        progenitor_client::ClientInfo::inner(&self.raw).timeout()
+    }
+
     /// Exchanges `refresh_token` for a new access token and a new refresh token.
     ///
     /// The token sent is single use: after success only the returned one is valid, and after

@@ -36,6 +36,11 @@ impl Transport {
             max_body_bytes,
         }
     }
+
+    /// The total time one request may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
 }
 
 /// Deepest JSON nesting read. GenLogs' bodies nest four levels at most; serde's recursion on a

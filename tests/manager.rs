@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genlogs_auth::{
-    MemoryStore, NewTokensReason, RefreshToken, StoredTokens, TokenError, TokenStore,
+    MemoryStore, NewTokensReason, RefreshToken, StoredTokens, TokenError, TokenState, TokenStore,
 };
 use serde_json::json;
 use support::fixture::{stored_refresh, Fixture, FlakyStore, Mode, MARGIN};
@@ -15,7 +15,7 @@ use support::genlogs::ACCESS_LIFETIME;
 use support::server::Reply;
 
 #[tokio::test]
-async fn no_refresh_just_before_the_margin_and_one_just_inside_it() {
+async fn inside_the_margin_callers_get_the_cached_token_while_one_background_refresh_runs() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
     let first = manager.access_token().await.unwrap();
@@ -25,20 +25,41 @@ async fn no_refresh_just_before_the_margin_and_one_just_inside_it() {
     fx.clock.advance(lifetime - MARGIN - Duration::from_secs(1));
     let same = manager.access_token().await.unwrap();
     assert_eq!(same.expose_secret(), first.expose_secret());
+    tokio::task::yield_now().await;
     assert_eq!(
         fx.refresh_requests(),
         1,
-        "one second before the margin: cached"
+        "one second before the margin: cached, nothing started"
     );
 
     fx.clock.advance(Duration::from_secs(2));
-    let next = manager.access_token().await.unwrap();
-    assert_ne!(next.expose_secret(), first.expose_secret());
+    // Inside the margin: every caller gets the cached token at once; one refresh starts.
+    for _ in 0..100 {
+        let token = manager.access_token().await.unwrap();
+        assert_eq!(token.expose_secret(), first.expose_secret());
+    }
+    let next = eventually(|| {
+        manager
+            .cached_access_token()
+            .filter(|t| t.expose_secret() != first.expose_secret())
+    })
+    .await;
+    assert_eq!(fx.refresh_requests(), 2, "one background refresh");
     assert_eq!(
-        fx.refresh_requests(),
-        2,
-        "one second inside the margin: refreshed"
+        manager.access_token().await.unwrap().expose_secret(),
+        next.expose_secret()
     );
+}
+
+/// Polls `probe` until it answers (the background refresh runs on its own task).
+async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..1_000 {
+        if let Some(value) = probe() {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the condition never held");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,24 +208,61 @@ async fn new_tokens_written_to_the_store_revive_a_dead_manager() {
 }
 
 #[tokio::test]
-async fn an_unknown_outcome_needs_new_tokens_without_retrying() {
+async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldown() {
+    // The server never processed the first request: the retry succeeds.
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.manager(store.clone());
     fx.answer(Mode::Fixed(Reply::text(200, "<html>oops</html>")));
-    for _ in 0..3 {
-        let error = manager.access_token().await.unwrap_err();
-        assert!(
-            matches!(
-                error,
-                TokenError::NewTokensRequired {
-                    reason: NewTokensReason::OutcomeUnknown,
-                    ..
-                }
-            ),
-            "{error:?}"
+    let error = manager.access_token().await.unwrap_err();
+    assert!(matches!(error, TokenError::Refresh(_)), "{error:?}");
+    assert!(!error.needs_new_tokens());
+    let stored = store.load().await.unwrap().unwrap();
+    assert!(
+        matches!(
+            stored.state,
+            TokenState::PossiblyRotated { attempts: 1, .. }
+        ),
+        "the doubt is shared through the store: {:?}",
+        stored.state
+    );
+    // No second request during the cooldown.
+    assert!(manager.access_token().await.is_err());
+    assert_eq!(fx.refresh_requests(), 1);
+
+    fx.answer(Mode::Genlogs);
+    fx.clock.advance(Duration::from_secs(5));
+    manager.access_token().await.unwrap();
+    assert_eq!(fx.refresh_requests(), 2, "one retry, with the same token");
+    let stored = store.load().await.unwrap().unwrap();
+    assert_eq!(stored.state, TokenState::Usable);
+}
+
+#[tokio::test]
+async fn a_401_after_an_unknown_outcome_says_the_grant_was_lost_and_stops() {
+    for first in [Reply::Close, Reply::text(500, "Internal Server Error")] {
+        let fx = Fixture::new().await;
+        let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+        // GenLogs rotates the token, and the answer is lost (or is a 500).
+        fx.answer(Mode::ProcessThen(first));
+        assert!(manager.access_token().await.is_err());
+        fx.answer(Mode::Genlogs);
+        fx.clock.advance(Duration::from_secs(5));
+        for _ in 0..3 {
+            let error = manager.access_token().await.unwrap_err();
+            assert_eq!(
+                error.new_tokens_reason(),
+                Some(NewTokensReason::RejectedAfterUnknownOutcome),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("outcome was unknown"), "{error}");
+        }
+        assert_eq!(
+            fx.refresh_requests(),
+            2,
+            "the retry, and nothing after its 401"
         );
     }
-    assert_eq!(fx.refresh_requests(), 1);
 }
 
 #[tokio::test]
@@ -220,7 +278,8 @@ async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
         manager.access_token().await.unwrap().expose_secret(),
         cached.expose_secret()
     );
-    assert_eq!(fx.refresh_requests(), 2, "one failed attempt");
+    eventually(|| (fx.refresh_requests() == 2).then_some(())).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         manager.access_token().await.unwrap().expose_secret(),
         cached.expose_secret()
@@ -243,12 +302,15 @@ async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
 #[tokio::test]
 async fn expiries_are_read_on_the_servers_clock() {
     let fx = Fixture::new().await;
-    // The local clock is an hour ahead of the server: by local time, every token GenLogs issues
-    // expired half an hour ago. The response's Date header corrects for that.
-    fx.clock.advance(Duration::from_secs(3600));
+    // The local clock is 25 minutes ahead of the server: by local time, every token GenLogs
+    // issues lives 5 minutes, not 30. The response's Date header corrects for that.
+    fx.clock.advance(Duration::from_secs(25 * 60));
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    manager.access_token().await.unwrap();
-    manager.access_token().await.unwrap();
+    let first = manager.access_token().await.unwrap();
+    fx.clock.advance(Duration::from_secs(10 * 60));
+    let later = manager.access_token().await.unwrap();
+    assert_eq!(later.expose_secret(), first.expose_secret());
+    tokio::task::yield_now().await;
     assert_eq!(fx.refresh_requests(), 1);
 }
 

@@ -25,6 +25,8 @@ pub enum Mode {
     /// Like GenLogs, after a pause.
     SlowGenlogs(Duration),
     Fixed(Reply),
+    /// GenLogs processes the request (rotating the token), but answers this instead.
+    ProcessThen(Reply),
 }
 
 pub struct Fixture {
@@ -47,6 +49,10 @@ impl Fixture {
                         Reply::Delayed(pause, Box::new(service.handle(request)))
                     }
                     Mode::Fixed(reply) => reply,
+                    Mode::ProcessThen(reply) => {
+                        service.handle(request);
+                        reply
+                    }
                 },
             )
             .await;
@@ -76,6 +82,7 @@ impl Fixture {
             .unwrap();
         TokenManager::builder(client, store)
             .with_refresh_margin(MARGIN)
+            .with_refresh_jitter(0.0)
             .with_clock(self.clock.clone())
             .build()
     }

@@ -1,0 +1,75 @@
+//! [`TokenError`]: why the manager cannot hand out a token, and what to do about it.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::store::{NewTokensReason, StoreError};
+
+/// Why the manager cannot hand out a token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The refresh token is dead or missing: an operator must create new tokens
+    /// (`POST /auth/token` with email and password) and pass them to
+    /// [`TokenManager::replace_tokens`](crate::TokenManager::replace_tokens) or write them to the
+    /// store (e.g. `genlogs-auth init`). No request is sent until then.
+    #[error(
+        "new GenLogs tokens must be created (POST /auth/token) and given to \
+         TokenManager::replace_tokens or saved in the token store: {reason}"
+    )]
+    NewTokensRequired {
+        /// Why.
+        reason: NewTokensReason,
+        /// The refresh error that made the token dead, if any.
+        #[source]
+        cause: Option<Arc<Error>>,
+    },
+    /// A refresh failed for a reason that may pass (connect failure, 429, 5xx, an unknown
+    /// outcome that is retried after the cooldown) and the cached access token has expired.
+    #[error("refreshing the GenLogs access token failed and no valid cached one is left")]
+    Refresh(#[source] Arc<Error>),
+    /// The store could not be locked, read or written. After a refresh, the rotated tokens are
+    /// kept in memory and saving is retried on the next call; the new access token is handed out
+    /// only once it is saved.
+    #[error("the GenLogs token store failed")]
+    Store(#[source] Arc<StoreError>),
+    /// GenLogs issued an access token that is not a valid HTTP header value.
+    #[error("the access token GenLogs issued is not a valid header value")]
+    InvalidAccessToken,
+    /// The refresh task ended without a result (it panicked, or the runtime shut down). The next
+    /// call starts a new one.
+    #[error("the token refresh task ended without a result")]
+    Interrupted,
+}
+
+impl TokenError {
+    /// Whether an operator must supply new tokens before anything can succeed.
+    pub fn needs_new_tokens(&self) -> bool {
+        matches!(self, TokenError::NewTokensRequired { .. })
+    }
+
+    /// Why new tokens are needed, when they are.
+    pub fn new_tokens_reason(&self) -> Option<NewTokensReason> {
+        match self {
+            TokenError::NewTokensRequired { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// The refresh error behind this one, if any.
+    pub fn refresh_error(&self) -> Option<&Error> {
+        match self {
+            TokenError::Refresh(error) => Some(error),
+            TokenError::NewTokensRequired { cause, .. } => cause.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The store error behind this one, if any.
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            TokenError::Store(error) => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! [`TokenManager`]: always hands out a valid access token, refreshing ahead of expiry in one
+//! background task however many callers there are, persisting the rotated refresh token before
+//! anyone sees the new access token, and sharing through the store everything another process
+//! must know (a dead token, a possibly rotated one).
+//!
+//! The decisions are pure functions in [`state`]; this module is the I/O around them: a refresh
+//! task takes the store's lock, reads the store, then repeats decide → act (send, save, wait) →
+//! apply until it can answer.
+
+mod error;
+mod flight;
+mod state;
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::future::{self, Either, FutureExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::clock::{Clock, SystemClock};
+use crate::secret::AccessToken;
+use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::AuthClient;
+
+pub use error::TokenError;
+pub use state::MAX_COOLDOWN;
+
+use flight::Flights;
+use state::{apply, decide, Deadline, Outcome, Policy, State, Step};
+
+/// Renew the access token when less than this is left (or half its lifetime, when that is
+/// shorter). Callers keep getting the cached token meanwhile; only a caller holding no valid
+/// token waits for a refresh.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// Up to this fraction of the margin is added, at random, to when the background refresh starts,
+/// so that a fleet started together does not refresh in step (as AWS's identity cache does).
+pub const DEFAULT_REFRESH_JITTER: f64 = 0.5;
+
+/// After a failed refresh (connect failure, 429, 5xx, unknown outcome), wait this long before
+/// trying again, doubling with each failure in a row, or the server's `Retry-After` if longer;
+/// never more than [`MAX_COOLDOWN`]. The cached access token is served meanwhile.
+pub const DEFAULT_RETRY_COOLDOWN: Duration = Duration::from_secs(5);
+
+/// Never two refreshes closer together than this, whatever the tokens' lifetimes or
+/// [`TokenManager::invalidate`] say: a server that issues already-expired tokens gets one
+/// refresh per interval, not a storm. A token is considered valid for at least this long.
+pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The response's `Date` corrects local clock skew only when it is within this of the local
+/// clock; a `Date` further off (1970, the far future) is not believed and the local clock is used.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
+
+/// An access token is considered valid for at most this long, whatever its `expires` says
+/// (year 9999 included): it is renewed at least this often.
+pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Before sending a refresh under a store lease, the lease must outlast the request's total
+/// timeout by this much; a shorter lease is extended first.
+const LEASE_SAFETY: Duration = Duration::from_secs(2);
+
+/// A refresh task acts at most this many times (saves, sends, waits) before giving up: a store
+/// that keeps changing under it cannot keep it busy forever.
+const MAX_STEPS: usize = 12;
+
+/// Configuration for a [`TokenManager`].
+#[derive(Debug)]
+#[must_use]
+pub struct TokenManagerBuilder {
+    client: AuthClient,
+    store: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+}
+
+impl TokenManagerBuilder {
+    /// Renew when less than `margin` is left. Default: [`DEFAULT_REFRESH_MARGIN`].
+    pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
+        self.policy.margin = margin;
+        self
+    }
+
+    /// The random share of the margin added to when a refresh starts, between 0 and 1.
+    /// Default: [`DEFAULT_REFRESH_JITTER`].
+    pub fn with_refresh_jitter(mut self, fraction: f64) -> Self {
+        self.policy.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// The first wait after a failed refresh. Default: [`DEFAULT_RETRY_COOLDOWN`].
+    pub fn with_retry_cooldown(mut self, cooldown: Duration) -> Self {
+        self.policy.cooldown = cooldown.min(MAX_COOLDOWN);
+        self
+    }
+
+    /// The shortest time between two refreshes. Default: [`DEFAULT_MIN_REFRESH_INTERVAL`].
+    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.policy.min_interval = interval.min(MAX_COOLDOWN);
+        self
+    }
+
+    /// How far the server's `Date` may be from the local clock and still be believed.
+    /// Default: [`DEFAULT_MAX_CLOCK_SKEW`].
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
+        self.policy.max_clock_skew = skew;
+        self
+    }
+
+    /// The clock. Default: [`SystemClock`].
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the manager. Nothing is read until the first call.
+    pub fn build(self) -> TokenManager {
+        let api_key = self.client.api_key_header();
+        TokenManager {
+            shared: Arc::new(Shared {
+                client: self.client,
+                api_key,
+                store: self.store,
+                clock: self.clock,
+                policy: self.policy,
+                current: RwLock::new(Arc::new(State::default())),
+                flights: Flights::default(),
+                serial: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+}
+
+/// Hands out valid access tokens for a long-running process; cheap to clone.
+///
+/// Needs a tokio runtime: refreshes run in spawned tasks, so a caller that is cancelled never
+/// aborts a refresh halfway (which would lose the rotated token).
+#[derive(Debug, Clone)]
+pub struct TokenManager {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: AuthClient,
+    api_key: HeaderValue,
+    store: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    /// What callers read; replaced whole (lock-free reads on the hot path).
+    current: RwLock<Arc<State>>,
+    /// The refresh task in progress, which every caller that needs one joins.
+    flights: Flights,
+    /// One refresh task or replacement at a time; holds the store's lock between tasks while
+    /// rotated tokens could not be saved, so no other process reads the rotated-away token.
+    serial: tokio::sync::Mutex<Option<StoreLock>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("store", &self.store)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn current(&self) -> Arc<State> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Folds `outcome` into the current state (read-modify-write, so a concurrent
+    /// [`TokenManager::invalidate`] is never lost).
+    fn apply(&self, outcome: Outcome) -> Arc<State> {
+        let (now, utc_now) = (self.clock.monotonic(), self.clock.utc_now());
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let next = Arc::new(apply(
+            (**current).clone(),
+            outcome,
+            &self.policy,
+            now,
+            utc_now,
+        ));
+        *current = next.clone();
+        next
+    }
+
+    /// No background refresh before `until` (after one that failed).
+    fn quiet_until(&self, until: Deadline) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**current).clone();
+        next.quiet_until = Some(until);
+        *current = Arc::new(next);
+    }
+}
+
+impl TokenManager {
+    /// Starts a configuration: the client to refresh with, and where the tokens live.
+    pub fn builder(client: AuthClient, store: impl TokenStore) -> TokenManagerBuilder {
+        TokenManagerBuilder {
+            client,
+            store: Arc::new(store),
+            clock: Arc::new(SystemClock::new()),
+            policy: Policy {
+                margin: DEFAULT_REFRESH_MARGIN,
+                jitter: DEFAULT_REFRESH_JITTER,
+                cooldown: DEFAULT_RETRY_COOLDOWN,
+                min_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+                max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+                max_lifetime: MAX_ACCESS_LIFETIME,
+            },
+        }
+    }
+
+    /// A valid access token. While the cached one is valid it is returned at once; once it is
+    /// within the refresh margin, one background refresh starts (however many callers ask).
+    /// Only a caller holding no valid token waits for a refresh. If refreshing fails for a
+    /// reason that may pass, the cached token is served for as long as it is valid.
+    ///
+    /// The cached path is decided before the future is built, so it completes on first poll
+    /// without touching the refresh machinery.
+    pub fn access_token(
+        &self,
+    ) -> impl Future<Output = Result<Arc<AccessToken>, TokenError>> + Send + '_ {
+        let now = self.shared.clock.monotonic();
+        let cached = {
+            let state = self
+                .shared
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            state.valid(now).cloned().map(|token| {
+                let due = state.fresh(now).is_none()
+                    && state.quiet_until.is_none_or(|until| until.passed(now));
+                (token, due)
+            })
+        };
+        match cached {
+            Some((token, due)) => {
+                if due {
+                    self.refresh_in_background();
+                }
+                Either::Left(future::ready(Ok(token)))
+            }
+            None => Either::Right(self.refreshed_access_token().boxed()),
+        }
+    }
+
+    /// The cached access token if it is valid; never waits or refreshes.
+    pub fn cached_access_token(&self) -> Option<Arc<AccessToken>> {
+        let now = self.shared.clock.monotonic();
+        self.shared.current().valid(now).cloned()
+    }
+
+    /// Reports that another GenLogs endpoint answered 401 to `rejected`: if it is still the
+    /// current access token, it is dropped and the next call refreshes (once, however many
+    /// callers report it, and never sooner than the minimum refresh interval after the last
+    /// refresh). Reports of an older token are ignored.
+    pub fn invalidate(&self, rejected: &AccessToken) {
+        self.shared
+            .apply(Outcome::AccessRejected(Arc::new(rejected.clone())));
+    }
+
+    async fn refreshed_access_token(&self) -> Result<Arc<AccessToken>, TokenError> {
+        let shared = self.shared.clone();
+        let result = self.shared.flights.join(|| run(shared)).await;
+        let now = self.shared.clock.monotonic();
+        let state = self.shared.current();
+        match (result, state.valid(now)) {
+            (_, Some(token)) => Ok(token.clone()),
+            (Err(error), None) => Err(error),
+            (Ok(()), None) => Err(TokenError::Interrupted),
+        }
+    }
+
+    fn refresh_in_background(&self) {
+        let shared = self.shared.clone();
+        drop(self.shared.flights.join(|| run(shared)));
+    }
+
+    /// `Access-Token` and `x-api-key`, both marked sensitive, for calling any other GenLogs
+    /// endpoint with a valid access token.
+    pub async fn auth_headers(&self) -> Result<HeaderMap, TokenError> {
+        let token = self.access_token().await?;
+        let mut access = HeaderValue::from_str(token.expose_secret())
+            .map_err(|_| TokenError::InvalidAccessToken)?;
+        access.set_sensitive(true);
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(HeaderName::from_static("access-token"), access);
+        headers.insert(
+            crate::transport::API_KEY_HEADER,
+            self.shared.api_key.clone(),
+        );
+        Ok(headers)
+    }
+
+    /// Replaces the tokens, e.g. with new ones from `POST /auth/token` after
+    /// [`TokenError::NewTokensRequired`], saves them over whatever the store holds, and carries
+    /// on with them. If the save fails they are kept in memory and saved by the next refresh task.
+    pub async fn replace_tokens(&self, tokens: StoredTokens) -> Result<(), TokenError> {
+        let mut serial = self.shared.serial.lock().await;
+        self.shared.apply(Outcome::Replaced(tokens));
+        let result = act(&self.shared, &mut serial, Until::Saved).await;
+        tracing::info!(persisted = result.is_ok(), "genlogs tokens replaced");
+        result
+    }
+}
+
+/// How far a refresh task goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Until a valid token is served or an error says why not.
+    Answered,
+    /// Until nothing is pending (a replacement): never sends a refresh.
+    Saved,
+}
+
+/// One refresh task, run in its own tokio task by `Flights`.
+async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
+    let mut serial = shared.serial.lock().await;
+    let result = act(&shared, &mut serial, Until::Answered).await;
+    if result.is_err() {
+        let now = shared.clock.monotonic();
+        shared.quiet_until(Deadline::after(now, shared.policy.cooldown));
+    }
+    result
+}
+
+/// Decide → act → apply, under the store's lock, until the state answers.
+async fn act(
+    shared: &Shared,
+    held: &mut Option<StoreLock>,
+    until: Until,
+) -> Result<(), TokenError> {
+    let policy = &shared.policy;
+    for _ in 0..MAX_STEPS {
+        let state = shared.current();
+        let now = shared.clock.monotonic();
+        if state.pending.is_none() && (until == Until::Saved || state.fresh(now).is_some()) {
+            return Ok(()); // another task already did it: no store I/O
+        }
+        let lock = match held {
+            Some(lock) => lock,
+            None => held.insert(shared.store.lock().await.map_err(store_error)?),
+        };
+        let stored = shared.store.load().await.map_err(store_error)?;
+        let state = shared.apply(Outcome::Loaded(stored));
+        let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
+        match decide(&state, policy, now, utc_now) {
+            Step::Serve => break,
+            Step::Save => {
+                let tokens = state.tokens.clone().expect("a pending save has tokens");
+                match shared.store.save(&tokens, lock).await {
+                    Ok(version) => {
+                        shared.apply(Outcome::Saved(version));
+                    }
+                    // Another process wrote first: read it again and decide again.
+                    Err(StoreError::Conflict { .. }) => {}
+                    Err(error) => {
+                        tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
+                        let rotation = state.pending.as_ref().is_some_and(|p| p.rotation);
+                        if !rotation {
+                            *held = None;
+                        }
+                        return Err(store_error(error));
+                    }
+                }
+            }
+            _ if until == Until::Saved => break,
+            Step::Fail(error) => {
+                *held = None;
+                return Err(error);
+            }
+            Step::Wait(until) => {
+                *held = None;
+                tokio::time::sleep(until.0.saturating_sub(now)).await;
+            }
+            Step::Refresh => {
+                keep_lease(shared, lock).await?;
+                let sent = state
+                    .tokens
+                    .as_ref()
+                    .expect("a refresh has tokens")
+                    .refresh_token
+                    .clone();
+                tracing::info!("genlogs token refresh started");
+                let started = shared.clock.monotonic();
+                let result = shared.client.refresh(&sent).await;
+                let elapsed_ms =
+                    shared.clock.monotonic().saturating_sub(started).as_millis() as u64;
+                let outcome = match result {
+                    Ok(session) => {
+                        tracing::info!(
+                            elapsed_ms,
+                            outcome = "refreshed",
+                            "genlogs token refresh finished"
+                        );
+                        Outcome::Refreshed {
+                            sent,
+                            session: Box::new(session),
+                            jitter: fastrand::f64(),
+                        }
+                    }
+                    Err(error) => {
+                        let status = error.status().map(|s| s.as_u16());
+                        tracing::warn!(elapsed_ms, status, outcome = "failed", error = %error, "genlogs token refresh finished");
+                        Outcome::Failed { sent, error }
+                    }
+                };
+                shared.apply(outcome);
+            }
+        }
+    }
+    *held = None;
+    let state = shared.current();
+    let now = shared.clock.monotonic();
+    if until == Until::Answered && state.fresh(now).is_none() && state.pending.is_some() {
+        return Err(store_error(StoreError::Other(
+            "the stored tokens kept changing while the manager tried to save".into(),
+        )));
+    }
+    Ok(())
+}
+
+/// A refresh is sent only while the store's lease (if its locks are leases) outlasts the
+/// request: otherwise another process could take the lease and send the same token.
+async fn keep_lease(shared: &Shared, lock: &mut StoreLock) -> Result<(), TokenError> {
+    let needed = shared.client.request_timeout().saturating_add(LEASE_SAFETY);
+    match lock.time_left() {
+        Some(left) if left < needed => {
+            shared
+                .store
+                .extend(lock, needed.saturating_add(LEASE_SAFETY))
+                .await
+                .map_err(store_error)?;
+            match lock.time_left() {
+                Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn store_error(error: StoreError) -> TokenError {
+    TokenError::Store(Arc::new(error))
+}

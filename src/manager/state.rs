@@ -1,0 +1,1123 @@
+//! The manager's pure core: what it knows ([`State`]), what to do next ([`decide`]) and what an
+//! outcome changes ([`apply`]). No I/O and no clock reads: time comes in as arguments, so every
+//! row of the table below is a unit test with fixed times.
+//!
+//! `decide` runs inside a refresh task, under the store's lock, after the store was read:
+//!
+//! | # | what the state says (first match wins)                                | step      |
+//! |---|-----------------------------------------------------------------------|-----------|
+//! | 1 | the access token is saved and before its refresh point                | `Serve`   |
+//! | 2 | something in memory is not in the store yet (rotation, state, restore)| `Save`    |
+//! | 3 | no tokens at all                                                      | `Fail` (new tokens: store empty) |
+//! | 4 | the refresh token is marked dead (by any process)                     | `Fail` (new tokens: the reason) |
+//! | 5 | the refresh token's own expiry has passed                             | `Fail` (new tokens: expired) |
+//! | 6 | a failed refresh's cooldown (or `Retry-After`) has not passed         | `Fail` (the refresh error) |
+//! | 7 | the last refresh is more recent than the minimum interval             | `Wait` until it is |
+//! | 8 | otherwise                                                             | `Refresh` |
+//!
+//! `apply` folds in what happened:
+//!
+//! | outcome | new state |
+//! |---------|-----------|
+//! | store read, nothing pending, document differs | adopt the document (another process wrote it) |
+//! | store read, nothing pending, store empty but tokens known | restore them (pending save) |
+//! | store read, a save pending over the document it was derived from | keep ours, at the document's version |
+//! | store read, a save pending but the document was replaced by someone else | adopt the document, drop ours |
+//! | saved as version `v` | nothing pending, version `v` |
+//! | refreshed | new tokens, pending save; lifetime on the server's clock when its `Date` is within the skew bound, clamped to `[min interval, max lifetime]`; refresh point at `min(margin, lifetime / 2) × (1 + jitter)` before expiry |
+//! | 401 | dead (after an unknown outcome: "rejected after an unknown outcome"), pending save |
+//! | unknown outcome, or 500/502/504 | possibly rotated (attempts + 1), pending save, cooldown |
+//! | undecodable success with a readable refresh token | the recovered token, pending save, cooldown |
+//! | any other failure (connect, 429, 503, 403, …) | cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
+//! | replaced by the caller | the new tokens, pending save that overrides whatever is stored |
+//! | access token reported rejected | that access token is dropped (if it is still the current one) |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::manager::TokenError;
+use crate::secret::{AccessToken, RefreshToken};
+use crate::session::Session;
+use crate::store::{NewTokensReason, StoredTokens, TokenState};
+
+/// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
+/// mistaken header cannot stop refreshing for longer than this.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(15 * 60);
+
+/// A point on the manager's monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Deadline(pub(crate) Duration);
+
+impl Deadline {
+    /// `now + after`, saturating: a huge duration is "never", not a panic.
+    pub(crate) fn after(now: Duration, after: Duration) -> Self {
+        Deadline(now.saturating_add(after))
+    }
+
+    /// `self - before`, or zero.
+    fn minus(self, before: Duration) -> Self {
+        Deadline(self.0.saturating_sub(before))
+    }
+
+    pub(crate) fn passed(self, now: Duration) -> bool {
+        now >= self.0
+    }
+}
+
+/// The tuning the decisions depend on (all from the builder).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) margin: Duration,
+    pub(crate) jitter: f64,
+    pub(crate) cooldown: Duration,
+    pub(crate) min_interval: Duration,
+    pub(crate) max_clock_skew: Duration,
+    pub(crate) max_lifetime: Duration,
+}
+
+/// The current access token and when, on the monotonic clock, it expires and should be renewed.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    pub(crate) token: Arc<AccessToken>,
+    pub(crate) expires: Deadline,
+    pub(crate) refresh_at: Deadline,
+}
+
+/// A failed refresh, and when the next one may be sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) error: Arc<Error>,
+    pub(crate) retry_at: Deadline,
+    /// Failures in a row, for the backoff.
+    pub(crate) consecutive: u32,
+}
+
+/// What a pending save may overwrite in the store.
+#[derive(Debug, Clone)]
+pub(crate) enum Overwrites {
+    /// Only a document holding this refresh token (the one ours came from).
+    Successor(RefreshToken),
+    /// Whatever is there (the caller's replacement).
+    Anything,
+}
+
+/// Something in memory that the store does not have yet.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub(crate) overwrites: Overwrites,
+    /// New tokens from a refresh: their access token is not handed out until they are saved,
+    /// since a crash would lose the only valid refresh token.
+    pub(crate) rotation: bool,
+}
+
+/// Everything the manager knows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct State {
+    /// The newest document known (its `version` is the store's, or the one a save will replace).
+    pub(crate) tokens: Option<StoredTokens>,
+    pub(crate) access: Option<Access>,
+    pub(crate) pending: Option<Pending>,
+    pub(crate) failure: Option<Failure>,
+    /// When the last refresh was sent (monotonic).
+    pub(crate) last_refresh: Option<Duration>,
+    /// No background refresh is started before this (set after a refresh task failed).
+    pub(crate) quiet_until: Option<Deadline>,
+}
+
+/// What a refresh task does next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The cached token is good: hand it out.
+    Serve,
+    /// Write the pending document under the lock.
+    Save,
+    /// Send the stored refresh token.
+    Refresh,
+    /// Nothing may be sent before this point; try again then.
+    Wait(Deadline),
+    /// Give callers this error (those holding a valid token keep using it).
+    Fail(TokenError),
+}
+
+/// What happened, for [`apply`].
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The store was read.
+    Loaded(Option<StoredTokens>),
+    /// The pending document was saved as this version.
+    Saved(u64),
+    /// A refresh of `sent` returned a session.
+    Refreshed {
+        sent: RefreshToken,
+        session: Box<Session>,
+        /// Uniform in `[0, 1)`: how far into the jitter window the next refresh starts.
+        jitter: f64,
+    },
+    /// A refresh of `sent` failed.
+    Failed { sent: RefreshToken, error: Error },
+    /// The caller replaced the tokens.
+    Replaced(StoredTokens),
+    /// Another endpoint rejected this access token.
+    AccessRejected(Arc<AccessToken>),
+}
+
+impl State {
+    /// The access token, if it may be handed out at `now` without a refresh first.
+    pub(crate) fn fresh(&self, now: Duration) -> Option<&Arc<AccessToken>> {
+        self.servable()
+            .filter(|access| !access.refresh_at.passed(now))
+            .map(|access| &access.token)
+    }
+
+    /// The access token, if it may be handed out at `now` at all (refresh due or not).
+    pub(crate) fn valid(&self, now: Duration) -> Option<&Arc<AccessToken>> {
+        self.servable()
+            .filter(|access| !access.expires.passed(now))
+            .map(|access| &access.token)
+    }
+
+    /// The access token and whether its refresh point has passed, for the hot path.
+    pub(crate) fn servable(&self) -> Option<&Access> {
+        match &self.pending {
+            Some(Pending { rotation: true, .. }) => None,
+            _ => self.access.as_ref(),
+        }
+    }
+
+    fn from_document(
+        tokens: StoredTokens,
+        policy: &Policy,
+        now: Duration,
+        utc_now: DateTime<Utc>,
+    ) -> Self {
+        let access =
+            tokens
+                .access_token
+                .clone()
+                .zip(tokens.access_expires)
+                .map(|(token, expires)| {
+                    let left = (expires - utc_now)
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(policy.max_lifetime);
+                    let expires = Deadline::after(now, left);
+                    Access {
+                        token: Arc::new(token),
+                        expires,
+                        refresh_at: expires.minus(policy.margin),
+                    }
+                });
+        State {
+            tokens: Some(tokens),
+            access,
+            ..State::default()
+        }
+    }
+}
+
+/// The next step (the table in the module doc).
+pub(crate) fn decide(
+    state: &State,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> Step {
+    if state.pending.is_none() && state.fresh(now).is_some() {
+        return Step::Serve;
+    }
+    if state.pending.is_some() {
+        return Step::Save;
+    }
+    let Some(tokens) = &state.tokens else {
+        return Step::Fail(new_tokens(NewTokensReason::NoTokens, None));
+    };
+    if let TokenState::Dead { reason, .. } = tokens.state {
+        let cause = state.failure.as_ref().map(|f| f.error.clone());
+        return Step::Fail(new_tokens(reason, cause));
+    }
+    if tokens
+        .refresh_expires
+        .is_some_and(|expires| expires <= utc_now)
+    {
+        return Step::Fail(new_tokens(NewTokensReason::RefreshTokenExpired, None));
+    }
+    if let Some(failure) = &state.failure {
+        if !failure.retry_at.passed(now) {
+            return Step::Fail(TokenError::Refresh(failure.error.clone()));
+        }
+    }
+    if let Some(last) = state.last_refresh {
+        let allowed = Deadline::after(last, policy.min_interval);
+        if !allowed.passed(now) {
+            return Step::Wait(allowed);
+        }
+    }
+    Step::Refresh
+}
+
+fn new_tokens(reason: NewTokensReason, cause: Option<Arc<Error>>) -> TokenError {
+    TokenError::NewTokensRequired { reason, cause }
+}
+
+/// The state after `outcome` (the second table in the module doc).
+pub(crate) fn apply(
+    state: State,
+    outcome: Outcome,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    match outcome {
+        Outcome::Loaded(stored) => loaded(state, stored, policy, now, utc_now),
+        Outcome::Saved(version) => {
+            let mut state = state;
+            state.pending = None;
+            if let Some(tokens) = state.tokens.as_mut() {
+                tokens.version = version;
+            }
+            state
+        }
+        Outcome::Refreshed {
+            sent,
+            session,
+            jitter,
+        } => {
+            let version = state.tokens.as_ref().map_or(0, |t| t.version);
+            let tokens = StoredTokens {
+                refreshed_at: Some(utc_now),
+                version,
+                ..StoredTokens::from_session(&session)
+            };
+            State {
+                access: Some(session_access(&session, policy, now, utc_now, jitter)),
+                tokens: Some(tokens),
+                pending: Some(Pending {
+                    overwrites: Overwrites::Successor(sent),
+                    rotation: true,
+                }),
+                failure: None,
+                last_refresh: Some(now),
+                quiet_until: None,
+            }
+        }
+        Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
+        Outcome::Replaced(tokens) => State {
+            pending: Some(Pending {
+                overwrites: Overwrites::Anything,
+                rotation: false,
+            }),
+            ..State::from_document(tokens, policy, now, utc_now)
+        },
+        Outcome::AccessRejected(rejected) => {
+            let mut state = state;
+            if state
+                .access
+                .as_ref()
+                .is_some_and(|a| a.token.expose_secret() == rejected.expose_secret())
+            {
+                state.access = None;
+            }
+            state
+        }
+    }
+}
+
+fn loaded(
+    state: State,
+    stored: Option<StoredTokens>,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let Some(stored) = stored else {
+        // An empty store (flushed, or a file deleted) while we know tokens: write them back.
+        let mut state = state;
+        if let Some(tokens) = state.tokens.as_mut() {
+            tokens.version = 0;
+            if state.pending.is_none() {
+                state.pending = Some(Pending {
+                    overwrites: Overwrites::Anything,
+                    rotation: false,
+                });
+            }
+        }
+        return state;
+    };
+    let Some(ours) = &state.tokens else {
+        return State::from_document(stored, policy, now, utc_now);
+    };
+    match &state.pending {
+        Some(pending) => {
+            let ours_replace_it = match &pending.overwrites {
+                Overwrites::Anything => true,
+                Overwrites::Successor(predecessor) => {
+                    same(&stored.refresh_token, predecessor) || stored.same_refresh_token(ours)
+                }
+            };
+            if ours_replace_it {
+                let mut state = state;
+                if let Some(tokens) = state.tokens.as_mut() {
+                    tokens.version = stored.version;
+                }
+                state
+            } else {
+                tracing::warn!(
+                    "the token store holds tokens written by someone else; adopting them and \
+                     dropping the unsaved ones"
+                );
+                State::from_document(stored, policy, now, utc_now)
+            }
+        }
+        None if stored.version == ours.version && stored.same_refresh_token(ours) => {
+            // Unchanged, apart from what only this process tracks.
+            let mut state = state;
+            if let Some(tokens) = state.tokens.as_mut() {
+                tokens.state = stored.state;
+            }
+            state
+        }
+        None => {
+            tracing::info!("adopted genlogs tokens from the store");
+            let keep_failure = stored.same_refresh_token(ours);
+            let mut adopted = State::from_document(stored, policy, now, utc_now);
+            if keep_failure {
+                adopted.failure = state.failure;
+                adopted.last_refresh = state.last_refresh;
+            }
+            adopted
+        }
+    }
+}
+
+fn same(a: &RefreshToken, b: &RefreshToken) -> bool {
+    a.expose_secret() == b.expose_secret()
+}
+
+/// The lifetime of a session's access token, measured on the server's clock when its `Date` is
+/// believable, bounded, and the point at which to renew it.
+fn session_access(
+    session: &Session,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+    jitter: f64,
+) -> Access {
+    let reference = match session.server_date {
+        Some(date)
+            if (date - utc_now)
+                .abs()
+                .to_std()
+                .is_ok_and(|s| s <= policy.max_clock_skew) =>
+        {
+            // `Date` has one-second resolution: the server's "now" may be up to a second later.
+            date + chrono::Duration::seconds(1)
+        }
+        _ => utc_now,
+    };
+    let lifetime = (session.access_expires - reference)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .clamp(
+            policy.min_interval,
+            policy.max_lifetime.max(policy.min_interval),
+        );
+    let lead = policy.margin.min(lifetime / 2);
+    let lead = lead.mul_f64(1.0 + policy.jitter * jitter.clamp(0.0, 1.0));
+    let expires = Deadline::after(now, lifetime);
+    let refresh_at = expires
+        .minus(lead)
+        .max(Deadline::after(now, policy.min_interval));
+    Access {
+        token: Arc::new(session.access_token.clone()),
+        expires,
+        refresh_at,
+    }
+}
+
+fn failed(
+    state: State,
+    sent: RefreshToken,
+    error: Error,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let consecutive = state.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
+    let retry_after = error.retry_after();
+    let backoff = policy
+        .cooldown
+        .saturating_mul(1 << (consecutive - 1).min(16))
+        .max(retry_after.unwrap_or(Duration::ZERO))
+        .min(MAX_COOLDOWN);
+    let recovered = error.recovered_refresh_token().cloned();
+    let kind = FailureKind::of(&error);
+    let error = Arc::new(error);
+    let mut state = state;
+    state.last_refresh = Some(now);
+    state.failure = Some(Failure {
+        error,
+        retry_at: Deadline::after(now, backoff),
+        consecutive,
+    });
+    let Some(tokens) = state.tokens.as_mut() else {
+        return state;
+    };
+    let possibly_rotated_attempts = match tokens.state {
+        TokenState::PossiblyRotated { attempts, .. } => Some(attempts),
+        _ => None,
+    };
+    let new_state = match (recovered, kind) {
+        (Some(recovered), _) => {
+            // The rotated refresh token survived an undecodable response: keep it (the old
+            // access token stays valid while it lasts).
+            tokens.refresh_token = recovered.token;
+            tokens.refresh_expires = recovered.expires.map(Into::into);
+            tokens.state = TokenState::Usable;
+            tokens.refreshed_at = Some(utc_now);
+            state.pending = Some(Pending {
+                overwrites: Overwrites::Successor(sent),
+                rotation: false,
+            });
+            return state;
+        }
+        (None, FailureKind::Rejected) => TokenState::Dead {
+            reason: if possibly_rotated_attempts.is_some() {
+                NewTokensReason::RejectedAfterUnknownOutcome
+            } else {
+                NewTokensReason::RefreshTokenRejected
+            },
+            since: utc_now,
+        },
+        (None, FailureKind::MaybeProcessed) => TokenState::PossiblyRotated {
+            since: match tokens.state {
+                TokenState::PossiblyRotated { since, .. } => since,
+                _ => utc_now,
+            },
+            attempts: possibly_rotated_attempts.unwrap_or(0).saturating_add(1),
+        },
+        (None, FailureKind::NotProcessed) => return state,
+    };
+    tokens.state = new_state;
+    state.pending = Some(Pending {
+        overwrites: Overwrites::Successor(sent),
+        rotation: false,
+    });
+    state
+}
+
+/// What a failed refresh says about the refresh token that was sent.
+enum FailureKind {
+    /// 401: it is dead.
+    Rejected,
+    /// The server may have processed it (and rotated the token) without the answer arriving.
+    MaybeProcessed,
+    /// The server did not act on it.
+    NotProcessed,
+}
+
+impl FailureKind {
+    fn of(error: &Error) -> Self {
+        match error.status().map(|s| s.as_u16()) {
+            _ if error.unknown_outcome().is_some() => FailureKind::MaybeProcessed,
+            Some(401) => FailureKind::Rejected,
+            Some(500 | 502 | 504) => FailureKind::MaybeProcessed,
+            _ => FailureKind::NotProcessed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of the module doc's tables, with fixed times.
+
+    use super::*;
+    use crate::error::UnknownOutcome;
+    use reqwest::StatusCode;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn policy() -> Policy {
+        Policy {
+            margin: MIN,
+            jitter: 0.0,
+            cooldown: Duration::from_secs(5),
+            min_interval: Duration::from_secs(5),
+            max_clock_skew: Duration::from_secs(3600),
+            max_lifetime: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    fn utc() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn document(refresh: &str, version: u64) -> StoredTokens {
+        StoredTokens {
+            version,
+            ..StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+        }
+    }
+
+    fn with_access(refresh: &str, expires_in: Duration) -> State {
+        let tokens = StoredTokens {
+            access_token: Some(AccessToken::new("at")),
+            access_expires: Some(utc() + chrono::Duration::from_std(expires_in).unwrap()),
+            ..document(refresh, 1)
+        };
+        State::from_document(tokens, &policy(), Duration::ZERO, utc())
+    }
+
+    fn session(lifetime: chrono::Duration, server_date: Option<DateTime<Utc>>) -> Session {
+        Session {
+            access_token: AccessToken::new("at-new"),
+            access_expires: server_date.unwrap_or(utc()) + lifetime,
+            refresh_token: RefreshToken::new("rt-new"),
+            refresh_expires: utc() + chrono::Duration::days(7),
+            user_id: "u".into(),
+            company_id: 1,
+            server_date,
+        }
+    }
+
+    fn refreshed(state: State, session: Session, now: Duration) -> State {
+        apply(
+            state,
+            Outcome::Refreshed {
+                sent: RefreshToken::new("rt"),
+                session: Box::new(session),
+                jitter: 0.0,
+            },
+            &policy(),
+            now,
+            utc(),
+        )
+    }
+
+    fn failed(state: State, error: Error) -> State {
+        apply(
+            state,
+            Outcome::Failed {
+                sent: RefreshToken::new("rt"),
+                error,
+            },
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        )
+    }
+
+    fn step(state: &State, now: Duration) -> Step {
+        decide(state, &policy(), now, utc())
+    }
+
+    fn unknown() -> Error {
+        Error::OutcomeUnknown {
+            reason: UnknownOutcome::TimedOut,
+            recovered: None,
+            source: None,
+        }
+    }
+
+    fn rejected() -> Error {
+        Error::RefreshTokenRejected { message: None }
+    }
+
+    fn saved(state: State) -> State {
+        apply(state, Outcome::Saved(2), &policy(), Duration::ZERO, utc())
+    }
+
+    #[test]
+    fn row_1_a_saved_token_before_its_refresh_point_is_served() {
+        let state = with_access("rt", secs(600));
+        assert!(matches!(step(&state, secs(539)), Step::Serve));
+        assert!(matches!(step(&state, secs(540)), Step::Refresh));
+    }
+
+    #[test]
+    fn row_2_anything_pending_is_saved_first() {
+        let state = refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            Duration::ZERO,
+        );
+        assert!(matches!(step(&state, Duration::ZERO), Step::Save));
+        assert!(
+            state.valid(Duration::ZERO).is_none(),
+            "rotated tokens are not handed out unsaved"
+        );
+        let state = saved(state);
+        assert!(matches!(step(&state, Duration::ZERO), Step::Serve));
+        assert_eq!(state.tokens.unwrap().version, 2);
+    }
+
+    #[test]
+    fn row_3_no_tokens_needs_new_ones() {
+        let step = step(&State::default(), Duration::ZERO);
+        assert!(
+            matches!(
+                step,
+                Step::Fail(TokenError::NewTokensRequired {
+                    reason: NewTokensReason::NoTokens,
+                    ..
+                })
+            ),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn row_4_a_dead_token_is_never_sent() {
+        let mut state = State::default();
+        let mut tokens = document("rt", 3);
+        tokens.state = TokenState::Dead {
+            reason: NewTokensReason::RefreshTokenRejected,
+            since: utc(),
+        };
+        state = apply(
+            state,
+            Outcome::Loaded(Some(tokens)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        let step = step(&state, secs(10_000));
+        assert!(
+            matches!(
+                step,
+                Step::Fail(TokenError::NewTokensRequired {
+                    reason: NewTokensReason::RefreshTokenRejected,
+                    ..
+                })
+            ),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn row_5_an_expired_refresh_token_is_not_sent() {
+        let mut tokens = document("rt", 1);
+        tokens.refresh_expires = Some(utc());
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(tokens)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        let step = step(&state, Duration::ZERO);
+        assert!(
+            matches!(
+                step,
+                Step::Fail(TokenError::NewTokensRequired {
+                    reason: NewTokensReason::RefreshTokenExpired,
+                    ..
+                })
+            ),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn row_6_no_refresh_during_the_cooldown() {
+        let state = failed(
+            with_access("rt", secs(30)),
+            Error::Server {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: None,
+            },
+        );
+        assert!(
+            state.pending.is_none(),
+            "a 503 changes nothing in the store"
+        );
+        assert!(matches!(
+            step(&state, secs(4)),
+            Step::Fail(TokenError::Refresh(_))
+        ));
+        assert!(matches!(step(&state, secs(5)), Step::Refresh));
+    }
+
+    #[test]
+    fn row_7_refreshes_keep_the_minimum_interval() {
+        let state = saved(refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            secs(100),
+        ));
+        let token = state.access.as_ref().unwrap().token.clone();
+        let state = apply(
+            state,
+            Outcome::AccessRejected(token),
+            &policy(),
+            secs(101),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(101)), Step::Wait(Deadline(d)) if d == secs(105)));
+        assert!(matches!(step(&state, secs(105)), Step::Refresh));
+    }
+
+    #[test]
+    fn row_8_otherwise_refresh() {
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(document("rt", 1))),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert!(matches!(step(&state, Duration::ZERO), Step::Refresh));
+    }
+
+    #[test]
+    fn a_document_another_process_wrote_is_adopted() {
+        let state = with_access("rt", secs(600));
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(document("rt-sibling", 2))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        let tokens = state.tokens.unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-sibling");
+        assert_eq!(tokens.version, 2);
+        assert!(state.access.is_none());
+    }
+
+    #[test]
+    fn an_emptied_store_gets_the_known_tokens_back() {
+        let state = apply(
+            with_access("rt", secs(600)),
+            Outcome::Loaded(None),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(1)), Step::Save));
+        assert_eq!(state.tokens.as_ref().unwrap().version, 0);
+        assert!(
+            state.valid(secs(1)).is_some(),
+            "the access token is still served"
+        );
+    }
+
+    #[test]
+    fn a_pending_rotation_survives_a_state_change_of_its_predecessor() {
+        let state = refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            Duration::ZERO,
+        );
+        let mut stored = document("rt", 7);
+        stored.state = TokenState::PossiblyRotated {
+            since: utc(),
+            attempts: 1,
+        };
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(stored)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        let tokens = state.tokens.as_ref().unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
+        assert_eq!(tokens.version, 7, "saved over the version found");
+        assert!(state.pending.is_some());
+    }
+
+    #[test]
+    fn a_pending_rotation_yields_to_tokens_someone_else_wrote() {
+        let state = refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            Duration::ZERO,
+        );
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(document("rt-operator", 9))),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert_eq!(
+            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            "rt-operator"
+        );
+        assert!(state.pending.is_none());
+    }
+
+    #[test]
+    fn a_replacement_overwrites_whatever_is_stored() {
+        let state = apply(
+            State::default(),
+            Outcome::Replaced(document("rt-new", 0)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(document("rt-other", 4))),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert_eq!(
+            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            "rt-new"
+        );
+        assert_eq!(state.tokens.as_ref().unwrap().version, 4);
+        assert!(matches!(step(&state, Duration::ZERO), Step::Save));
+    }
+
+    #[test]
+    fn the_lifetime_is_read_on_the_servers_clock_within_the_skew_bound() {
+        // The local clock is 30 minutes behind the server: the token lives 30 minutes from the
+        // server's Date (less the Date's one-second resolution), not 60.
+        let server = utc() + chrono::Duration::minutes(30);
+        let state = refreshed(
+            State::default(),
+            session(chrono::Duration::minutes(30), Some(server)),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            state.access.as_ref().unwrap().expires,
+            Deadline(secs(30 * 60 - 1))
+        );
+        assert_eq!(
+            state.access.as_ref().unwrap().refresh_at,
+            Deadline(secs(29 * 60 - 1))
+        );
+    }
+
+    #[test]
+    fn a_date_beyond_the_skew_bound_is_not_believed() {
+        for server in [
+            DateTime::UNIX_EPOCH,
+            utc() + chrono::Duration::days(365 * 500),
+        ] {
+            let mut session = session(chrono::Duration::zero(), Some(server));
+            session.access_expires = utc() + chrono::Duration::minutes(30);
+            let state = refreshed(State::default(), session, Duration::ZERO);
+            assert_eq!(
+                state.access.as_ref().unwrap().expires,
+                Deadline(secs(30 * 60)),
+                "{server}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_between_the_minimum_interval_and_a_day() {
+        let expired = refreshed(
+            State::default(),
+            session(chrono::Duration::minutes(-5), None),
+            secs(10),
+        );
+        let access = expired.access.as_ref().unwrap();
+        assert_eq!(access.expires, Deadline(secs(15)));
+        assert_eq!(access.refresh_at, Deadline(secs(15)));
+        let mut far = session(chrono::Duration::zero(), None);
+        far.access_expires = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+            .unwrap()
+            .to_utc();
+        let far = refreshed(State::default(), far, Duration::ZERO);
+        assert_eq!(
+            far.access.as_ref().unwrap().expires,
+            Deadline(secs(24 * 3600))
+        );
+    }
+
+    #[test]
+    fn a_lifetime_shorter_than_the_margin_is_renewed_at_half_of_it() {
+        let state = refreshed(
+            State::default(),
+            session(chrono::Duration::seconds(30), None),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            state.access.as_ref().unwrap().refresh_at,
+            Deadline(secs(15))
+        );
+        let jittered = apply(
+            State::default(),
+            Outcome::Refreshed {
+                sent: RefreshToken::new("rt"),
+                session: Box::new(session(chrono::Duration::minutes(30), None)),
+                jitter: 1.0,
+            },
+            &Policy {
+                jitter: 0.5,
+                ..policy()
+            },
+            Duration::ZERO,
+            utc(),
+        );
+        assert_eq!(
+            jittered.access.as_ref().unwrap().refresh_at,
+            Deadline(secs(30 * 60 - 90)),
+            "up to half the margin earlier"
+        );
+    }
+
+    #[test]
+    fn a_401_marks_the_token_dead_and_after_an_unknown_outcome_says_so() {
+        let state = failed(with_access("rt", secs(600)), rejected());
+        assert!(matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::Dead {
+                reason: NewTokensReason::RefreshTokenRejected,
+                ..
+            }
+        ));
+        assert!(
+            matches!(step(&state, Duration::ZERO), Step::Save),
+            "the dead mark is shared through the store"
+        );
+
+        let state = saved(failed(with_access("rt", secs(600)), unknown()));
+        assert!(matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::PossiblyRotated { attempts: 1, .. }
+        ));
+        let state = failed(state, rejected());
+        assert!(matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::Dead {
+                reason: NewTokensReason::RejectedAfterUnknownOutcome,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_outcomes_and_500_502_504_mark_the_token_possibly_rotated_and_cool_down() {
+        for error in [
+            unknown(),
+            Error::Server {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: None,
+            },
+            Error::Server {
+                status: StatusCode::BAD_GATEWAY,
+                message: None,
+            },
+            Error::Server {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                message: None,
+            },
+        ] {
+            let state = failed(with_access("rt", secs(600)), error);
+            assert!(matches!(
+                state.tokens.as_ref().unwrap().state,
+                TokenState::PossiblyRotated { .. }
+            ));
+            let state = saved(state);
+            assert!(matches!(step(&state, secs(4)), Step::Serve | Step::Fail(_)));
+            assert!(
+                state.valid(secs(4)).is_some(),
+                "the cached token is still served"
+            );
+        }
+        let state = saved(failed(with_access("rt", secs(30)), unknown()));
+        assert!(matches!(
+            step(&state, secs(4)),
+            Step::Fail(TokenError::Refresh(_))
+        ));
+        assert!(
+            matches!(step(&state, secs(5)), Step::Refresh),
+            "retried once the cooldown is over"
+        );
+    }
+
+    #[test]
+    fn a_recovered_refresh_token_replaces_the_sent_one() {
+        let error = Error::OutcomeUnknown {
+            reason: UnknownOutcome::Undecodable {
+                status: StatusCode::OK,
+                problem: "x".into(),
+            },
+            recovered: Some(crate::error::RecoveredRefreshToken {
+                token: RefreshToken::new("rt-recovered"),
+                expires: None,
+            }),
+            source: None,
+        };
+        let state = failed(with_access("rt", secs(600)), error);
+        let tokens = state.tokens.as_ref().unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-recovered");
+        assert_eq!(tokens.state, TokenState::Usable);
+        assert!(state.pending.is_some() && state.failure.is_some());
+    }
+
+    #[test]
+    fn cooldowns_back_off_and_respect_a_capped_retry_after() {
+        let mut state = with_access("rt", secs(30));
+        let connect_like = || Error::Server {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: None,
+        };
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            state = failed(state, connect_like());
+            waits.push(state.failure.as_ref().unwrap().retry_at.0);
+        }
+        assert_eq!(waits, [secs(5), secs(10), secs(20), secs(40)]);
+        let state = failed(
+            with_access("rt", secs(30)),
+            Error::RateLimited {
+                retry_after: Some(Duration::MAX),
+                message: None,
+            },
+        );
+        assert_eq!(state.failure.as_ref().unwrap().retry_at.0, MAX_COOLDOWN);
+        let state = failed(
+            with_access("rt", secs(30)),
+            Error::RateLimited {
+                retry_after: Some(secs(120)),
+                message: None,
+            },
+        );
+        assert_eq!(state.failure.as_ref().unwrap().retry_at.0, secs(120));
+    }
+
+    #[test]
+    fn deadlines_saturate() {
+        assert_eq!(
+            Deadline::after(Duration::MAX, Duration::MAX),
+            Deadline(Duration::MAX)
+        );
+        assert_eq!(Deadline(secs(1)).minus(secs(5)), Deadline(Duration::ZERO));
+    }
+
+    #[test]
+    fn only_the_current_access_token_can_be_reported_rejected() {
+        let state = with_access("rt", secs(600));
+        let state = apply(
+            state,
+            Outcome::AccessRejected(Arc::new(AccessToken::new("an-older-one"))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(state.valid(secs(1)).is_some());
+        let state = apply(
+            state,
+            Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(state.valid(secs(1)).is_none());
+    }
+}
