@@ -94,7 +94,11 @@ mod tests {
 
     #[test]
     fn invalid_urls_are_refused_without_echo() {
-        for url in ["http://:pw-123@host/", "not a url pw-123", "redis://:pw-123@/"] {
+        for url in [
+            "http://:pw-123@host/",
+            "not a url pw-123",
+            "redis://:pw-123@/",
+        ] {
             let error = Endpoint::parse(url).unwrap_err().to_string();
             assert!(!error.contains("pw-123"), "{error}");
         }

@@ -300,7 +300,9 @@ impl TokenStore for RedisStore {
         let mut connection = self.connection().await?;
         let owner = lease::new_owner()
             .map_err(|_| StoreError::Other("no randomness for a lease owner id".into()))?;
-        let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let lease_ms = u64::try_from(self.lease.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let waiting_since = Instant::now();
         loop {
             // Measured before the request leaves, so the local deadline never overstates the

@@ -65,8 +65,7 @@ pub(super) fn save_outcome(answer: &str, expected: u64) -> Result<(), StoreError
             Some(Ok(found)) => Err(StoreError::Conflict { expected, found }),
             // Someone wrote a version this crate never writes: do not overwrite it.
             _ => Err(StoreError::Other(
-                "the stored tokens have a version that is not a number; nothing was written"
-                    .into(),
+                "the stored tokens have a version that is not a number; nothing was written".into(),
             )),
         },
     }

@@ -4,6 +4,7 @@
 
 pub mod fixture;
 pub mod genlogs;
+pub mod redis;
 pub mod server;
 
 use std::error::Error as _;
