@@ -344,7 +344,11 @@ async fn act(
         let state = shared.current();
         let now = shared.clock.monotonic();
         if state.pending.is_none() && (until == Until::Saved || state.fresh(now).is_some()) {
-            return Ok(()); // another task already did it: no store I/O
+            // Done (by this task's save or another task): nothing is left to save, so the
+            // store's lock goes now; kept, it would block every other process until its lease
+            // ran out, and a later task would find it lost.
+            *held = None;
+            return Ok(());
         }
         let lock = match held {
             Some(lock) => lock,
@@ -383,7 +387,11 @@ async fn act(
                 tokio::time::sleep(until.0.saturating_sub(now)).await;
             }
             Step::Refresh => {
-                keep_lease(shared, lock).await?;
+                if let Err(error) = keep_lease(shared, lock).await {
+                    // The lease is lost or unusable: the next task takes a new one.
+                    *held = None;
+                    return Err(error);
+                }
                 let sent = state
                     .tokens
                     .as_ref()
