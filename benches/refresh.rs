@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
         .timeout(genlogs_auth::DEFAULT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
+        .no_proxy()
         .build()
         .unwrap();
     let url = format!("{}/token/refresh", server.base_url());

@@ -1,15 +1,19 @@
 //! [`AuthClient`]: the generated refresh operation, with typed results and errors.
 
-use progenitor_client::Error as RawError;
-use reqwest::header::DATE;
+use progenitor_client::{ClientInfo, Error as RawError};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, DATE};
 
 use crate::config::AuthClientBuilder;
-use crate::error::{ConfigError, Error, UnknownOutcome};
+use crate::error::{ConfigError, Error, InvalidAccessToken, RecoveredRefreshToken, UnknownOutcome};
 use crate::generated;
-use crate::response::{error_for_status, undecodable_success, Scrubber};
-use crate::secret::{ApiKey, RefreshToken};
+use crate::redact::Scrubber;
+use crate::response::{error_for_status, undecodable_success};
+use crate::secret::{AccessToken, ApiKey, RefreshToken};
 use crate::session::Session;
-use crate::transport::{read_buffered, BodyRejected};
+use crate::transport::{read_buffered, BodyRejected, API_KEY_HEADER};
+
+/// The header that carries the access token to every other GenLogs endpoint.
+const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 
 /// A client for GenLogs' auth API, configured once with the api key.
 ///
@@ -39,12 +43,20 @@ impl AuthClient {
         &self.raw
     }
 
-    /// The api key as a sensitive header value (validated when the client was built).
-    pub(crate) fn api_key_header(&self) -> reqwest::header::HeaderValue {
-        let mut value = reqwest::header::HeaderValue::from_str(self.api_key.expose_secret())
-            .expect("the builder checked that the api key is a header value");
-        value.set_sensitive(true);
-        value
+    /// The headers every other GenLogs endpoint authenticates with: `Access-Token: <access>`
+    /// and `x-api-key: <api key>`, both marked sensitive (their `Debug` prints `Sensitive`, and
+    /// HTTP/2's HPACK never indexes them).
+    ///
+    /// Fails only when `access` cannot be a header value (a control character or a line break).
+    pub fn auth_headers(&self, access: &AccessToken) -> Result<HeaderMap, InvalidAccessToken> {
+        let mut access =
+            HeaderValue::from_str(access.expose_secret()).map_err(|_| InvalidAccessToken)?;
+        access.set_sensitive(true);
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(ACCESS_TOKEN_HEADER, access);
+        // The one sensitive copy of the api key, made when the client was built.
+        headers.insert(API_KEY_HEADER, self.raw.inner().api_key().clone());
+        Ok(headers)
     }
 
     /// The total time one request may take (the manager keeps a store lease at least this long
@@ -58,19 +70,57 @@ impl AuthClient {
     /// The token sent is single use: after success only the returned one is valid, and after
     /// [`Error::OutcomeUnknown`] it may already be dead (see [`Error::needs_new_tokens`]).
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Session, Error> {
-        let scrubber = Scrubber::new([refresh_token.expose_secret(), self.api_key.expose_secret()]);
         match self.raw.refresh_tokens(refresh_token.expose_secret()).await {
             Ok(response) => {
+                let status = response.status();
                 let server_date = response
                     .headers()
                     .get(DATE)
                     .and_then(|value| value.to_str().ok())
                     .and_then(|text| chrono::DateTime::parse_from_rfc2822(text).ok())
                     .map(|date| date.to_utc());
-                Ok(Session::from_response(response.into_inner(), server_date))
+                let session = Session::from_response(response.into_inner(), server_date);
+                match blank_token(&session) {
+                    None => Ok(session),
+                    Some(path) => Err(blank_token_error(status, path, session)),
+                }
             }
-            Err(error) => Err(classify(error, &scrubber)),
+            // Built only on the error path: it encodes both secrets to search for them.
+            Err(error) => Err(classify(
+                error,
+                &Scrubber::new([refresh_token.expose_secret(), self.api_key.expose_secret()]),
+            )),
         }
+    }
+}
+
+/// The JSON path of an empty or white-space-only token in a decoded response. Such a token
+/// cannot authenticate anything: a session holding it would fail every call.
+fn blank_token(session: &Session) -> Option<&'static str> {
+    let blank = |token: &str| token.trim().is_empty();
+    if blank(session.refresh_token.expose_secret()) {
+        Some("refresh_token_data.token")
+    } else if blank(session.access_token.expose_secret()) {
+        Some("access_token_data.token")
+    } else {
+        None
+    }
+}
+
+/// A 2xx whose token at `path` is blank: not a token response. The refresh token is handed back
+/// when it is the one that is fine, since the one sent is now dead.
+fn blank_token_error(status: reqwest::StatusCode, path: &str, session: Session) -> Error {
+    let recovered = (path != "refresh_token_data.token").then(|| RecoveredRefreshToken {
+        token: session.refresh_token,
+        expires: Some(crate::Expiry::from(session.refresh_expires)),
+    });
+    Error::OutcomeUnknown {
+        reason: UnknownOutcome::Undecodable {
+            status,
+            problem: format!("`{path}`: the token is empty or white space only"),
+        },
+        recovered,
+        source: None,
     }
 }
 
@@ -79,7 +129,7 @@ impl AuthClient {
 ///
 /// Synchronous on purpose: progenitor's `ByteStream` is not `Send`, so it must not live across an
 /// `.await`; the hooks already read every body into memory, so nothing here waits.
-fn classify(error: RawError<generated::ByteStream>, scrubber: &Scrubber<'_>) -> Error {
+fn classify(error: RawError<generated::ByteStream>, scrubber: &Scrubber) -> Error {
     match error {
         RawError::ErrorResponse(response) => {
             let status = response.status();
@@ -121,6 +171,11 @@ fn transport_failed(error: reqwest::Error) -> Error {
     if error.is_builder() {
         ConfigError::BaseUrl("the request could not be built from it").into()
     } else if error.is_connect() {
+        // Also a connect *timeout*: reqwest's connector wraps the connection attempt (DNS, TCP,
+        // TLS, a proxy's CONNECT) in `connect_timeout`, and hyper-util reports its failure as a
+        // connect error, so `is_connect()` and `is_timeout()` are both true. The total timeout
+        // instead surfaces as a bare timeout (`is_connect()` false) whatever phase it cuts; the
+        // builder keeps the connect timeout below it so that it never cuts a connection attempt.
         Error::Connect { source: error }
     } else {
         // Sent, and then the response never came whole: the same as a body that failed.

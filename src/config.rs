@@ -13,12 +13,15 @@ use crate::transport::Transport;
 
 /// GenLogs' production auth base URL (the spec's `servers` entry).
 pub const DEFAULT_BASE_URL: &str = "https://api.genlogs.io/auth";
-/// Time allowed to open the connection (TCP and TLS).
+/// Time allowed to open the connection (DNS, TCP, TLS, and a proxy's `CONNECT` if any).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed for a whole request, response body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read. A token response is under 2 KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Shortest total timeout accepted: below it the connect timeout cannot be kept safely below the
+/// total one on a timer with millisecond resolution.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// Configuration for an [`AuthClient`]; start from [`AuthClient::builder`].
 #[derive(Debug)]
@@ -29,7 +32,7 @@ pub struct AuthClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     max_response_bytes: usize,
-    http_client: Option<reqwest::Client>,
+    http_client: Option<reqwest::ClientBuilder>,
 }
 
 impl AuthClientBuilder {
@@ -52,15 +55,19 @@ impl AuthClientBuilder {
         self
     }
 
-    /// Time allowed to connect. Default: [`DEFAULT_CONNECT_TIMEOUT`]. Ignored with
-    /// [`with_http_client`](Self::with_http_client), whose own setting applies.
+    /// Time allowed to connect (DNS, TCP, TLS, a proxy's `CONNECT`). Default:
+    /// [`DEFAULT_CONNECT_TIMEOUT`], and never more than three quarters of the total timeout
+    /// ([`with_timeout`](Self::with_timeout)): a connection that cannot be made then always fails
+    /// as [`Error::Connect`] (nothing was sent, safe to retry) before the total timeout could
+    /// fire and leave the outcome unknown. Also applied to a caller's
+    /// [`with_http_client_builder`](Self::with_http_client_builder). Must not be zero.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Time allowed for a whole request, body included. Default: [`DEFAULT_TIMEOUT`]. Applied to
-    /// every request, also with a caller's own client.
+    /// Time allowed for a whole request, body included. Default: [`DEFAULT_TIMEOUT`]; at least
+    /// [`MIN_TIMEOUT`]. Applied to every request, also with a caller's own HTTP client.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -73,12 +80,26 @@ impl AuthClientBuilder {
         self
     }
 
-    /// Use the caller's `reqwest::Client` (a shared pool, a proxy, extra roots). It **must not
-    /// follow redirects** (`redirect::Policy::none()`): reqwest would resend the `x-api-key`
-    /// header to the redirect's target. Default: a client built for the purpose, with no
-    /// redirects, no `Referer`, rustls, and the connect timeout above.
-    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.http_client = Some(client);
+    /// Build the HTTP client from the caller's `reqwest::ClientBuilder` (extra root
+    /// certificates, a corporate proxy for https, local address, pool settings…). Default: a
+    /// plain `reqwest::Client::builder()` with a `genlogs-auth/<version>` user agent.
+    ///
+    /// Whatever the builder says, [`build`](Self::build) then forces on it what keeps the
+    /// request's secrets (the refresh token in the query, the api key in a header) where they
+    /// belong:
+    ///
+    /// - **no redirects** (`redirect::Policy::none()`): reqwest would resend `x-api-key` to
+    ///   whatever a `Location` names; a 3xx is an [`Error::UnexpectedStatus`];
+    /// - **no `Referer`** (`referer(false)`): it would carry the URL, query included;
+    /// - **the connect timeout** of [`with_connect_timeout`](Self::with_connect_timeout),
+    ///   replacing the builder's own;
+    /// - **no proxy for a loopback base URL** (`no_proxy()`): `HTTP_PROXY` / `ALL_PROXY` or a
+    ///   proxy set on the builder would otherwise receive the plain-http request, query and key
+    ///   in clear. Proxies stay in effect for any other (https) base URL.
+    ///
+    /// The total timeout is set on every request, so the builder's own `timeout` never applies.
+    pub fn with_http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        self.http_client = Some(builder);
         self
     }
 
@@ -89,29 +110,63 @@ impl AuthClientBuilder {
             .ok()
             .filter(|value| !value.is_empty())
             .ok_or(ConfigError::ApiKey)?;
-        let http = match self.http_client {
-            Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.timeout)
-                // The request carries the refresh token (query) and the api key (header); a
-                // redirect would hand both to whatever the Location names.
-                .redirect(reqwest::redirect::Policy::none())
-                .referer(false)
+        let connect_timeout = effective_connect_timeout(self.connect_timeout, self.timeout)?;
+        let builder = self.http_client.unwrap_or_else(|| {
+            reqwest::Client::builder()
                 .user_agent(concat!("genlogs-auth/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| ConfigError::HttpClient(e.without_url()))?,
-        };
+        });
+        let http = enforce_transport_rules(builder, &base_url, connect_timeout)
+            .build()
+            .map_err(|e| ConfigError::HttpClient(e.without_url()))?;
         let transport = Transport::new(api_key, self.timeout, self.max_response_bytes);
+        let base_url = base_url.as_str().trim_end_matches('/');
         Ok(AuthClient::from_parts(
-            crate::generated::Client::new_with_client(&base_url, http, transport),
+            crate::generated::Client::new_with_client(base_url, http, transport),
             self.api_key,
         ))
     }
 }
 
-/// The base URL without a trailing slash, or why it cannot be used.
-fn validate_base_url(text: &str) -> Result<String, ConfigError> {
+/// What every HTTP client of this crate must do, set last so that nothing overrides it.
+fn enforce_transport_rules(
+    builder: reqwest::ClientBuilder,
+    base_url: &url::Url,
+    connect_timeout: Duration,
+) -> reqwest::ClientBuilder {
+    // The request carries the refresh token (query) and the api key (header); a redirect would
+    // hand both to whatever the Location names, and a Referer would repeat the URL.
+    let builder = builder
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .connect_timeout(connect_timeout);
+    if is_loopback(base_url) {
+        // Plain http is allowed only to loopback; a proxy would carry it off the host in clear.
+        builder.no_proxy()
+    } else {
+        builder
+    }
+}
+
+/// The connect timeout used: the one configured, clamped to three quarters of the total.
+///
+/// reqwest reports a connect timeout as a connect error (`is_connect()`: nothing was sent) but
+/// its total timeout as a bare timeout, whatever phase it interrupts. Keeping the connect timeout
+/// well below the total one means a connection that cannot be made always ends as the former;
+/// the quarter left is room for the timers' millisecond resolution and the request itself.
+fn effective_connect_timeout(connect: Duration, total: Duration) -> Result<Duration, ConfigError> {
+    if total < MIN_TIMEOUT {
+        return Err(ConfigError::Timeout(
+            "the total timeout must be at least 10 ms",
+        ));
+    }
+    if connect.is_zero() {
+        return Err(ConfigError::Timeout("the connect timeout must not be zero"));
+    }
+    Ok(connect.min(total - total / 4))
+}
+
+/// The base URL, or why it cannot be used.
+fn validate_base_url(text: &str) -> Result<url::Url, ConfigError> {
     let url =
         url::Url::parse(text).map_err(|_| ConfigError::BaseUrl("it does not parse as a URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -126,7 +181,7 @@ fn validate_base_url(text: &str) -> Result<String, ConfigError> {
         "http" => return Err(ConfigError::InsecureBaseUrl),
         _ => return Err(ConfigError::BaseUrl("the scheme must be https")),
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    Ok(url)
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -143,10 +198,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_connect_timeout_stays_below_the_total_timeout() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            effective_connect_timeout(ms(5_000), ms(30_000)).unwrap(),
+            ms(5_000)
+        );
+        assert_eq!(
+            effective_connect_timeout(ms(5_000), ms(1_000)).unwrap(),
+            ms(750)
+        );
+        assert_eq!(
+            effective_connect_timeout(ms(5_000), ms(10)).unwrap(),
+            Duration::from_micros(7_500)
+        );
+        assert!(matches!(
+            effective_connect_timeout(ms(5_000), ms(9)),
+            Err(ConfigError::Timeout(_))
+        ));
+        assert!(matches!(
+            effective_connect_timeout(Duration::ZERO, ms(1_000)),
+            Err(ConfigError::Timeout(_))
+        ));
+    }
+
+    #[test]
     fn https_and_loopback_http_are_accepted() {
         assert_eq!(
-            validate_base_url("https://api.genlogs.io/auth/").unwrap(),
-            "https://api.genlogs.io/auth"
+            validate_base_url("https://api.genlogs.io/auth/")
+                .unwrap()
+                .as_str(),
+            "https://api.genlogs.io/auth/"
         );
         for url in [
             "http://127.0.0.1:8080",

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::retry_after::MAX_RETRY_AFTER;
 use crate::secret::RefreshToken;
 use crate::Expiry;
 
@@ -53,7 +54,8 @@ pub enum Error {
         detail(message)
     )]
     RateLimited {
-        /// `Retry-After`, as seconds or an HTTP date, when the gateway sent it.
+        /// `Retry-After`, as seconds or an HTTP date, when the gateway sent it; at most
+        /// [`MAX_RETRY_AFTER`].
         retry_after: Option<Duration>,
         /// The gateway's `message`, scrubbed and truncated.
         message: Option<String>,
@@ -61,10 +63,16 @@ pub enum Error {
 
     /// 5xx: the service or its gateway failed. Only 503 is retryable: after a 500 or 504 the
     /// refresh may or may not have happened.
-    #[error("GenLogs server error ({status}){}", detail(message))]
+    #[error(
+        "GenLogs server error ({status}){}{}",
+        retry_text(retry_after),
+        detail(message)
+    )]
     Server {
         /// The status.
         status: StatusCode,
+        /// `Retry-After` on a 503, as seconds or an HTTP date; at most [`MAX_RETRY_AFTER`].
+        retry_after: Option<Duration>,
         /// `detail`, `message` or the text body, scrubbed and truncated.
         message: Option<String>,
     },
@@ -105,8 +113,9 @@ pub enum Error {
         source: Option<reqwest::Error>,
     },
 
-    /// The client was configured with something it cannot use.
-    #[error("invalid genlogs-auth configuration: {0}")]
+    /// The client was configured with something it cannot use. `Display` and `source()` are the
+    /// [`ConfigError`]'s own (the cause is not printed twice).
+    #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
 }
 
@@ -144,11 +153,13 @@ impl Error {
         }
     }
 
-    /// How long the server asked to wait before the next request (`Retry-After` on a 429), when
-    /// it said.
+    /// How long the server asked to wait before the next request (`Retry-After` on a 429 or a
+    /// 503), when it said; never more than [`MAX_RETRY_AFTER`].
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::RateLimited { retry_after, .. } | Error::Server { retry_after, .. } => {
+                retry_after.map(|wait| wait.min(MAX_RETRY_AFTER))
+            }
             _ => None,
         }
     }
@@ -260,18 +271,33 @@ pub struct ValidationProblem {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The base URL does not parse, or has parts a base URL must not have.
-    #[error("the base URL is not usable: {0}")]
+    #[error("invalid genlogs-auth configuration: the base URL is not usable: {0}")]
     BaseUrl(&'static str),
     /// `http://` to a host that is not loopback.
-    #[error("the base URL must use https (plain http is allowed only for loopback hosts)")]
+    #[error(
+        "invalid genlogs-auth configuration: the base URL must use https (plain http is allowed \
+         only for loopback hosts)"
+    )]
     InsecureBaseUrl,
     /// The api key is empty or not a valid HTTP header value.
-    #[error("the api key is empty or not a valid HTTP header value")]
+    #[error(
+        "invalid genlogs-auth configuration: the api key is empty or not a valid HTTP header value"
+    )]
     ApiKey,
-    /// reqwest could not build the HTTP client.
-    #[error("the HTTP client could not be built")]
+    /// A timeout the client cannot work with.
+    #[error("invalid genlogs-auth configuration: {0}")]
+    Timeout(&'static str),
+    /// reqwest could not build the HTTP client (the cause comes through `source()`).
+    #[error("invalid genlogs-auth configuration: the HTTP client could not be built")]
     HttpClient(#[source] reqwest::Error),
 }
+
+/// An access token that cannot be sent as an HTTP header value (it holds a control character or
+/// a line break). The token itself is not part of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the access token is not a valid HTTP header value")]
+#[non_exhaustive]
+pub struct InvalidAccessToken;
 
 fn detail(message: &Option<String>) -> String {
     message
@@ -282,7 +308,7 @@ fn detail(message: &Option<String>) -> String {
 
 fn retry_text(retry_after: &Option<Duration>) -> String {
     retry_after
-        .map(|d| format!("; retry after {}s", d.as_secs()))
+        .map(|d| format!("; retry after {}s", d.min(MAX_RETRY_AFTER).as_secs()))
         .unwrap_or_default()
 }
 

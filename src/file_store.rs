@@ -12,18 +12,19 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 use async_trait::async_trait;
 
-use crate::response::safe_serde_message;
+use crate::redact::safe_serde_message;
 use crate::store::{check_version, StoreError, StoreLock, StoredTokens, TokenStore};
 
 /// Owner read and write only.
 #[cfg(unix)]
 const TOKEN_FILE_MODE: u32 = 0o600;
 
-/// How long [`FileStore::lock`](TokenStore::lock) waits for another process to release the lock
-/// before failing with [`StoreError::Busy`]. A refresh holds it for one request (30 s at most
-/// with the default timeout); a process stopped while holding it must not hang every caller,
-/// so the manager serves its cached token meanwhile and tries again on a later call.
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long [`FileStore::lock`](TokenStore::lock) waits for another holder before failing with
+/// [`StoreError::Busy`]: longer than one refresh at the default 30 s timeout, so a process that is
+/// refreshing is waited for, while one stopped with the lock held cannot hang every caller
+/// forever. Callers holding a valid token never wait for it (the manager serves them the cached
+/// token and refreshes in the background).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(35);
 
 /// How often a waiting [`FileStore::lock`](TokenStore::lock) tries the lock again.
 const LOCK_POLL: Duration = Duration::from_millis(5);

@@ -9,9 +9,11 @@ mod expiry;
 mod file_store;
 mod generated;
 mod manager;
+mod redact;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod response;
+mod retry_after;
 mod secret;
 mod session;
 mod store;
@@ -22,20 +24,26 @@ pub use client::AuthClient;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AuthClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
+    DEFAULT_TIMEOUT, MIN_TIMEOUT,
 };
-pub use error::{ConfigError, Error, RecoveredRefreshToken, UnknownOutcome, ValidationProblem};
+pub use error::{
+    ConfigError, Error, InvalidAccessToken, RecoveredRefreshToken, UnknownOutcome,
+    ValidationProblem,
+};
 pub use expiry::{Expiry, ExpiryParseError};
 pub use file_store::{FileStore, DEFAULT_LOCK_WAIT};
 pub use manager::{
-    TokenError, TokenManager, TokenManagerBuilder, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_COOLDOWN,
+    TokenError, TokenManager, TokenManagerBuilder, DEFAULT_MAX_CLOCK_SKEW,
+    DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_RETRY_COOLDOWN, MAX_ACCESS_LIFETIME, MAX_COOLDOWN,
 };
+pub use redact::MAX_MESSAGE_CHARS;
 #[cfg(feature = "redis")]
 pub use redis_store::{
     EncryptionKey, InvalidKey, RedisStore, DEFAULT_LEASE, DEFAULT_LEASE_MARGIN,
     DEFAULT_REDIS_TIMEOUT,
 };
-pub use response::MAX_MESSAGE_CHARS;
+pub use retry_after::MAX_RETRY_AFTER;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
 pub use store::{
@@ -43,6 +51,20 @@ pub use store::{
     UnreadableReason,
 };
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
+
+/// The HTTP types of this crate's API ([`Error::status`], [`AuthClient::auth_headers`],
+/// [`TokenManager::auth_headers`]), so that naming them needs no direct `reqwest` or `http`
+/// dependency. They are reqwest's re-exports of the `http` crate's types.
+pub use reqwest::{
+    header::{HeaderMap, HeaderValue},
+    StatusCode,
+};
+
+/// The reqwest this crate is built with, for [`AuthClientBuilder::with_http_client_builder`]
+/// (`genlogs_auth::reqwest::Client::builder()`) and for sending the
+/// [`auth_headers`](TokenManager::auth_headers) to other GenLogs endpoints, without a second,
+/// possibly different, reqwest in the dependency tree.
+pub use reqwest;
 
 /// The code progenitor generated from the corrected spec, for advanced use: the raw client
 /// (also reachable through [`AuthClient::generated`]) and the wire types.

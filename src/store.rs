@@ -429,6 +429,6 @@ pub(crate) fn decode_document(bytes: &[u8]) -> Result<StoredTokens, String> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let at = e.path().to_string();
-        format!("`{at}`: {}", crate::response::safe_serde_message(e.inner()))
+        format!("`{at}`: {}", crate::redact::safe_serde_message(e.inner()))
     })
 }

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::ResponseBuilderExt;
+use tracing::Instrument;
 
 use crate::generated::Client;
 
@@ -40,6 +41,11 @@ impl Transport {
     /// The total time one request may take.
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// `x-api-key`'s value, marked sensitive: the one copy of the key the requests use.
+    pub(crate) fn api_key(&self) -> &HeaderValue {
+        &self.api_key
     }
 }
 
@@ -102,26 +108,32 @@ impl ClientHooks<Transport> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        // The span names the operation only: the URL carries the refresh token.
+        // The span names the operation only: the URL carries the refresh token. It is attached
+        // to the future (not entered across an `.await`), so it is current exactly while this
+        // request is being polled.
         let span = tracing::debug_span!("genlogs_request", operation = info.operation_id);
-        let _entered = span.enter();
-        let started = Instant::now();
-        let result = self.client().execute(request).await;
-        match &result {
-            Ok(response) => tracing::debug!(
-                status = response.status().as_u16(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "response headers received"
-            ),
-            Err(error) => tracing::debug!(
-                connect = error.is_connect(),
-                timeout = error.is_timeout(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "request failed"
-            ),
+        let max_body_bytes = self.inner().max_body_bytes;
+        async move {
+            let started = Instant::now();
+            let result = self.client().execute(request).await;
+            match &result {
+                Ok(response) => tracing::debug!(
+                    status = response.status().as_u16(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "response headers received"
+                ),
+                Err(error) => tracing::debug!(
+                    connect = error.is_connect(),
+                    timeout = error.is_timeout(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "request failed"
+                ),
+            }
+            let response = result.map_err(reqwest::Error::without_url)?;
+            Ok(buffer_body(response, max_body_bytes).await)
         }
-        let response = result.map_err(reqwest::Error::without_url)?;
-        Ok(buffer_body(response, self.inner().max_body_bytes).await)
+        .instrument(span)
+        .await
     }
 }
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use genlogs_auth::{AuthClient, ConfigError, Error, RefreshToken, UnknownOutcome};
+use genlogs_auth::{AuthClient, ConfigError, Error, RefreshToken, UnknownOutcome, MAX_RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::assert_no_secrets;
@@ -114,11 +114,65 @@ async fn status_429_is_retryable_after_the_gateways_delay() {
     assert!(error.to_string().contains("retry after 12s"));
 }
 
+/// The `Retry-After` a 429 or a 503 carrying `value` (and `Date`, if given) comes back with.
+async fn retry_after_for(status: u16, value: &str, date: Option<&str>) -> Option<Duration> {
+    let mut reply =
+        Reply::json(status, json!({ "message": "slow down" })).with_header("retry-after", value);
+    if let Some(date) = date {
+        reply = reply.with_header("date", date);
+    }
+    let error = refresh_error(reply).await;
+    assert!(error.is_retryable(), "{error:?}");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+    let wait = error.retry_after();
+    if let Some(wait) = wait {
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("retry after {}s", wait.as_secs())),
+            "{error}"
+        );
+    }
+    wait
+}
+
+#[tokio::test]
+async fn hostile_retry_after_values_are_capped_or_ignored_never_overflowing() {
+    let date = Some("Thu, 26 Nov 2026 10:00:00 GMT");
+    for status in [429, 503] {
+        let read = |value: &'static str, date| retry_after_for(status, value, date);
+        assert_eq!(
+            read("18446744073709551615", None).await,
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            read("1000000000000000000000000", None).await,
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(read("30", None).await, Some(Duration::from_secs(30)));
+        assert_eq!(
+            read("Thu, 26 Nov 2026 10:01:00 GMT", date).await,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            read("Fri, 31 Dec 9999 23:59:59 GMT", date).await,
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            read("Thu, 01 Jan 1970 00:00:00 GMT", None).await,
+            Some(Duration::ZERO)
+        );
+        assert_eq!(read("tomorrow-ish", None).await, None);
+        assert_eq!(read("-1", None).await, None);
+    }
+    assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(15 * 60));
+}
+
 #[tokio::test]
 async fn status_500_in_plain_text_or_json_is_a_server_error() {
     let error = refresh_error(Reply::text(500, "Internal Server Error")).await;
     assert!(
-        matches!(&error, Error::Server { status, message } if *status == 500 && message.as_deref() == Some("Internal Server Error")),
+        matches!(&error, Error::Server { status, message, .. } if *status == 500 && message.as_deref() == Some("Internal Server Error")),
         "{error:?}"
     );
     assert!(
@@ -259,6 +313,96 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
         Some("2026-12-03T06:08:25.069078Z")
     );
     assert!(!error.needs_new_tokens());
+}
+
+fn token_response(access: &str, refresh: &str) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "access_token_data": { "token": access, "expires": "2026-12-03T06:08:25" },
+            "refresh_token_data": { "token": refresh, "expires": "2026-12-10T06:08:25" },
+            "user_id": "u", "company_id": 1
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_200_with_a_blank_access_token_is_undecodable_and_hands_back_the_refresh_token() {
+    for blank in ["", "   ", "\t\n"] {
+        let error = refresh_error(token_response(blank, RECEIVED_REFRESH)).await;
+        let Some(UnknownOutcome::Undecodable { problem, .. }) = error.unknown_outcome() else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            problem,
+            "`access_token_data.token`: the token is empty or white space only"
+        );
+        let recovered = error
+            .recovered_refresh_token()
+            .expect("the refresh token is fine");
+        assert_eq!(recovered.token.expose_secret(), RECEIVED_REFRESH);
+        assert_eq!(
+            recovered.expires.map(|e| e.to_string()).as_deref(),
+            Some("2026-12-10T06:08:25Z")
+        );
+        assert!(!error.needs_new_tokens());
+    }
+}
+
+#[tokio::test]
+async fn a_200_with_a_blank_refresh_token_is_undecodable_and_recovers_nothing() {
+    for blank in ["", " \t "] {
+        let error = refresh_error(token_response(RECEIVED_ACCESS, blank)).await;
+        let Some(UnknownOutcome::Undecodable { problem, .. }) = error.unknown_outcome() else {
+            panic!("{error:?}")
+        };
+        assert!(
+            problem.starts_with("`refresh_token_data.token`"),
+            "{problem}"
+        );
+        assert!(error.recovered_refresh_token().is_none());
+        assert!(error.needs_new_tokens());
+    }
+    // Also when something else is what makes the body undecodable.
+    let body = json!({
+        "access_token_data": { "token": RECEIVED_ACCESS, "expires": 1764137305 },
+        "refresh_token_data": { "token": "  ", "expires": "2026-12-03T06:08:25" },
+        "user_id": "u", "company_id": 1
+    });
+    let error = refresh_error(Reply::json(200, body)).await;
+    assert!(error.unknown_outcome().is_some(), "{error:?}");
+    assert!(error.recovered_refresh_token().is_none());
+}
+
+#[tokio::test]
+async fn encoded_echoes_of_the_sent_token_and_the_api_key_are_redacted() {
+    let sent = "rt/SENT+5f 2b";
+    let form_encoded = "rt%2FSENT%2B5f+2b";
+    let percent_encoded = "rt%2fSENT%2b5f%202b";
+    let api_key_base64 = "a2V5LVNFQ1JFVC03YTE="; // base64("key-SECRET-7a1")
+    let echo = format!("token {form_encoded} or {percent_encoded} with key {api_key_base64}");
+    let server = Server::always(Reply::json(401, json!({ "detail": echo }))).await;
+    let error = client_for(&server)
+        .refresh(&RefreshToken::new(sent))
+        .await
+        .unwrap_err();
+    assert_no_secrets(
+        &error,
+        &[
+            sent,
+            form_encoded,
+            percent_encoded,
+            "a2V5LVNFQ1JFVC03YTE",
+            API_KEY,
+        ],
+    );
+    let Error::RefreshTokenRejected { message } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        message.as_deref(),
+        Some("token [REDACTED] or [REDACTED] with key [REDACTED]")
+    );
 }
 
 #[tokio::test]
@@ -447,4 +591,39 @@ fn configuration_errors_are_typed_and_quote_nothing() {
         "{with_credentials:?}"
     );
     assert_no_secrets(&with_credentials, SECRETS);
+
+    let zero_timeout = AuthClient::builder(API_KEY)
+        .with_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(zero_timeout, Error::InvalidConfig(ConfigError::Timeout(_))),
+        "{zero_timeout:?}"
+    );
+    assert_no_secrets(&zero_timeout, SECRETS);
+}
+
+#[test]
+fn a_configuration_error_says_what_is_wrong_once() {
+    let error = AuthClient::builder(API_KEY)
+        .with_base_url("http://api.genlogs.io/auth")
+        .build()
+        .unwrap_err();
+    let Error::InvalidConfig(cause) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(error.to_string(), cause.to_string());
+    assert!(error
+        .to_string()
+        .starts_with("invalid genlogs-auth configuration: "));
+    // Walking the chain (as anyhow's `{:#}` does) never repeats a message.
+    let mut messages = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        messages.push(cause.to_string());
+        source = cause.source();
+    }
+    for pair in messages.windows(2) {
+        assert!(!pair[0].contains(&pair[1]), "printed twice: {messages:?}");
+    }
 }

@@ -211,6 +211,17 @@ fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
             "round {round}: {loaded:?}"
         );
     }
+    // Killed writers leave temporary token documents behind; the next save, under the lock,
+    // sweeps them all.
+    runtime
+        .block_on(store.replace(&tokens("rt-after")))
+        .unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 /// Not a test: the body of the child processes above, selected by `GENLOGS_TEST_CHILD`.

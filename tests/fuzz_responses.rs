@@ -14,7 +14,7 @@ mod support;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome};
+use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome, MAX_RETRY_AFTER};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
@@ -22,6 +22,8 @@ use support::server::{Reply, Server};
 
 const API_KEY: &str = "fuzz-api-key-42";
 const SENT: &str = "rt-sent-7";
+/// `API_KEY` in base64, as a server may echo it (e.g. from a `Basic` header it built).
+const API_KEY_BASE64: &str = "ZnV6ei1hcGkta2V5LTQy";
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -102,7 +104,9 @@ fn token_data(secrets: Vec<String>) -> impl Strategy<Value = Value> {
 /// A body: token responses with mutations, error bodies echoing tokens, deep nesting, raw bytes.
 /// Returns the bytes and the tokens placed in them.
 fn body() -> impl Strategy<Value = (Vec<u8>, Vec<String>)> {
-    let token_response = (token(), token())
+    // Now and then a blank token, which must never make a session.
+    let maybe_blank = || prop_oneof![9 => token(), 1 => "[ \t]{0,3}"];
+    let token_response = (maybe_blank(), maybe_blank())
         .prop_flat_map(|(access, refresh)| {
             (
                 token_data(vec![access.clone()]),
@@ -123,7 +127,7 @@ fn body() -> impl Strategy<Value = (Vec<u8>, Vec<String>)> {
     let error_body =
         (token(), prop_oneof![Just("detail"), Just("message")]).prop_map(|(t, key)| {
             (
-                json!({ key: format!("token {t} rejected for key {API_KEY} and {SENT}") })
+                json!({ key: format!("token {t} rejected for key {API_KEY} ({API_KEY_BASE64}) and {SENT}") })
                     .to_string()
                     .into_bytes(),
                 vec![t],
@@ -188,6 +192,8 @@ fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     ];
     let retry_after = prop_oneof![
         "[0-9]{1,6}",
+        "[0-9]{7,40}",
+        "(Mon|Fri), [0-3][0-9] (Jan|Dec) [0-9]{4} [0-2][0-9]:[0-5][0-9]:[0-5][0-9] GMT",
         Just("Wed, 21 Oct 2015 07:28:00 GMT".to_string()),
         "[a-zA-Z ]{0,12}",
     ];
@@ -224,15 +230,35 @@ fn check(
         .runtime
         .block_on(harness.client.refresh(&RefreshToken::new(SENT)));
     let error = match result {
-        Ok(_) => {
+        Ok(session) => {
             prop_assert_eq!(status, 200, "only a 200 succeeds");
+            prop_assert!(
+                !session.access_token.expose_secret().trim().is_empty()
+                    && !session.refresh_token.expose_secret().trim().is_empty(),
+                "a blank token made a session"
+            );
             return Ok(());
         }
         Err(error) => error,
     };
-    let mut secrets: Vec<&str> = vec![API_KEY, SENT];
-    secrets.extend(tokens.iter().map(String::as_str));
+    let mut secrets: Vec<&str> = vec![API_KEY, API_KEY_BASE64, SENT];
+    secrets.extend(
+        tokens
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.trim().is_empty()),
+    );
     support::assert_no_secrets(&error, &secrets);
+    prop_assert!(
+        error
+            .retry_after()
+            .is_none_or(|wait| wait <= MAX_RETRY_AFTER),
+        "{:?}",
+        error.retry_after()
+    );
+    if error.retry_after().is_some() {
+        prop_assert!([429, 503].contains(&status), "{}", status);
+    }
     let text = error.to_string();
     match status {
         200..=299 => {

@@ -129,15 +129,11 @@ async fn rotation_against_the_fake_service_invalidates_the_old_token() {
 
 #[tokio::test]
 async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
-    // The caller's client has no timeout of its own.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    // The caller's builder has no timeout of its own.
     let build = |server: &Server| {
         AuthClient::builder(API_KEY)
             .with_base_url(server.base_url())
-            .with_http_client(http.clone())
+            .with_http_client_builder(genlogs_auth::reqwest::Client::builder())
             .with_timeout(std::time::Duration::from_millis(300))
             .build()
             .unwrap()

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::future::{self, Either, FutureExt};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 
 use crate::clock::{Clock, SystemClock};
 use crate::secret::AccessToken;
@@ -119,11 +119,9 @@ impl TokenManagerBuilder {
 
     /// Builds the manager. Nothing is read until the first call.
     pub fn build(self) -> TokenManager {
-        let api_key = self.client.api_key_header();
         TokenManager {
             shared: Arc::new(Shared {
                 client: self.client,
-                api_key,
                 store: self.store,
                 clock: self.clock,
                 policy: self.policy,
@@ -146,7 +144,6 @@ pub struct TokenManager {
 
 struct Shared {
     client: AuthClient,
-    api_key: HeaderValue,
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     policy: Policy,
@@ -236,11 +233,14 @@ impl TokenManager {
                 .current
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
-            state.valid(now).cloned().map(|token| {
-                let due = state.fresh(now).is_none()
-                    && state.quiet_until.is_none_or(|until| until.passed(now));
-                (token, due)
-            })
+            state
+                .servable()
+                .filter(|access| !access.expires.passed(now))
+                .map(|access| {
+                    let due = access.refresh_at.passed(now)
+                        && state.quiet_until.is_none_or(|until| until.passed(now));
+                    (access.token.clone(), due)
+                })
         };
         match cached {
             Some((token, due)) => {
@@ -269,8 +269,16 @@ impl TokenManager {
     }
 
     async fn refreshed_access_token(&self) -> Result<Arc<AccessToken>, TokenError> {
-        let shared = self.shared.clone();
-        let result = self.shared.flights.join(|| run(shared)).await;
+        let mut result = Err(TokenError::Interrupted);
+        // A task that died under this caller (its runtime shut down) is finished by the time its
+        // result says so: the second join starts a new task.
+        for _ in 0..2 {
+            let shared = self.shared.clone();
+            result = self.shared.flights.join(|| run(shared)).await;
+            if !matches!(result, Err(TokenError::Interrupted)) {
+                break;
+            }
+        }
         let now = self.shared.clock.monotonic();
         let state = self.shared.current();
         match (result, state.valid(now)) {
@@ -289,16 +297,10 @@ impl TokenManager {
     /// endpoint with a valid access token.
     pub async fn auth_headers(&self) -> Result<HeaderMap, TokenError> {
         let token = self.access_token().await?;
-        let mut access = HeaderValue::from_str(token.expose_secret())
-            .map_err(|_| TokenError::InvalidAccessToken)?;
-        access.set_sensitive(true);
-        let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(HeaderName::from_static("access-token"), access);
-        headers.insert(
-            crate::transport::API_KEY_HEADER,
-            self.shared.api_key.clone(),
-        );
-        Ok(headers)
+        self.shared
+            .client
+            .auth_headers(&token)
+            .map_err(|_| TokenError::InvalidAccessToken)
     }
 
     /// Replaces the tokens, e.g. with new ones from `POST /auth/token` after
@@ -333,8 +335,28 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
     result
 }
 
-/// Decide → act → apply, under the store's lock, until the state answers.
+/// Decide → act → apply, under the store's lock, until the state answers. The lock is released
+/// at the end, except when rotated tokens could not be saved: then it is kept (in `held`, which
+/// lives in `Shared::serial`) until a later task saves them, so that no other process reads the
+/// rotated-away token and sends it.
 async fn act(
+    shared: &Shared,
+    held: &mut Option<StoreLock>,
+    until: Until,
+) -> Result<(), TokenError> {
+    let result = steps(shared, held, until).await;
+    let rotation_unsaved = shared
+        .current()
+        .pending
+        .as_ref()
+        .is_some_and(|pending| pending.rotation);
+    if result.is_ok() || !rotation_unsaved {
+        *held = None;
+    }
+    result
+}
+
+async fn steps(
     shared: &Shared,
     held: &mut Option<StoreLock>,
     until: Until,
@@ -344,11 +366,7 @@ async fn act(
         let state = shared.current();
         let now = shared.clock.monotonic();
         if state.pending.is_none() && (until == Until::Saved || state.fresh(now).is_some()) {
-            // Done (by this task's save or another task): nothing is left to save, so the
-            // store's lock goes now; kept, it would block every other process until its lease
-            // ran out, and a later task would find it lost.
-            *held = None;
-            return Ok(());
+            break; // done, or another task already did it
         }
         let lock = match held {
             Some(lock) => lock,
@@ -367,31 +385,22 @@ async fn act(
                     }
                     // Another process wrote first: read it again and decide again.
                     Err(StoreError::Conflict { .. }) => {}
+                    // The lease ran out (this process was paused): take it again, re-read, decide.
+                    Err(StoreError::LeaseLost) => *held = None,
                     Err(error) => {
                         tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
-                        let rotation = state.pending.as_ref().is_some_and(|p| p.rotation);
-                        if !rotation {
-                            *held = None;
-                        }
                         return Err(store_error(error));
                     }
                 }
             }
             _ if until == Until::Saved => break,
-            Step::Fail(error) => {
-                *held = None;
-                return Err(error);
-            }
+            Step::Fail(error) => return Err(error),
             Step::Wait(until) => {
                 *held = None;
                 tokio::time::sleep(until.0.saturating_sub(now)).await;
             }
             Step::Refresh => {
-                if let Err(error) = keep_lease(shared, lock).await {
-                    // The lease is lost or unusable: the next task takes a new one.
-                    *held = None;
-                    return Err(error);
-                }
+                keep_lease(shared, lock).await?;
                 let sent = state
                     .tokens
                     .as_ref()
@@ -426,7 +435,6 @@ async fn act(
             }
         }
     }
-    *held = None;
     let state = shared.current();
     let now = shared.clock.monotonic();
     if until == Until::Answered && state.fresh(now).is_none() && state.pending.is_some() {

@@ -733,6 +733,7 @@ mod tests {
             Error::Server {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: None,
+                retry_after: None,
             },
         );
         assert!(
@@ -1007,14 +1008,17 @@ mod tests {
             Error::Server {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: None,
+                retry_after: None,
             },
             Error::Server {
                 status: StatusCode::BAD_GATEWAY,
                 message: None,
+                retry_after: None,
             },
             Error::Server {
                 status: StatusCode::GATEWAY_TIMEOUT,
                 message: None,
+                retry_after: None,
             },
         ] {
             let state = failed(with_access("rt", secs(600)), error);
@@ -1066,6 +1070,7 @@ mod tests {
         let connect_like = || Error::Server {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: None,
+            retry_after: None,
         };
         let mut waits = Vec::new();
         for _ in 0..4 {

@@ -27,6 +27,8 @@ pub enum Mode {
     Fixed(Reply),
     /// GenLogs processes the request (rotating the token), but answers this instead.
     ProcessThen(Reply),
+    /// Whatever this makes of each request.
+    Script(Arc<dyn Fn(&Request) -> Reply + Send + Sync>),
 }
 
 pub struct Fixture {
@@ -49,6 +51,7 @@ impl Fixture {
                         Reply::Delayed(pause, Box::new(service.handle(request)))
                     }
                     Mode::Fixed(reply) => reply,
+                    Mode::Script(script) => script(request),
                     Mode::ProcessThen(reply) => {
                         service.handle(request);
                         reply
@@ -98,14 +101,24 @@ impl Fixture {
 
 /// A store whose saves fail while `failing` is set.
 #[derive(Debug, Default)]
-pub struct FlakyStore {
-    pub inner: MemoryStore,
+pub struct FlakyStore<S = MemoryStore> {
+    pub inner: S,
     pub failing: AtomicBool,
     pub saves: Mutex<Vec<String>>,
 }
 
+impl<S> FlakyStore<S> {
+    pub fn wrapping(inner: S) -> Self {
+        Self {
+            inner,
+            failing: AtomicBool::new(false),
+            saves: Mutex::default(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
-impl TokenStore for FlakyStore {
+impl<S: TokenStore> TokenStore for FlakyStore<S> {
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.inner.load().await
     }

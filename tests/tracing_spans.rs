@@ -1,0 +1,86 @@
+//! The request span (`genlogs_request`) covers the request's own events and nothing else: while
+//! the request waits on the network, other tasks on the same thread log outside it. (A span
+//! entered with `span.enter()` and held across an `.await` would stay current on the thread and
+//! claim their events.)
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use genlogs_auth::{AuthClient, RefreshToken};
+use serde_json::json;
+use support::server::{Reply, Server};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let body = json!({
+        "access_token_data": { "token": "at-span-test", "expires": "2026-11-26T06:08:25Z" },
+        "refresh_token_data": { "token": "rt-span-test", "expires": "2026-11-26T06:08:25Z" },
+        "user_id": "u", "company_id": 1
+    });
+    let server = Server::always(Reply::Delayed(
+        Duration::from_millis(300),
+        Box::new(Reply::json(200, body)),
+    ))
+    .await;
+    let client = AuthClient::builder("span-test-key")
+        .with_base_url(server.base_url())
+        .build()
+        .unwrap();
+
+    // The other task logs while the refresh is parked on the server's pause (same thread).
+    let other = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tracing::info!("unrelated work");
+    });
+    client.refresh(&RefreshToken::new("rt-sent")).await.unwrap();
+    other.await.unwrap();
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |needle: &str| {
+        output
+            .lines()
+            .find(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in {output}"))
+            .to_string()
+    };
+    assert!(
+        line("response headers received").contains("genlogs_request"),
+        "the request's own event is in its span: {output}"
+    );
+    assert!(
+        !line("unrelated work").contains("genlogs_request"),
+        "another task's event was put in the request span: {output}"
+    );
+}

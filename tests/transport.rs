@@ -1,0 +1,182 @@
+//! What the crate forces on every HTTP client, a caller's own `reqwest::ClientBuilder` included:
+//! no redirects, no `Referer`, a connect timeout below the total one (so a connection that cannot
+//! be made is a connect error, not an unknown outcome), and the headers other endpoints need.
+//! Proxies from the environment are in `tests/proxy_env.rs` (environment variables are
+//! process-wide, so they get a binary of their own).
+
+mod support;
+
+use std::time::Duration;
+
+use genlogs_auth::reqwest::{self, redirect::Policy};
+use genlogs_auth::{AccessToken, AuthClient, Error, RefreshToken, UnknownOutcome};
+use serde_json::json;
+use support::assert_no_secrets;
+use support::genlogs::FakeGenlogs;
+use support::server::{Reply, Server};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+const API_KEY: &str = "transport-key-SECRET-1";
+const SENT: &str = "rt-transport-SENT-2";
+
+fn client(base_url: String, builder: Option<reqwest::ClientBuilder>) -> AuthClient {
+    let mut config = AuthClient::builder(API_KEY)
+        .with_base_url(base_url)
+        .with_timeout(Duration::from_secs(1));
+    if let Some(builder) = builder {
+        config = config.with_http_client_builder(builder);
+    }
+    config.build().unwrap()
+}
+
+async fn refresh_error(client: &AuthClient) -> Error {
+    let error = client.refresh(&RefreshToken::new(SENT)).await.unwrap_err();
+    assert_no_secrets(&error, &[API_KEY, SENT]);
+    error
+}
+
+/// A builder that asks for everything the crate must refuse.
+fn permissive_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(Policy::limited(10))
+        .referer(true)
+        .connect_timeout(Duration::from_secs(600))
+}
+
+#[tokio::test]
+async fn a_callers_builder_that_asks_for_redirects_still_does_not_reach_the_target() {
+    let target = Server::always(Reply::json(200, json!({}))).await;
+    let location = format!("{}/token/refresh?refresh_token={SENT}", target.base_url());
+    let redirecting = Server::always(Reply::Full {
+        status: 307,
+        headers: vec![("location".into(), location)],
+        body: Vec::new(),
+    })
+    .await;
+    let client = client(redirecting.base_url(), Some(permissive_builder()));
+    let error = refresh_error(&client).await;
+    assert!(
+        matches!(&error, Error::UnexpectedStatus { status, .. } if *status == 307),
+        "{error:?}"
+    );
+    assert_eq!(
+        target.requests().len(),
+        0,
+        "the redirect target was contacted"
+    );
+    let sent = redirecting.requests();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].header_values("referer").is_empty());
+}
+
+/// A loopback address whose listener never accepts: its accept queue is full, so the kernel
+/// drops further SYNs and a connect attempt waits until its timeout. The listener and the
+/// connections filling its queue must stay alive for as long as the address is used.
+async fn unaccepting_listener() -> (TcpListener, Vec<TcpStream>, String) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    // With a backlog of 0 Linux queues one connection; the probe that does not complete within
+    // the pause shows the queue is full.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => filling.push(stream),
+            Ok(Err(error)) => panic!("loopback connect failed: {error}"),
+            Err(_) => break,
+        }
+        assert!(filling.len() < 1_000, "the accept queue never filled");
+    }
+    (listener, filling, format!("http://{addr}/auth"))
+}
+
+/// A connect error that came from the connect timeout (reqwest reports it as both).
+fn assert_connect_error(error: &Error) {
+    assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    let cause = std::error::Error::source(error)
+        .and_then(|cause| cause.downcast_ref::<reqwest::Error>())
+        .expect("the transport cause is kept");
+    assert!(cause.is_connect() && cause.is_timeout(), "{cause:?}");
+    assert!(error.is_retryable(), "nothing was sent");
+    assert!(!error.needs_new_tokens());
+    assert_eq!(error.unknown_outcome(), None);
+    assert!(
+        error.to_string().contains("the request was not sent"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_never_accepted_is_a_connect_error_not_an_unknown_outcome() {
+    let (_listener, _filling, base_url) = unaccepting_listener().await;
+    // The default connect timeout (5 s) is longer than the total (1 s): it is clamped below it.
+    let error = refresh_error(&client(base_url, None)).await;
+    assert_connect_error(&error);
+}
+
+#[tokio::test]
+async fn a_callers_long_connect_timeout_is_replaced_by_one_below_the_total() {
+    let (_listener, _filling, base_url) = unaccepting_listener().await;
+    let error = refresh_error(&client(base_url, Some(permissive_builder()))).await;
+    assert_connect_error(&error);
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_is_an_unknown_outcome() {
+    let stalled = Server::always(Reply::Stall).await;
+    for builder in [None, Some(permissive_builder())] {
+        let error = refresh_error(&client(stalled.base_url(), builder)).await;
+        assert_eq!(
+            error.unknown_outcome(),
+            Some(&UnknownOutcome::TimedOut),
+            "{error:?}"
+        );
+        assert!(!error.is_retryable());
+        assert!(error.needs_new_tokens());
+    }
+    assert_eq!(stalled.requests().len(), 2, "both requests were sent");
+}
+
+#[tokio::test]
+async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
+    let (genlogs, server) = FakeGenlogs::serve(API_KEY).await;
+    let (access, _) = genlogs.create_tokens();
+    let client = client(server.base_url(), None);
+    let headers = client
+        .auth_headers(&AccessToken::new(access.clone()))
+        .unwrap();
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers["access-token"], access.as_str());
+    assert_eq!(headers["x-api-key"], API_KEY);
+    assert!(headers.values().all(|value| value.is_sensitive()));
+    let debug = format!("{headers:?}");
+    assert!(
+        !debug.contains(&access) && !debug.contains(API_KEY),
+        "{debug}"
+    );
+
+    // The protected endpoint of the stand-in accepts them.
+    let status = reqwest::Client::new()
+        .get(format!("http://{}/carriers/recommendations", server.addr))
+        .headers(headers)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, genlogs_auth::StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_access_token_that_is_no_header_value_is_refused_without_quoting_it() {
+    let server = Server::always(Reply::Stall).await;
+    let client = client(server.base_url(), None);
+    let token = "at-SECRET-9\r\nInjected: yes";
+    let error = client.auth_headers(&AccessToken::new(token)).unwrap_err();
+    let rendered = format!("{error} {error:?}");
+    assert!(
+        !rendered.contains("at-SECRET-9") && !rendered.contains("Injected"),
+        "{rendered}"
+    );
+    assert!(server.requests().is_empty());
+}
