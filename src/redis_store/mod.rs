@@ -42,8 +42,10 @@ pub const DEFAULT_LEASE: Duration =
 /// Redis fails a call within twice this ("the token store is unreachable"), never hangs it.
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How often a waiting [`lock`](TokenStore::lock) tries to take the lease again.
-const LOCK_POLL: Duration = Duration::from_millis(20);
+/// A waiting [`lock`](TokenStore::lock) tries again after 1 ms, doubling up to this: a lease
+/// released by a dropped guard (a spawned task) is usually free within a millisecond or two,
+/// and a lease held for a whole refresh is not polled more than every 20 ms.
+const LOCK_POLL_MAX: Duration = Duration::from_millis(20);
 
 /// Tokens of one grant in Redis, shared by every host that uses that grant.
 ///
@@ -304,6 +306,7 @@ impl TokenStore for RedisStore {
             .unwrap_or(u64::MAX)
             .max(1);
         let waiting_since = Instant::now();
+        let mut poll = Duration::from_millis(1);
         loop {
             // Measured before the request leaves, so the local deadline never overstates the
             // lease Redis grants.
@@ -332,7 +335,8 @@ impl TokenStore for RedisStore {
             if waited >= self.lock_wait {
                 return Err(StoreError::Busy { waited });
             }
-            tokio::time::sleep(LOCK_POLL.min(self.lock_wait - waited)).await;
+            tokio::time::sleep(poll.min(self.lock_wait - waited)).await;
+            poll = (poll * 2).min(LOCK_POLL_MAX);
         }
     }
 
@@ -397,5 +401,31 @@ impl TokenStore for RedisStore {
             ..tokens.clone()
         };
         self.save(&tokens, &lock).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_lease_outlasts_a_refresh_with_the_managers_safety_margin() {
+        // The manager sends only with the request's total timeout plus 2 s of lease left; the
+        // default lease must allow that without an extension, with time to read and save.
+        assert!(
+            DEFAULT_LEASE
+                >= crate::DEFAULT_TIMEOUT + Duration::from_secs(2) + DEFAULT_LEASE_MARGIN / 2
+        );
+        assert!(DEFAULT_REDIS_TIMEOUT * 2 < DEFAULT_LEASE_MARGIN);
+    }
+
+    #[test]
+    fn debug_shows_neither_the_password_nor_the_key() {
+        let store = RedisStore::new("redis://user:pw-5150@cache.internal:6380/1", "grant")
+            .unwrap()
+            .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
+        let debug = format!("{store:?}");
+        assert!(debug.contains("cache.internal:6380") && debug.contains("encrypted: true"));
+        assert!(!debug.contains("pw-5150") && !debug.contains("user") && !debug.contains("42,"));
     }
 }
