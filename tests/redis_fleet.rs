@@ -29,10 +29,10 @@ const GRANT: &str = "fleet-grant";
 const LIFETIME: Duration = Duration::from_secs(4);
 /// Refresh when this much is left.
 const MARGIN: Duration = Duration::from_secs(2);
-/// The refresh request's total timeout.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// The refresh request's total timeout (generous: these tests share two cores with others).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The lease: longer than the request timeout plus the manager's safety margin (2 s).
-const LEASE: Duration = Duration::from_secs(4);
+const LEASE: Duration = Duration::from_secs(5);
 /// A refresh sent while the previous access token had more than this left is a second refresh
 /// for the same expiry: the margin, plus a second for the `Date` header's resolution.
 const PREMATURE: Duration = Duration::from_secs(3);
@@ -116,7 +116,7 @@ fn fleet_store(redis_url: &str) -> RedisStore {
         .unwrap()
         .with_lease(LEASE)
         .with_lock_wait(Duration::from_secs(10))
-        .with_timeout(Duration::from_millis(500))
+        .with_timeout(Duration::from_secs(1))
 }
 
 fn fleet_manager(base_url: &str, store: impl TokenStore) -> TokenManager {
@@ -489,7 +489,20 @@ fn child() {
             }
             "once" => {
                 let manager = fleet_manager(&base_url, fleet_store(&redis_url));
-                let access = manager.access_token().await.unwrap();
+                // A store that is slow to answer on a loaded machine is retried, as a caller
+                // would; the tests count what reaches GenLogs.
+                let mut access = manager.access_token().await;
+                for _ in 0..5 {
+                    match &access {
+                        Err(error) if error.store_error().is_some() => {
+                            eprintln!("once: retrying after {error}: {error:?}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            access = manager.access_token().await;
+                        }
+                        _ => break,
+                    }
+                }
+                let access = access.unwrap();
                 println!("ACCESS={}", access.expose_secret());
             }
             "pause-after-load" => {

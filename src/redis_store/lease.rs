@@ -3,8 +3,13 @@
 //! save under it.
 
 use redis::aio::ConnectionManager;
+use tokio::sync::Notify;
 
 use super::scripts;
+
+/// Signalled after any lease of this process is released, so that a `lock()` waiting in this
+/// process (another manager, or the next task) tries again at once instead of at its next poll.
+pub(super) static RELEASED: Notify = Notify::const_new();
 
 /// What a [`StoreLock`](crate::StoreLock) from a `RedisStore` carries: which lease, and how to
 /// release it when dropped.
@@ -54,6 +59,7 @@ impl Drop for LeaseGuard {
             if released.is_err() {
                 tracing::debug!("the token store's lease was not released; it will run out");
             }
+            RELEASED.notify_waiters();
         });
     }
 }
