@@ -571,3 +571,36 @@ async fn fleet_child(manager: TokenManager, tasks: usize, stop: PathBuf) {
         tokens.join(",")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hosts_401_stops_the_whole_fleet_until_new_tokens_are_stored() {
+    let redis = RedisServer::start();
+    let (stand_in, server) = ShortLived::serve().await;
+    // A refresh token GenLogs no longer accepts (revoked, or used elsewhere).
+    fleet_store(&redis.url())
+        .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
+            "rt-revoked-0123456789",
+        )))
+        .await
+        .unwrap();
+    let hosts = [
+        fleet_manager(&server.base_url(), fleet_store(&redis.url())),
+        fleet_manager(&server.base_url(), fleet_store(&redis.url())),
+    ];
+    let first = hosts[0].access_token().await.unwrap_err();
+    assert!(first.needs_new_tokens(), "{first:?}");
+    assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 1);
+    // The other host reads the shared verdict and sends nothing.
+    let second = hosts[1].access_token().await.unwrap_err();
+    assert!(second.needs_new_tokens(), "{second:?}");
+    assert_eq!(stand_in.requests.load(Ordering::SeqCst), 1);
+
+    // An operator stores new tokens through one host: both carry on with them.
+    hosts[1].replace_tokens(stand_in.seed()).await.unwrap();
+    let (a, b) = (
+        hosts[0].access_token().await.unwrap(),
+        hosts[1].access_token().await.unwrap(),
+    );
+    assert_eq!(a.expose_secret(), b.expose_secret());
+    assert_eq!(stand_in.genlogs.refreshes(), 1);
+}
