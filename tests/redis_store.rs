@@ -498,3 +498,51 @@ async fn until_ok<T, F: std::future::Future<Output = Result<T, StoreError>>>(
     }
     panic!("Redis was not reachable again after 500 attempts");
 }
+
+#[tokio::test]
+async fn rediss_connects_with_tls_to_a_server_signed_by_a_trusted_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca_params = {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    };
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&cert, server_cert.pem()).unwrap();
+    std::fs::write(&key, server_key.serialize_pem()).unwrap();
+    let server = RedisServer::start_tls(cert.to_str().unwrap(), key.to_str().unwrap());
+
+    let store = RedisStore::new(&server.tls_url(), "grant-1")
+        .unwrap()
+        .with_root_certificate(ca.pem())
+        .unwrap();
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    drop(lock);
+    // What went over TLS is in the server (read here over its plain port).
+    let version: String = ::redis::cmd("HGET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(version, "1");
+
+    // Without the private CA, the system's roots do not trust it: unreachable, no panic.
+    let untrusted = RedisStore::new(&server.tls_url(), "grant-1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    assert!(matches!(
+        untrusted.load().await,
+        Err(StoreError::Unreachable(_) | StoreError::Other(_))
+    ));
+}

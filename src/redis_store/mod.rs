@@ -102,6 +102,25 @@ impl RedisStore {
         })
     }
 
+    /// Trusts only the CA certificate(s) in `pem` for `rediss://` (a private CA), instead of
+    /// the system's root certificates.
+    pub fn with_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Result<Self, StoreError> {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.into()),
+        };
+        self.client =
+            redis::Client::build_with_tls(self.client.get_connection_info().clone(), certificates)
+                .map_err(|e| {
+                    StoreError::Other(format!(
+                        "the Redis TLS settings are invalid: {}",
+                        self.endpoint.scrub(&e.to_string())
+                    ))
+                })?;
+        self.connection = tokio::sync::OnceCell::new();
+        Ok(self)
+    }
+
     /// Encrypts the tokens at rest with `key` (XChaCha20-Poly1305, bound to the grant's name and
     /// the document's version). Every host of the fleet needs the same key; a store with a key
     /// refuses an unencrypted document, and one without refuses an encrypted one

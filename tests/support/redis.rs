@@ -14,28 +14,69 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     paused: bool,
+    /// `--tls-port` and the certificate files, for a server that also speaks TLS.
+    tls: Option<(u16, Vec<String>)>,
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 impl RedisServer {
     /// Starts `redis-server` on a free loopback port, without persistence, and waits for it.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
         let mut server = Self {
-            port,
+            port: free_port(),
             child: None,
             paused: false,
+            tls: None,
         };
         server.spawn();
         server
     }
 
+    /// Like [`start`](Self::start), plus a TLS port serving `cert` and `key` (PEM files);
+    /// clients are not asked for certificates.
+    pub fn start_tls(cert: &str, key: &str) -> Self {
+        let args = [
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-auth-clients",
+            "no",
+        ];
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+            paused: false,
+            tls: Some((free_port(), args.map(String::from).to_vec())),
+        };
+        server.spawn();
+        server
+    }
+
+    /// `rediss://localhost:<tls port>/`.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "rediss://localhost:{}/",
+            self.tls.as_ref().expect("a TLS server").0
+        )
+    }
+
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", "", "--appendonly", "no"]);
+        if let Some((port, args)) = &self.tls {
+            command.args(["--tls-port", &port.to_string()]).args(args);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
