@@ -28,10 +28,8 @@ async fn main() -> Result<(), genlogs_auth::Error> {
     for round in 1..=2 {
         let session = client.refresh(&refresh_token).await?;
         println!("refresh {round}:");
-        println!(
-            "  user_id        {} (company {})",
-            session.user_id, session.company_id
-        );
+        // The whole response as generated from the spec (user id, company, …), tokens redacted.
+        println!("  response       {:?}", session.response());
         println!(
             "  access token   {:?}, expires {}",
             session.access_token, session.access_expires

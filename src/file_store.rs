@@ -13,7 +13,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use async_trait::async_trait;
 
 use crate::redact::safe_serde_message;
-use crate::store::{check_version, StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::store::{check_version, next_version, StoreError, StoreLock, StoredTokens, TokenStore};
 
 /// Owner read and write only.
 #[cfg(unix)]
@@ -25,6 +25,9 @@ const TOKEN_FILE_MODE: u32 = 0o600;
 /// forever. Callers holding a valid token never wait for it (the manager serves them the cached
 /// token and refreshes in the background).
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(35);
+
+/// Random characters in a temporary file's name.
+const TEMPORARY_RANDOM_CHARS: usize = 12;
 
 /// How often a waiting [`FileStore::lock`](TokenStore::lock) tries the lock again.
 const LOCK_POLL: Duration = Duration::from_millis(5);
@@ -131,7 +134,7 @@ impl FileStore {
             Err(error) => return Err(error),
         };
         check_version(tokens.version, found)?;
-        let version = tokens.version + 1;
+        let version = next_version(tokens.version)?;
         let mut document = serde_json::to_vec_pretty(&StoredTokens {
             version,
             ..tokens.clone()
@@ -141,7 +144,10 @@ impl FileStore {
         self.sweep_temporary_files();
         let prefix = self.temporary_prefix();
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp").rand_bytes(12);
+        builder
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .rand_bytes(TEMPORARY_RANDOM_CHARS);
         #[cfg(unix)]
         builder.permissions(std::fs::Permissions::from_mode(TOKEN_FILE_MODE));
         let mut file = builder
@@ -175,7 +181,13 @@ impl FileStore {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let random = name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".tmp"));
+            // Exactly this store's pattern: not another store's `.tokens.json.bak.*.tmp`.
+            if random.is_some_and(|r| {
+                r.len() == TEMPORARY_RANDOM_CHARS && r.bytes().all(|b| b.is_ascii_alphanumeric())
+            }) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

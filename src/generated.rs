@@ -1,5 +1,6 @@
-//! The code progenitor generates from the corrected `openapi.json` (see `build.rs`), included in
-//! this one private module. The committed copy in `tests/snapshots/` is what review reads.
+//! The code progenitor generates from the corrected `openapi.json` (build.rs runs the
+//! `genlogs-auth-codegen` pipeline, `codegen/`), included in this one private module. The
+//! committed copy in `tests/snapshots/codegen.rs` is what review reads.
 
 #![allow(
     missing_docs,

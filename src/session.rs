@@ -1,13 +1,23 @@
-//! What a successful refresh returns.
+//! What a successful refresh returns: the two tokens the crate needs, typed for use, and the
+//! whole generated response for everything else.
 
 use chrono::{DateTime, Utc};
 
 use crate::generated::types;
 use crate::secret::{AccessToken, RefreshToken};
 
-/// A fresh pair of tokens and whom they belong to.
+/// A fresh pair of tokens, and the rest of GenLogs' answer.
 ///
-/// `Debug` shows the expiries and ids, never a token.
+/// The hand-written part names only what refreshing needs: the two tokens and their expiries.
+/// Every other field of the response (`user_id`, `company_id`, whatever GenLogs adds) is read
+/// through [`Session::response`], the type generated from the spec, so a field appears here the
+/// moment it appears in `openapi.json` and a dropped one disappears without a hand edit to this
+/// crate. There are deliberately no hand-written accessors such as `user_id()`: one would stop
+/// this crate from building the day upstream drops the field, while a dropped field read through
+/// `response()` only breaks the code that reads it, and the change report (`spec-diff`) lists it
+/// as `BREAKING response-field-removed`.
+///
+/// `Debug` shows the expiries and the response's other fields, never a token.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// Sent as `Access-Token` to every other GenLogs endpoint.
@@ -18,33 +28,79 @@ pub struct Session {
     pub refresh_token: RefreshToken,
     /// When the refresh token expires (server time, UTC).
     pub refresh_expires: DateTime<Utc>,
-    /// The user the tokens were issued to.
-    pub user_id: String,
-    /// The user's company.
-    pub company_id: i64,
     /// The response's `Date` header: the server's clock, for correcting local clock skew.
     pub server_date: Option<DateTime<Utc>>,
+    response: types::AuthenticationResponse,
 }
 
 impl Session {
+    /// Reads the token objects; `codegen/src/contract.rs` fails the build, naming the field, if
+    /// the spec stops giving them this shape.
     pub(crate) fn from_response(
-        body: types::AuthenticationResponse,
+        response: types::AuthenticationResponse,
         server_date: Option<DateTime<Utc>>,
     ) -> Self {
-        let types::AuthenticationResponse {
-            access_token_data,
-            refresh_token_data,
-            user_id,
-            company_id,
-        } = body;
+        let (access, refresh) = (&response.access_token_data, &response.refresh_token_data);
         Self {
-            access_token: access_token_data.token.into(),
-            access_expires: access_token_data.expires.as_datetime(),
-            refresh_token: refresh_token_data.token.into(),
-            refresh_expires: refresh_token_data.expires.as_datetime(),
-            user_id,
-            company_id,
+            access_token: access.token.clone().into(),
+            access_expires: access.expires.as_datetime(),
+            refresh_token: refresh.token.clone().into(),
+            refresh_expires: refresh.expires.as_datetime(),
             server_date,
+            response,
         }
+    }
+
+    /// GenLogs' whole answer, as generated from the spec: `session.response().user_id`. Its
+    /// token strings are [`Token`](crate::Token)s, redacted like the fields above.
+    pub fn response(&self) -> &types::AuthenticationResponse {
+        &self.response
+    }
+
+    /// GenLogs' whole answer, owned.
+    pub fn into_response(self) -> types::AuthenticationResponse {
+        self.response
+    }
+
+    /// A session as the stand-in server's body decodes, for the crate's unit tests.
+    #[cfg(test)]
+    pub(crate) fn example(
+        access_expires: DateTime<Utc>,
+        refresh_expires: DateTime<Utc>,
+        server_date: Option<DateTime<Utc>>,
+    ) -> Self {
+        let body = serde_json::json!({
+            "access_token_data": { "token": "at", "expires": access_expires.to_rfc3339() },
+            "refresh_token_data": { "token": "rt", "expires": refresh_expires.to_rfc3339() },
+            "user_id": "u",
+            "company_id": 1
+        });
+        let response = serde_json::from_value(body).expect("the example is a token response");
+        Self::from_response(response, server_date)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_carries_the_tokens_and_the_whole_response() {
+        let now = chrono::Utc::now();
+        let session = Session::example(now, now + chrono::Duration::days(1), None);
+        assert_eq!(session.access_token.expose_secret(), "at");
+        assert_eq!(session.refresh_token.expose_secret(), "rt");
+        let response = session.response();
+        assert_eq!(response.access_token_data.token.expose_secret(), "at");
+        assert_eq!(
+            response.refresh_token_data.expires.as_datetime(),
+            session.refresh_expires
+        );
+        let debug = format!("{session:?}");
+        assert!(
+            !debug.contains("\"at\"") && !debug.contains("\"rt\""),
+            "{debug}"
+        );
+        assert!(debug.contains("REDACTED"), "{debug}");
     }
 }

@@ -84,14 +84,19 @@ pub enum TokenState {
     /// Nothing is known against it.
     #[default]
     Usable,
-    /// A refresh with it was sent and its outcome is unknown (timeout, dropped connection, a
-    /// 500/502/504): GenLogs may have rotated it. It is sent again only by the manager's one
-    /// retry after the cooldown, whose 401 then means the grant is lost.
+    /// A refresh with it was sent and no answer says what became of it (in flight, timed out,
+    /// connection dropped, a 500/502/504): GenLogs may have rotated it. The manager marks this in
+    /// the store before every refresh it sends, so a crash mid-request leaves the doubt behind.
+    /// Sending it again is safe (if it was rotated, the grant is lost whatever happens), but not
+    /// before the cooldown after `last_attempt` (doubling per attempt), so that processes sharing
+    /// the store do not all retry at once. A 401 then means the grant was lost.
     PossiblyRotated {
-        /// When the unanswered refresh was sent.
+        /// When the first unanswered refresh was sent.
         since: DateTime<Utc>,
         /// Refreshes sent with it since then.
         attempts: u32,
+        /// When the last one was sent.
+        last_attempt: DateTime<Utc>,
     },
     /// It must never be sent again: new tokens are needed.
     Dead {
@@ -114,8 +119,6 @@ pub enum NewTokensReason {
     /// GenLogs answered 401 to the retry of a refresh whose first outcome was unknown: the first
     /// request most likely rotated the token and its answer was lost, so the grant is lost.
     RejectedAfterUnknownOutcome,
-    /// A refresh was sent but its outcome is unknown, so the token sent may have been rotated.
-    OutcomeUnknown,
     /// The refresh token's own expiry has passed.
     RefreshTokenExpired,
 }
@@ -130,9 +133,6 @@ impl std::fmt::Display for NewTokensReason {
             NewTokensReason::RejectedAfterUnknownOutcome => {
                 "GenLogs rejected the refresh token after an earlier refresh's outcome was \
                  unknown: that refresh most likely rotated it and its answer was lost"
-            }
-            NewTokensReason::OutcomeUnknown => {
-                "the last refresh's outcome is unknown, so the refresh token may have been rotated"
             }
             NewTokensReason::RefreshTokenExpired => "the refresh token has expired",
         })
@@ -379,6 +379,12 @@ pub(crate) fn check_version(expected: u64, found: Option<u64>) -> Result<(), Sto
     }
 }
 
+/// The version a save writes after `read`; a document at the largest version cannot be saved over.
+pub(crate) fn next_version(read: u64) -> Result<u64, StoreError> {
+    read.checked_add(1)
+        .ok_or_else(|| StoreError::Other("the stored document's version is at its maximum".into()))
+}
+
 /// Tokens kept in memory only: lost when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -414,7 +420,7 @@ impl TokenStore for MemoryStore {
     async fn save(&self, tokens: &StoredTokens, _lock: &StoreLock) -> Result<u64, StoreError> {
         let mut stored = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         check_version(tokens.version, stored.as_ref().map(|s| s.version))?;
-        let version = tokens.version + 1;
+        let version = next_version(tokens.version)?;
         *stored = Some(StoredTokens {
             version,
             ..tokens.clone()

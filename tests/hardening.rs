@@ -132,10 +132,21 @@ fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
     fx.answer(Mode::Genlogs);
     let later = tokio::runtime::Runtime::new().unwrap();
     later.block_on(async {
+        // The request may have been processed: the attempt was marked before it was sent, so
+        // the token is possibly rotated and is retried after the cooldown, not at once.
+        let error = tokio::time::timeout(Duration::from_secs(10), manager.access_token())
+            .await
+            .expect("a later call does not hang")
+            .unwrap_err();
+        assert!(
+            matches!(error, TokenError::OutcomeUnknown { .. }),
+            "{error:?}"
+        );
+        fx.clock.advance(genlogs_auth::DEFAULT_RETRY_COOLDOWN);
         let token = tokio::time::timeout(Duration::from_secs(10), manager.access_token())
             .await
             .expect("a later call does not hang")
-            .expect("a later call refreshes");
+            .expect("after the cooldown it refreshes");
         assert!(!token.expose_secret().is_empty());
     });
     assert_eq!(fx.refresh_requests(), 2);
@@ -341,6 +352,56 @@ async fn a_failed_save_keeps_the_store_locked_until_it_succeeds() {
         "the other process adopts it"
     );
     assert_eq!(fx.refresh_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_recovered_token_that_cannot_be_saved_keeps_the_store_locked_too() {
+    let fx = Fixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    FileStore::new(&path)
+        .replace(&fx.valid_tokens())
+        .await
+        .unwrap();
+    // GenLogs rotates, but the answer's access token is blank: only the refresh token is usable.
+    let genlogs = fx.genlogs.clone();
+    fx.answer(Mode::Script(Arc::new(move |request| {
+        let Reply::Full {
+            status,
+            headers,
+            body,
+        } = genlogs.handle(request)
+        else {
+            unreachable!("the stand-in answers in full")
+        };
+        let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        json["access_token_data"]["token"] = json!("  ");
+        Reply::Full {
+            status,
+            headers,
+            body: json.to_string().into_bytes(),
+        }
+    })));
+    let flaky = Arc::new(FlakyStore::wrapping(
+        FileStore::new(&path).with_lock_wait(Duration::from_millis(300)),
+    ));
+    flaky.failing.store(true, Ordering::SeqCst);
+    let first = fx.manager(flaky.clone());
+    assert!(first.access_token().await.is_err());
+    assert_eq!(fx.refresh_requests(), 1);
+
+    // The file still shows the sent token as usable; the recovered one is only in memory.
+    let second = file_manager(&fx, &path);
+    let error = second.access_token().await.unwrap_err();
+    assert!(
+        matches!(error.store_error(), Some(StoreError::Busy { .. })),
+        "{error:?}"
+    );
+    assert_eq!(
+        fx.refresh_requests(),
+        1,
+        "the rotated-away token was not sent again"
+    );
 }
 
 #[tokio::test]

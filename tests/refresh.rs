@@ -51,8 +51,8 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
         assert_eq!(session.refresh_expires, expected, "{form}");
         assert_eq!(session.access_token.expose_secret(), "new-access");
         assert_eq!(session.refresh_token.expose_secret(), "new-refresh");
-        assert_eq!(session.user_id, "user-1");
-        assert_eq!(session.company_id, 12);
+        assert_eq!(session.response().user_id, "user-1");
+        assert_eq!(session.response().company_id, 12);
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::Error;
 use crate::store::{NewTokensReason, StoreError};
 
@@ -28,6 +30,20 @@ pub enum TokenError {
     /// outcome that is retried after the cooldown) and the cached access token has expired.
     #[error("refreshing the GenLogs access token failed and no valid cached one is left")]
     Refresh(#[source] Arc<Error>),
+    /// A refresh's outcome is unknown (it timed out, its connection dropped, the process sending it
+    /// crashed; here or in another process sharing the store), so GenLogs may have rotated the
+    /// token. The same token is sent again once the cooldown has passed; no valid cached access
+    /// token is left meanwhile.
+    #[error(
+        "an earlier GenLogs token refresh's outcome is unknown (since {since}); the refresh is \
+         retried after {retry_at}"
+    )]
+    OutcomeUnknown {
+        /// When the first unanswered refresh was sent.
+        since: DateTime<Utc>,
+        /// When the next attempt may be sent.
+        retry_at: DateTime<Utc>,
+    },
     /// The store could not be locked, read or written. After a refresh, the rotated tokens are
     /// kept in memory and saving is retried on the next call; the new access token is handed out
     /// only once it is saved.

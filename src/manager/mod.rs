@@ -189,6 +189,11 @@ impl Shared {
         next
     }
 
+    /// Puts back a state saved earlier (an attempt that was not made after all).
+    fn restore(&self, state: State) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+    }
+
     /// No background refresh before `until` (after one that failed).
     fn quiet_until(&self, until: Deadline) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
@@ -336,24 +341,31 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
 }
 
 /// Decide → act → apply, under the store's lock, until the state answers. The lock is released
-/// at the end, except when rotated tokens could not be saved: then it is kept (in `held`, which
-/// lives in `Shared::serial`) until a later task saves them, so that no other process reads the
-/// rotated-away token and sends it.
+/// at the end, also when the task is cancelled or its runtime shuts down, except while news of a
+/// sent token (a rotation, a recovered token, a dead or possibly-rotated mark) could not be saved:
+/// then it is kept (in `held`, which lives in `Shared::serial`) until a later task saves it, so
+/// that no other process reads the store, which still shows that token as usable, and sends it.
 async fn act(
     shared: &Shared,
     held: &mut Option<StoreLock>,
     until: Until,
 ) -> Result<(), TokenError> {
-    let result = steps(shared, held, until).await;
-    let rotation_unsaved = shared
-        .current()
-        .pending
-        .as_ref()
-        .is_some_and(|pending| pending.rotation);
-    if result.is_ok() || !rotation_unsaved {
-        *held = None;
+    let release = Release { shared, held };
+    steps(shared, &mut *release.held, until).await
+}
+
+/// Releases the store's lock when a refresh task ends, whichever way it ends.
+struct Release<'a> {
+    shared: &'a Shared,
+    held: &'a mut Option<StoreLock>,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        if !self.shared.current().unsaved_news_of_a_sent_token() {
+            *self.held = None;
+        }
     }
-    result
 }
 
 async fn steps(
@@ -366,17 +378,23 @@ async fn steps(
         let state = shared.current();
         let now = shared.clock.monotonic();
         if state.pending.is_none() && (until == Until::Saved || state.fresh(now).is_some()) {
-            break; // done, or another task already did it
+            return Ok(()); // done, or another task already did it
         }
         let lock = match held {
             Some(lock) => lock,
             None => held.insert(shared.store.lock().await.map_err(store_error)?),
         };
-        let stored = shared.store.load().await.map_err(store_error)?;
+        let stored = match shared.store.load().await {
+            Ok(stored) => stored,
+            // A replacement overwrites a document that cannot be read (corrupt, too widely
+            // readable): that is what replacing is for.
+            Err(_) if until == Until::Saved => None,
+            Err(error) => return Err(store_error(error)),
+        };
         let state = shared.apply(Outcome::Loaded(stored));
         let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
         match decide(&state, policy, now, utc_now) {
-            Step::Serve => break,
+            Step::Serve => return Ok(()),
             Step::Save => {
                 let tokens = state.tokens.clone().expect("a pending save has tokens");
                 match shared.store.save(&tokens, lock).await {
@@ -393,7 +411,7 @@ async fn steps(
                     }
                 }
             }
-            _ if until == Until::Saved => break,
+            _ if until == Until::Saved => return Ok(()),
             Step::Fail(error) => return Err(error),
             Step::Wait(until) => {
                 *held = None;
@@ -401,66 +419,87 @@ async fn steps(
             }
             Step::Refresh => {
                 keep_lease(shared, lock).await?;
-                let sent = state
-                    .tokens
-                    .as_ref()
-                    .expect("a refresh has tokens")
-                    .refresh_token
-                    .clone();
-                tracing::info!("genlogs token refresh started");
-                let started = shared.clock.monotonic();
-                let result = shared.client.refresh(&sent).await;
-                let elapsed_ms =
-                    shared.clock.monotonic().saturating_sub(started).as_millis() as u64;
-                let outcome = match result {
-                    Ok(session) => {
-                        tracing::info!(
-                            elapsed_ms,
-                            outcome = "refreshed",
-                            "genlogs token refresh finished"
-                        );
-                        Outcome::Refreshed {
-                            sent,
-                            session: Box::new(session),
-                            jitter: fastrand::f64(),
-                        }
-                    }
-                    Err(error) => {
-                        let status = error.status().map(|s| s.as_u16());
-                        tracing::warn!(elapsed_ms, status, outcome = "failed", error = %error, "genlogs token refresh finished");
-                        Outcome::Failed { sent, error }
-                    }
-                };
-                shared.apply(outcome);
+                mark_attempt(shared, lock, &state).await?;
+                send(shared, &state).await;
             }
         }
     }
-    let state = shared.current();
-    let now = shared.clock.monotonic();
-    if until == Until::Answered && state.fresh(now).is_none() && state.pending.is_some() {
-        return Err(store_error(StoreError::Other(
-            "the stored tokens kept changing while the manager tried to save".into(),
-        )));
-    }
-    Ok(())
+    Err(store_error(StoreError::Other(
+        "the stored tokens kept changing while the manager tried to save".into(),
+    )))
 }
 
-/// A refresh is sent only while the store's lease (if its locks are leases) outlasts the
-/// request: otherwise another process could take the lease and send the same token.
-async fn keep_lease(shared: &Shared, lock: &mut StoreLock) -> Result<(), TokenError> {
-    let needed = shared.client.request_timeout().saturating_add(LEASE_SAFETY);
-    match lock.time_left() {
-        Some(left) if left < needed => {
-            shared
-                .store
-                .extend(lock, needed.saturating_add(LEASE_SAFETY))
-                .await
-                .map_err(store_error)?;
-            match lock.time_left() {
-                Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
-                _ => Ok(()),
+/// Saves the possibly-rotated mark of the attempt about to be sent; nothing is sent if that fails.
+async fn mark_attempt(
+    shared: &Shared,
+    lock: &StoreLock,
+    before: &Arc<State>,
+) -> Result<(), TokenError> {
+    let marked = shared.apply(Outcome::Sending);
+    let tokens = marked.tokens.clone().expect("a refresh has tokens");
+    match shared.store.save(&tokens, lock).await {
+        Ok(version) => {
+            shared.apply(Outcome::Saved(version));
+            Ok(())
+        }
+        Err(error) => {
+            // Not sent: take the mark back.
+            shared.restore((**before).clone());
+            Err(store_error(error))
+        }
+    }
+}
+
+/// Sends the stored refresh token and folds in what came back.
+async fn send(shared: &Shared, state: &State) {
+    let sent = state
+        .tokens
+        .as_ref()
+        .expect("a refresh has tokens")
+        .refresh_token
+        .clone();
+    tracing::info!("genlogs token refresh started");
+    let started = shared.clock.monotonic();
+    let result = shared.client.refresh(&sent).await;
+    let elapsed_ms = shared.clock.monotonic().saturating_sub(started).as_millis() as u64;
+    let outcome = match result {
+        Ok(session) => {
+            tracing::info!(
+                elapsed_ms,
+                outcome = "refreshed",
+                "genlogs token refresh finished"
+            );
+            Outcome::Refreshed {
+                sent,
+                session: Box::new(session),
+                jitter: fastrand::f64(),
             }
         }
+        Err(error) => {
+            let status = error.status().map(|s| s.as_u16());
+            tracing::warn!(elapsed_ms, status, outcome = "failed", error = %error, "genlogs token refresh finished");
+            Outcome::Failed { sent, error }
+        }
+    };
+    shared.apply(outcome);
+}
+
+/// A refresh is sent only while the store's lease (if its locks are leases) is still this
+/// process's and outlasts the request: otherwise another process could take the lease and send
+/// the same token. The lease is extended (an owner-checked round trip) before every send, so a
+/// lease lost early (evicted, a failover) is noticed before anything is sent.
+async fn keep_lease(shared: &Shared, lock: &mut StoreLock) -> Result<(), TokenError> {
+    let needed = shared.client.request_timeout().saturating_add(LEASE_SAFETY);
+    if lock.time_left().is_none() {
+        return Ok(());
+    }
+    shared
+        .store
+        .extend(lock, needed.saturating_add(LEASE_SAFETY))
+        .await
+        .map_err(store_error)?;
+    match lock.time_left() {
+        Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
         _ => Ok(()),
     }
 }

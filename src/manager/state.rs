@@ -1,34 +1,36 @@
 //! The manager's pure core: what it knows ([`State`]), what to do next ([`decide`]) and what an
 //! outcome changes ([`apply`]). No I/O and no clock reads: time comes in as arguments, so every
-//! row of the table below is a unit test with fixed times.
+//! row of the tables below is a unit test with fixed times.
 //!
 //! `decide` runs inside a refresh task, under the store's lock, after the store was read:
 //!
-//! | # | what the state says (first match wins)                                | step      |
-//! |---|-----------------------------------------------------------------------|-----------|
-//! | 1 | the access token is saved and before its refresh point                | `Serve`   |
-//! | 2 | something in memory is not in the store yet (rotation, state, restore)| `Save`    |
-//! | 3 | no tokens at all                                                      | `Fail` (new tokens: store empty) |
-//! | 4 | the refresh token is marked dead (by any process)                     | `Fail` (new tokens: the reason) |
-//! | 5 | the refresh token's own expiry has passed                             | `Fail` (new tokens: expired) |
-//! | 6 | a failed refresh's cooldown (or `Retry-After`) has not passed         | `Fail` (the refresh error) |
-//! | 7 | the last refresh is more recent than the minimum interval             | `Wait` until it is |
-//! | 8 | otherwise                                                             | `Refresh` |
+//! | # | what the state says (first match wins)                                  | step      |
+//! |---|-------------------------------------------------------------------------|-----------|
+//! | 1 | the access token is saved and before its refresh point                  | `Serve`   |
+//! | 2 | something in memory is not in the store yet (rotation, state, restore)  | `Save`    |
+//! | 3 | no tokens at all                                                        | `Fail` (new tokens: store empty) |
+//! | 4 | the refresh token is marked dead (by any process)                       | `Fail` (new tokens: the reason) |
+//! | 5 | the refresh token's own expiry has passed                               | `Fail` (new tokens: expired) |
+//! | 6 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
+//! | 7 | the token is possibly rotated (by any process) and the shared cooldown since the last attempt has not passed | `Fail` (outcome unknown) |
+//! | 8 | the last refresh is more recent than the minimum interval               | `Wait` until it is |
+//! | 9 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
 //! `apply` folds in what happened:
 //!
 //! | outcome | new state |
 //! |---------|-----------|
-//! | store read, nothing pending, document differs | adopt the document (another process wrote it) |
-//! | store read, nothing pending, store empty but tokens known | restore them (pending save) |
+//! | store read, nothing pending, document differs | adopt it (another process wrote it), unless it is the very document ours were rotated from, at a lower version (the store went back): then ours are written back |
+//! | store read, nothing pending, store empty but tokens known | write ours back (pending save over nothing) |
 //! | store read, a save pending over the document it was derived from | keep ours, at the document's version |
 //! | store read, a save pending but the document was replaced by someone else | adopt the document, drop ours |
 //! | saved as version `v` | nothing pending, version `v` |
+//! | about to send | the token is marked possibly rotated (attempts + 1, last attempt now): saved before the request, so a crash or a lost answer leaves the doubt in the store |
 //! | refreshed | new tokens, pending save; lifetime on the server's clock when its `Date` is within the skew bound, clamped to `[min interval, max lifetime]`; refresh point at `min(margin, lifetime / 2) × (1 + jitter)` before expiry |
 //! | 401 | dead (after an unknown outcome: "rejected after an unknown outcome"), pending save |
-//! | unknown outcome, or 500/502/504 | possibly rotated (attempts + 1), pending save, cooldown |
-//! | undecodable success with a readable refresh token | the recovered token, pending save, cooldown |
-//! | any other failure (connect, 429, 503, 403, …) | cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
+//! | unknown outcome, or 500/502/504 | stays possibly rotated; cooldown |
+//! | undecodable success with a readable refresh token | the recovered token, usable, pending save, cooldown |
+//! | any other failure (connect, 429, 503, 403, …): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens, pending save that overrides whatever is stored |
 //! | access token reported rejected | that access token is dropped (if it is still the current one) |
 
@@ -125,6 +127,14 @@ pub(crate) struct State {
     pub(crate) last_refresh: Option<Duration>,
     /// No background refresh is started before this (set after a refresh task failed).
     pub(crate) quiet_until: Option<Deadline>,
+    /// The token state before the attempt in flight was marked (to take the mark back when the
+    /// request was not processed, and to tell a plain 401 from one after an unknown outcome).
+    pub(crate) sending_from: Option<TokenState>,
+    /// The refresh token ours were rotated from, to recognise a store that went back to it.
+    pub(crate) predecessor: Option<RefreshToken>,
+    /// The access token before a rotation that is not saved yet: still valid, and served
+    /// meanwhile (the new one is not, until its refresh token is safe).
+    pub(crate) previous_access: Option<Access>,
 }
 
 /// What a refresh task does next.
@@ -134,7 +144,7 @@ pub(crate) enum Step {
     Serve,
     /// Write the pending document under the lock.
     Save,
-    /// Send the stored refresh token.
+    /// Mark the attempt in the store ([`Outcome::Sending`]), then send the stored refresh token.
     Refresh,
     /// Nothing may be sent before this point; try again then.
     Wait(Deadline),
@@ -149,6 +159,8 @@ pub(crate) enum Outcome {
     Loaded(Option<StoredTokens>),
     /// The pending document was saved as this version.
     Saved(u64),
+    /// A refresh of the stored token is about to be sent.
+    Sending,
     /// A refresh of `sent` returned a session.
     Refreshed {
         sent: RefreshToken,
@@ -179,12 +191,26 @@ impl State {
             .map(|access| &access.token)
     }
 
-    /// The access token and whether its refresh point has passed, for the hot path.
+    /// The access token that may be handed out: while rotated tokens are not saved yet, the one
+    /// from before the rotation.
     pub(crate) fn servable(&self) -> Option<&Access> {
         match &self.pending {
-            Some(Pending { rotation: true, .. }) => None,
+            Some(Pending { rotation: true, .. }) => self.previous_access.as_ref(),
             _ => self.access.as_ref(),
         }
+    }
+
+    /// Whether a pending save carries news about a token that was sent (a rotation, a recovered
+    /// token, a dead or possibly-rotated mark): until it is saved, no other process may read the
+    /// store, which still shows the sent token as usable.
+    pub(crate) fn unsaved_news_of_a_sent_token(&self) -> bool {
+        matches!(
+            self.pending,
+            Some(Pending {
+                overwrites: Overwrites::Successor(_),
+                ..
+            })
+        )
     }
 
     fn from_document(
@@ -204,10 +230,15 @@ impl State {
                         .unwrap_or(Duration::ZERO)
                         .min(policy.max_lifetime);
                     let expires = Deadline::after(now, left);
+                    // The lifetime is unknown here; what is left stands in for it, so a short-lived
+                    // token adopted from another process is not renewed at once by every process.
+                    let refresh_at = expires
+                        .minus(policy.margin.min(left / 2))
+                        .max(Deadline::after(now, policy.min_interval).min(expires));
                     Access {
                         token: Arc::new(token),
                         expires,
-                        refresh_at: expires.minus(policy.margin),
+                        refresh_at,
                     }
                 });
         State {
@@ -216,6 +247,15 @@ impl State {
             ..State::default()
         }
     }
+}
+
+/// The wait after `failures` failed attempts in a row: doubling from the cooldown, at most
+/// [`MAX_COOLDOWN`].
+fn backoff(policy: &Policy, failures: u32) -> Duration {
+    policy
+        .cooldown
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_COOLDOWN)
 }
 
 /// The next step (the table in the module doc).
@@ -249,6 +289,21 @@ pub(crate) fn decide(
             return Step::Fail(TokenError::Refresh(failure.error.clone()));
         }
     }
+    if let TokenState::PossiblyRotated {
+        since,
+        attempts,
+        last_attempt,
+    } = tokens.state
+    {
+        let wait =
+            chrono::Duration::from_std(backoff(policy, attempts)).unwrap_or(chrono::Duration::MAX);
+        let retry_at = last_attempt
+            .checked_add_signed(wait)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if utc_now < retry_at {
+            return Step::Fail(TokenError::OutcomeUnknown { since, retry_at });
+        }
+    }
     if let Some(last) = state.last_refresh {
         let allowed = Deadline::after(last, policy.min_interval);
         if !allowed.passed(now) {
@@ -275,11 +330,13 @@ pub(crate) fn apply(
         Outcome::Saved(version) => {
             let mut state = state;
             state.pending = None;
+            state.previous_access = None;
             if let Some(tokens) = state.tokens.as_mut() {
                 tokens.version = version;
             }
             state
         }
+        Outcome::Sending => sending(state, now, utc_now),
         Outcome::Refreshed {
             sent,
             session,
@@ -295,12 +352,15 @@ pub(crate) fn apply(
                 access: Some(session_access(&session, policy, now, utc_now, jitter)),
                 tokens: Some(tokens),
                 pending: Some(Pending {
-                    overwrites: Overwrites::Successor(sent),
+                    overwrites: Overwrites::Successor(sent.clone()),
                     rotation: true,
                 }),
                 failure: None,
                 last_refresh: Some(now),
                 quiet_until: None,
+                sending_from: None,
+                predecessor: Some(sent),
+                previous_access: state.access,
             }
         }
         Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
@@ -325,6 +385,32 @@ pub(crate) fn apply(
     }
 }
 
+/// Marks the stored token possibly rotated before it is sent; the mark is saved first.
+fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
+    let mut state = state;
+    let Some(tokens) = state.tokens.as_mut() else {
+        return state;
+    };
+    let (since, attempts) = match tokens.state {
+        TokenState::PossiblyRotated {
+            since, attempts, ..
+        } => (since, attempts),
+        _ => (utc_now, 0),
+    };
+    state.sending_from = Some(tokens.state);
+    tokens.state = TokenState::PossiblyRotated {
+        since,
+        attempts: attempts.saturating_add(1),
+        last_attempt: utc_now,
+    };
+    state.pending = Some(Pending {
+        overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
+        rotation: false,
+    });
+    state.last_refresh = Some(now);
+    state
+}
+
 fn loaded(
     state: State,
     stored: Option<StoredTokens>,
@@ -333,13 +419,14 @@ fn loaded(
     utc_now: DateTime<Utc>,
 ) -> State {
     let Some(stored) = stored else {
-        // An empty store (flushed, or a file deleted) while we know tokens: write them back.
+        // An empty store (flushed, or a file deleted) while we know tokens: write them back,
+        // unless someone else writes first.
         let mut state = state;
         if let Some(tokens) = state.tokens.as_mut() {
             tokens.version = 0;
             if state.pending.is_none() {
                 state.pending = Some(Pending {
-                    overwrites: Overwrites::Anything,
+                    overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
                     rotation: false,
                 });
             }
@@ -379,6 +466,27 @@ fn loaded(
             }
             state
         }
+        None if stored.version < ours.version
+            && state
+                .predecessor
+                .as_ref()
+                .is_some_and(|predecessor| same(&stored.refresh_token, predecessor)) =>
+        {
+            // The store went back to the tokens ours replaced (a failover lost the write, a backup
+            // was restored): sending that token would be a reuse. Write ours back over it.
+            tracing::warn!(
+                "the token store went back to rotated-away tokens; writing the newer ones back"
+            );
+            let mut state = state;
+            if let Some(tokens) = state.tokens.as_mut() {
+                tokens.version = stored.version;
+            }
+            state.pending = Some(Pending {
+                overwrites: Overwrites::Successor(stored.refresh_token),
+                rotation: false,
+            });
+            state
+        }
         None => {
             tracing::info!("adopted genlogs tokens from the store");
             let keep_failure = stored.same_refresh_token(ours);
@@ -386,6 +494,7 @@ fn loaded(
             if keep_failure {
                 adopted.failure = state.failure;
                 adopted.last_refresh = state.last_refresh;
+                adopted.predecessor = state.predecessor;
             }
             adopted
         }
@@ -413,7 +522,8 @@ fn session_access(
                 .is_ok_and(|s| s <= policy.max_clock_skew) =>
         {
             // `Date` has one-second resolution: the server's "now" may be up to a second later.
-            date + chrono::Duration::seconds(1)
+            date.checked_add_signed(chrono::Duration::seconds(1))
+                .unwrap_or(date)
         }
         _ => utc_now,
     };
@@ -446,61 +556,45 @@ fn failed(
     utc_now: DateTime<Utc>,
 ) -> State {
     let consecutive = state.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
-    let retry_after = error.retry_after();
-    let backoff = policy
-        .cooldown
-        .saturating_mul(1 << (consecutive - 1).min(16))
-        .max(retry_after.unwrap_or(Duration::ZERO))
+    let wait = backoff(policy, consecutive)
+        .max(error.retry_after().unwrap_or(Duration::ZERO))
         .min(MAX_COOLDOWN);
     let recovered = error.recovered_refresh_token().cloned();
     let kind = FailureKind::of(&error);
-    let error = Arc::new(error);
     let mut state = state;
+    let before = state.sending_from.take().unwrap_or_default();
     state.last_refresh = Some(now);
     state.failure = Some(Failure {
-        error,
-        retry_at: Deadline::after(now, backoff),
+        error: Arc::new(error),
+        retry_at: Deadline::after(now, wait),
         consecutive,
     });
     let Some(tokens) = state.tokens.as_mut() else {
         return state;
     };
-    let possibly_rotated_attempts = match tokens.state {
-        TokenState::PossiblyRotated { attempts, .. } => Some(attempts),
-        _ => None,
-    };
-    let new_state = match (recovered, kind) {
+    tokens.state = match (recovered, kind) {
         (Some(recovered), _) => {
             // The rotated refresh token survived an undecodable response: keep it (the old
             // access token stays valid while it lasts).
             tokens.refresh_token = recovered.token;
             tokens.refresh_expires = recovered.expires.map(Into::into);
-            tokens.state = TokenState::Usable;
             tokens.refreshed_at = Some(utc_now);
-            state.pending = Some(Pending {
-                overwrites: Overwrites::Successor(sent),
-                rotation: false,
-            });
-            return state;
+            state.predecessor = Some(sent.clone());
+            TokenState::Usable
         }
         (None, FailureKind::Rejected) => TokenState::Dead {
-            reason: if possibly_rotated_attempts.is_some() {
+            reason: if matches!(before, TokenState::PossiblyRotated { .. }) {
                 NewTokensReason::RejectedAfterUnknownOutcome
             } else {
                 NewTokensReason::RefreshTokenRejected
             },
             since: utc_now,
         },
-        (None, FailureKind::MaybeProcessed) => TokenState::PossiblyRotated {
-            since: match tokens.state {
-                TokenState::PossiblyRotated { since, .. } => since,
-                _ => utc_now,
-            },
-            attempts: possibly_rotated_attempts.unwrap_or(0).saturating_add(1),
-        },
-        (None, FailureKind::NotProcessed) => return state,
+        // The mark saved before sending says it all.
+        (None, FailureKind::MaybeProcessed) => return state,
+        // Nothing happened to the token: take the mark back.
+        (None, FailureKind::NotProcessed) => before,
     };
-    tokens.state = new_state;
     state.pending = Some(Pending {
         overwrites: Overwrites::Successor(sent),
         rotation: false,
@@ -577,15 +671,16 @@ mod tests {
     }
 
     fn session(lifetime: chrono::Duration, server_date: Option<DateTime<Utc>>) -> Session {
-        Session {
-            access_token: AccessToken::new("at-new"),
-            access_expires: server_date.unwrap_or(utc()) + lifetime,
-            refresh_token: RefreshToken::new("rt-new"),
-            refresh_expires: utc() + chrono::Duration::days(7),
-            user_id: "u".into(),
-            company_id: 1,
+        let mut session = Session::example(
+            server_date.unwrap_or(utc()) + lifetime,
+            utc() + chrono::Duration::days(7),
             server_date,
-        }
+        );
+        session.access_token = AccessToken::new("at-new");
+        session.refresh_token = RefreshToken::new("rt-new");
+        // `example` goes through the wire format; keep the exact instant.
+        session.access_expires = server_date.unwrap_or(utc()) + lifetime;
+        session
     }
 
     fn refreshed(state: State, session: Session, now: Duration) -> State {
@@ -602,9 +697,17 @@ mod tests {
         )
     }
 
+    /// An attempt as the manager makes it: marked and saved, sent, failed.
     fn failed(state: State, error: Error) -> State {
-        apply(
+        let marked = saved(apply(
             state,
+            Outcome::Sending,
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        ));
+        apply(
+            marked,
             Outcome::Failed {
                 sent: RefreshToken::new("rt"),
                 error,
@@ -615,8 +718,14 @@ mod tests {
         )
     }
 
+    /// Decides at `now`, with the wall clock moved on by as much.
     fn step(state: &State, now: Duration) -> Step {
-        decide(state, &policy(), now, utc())
+        decide(
+            state,
+            &policy(),
+            now,
+            utc() + chrono::Duration::from_std(now).unwrap(),
+        )
     }
 
     fn unknown() -> Error {
@@ -650,9 +759,10 @@ mod tests {
             Duration::ZERO,
         );
         assert!(matches!(step(&state, Duration::ZERO), Step::Save));
-        assert!(
-            state.valid(Duration::ZERO).is_none(),
-            "rotated tokens are not handed out unsaved"
+        assert_eq!(
+            state.valid(Duration::ZERO).map(|t| t.expose_secret()),
+            Some("at"),
+            "the new access token is not handed out before its refresh token is saved; the old one is"
         );
         let state = saved(state);
         assert!(matches!(step(&state, Duration::ZERO), Step::Serve));
@@ -729,17 +839,17 @@ mod tests {
     #[test]
     fn row_6_no_refresh_during_the_cooldown() {
         let state = failed(
-            with_access("rt", secs(30)),
+            with_access("rt", secs(2)),
             Error::Server {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: None,
                 retry_after: None,
             },
         );
-        assert!(
-            state.pending.is_none(),
-            "a 503 changes nothing in the store"
-        );
+        // Not processed: the mark saved before sending is taken back.
+        assert_eq!(state.tokens.as_ref().unwrap().state, TokenState::Usable);
+        assert!(matches!(step(&state, Duration::ZERO), Step::Save));
+        let state = saved(state);
         assert!(matches!(
             step(&state, secs(4)),
             Step::Fail(TokenError::Refresh(_))
@@ -822,6 +932,7 @@ mod tests {
         stored.state = TokenState::PossiblyRotated {
             since: utc(),
             attempts: 1,
+            last_attempt: utc(),
         };
         let state = apply(
             state,
@@ -1026,14 +1137,17 @@ mod tests {
                 state.tokens.as_ref().unwrap().state,
                 TokenState::PossiblyRotated { .. }
             ));
-            let state = saved(state);
-            assert!(matches!(step(&state, secs(4)), Step::Serve | Step::Fail(_)));
+            assert!(
+                state.pending.is_none(),
+                "the mark saved before sending stays"
+            );
             assert!(
                 state.valid(secs(4)).is_some(),
                 "the cached token is still served"
             );
         }
-        let state = saved(failed(with_access("rt", secs(30)), unknown()));
+        // Expired access token: callers learn the refresh failed until the cooldown is over.
+        let state = failed(with_access("rt", secs(2)), unknown());
         assert!(matches!(
             step(&state, secs(4)),
             Step::Fail(TokenError::Refresh(_))
@@ -1124,5 +1238,94 @@ mod tests {
             utc(),
         );
         assert!(state.valid(secs(1)).is_none());
+    }
+
+    #[test]
+    fn row_7_another_process_s_unknown_outcome_holds_everyone_for_the_shared_cooldown() {
+        let mut stored = document("rt", 4);
+        stored.state = TokenState::PossiblyRotated {
+            since: utc(),
+            attempts: 2,
+            last_attempt: utc(),
+        };
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(stored)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        // Two attempts: 10 s after the last one, on the wall clock every process shares.
+        assert!(matches!(
+            step(&state, secs(9)),
+            Step::Fail(TokenError::OutcomeUnknown { .. })
+        ));
+        assert!(matches!(step(&state, secs(10)), Step::Refresh));
+    }
+
+    #[test]
+    fn every_attempt_is_marked_before_it_is_sent() {
+        let state = apply(
+            with_access("rt", secs(30)),
+            Outcome::Sending,
+            &policy(),
+            secs(20),
+            utc(),
+        );
+        assert!(matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::PossiblyRotated { attempts: 1, .. }
+        ));
+        assert!(state.unsaved_news_of_a_sent_token());
+        assert!(matches!(step(&state, secs(20)), Step::Save));
+    }
+
+    #[test]
+    fn a_store_that_went_back_to_the_rotated_away_tokens_gets_the_newer_ones_again() {
+        let state = saved(refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            Duration::ZERO,
+        ));
+        assert_eq!(state.tokens.as_ref().unwrap().version, 2);
+        // A failover lost the save: the store holds version 1 with the token that was sent.
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(document("rt", 1))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        let tokens = state.tokens.as_ref().unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
+        assert_eq!(tokens.version, 1);
+        assert!(matches!(step(&state, secs(1)), Step::Save));
+        // An operator's new document at a lower version is adopted, though.
+        let state = apply(
+            saved(state),
+            Outcome::Loaded(Some(document("rt-operator", 1))),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert_eq!(
+            state.tokens.unwrap().refresh_token.expose_secret(),
+            "rt-operator"
+        );
+    }
+
+    #[test]
+    fn an_adopted_short_lived_token_is_renewed_at_half_of_what_is_left() {
+        let state = with_access("rt", secs(30));
+        assert_eq!(
+            state.access.as_ref().unwrap().refresh_at,
+            Deadline(secs(15))
+        );
+        let state = with_access("rt", secs(4));
+        assert_eq!(
+            state.access.as_ref().unwrap().refresh_at,
+            Deadline(secs(4)),
+            "never sooner than the minimum interval while it lasts"
+        );
     }
 }

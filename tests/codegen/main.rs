@@ -1,11 +1,11 @@
-//! The spec pipeline (`src/codegen/`, the same files build.rs compiles): its unit tests, the whole
-//! pipeline on the embedded spec and broken ones, the committed snapshots, and regeneration on
-//! variants of the spec with their change reports.
+//! The spec pipeline (the `genlogs-auth-codegen` crate, the same code build.rs runs) on this
+//! crate's `openapi.json`: the whole pipeline on the embedded spec and broken ones, the committed
+//! snapshots, and regeneration on the upstream variants with their change reports. The
+//! pipeline's own unit tests are in `codegen/`.
 //!
 //! Rewrite the snapshots with: `EXPECTORATE=overwrite cargo test --test codegen`
 
-#[path = "../../src/codegen/mod.rs"]
-mod codegen;
+use genlogs_auth_codegen as codegen;
 
 mod pipeline;
 mod properties;

@@ -1,5 +1,6 @@
-//! The quirk-fix pass is idempotent on any mix of upstream's quirks and plausible edits: applying
-//! it to its own output changes nothing and finds nothing to fix.
+//! The quirk-fix pass is idempotent on any mix of upstream's quirks and plausible edits (new
+//! fields, plain or nullable in 3.1's two forms; new routes): applying it to its own output
+//! changes nothing and finds nothing to fix, and the result generates.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -11,12 +12,15 @@ fn variant() -> impl Strategy<Value = String> {
     let fixes = prop::collection::vec(any::<bool>(), 9);
     let extra_fields = prop::collection::btree_map(
         "[a-z][a-z_]{0,9}",
-        prop_oneof![
-            Just("string"),
-            Just("integer"),
-            Just("boolean"),
-            Just("number")
-        ],
+        (
+            prop_oneof![
+                Just("string"),
+                Just("integer"),
+                Just("boolean"),
+                Just("number")
+            ],
+            0..3usize,
+        ),
         0..4,
     );
     let extra_route = prop::option::of("/[a-z]{1,8}");
@@ -67,8 +71,15 @@ fn variant() -> impl Strategy<Value = String> {
         let properties = doc
             .pointer_mut("/components/schemas/AuthenticationResponse/properties")
             .unwrap();
-        for (name, kind) in extra_fields {
-            properties[name.as_str()] = json!({ "type": kind, "title": name });
+        for (name, (kind, style)) in extra_fields {
+            // FastAPI's two ways of writing `Optional[X]` exist only in the 3.1 document.
+            properties[name.as_str()] = match (style, fixes[0]) {
+                (1, false) => {
+                    json!({ "anyOf": [{ "type": kind }, { "type": "null" }], "title": name })
+                }
+                (2, false) => json!({ "type": [kind, "null"], "title": name }),
+                _ => json!({ "type": kind, "title": name }),
+            };
         }
         if let Some(route) = extra_route {
             let copy = doc.pointer(op).unwrap().clone();

@@ -12,7 +12,7 @@ use super::server::{Reply, Request, Server};
 use chrono::Utc;
 use genlogs_auth::{
     AuthClient, ManualClock, MemoryStore, RefreshToken, StoreError, StoreLock, StoredTokens,
-    TokenManager, TokenStore,
+    TokenManager, TokenState, TokenStore,
 };
 
 pub const API_KEY: &str = "manager-test-key";
@@ -127,7 +127,12 @@ impl<S: TokenStore> TokenStore for FlakyStore<S> {
         self.inner.lock().await
     }
 
+    /// While `failing`, every save fails but the manager's mark of an attempt (so that the
+    /// refresh is sent and its result's save fails); `saves` records the others.
     async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+        if matches!(tokens.state, TokenState::PossiblyRotated { .. }) {
+            return self.inner.save(tokens, lock).await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Other("disk full".into()));
         }

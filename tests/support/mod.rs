@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod fixture;
 pub mod genlogs;
 pub mod redis;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::surface::{Field, Surface};
+use crate::surface::{Field, Surface};
 
 /// One change between the two documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +343,39 @@ pub fn render_text(changes: &[Change]) -> String {
     out
 }
 
+/// For a pull-request comment: a heading with the counts, then a table, breaking changes first.
+pub fn render_markdown(changes: &[Change]) -> String {
+    let breaking = changes.iter().filter(|c| c.breaking).count();
+    let mut out = format!(
+        "### API changes: {} ({breaking} breaking, {} non-breaking)\n",
+        changes.len(),
+        changes.len() - breaking
+    );
+    if changes.is_empty() {
+        out.push_str("\nThe two documents describe the same API.\n");
+        return out;
+    }
+    out.push_str("\n| | change | where | detail |\n|---|---|---|---|\n");
+    let mut sorted: Vec<&Change> = changes.iter().collect();
+    sorted.sort_by_key(|c| !c.breaking);
+    let cell = |text: &str| text.replace('|', "\\|");
+    for change in sorted {
+        let class = if change.breaking {
+            "**BREAKING**"
+        } else {
+            "ok"
+        };
+        let _ = writeln!(
+            out,
+            "| {class} | `{}` | `{}` | {} |",
+            change.kind,
+            cell(&change.location),
+            cell(&change.detail)
+        );
+    }
+    out
+}
+
 /// For tools: `{"breaking": N, "changes": [{"breaking", "kind", "location", "detail"}]}`.
 pub fn render_json(changes: &[Change]) -> String {
     let list: Vec<_> = changes
@@ -352,43 +385,6 @@ pub fn render_json(changes: &[Change]) -> String {
     let report =
         json!({ "breaking": changes.iter().filter(|c| c.breaking).count(), "changes": list });
     serde_json::to_string_pretty(&report).expect("a Value always serializes") + "\n"
-}
-
-/// The `spec_diff` command: `[--json] [--fail-on-breaking] OLD NEW`, with `read` fetching each
-/// document's text. Returns the exit status (0; 1 for breaking changes with
-/// `--fail-on-breaking`; 2 for bad arguments or a document that cannot be corrected) and what to
-/// print on stdout or stderr.
-pub fn command(args: &[String], read: impl Fn(&str) -> Result<String, String>) -> (u8, String) {
-    const USAGE: &str =
-        "usage: spec_diff [--json] [--fail-on-breaking] OLD.json NEW.json  (`-` reads stdin)";
-    let (mut json, mut fail_on_breaking, mut files) = (false, false, Vec::new());
-    for arg in args {
-        match arg.as_str() {
-            "--json" => json = true,
-            "--fail-on-breaking" => fail_on_breaking = true,
-            "-h" | "--help" => return (0, format!("{USAGE}\n")),
-            _ => files.push(arg.as_str()),
-        }
-    }
-    let [old, new] = files.as_slice() else {
-        return (2, format!("{USAGE}\n"));
-    };
-    let report = read(old).and_then(|old| {
-        let new = read(new)?;
-        super::change_report(&old, &new).map_err(|e| e.to_string())
-    });
-    match report {
-        Err(message) => (2, format!("error: {message}\n")),
-        Ok(changes) => {
-            let status = u8::from(fail_on_breaking && changes.iter().any(|c| c.breaking));
-            let output = if json {
-                render_json(&changes)
-            } else {
-                render_text(&changes)
-            };
-            (status, output)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -502,6 +498,18 @@ mod tests {
                 "ok       operation-added              POST /token: new method `create_tokens`",
             ]
         );
+        assert_eq!(
+            render_markdown(&changes).lines().collect::<Vec<_>>(),
+            [
+                "### API changes: 2 (1 breaking, 1 non-breaking)",
+                "",
+                "| | change | where | detail |",
+                "|---|---|---|---|",
+                "| **BREAKING** | `response-field-removed` | `R.a` | string |",
+                "| ok | `operation-added` | `POST /token` | new method `create_tokens` |",
+            ]
+        );
+        assert!(render_markdown(&[]).contains("the same API"));
         let parsed: Value = serde_json::from_str(&render_json(&changes)).unwrap();
         assert_eq!(parsed["breaking"], 1);
         assert_eq!(parsed["changes"][1]["kind"], "response-field-removed");

@@ -1,13 +1,14 @@
 //! The API surface of a corrected document: operations, parameters, response statuses and type
 //! fields, in a stable order. Rendered as the committed `surface.txt` snapshot, and compared by
-//! the change report ([`super::diff`]).
+//! the change report ([`crate::diff`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::quirks::{FixReport, METHODS};
+use crate::quirks::{FixReport, Kind};
+use crate::walk::operations;
 
 /// Everything a client of the API depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,15 +65,9 @@ impl Surface {
     /// Reads the surface of a corrected document.
     pub fn of(document: &Value) -> Self {
         let mut surface = Surface::default();
-        let paths = document.get("paths").and_then(Value::as_object);
-        for (route, item) in paths.into_iter().flatten() {
-            for (method, operation) in item.as_object().into_iter().flatten() {
-                if !operation.is_object() || !METHODS.contains(&method.as_str()) {
-                    continue;
-                }
-                let key = format!("{} {route}", method.to_ascii_uppercase());
-                surface.operations.insert(key, read_operation(operation));
-            }
+        for site in operations(document) {
+            let operation = read_operation(site.get(document));
+            surface.operations.insert(site.key(), operation);
         }
         let schemas = document
             .pointer("/components/schemas")
@@ -83,7 +78,8 @@ impl Surface {
         surface
     }
 
-    /// The `surface.txt` snapshot: the surface, then what each quirk fix did.
+    /// The `surface.txt` snapshot: the surface, then what each quirk fix and each 3.1 → 3.0
+    /// translation did.
     pub fn render(&self, fixes: &[FixReport]) -> String {
         let mut out = String::new();
         for (key, operation) in &self.operations {
@@ -125,16 +121,16 @@ impl Surface {
             }
         }
         for fix in fixes {
+            let (what, nothing) = match fix.quirk.kind() {
+                Kind::Quirk => ("quirk fix", "found nothing to fix"),
+                Kind::Translation => ("3.1 translation", "nothing to translate"),
+            };
+            let name = fix.quirk.name();
             if fix.applied() {
                 let places: Vec<String> = fix.changed.iter().map(ToString::to_string).collect();
-                let _ = writeln!(
-                    out,
-                    "quirk fix {}: applied at {}",
-                    fix.quirk.name(),
-                    places.join(", ")
-                );
+                let _ = writeln!(out, "{what} {name}: applied at {}", places.join(", "));
             } else {
-                let _ = writeln!(out, "quirk fix {}: found nothing to fix", fix.quirk.name());
+                let _ = writeln!(out, "{what} {name}: {nothing}");
             }
         }
         out
@@ -239,8 +235,17 @@ fn read_type(schema: &Value) -> TypeDef {
 }
 
 /// A schema in one short, comparable phrase: `TokenSchema`, `string(date-time)`,
-/// `array<ValidationError>`, `string|integer`, `object{a,b}`.
+/// `array<ValidationError>`, `string|integer`, `object{a,b}`; a `?` marks `nullable`.
 pub fn type_name(schema: &Value) -> String {
+    let nullable = if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+        "?"
+    } else {
+        ""
+    };
+    format!("{}{nullable}", base_type_name(schema))
+}
+
+fn base_type_name(schema: &Value) -> String {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         return reference
             .rsplit('/')
@@ -258,12 +263,7 @@ pub fn type_name(schema: &Value) -> String {
                 .join(separator);
         }
     }
-    let nullable = if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
-        "?"
-    } else {
-        ""
-    };
-    let base = match schema.get("type").and_then(Value::as_str) {
+    match schema.get("type").and_then(Value::as_str) {
         Some("array") => format!(
             "array<{}>",
             schema.get("items").map_or_else(|| "any".into(), type_name)
@@ -280,8 +280,7 @@ pub fn type_name(schema: &Value) -> String {
             None => kind.to_string(),
         },
         None => "any".into(),
-    };
-    format!("{base}{nullable}")
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +307,12 @@ mod tests {
         assert_eq!(
             type_name(&json!({ "type": "integer", "nullable": true })),
             "integer?"
+        );
+        assert_eq!(
+            type_name(
+                &json!({ "allOf": [{ "$ref": "#/components/schemas/T" }], "nullable": true })
+            ),
+            "T?"
         );
         assert_eq!(type_name(&json!({})), "any");
     }

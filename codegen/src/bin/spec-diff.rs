@@ -3,21 +3,19 @@
 //!
 //! ```sh
 //! git show main:openapi.json > /tmp/openapi.main.json
-//! cargo run --example spec_diff -- /tmp/openapi.main.json openapi.json
-//! cargo run --example spec_diff -- --json --fail-on-breaking /tmp/openapi.main.json openapi.json
+//! cargo run -p genlogs-auth-codegen --bin spec-diff -- /tmp/openapi.main.json openapi.json
+//! cargo run -p genlogs-auth-codegen --bin spec-diff -- --markdown /tmp/openapi.main.json openapi.json
+//! cargo run -p genlogs-auth-codegen --bin spec-diff -- --json --fail-on-breaking OLD NEW
 //! ```
 //!
 //! Exit status: 0, or 1 with `--fail-on-breaking` when a change is breaking, or 2 when a
 //! document cannot be read or corrected (the message names the JSON path).
 
-#[path = "../src/codegen/mod.rs"]
-mod codegen;
-
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (status, output) = codegen::diff::command(&args, |path| {
+    let (status, output) = genlogs_auth_codegen::cli::spec_diff(&args, |path| {
         if path == "-" {
             std::io::read_to_string(std::io::stdin()).map_err(|e| format!("cannot read stdin: {e}"))
         } else {

@@ -2,12 +2,13 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
 /// A location in a JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JsonPath(Vec<Segment>);
 
 /// One step of a [`JsonPath`].
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     /// An object member.
@@ -41,6 +42,29 @@ impl JsonPath {
         let mut next = self.clone();
         next.0.extend(other.0.iter().cloned());
         next
+    }
+
+    /// The value at this path in `doc`, if there is one.
+    pub fn get<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        doc.pointer(&self.pointer())
+    }
+
+    /// The value at this path in `doc`, mutably, if there is one.
+    pub fn get_mut<'a>(&self, doc: &'a mut Value) -> Option<&'a mut Value> {
+        doc.pointer_mut(&self.pointer())
+    }
+
+    /// The same location as a JSON pointer (RFC 6901), for `serde_json`'s `pointer`.
+    fn pointer(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.0 {
+            out.push('/');
+            match segment {
+                Segment::Index(i) => out.push_str(&i.to_string()),
+                Segment::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            }
+        }
+        out
     }
 
     /// Converts the path that `serde_path_to_error` reports.
@@ -97,6 +121,20 @@ mod tests {
             path.to_string(),
             "$.paths['/token/refresh'].post.parameters[0]"
         );
+    }
+
+    #[test]
+    fn a_path_finds_its_value_through_keys_with_slashes_and_tildes() {
+        let mut doc = serde_json::json!({ "paths": { "/a~b": { "post": [1, 2] } } });
+        let path = JsonPath::root()
+            .key("paths")
+            .key("/a~b")
+            .key("post")
+            .index(1);
+        assert_eq!(path.get(&doc), Some(&serde_json::json!(2)));
+        *path.get_mut(&mut doc).unwrap() = serde_json::json!(3);
+        assert_eq!(doc["paths"]["/a~b"]["post"][1], 3);
+        assert_eq!(JsonPath::root().key("nope").get(&doc), None);
     }
 
     #[test]

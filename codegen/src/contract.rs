@@ -1,0 +1,492 @@
+//! The hand-written layer's contract with the generated code: the few things `genlogs-auth`
+//! names by hand, checked on the corrected document before any code is generated.
+//!
+//! The library reads the generated types only where it must: `AuthClient::refresh` calls
+//! `refresh_tokens(refresh_token)`, `Session::from_response` reads the two token objects, and the
+//! error layer decodes FastAPI's 422 body. Everything else (`user_id`, `company_id`, new fields)
+//! is carried whole in the generated `AuthenticationResponse` and follows the spec by itself. If
+//! upstream changes one of the named things, the build stops here with the JSON path, what the
+//! hand-written code expects, what the document now says, and the file to change, instead of a
+//! type error deep in generated code.
+
+use serde_json::Value;
+
+use crate::surface::type_name;
+use crate::walk::operations;
+use crate::{JsonPath, SpecError};
+
+/// The operation the client calls, and the generated method it calls.
+const REFRESH: (&str, &str, &str) = ("post", "/token/refresh", "refresh_tokens");
+/// Its arguments, in order.
+const REFRESH_PARAMETERS: &[&str] = &["refresh_token"];
+const CLIENT: &str = "src/client.rs (AuthClient::refresh)";
+const SESSION: &str = "src/session.rs (Session::from_response)";
+const ERRORS: &str = "src/response.rs (validation_problems)";
+
+/// A body the hand-written code decodes into a generated type it names.
+struct Body {
+    status: &'static str,
+    type_name: &'static str,
+    reader: &'static str,
+}
+
+const BODIES: &[Body] = &[
+    Body {
+        status: "200",
+        type_name: "AuthenticationResponse",
+        reader: SESSION,
+    },
+    Body {
+        status: "422",
+        type_name: "HTTPValidationError",
+        reader: ERRORS,
+    },
+];
+
+/// What a field must be for the hand-written code that reads it.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Exactly this type phrase ([`type_name`]), e.g. `string(password)`.
+    Is(&'static str),
+    /// An object (inline or referenced), read field by field.
+    Object,
+    /// An array, read item by item.
+    Array,
+}
+
+/// One field the hand-written code reads: from a [`Body`]'s type, through `fields` (`[]` steps
+/// into array items).
+struct Need {
+    body: &'static str,
+    fields: &'static [&'static str],
+    required: bool,
+    shape: Shape,
+    reader: &'static str,
+}
+
+const NEEDS: &[Need] = &[
+    Need {
+        body: "AuthenticationResponse",
+        fields: &["access_token_data"],
+        required: true,
+        shape: Shape::Object,
+        reader: SESSION,
+    },
+    Need {
+        body: "AuthenticationResponse",
+        fields: &["access_token_data", "token"],
+        required: true,
+        shape: Shape::Is("string(password)"),
+        reader: SESSION,
+    },
+    Need {
+        body: "AuthenticationResponse",
+        fields: &["access_token_data", "expires"],
+        required: true,
+        shape: Shape::Is("string(date-time)"),
+        reader: SESSION,
+    },
+    Need {
+        body: "AuthenticationResponse",
+        fields: &["refresh_token_data"],
+        required: true,
+        shape: Shape::Object,
+        reader: SESSION,
+    },
+    Need {
+        body: "AuthenticationResponse",
+        fields: &["refresh_token_data", "token"],
+        required: true,
+        shape: Shape::Is("string(password)"),
+        reader: SESSION,
+    },
+    Need {
+        body: "AuthenticationResponse",
+        fields: &["refresh_token_data", "expires"],
+        required: true,
+        shape: Shape::Is("string(date-time)"),
+        reader: SESSION,
+    },
+    // An absent `detail` is an empty list (typify's default for an optional array).
+    Need {
+        body: "HTTPValidationError",
+        fields: &["detail"],
+        required: false,
+        shape: Shape::Array,
+        reader: ERRORS,
+    },
+    Need {
+        body: "HTTPValidationError",
+        fields: &["detail", "[]", "loc"],
+        required: true,
+        shape: Shape::Array,
+        reader: ERRORS,
+    },
+    Need {
+        body: "HTTPValidationError",
+        fields: &["detail", "[]", "msg"],
+        required: true,
+        shape: Shape::Is("string"),
+        reader: ERRORS,
+    },
+    Need {
+        body: "HTTPValidationError",
+        fields: &["detail", "[]", "type"],
+        required: true,
+        shape: Shape::Is("string"),
+        reader: ERRORS,
+    },
+];
+
+/// Checks the corrected document against everything the hand-written layer names.
+pub fn check(doc: &Value) -> Result<(), SpecError> {
+    let (method, route, id) = REFRESH;
+    let Some(site) = operations(doc)
+        .into_iter()
+        .find(|site| site.method == method && site.route == route)
+    else {
+        return Err(broken(
+            JsonPath::root().key("paths"),
+            CLIENT,
+            &format!("calls `{} {route}`", method.to_uppercase()),
+            "the document no longer has it",
+        ));
+    };
+    let operation = site.get(doc);
+    let actual_id = operation.get("operationId").and_then(Value::as_str);
+    if actual_id != Some(id) {
+        return Err(broken(
+            site.path.key("operationId"),
+            CLIENT,
+            &format!("calls the generated method `{id}`"),
+            &format!("the operation is now named {actual_id:?}"),
+        ));
+    }
+    let parameters: Vec<&str> = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("name").and_then(Value::as_str))
+        .collect();
+    if parameters != REFRESH_PARAMETERS {
+        return Err(broken(
+            site.path.key("parameters"),
+            CLIENT,
+            &format!("calls `{id}({})`", REFRESH_PARAMETERS.join(", ")),
+            &format!(
+                "its parameters are now ({}), so the generated method takes other arguments",
+                parameters.join(", ")
+            ),
+        ));
+    }
+    for body in BODIES {
+        let at = site.path.key("responses").key(body.status);
+        let content = at.get(doc).and_then(|r| r.get("content"));
+        let schema = content
+            .and_then(Value::as_object)
+            .and_then(|media| media.values().find_map(|m| m.get("schema")));
+        let named = schema.map(type_name);
+        if named.as_deref() != Some(body.type_name) {
+            return Err(broken(
+                at,
+                body.reader,
+                &format!(
+                    "decodes the {} body as the generated `{}`",
+                    body.status, body.type_name
+                ),
+                &format!(
+                    "the body's type is now {}",
+                    named.as_deref().unwrap_or("none")
+                ),
+            ));
+        }
+    }
+    NEEDS.iter().try_for_each(|need| check_need(doc, need))
+}
+
+fn check_need(doc: &Value, need: &Need) -> Result<(), SpecError> {
+    let schemas = JsonPath::root().key("components").key("schemas");
+    let mut at = schemas.key(need.body);
+    let mut dotted = need.body.to_string();
+    for field in need.fields {
+        if *field != "[]" {
+            dotted.push('.');
+        }
+        dotted.push_str(field);
+    }
+    let (last, parents) = need.fields.split_last().expect("a need names a field");
+    for field in parents {
+        (at, _) = resolve(doc, at);
+        at = if *field == "[]" {
+            at.key("items")
+        } else {
+            at.key("properties").key(field)
+        };
+    }
+    let (parent, parent_schema) = resolve(doc, at);
+    let expects = match need.shape {
+        Shape::Is(phrase) => format!("reads `{dotted}` as {phrase}"),
+        Shape::Object => format!("reads `{dotted}` as an object"),
+        Shape::Array => format!("reads `{dotted}` as an array"),
+    };
+    let field_at = parent.key("properties").key(last);
+    let Some(field) = parent_schema.and_then(|s| s.pointer(&format!("/properties/{last}"))) else {
+        return Err(broken(
+            parent,
+            need.reader,
+            &expects,
+            "the document no longer has it",
+        ));
+    };
+    let required = parent_schema
+        .and_then(|s| s.get("required"))
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(|name| name == *last));
+    if need.required && !required {
+        return Err(broken(
+            field_at,
+            need.reader,
+            &format!("{expects}, always present"),
+            "it is optional (it would be generated as `Option<…>`)",
+        ));
+    }
+    let phrase = type_name(field);
+    if phrase.ends_with('?') {
+        return Err(broken(
+            field_at,
+            need.reader,
+            &expects,
+            &format!("it is nullable ({phrase}; it would be generated as `Option<…>`)"),
+        ));
+    }
+    let (_, resolved) = resolve(doc, field_at.clone());
+    let kind = resolved.and_then(|s| s.get("type")).and_then(Value::as_str);
+    let fits = match need.shape {
+        Shape::Is(expected) => phrase == expected,
+        Shape::Object => {
+            kind == Some("object") || resolved.is_some_and(|s| s.get("properties").is_some())
+        }
+        Shape::Array => kind == Some("array"),
+    };
+    if !fits {
+        return Err(broken(
+            field_at,
+            need.reader,
+            &expects,
+            &format!("the document now says {phrase}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Follows `$ref`s (and a lone `allOf` member) from `at` to the schema they name.
+fn resolve(doc: &Value, mut at: JsonPath) -> (JsonPath, Option<&Value>) {
+    for _ in 0..16 {
+        let Some(schema) = at.get(doc) else {
+            return (at, None);
+        };
+        let reference = schema.get("$ref").and_then(Value::as_str).or_else(|| {
+            match schema
+                .get("allOf")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+            {
+                Some([only]) => only.get("$ref").and_then(Value::as_str),
+                _ => None,
+            }
+        });
+        match reference.and_then(|r| r.strip_prefix("#/components/schemas/")) {
+            Some(name) => at = JsonPath::root().key("components").key("schemas").key(name),
+            None => return (at, Some(schema)),
+        }
+    }
+    (at.clone(), at.get(doc))
+}
+
+fn broken(at: JsonPath, reader: &str, expects: &str, now: &str) -> SpecError {
+    SpecError::new(
+        at,
+        format!(
+            "(after the quirk pass) the hand-written {reader} {expects}, but {now}. Change {reader} \
+             for the new document, then the contract in codegen/src/contract.rs"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The corrected document's parts that the contract reads, as the quirk pass leaves them.
+    fn document() -> Value {
+        let token = |format: &str| json!({ "type": "string", "format": format });
+        json!({
+            "paths": { "/token/refresh": { "post": {
+                "operationId": "refresh_tokens",
+                "parameters": [{ "name": "refresh_token", "in": "query", "required": true, "schema": { "type": "string" } }],
+                "responses": {
+                    "200": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AuthenticationResponse" } } } },
+                    "422": { "content": { "*/*": { "schema": { "$ref": "#/components/schemas/HTTPValidationError" } } } }
+                }
+            }}},
+            "components": { "schemas": {
+                "AuthenticationResponse": {
+                    "type": "object",
+                    "required": ["access_token_data", "refresh_token_data", "user_id"],
+                    "properties": {
+                        "access_token_data": { "$ref": "#/components/schemas/TokenSchema" },
+                        "refresh_token_data": { "$ref": "#/components/schemas/TokenSchema" },
+                        "user_id": { "type": "string" }
+                    }
+                },
+                "TokenSchema": {
+                    "type": "object",
+                    "required": ["token", "expires"],
+                    "properties": { "token": token("password"), "expires": token("date-time") }
+                },
+                "HTTPValidationError": { "type": "object", "properties": {
+                    "detail": { "type": "array", "items": { "$ref": "#/components/schemas/ValidationError" } }
+                }},
+                "ValidationError": {
+                    "type": "object",
+                    "required": ["loc", "msg", "type"],
+                    "properties": {
+                        "loc": { "type": "array", "items": { "type": "string" } },
+                        "msg": { "type": "string" },
+                        "type": { "type": "string" }
+                    }
+                }
+            }}
+        })
+    }
+
+    fn error_after(edit: impl FnOnce(&mut Value)) -> String {
+        let mut doc = document();
+        edit(&mut doc);
+        check(&doc).unwrap_err().to_string()
+    }
+
+    fn token_schema(doc: &mut Value) -> &mut Value {
+        &mut doc["components"]["schemas"]["TokenSchema"]
+    }
+
+    #[test]
+    fn the_fields_the_layer_does_not_name_may_come_and_go() {
+        check(&document()).unwrap();
+        let mut doc = document();
+        let response = &mut doc["components"]["schemas"]["AuthenticationResponse"];
+        response["properties"]
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("user_id");
+        response["properties"]["scope"] = json!({ "type": "string", "nullable": true });
+        token_schema(&mut doc)["properties"]["kind"] = json!({ "type": "string" });
+        check(&doc).unwrap();
+    }
+
+    #[test]
+    fn a_removed_token_field_names_the_field_and_the_file_to_change() {
+        let error = error_after(|doc| {
+            token_schema(doc)["properties"]
+                .as_object_mut()
+                .unwrap()
+                .shift_remove("expires");
+        });
+        assert!(
+            error.starts_with("openapi.json at $.components.schemas.TokenSchema: "),
+            "{error}"
+        );
+        assert!(
+            error.contains(
+                "reads `AuthenticationResponse.access_token_data.expires` as string(date-time)"
+            ),
+            "{error}"
+        );
+        assert!(error.contains("no longer has it"), "{error}");
+        assert!(
+            error.contains("Change src/session.rs (Session::from_response)"),
+            "{error}"
+        );
+        assert!(error.contains("codegen/src/contract.rs"), "{error}");
+    }
+
+    #[test]
+    fn an_optional_or_nullable_token_is_refused_by_path() {
+        let optional = error_after(|doc| {
+            token_schema(doc)["required"] = json!(["expires"]);
+        });
+        assert!(
+            optional
+                .starts_with("openapi.json at $.components.schemas.TokenSchema.properties.token: "),
+            "{optional}"
+        );
+        assert!(optional.contains("it is optional"), "{optional}");
+        let nullable = error_after(|doc| {
+            token_schema(doc)["properties"]["token"]["nullable"] = json!(true);
+        });
+        assert!(
+            nullable.contains("it is nullable (string(password)?"),
+            "{nullable}"
+        );
+    }
+
+    #[test]
+    fn a_retyped_token_field_says_what_it_is_now() {
+        let error = error_after(|doc| {
+            token_schema(doc)["properties"]["expires"] = json!({ "type": "integer" });
+        });
+        assert!(error.contains("the document now says integer"), "{error}");
+        let object = error_after(|doc| {
+            doc["components"]["schemas"]["AuthenticationResponse"]["properties"]
+                ["refresh_token_data"] = json!({ "type": "string" });
+        });
+        assert!(
+            object.contains("reads `AuthenticationResponse.refresh_token_data` as an object"),
+            "{object}"
+        );
+    }
+
+    #[test]
+    fn a_changed_call_names_the_client() {
+        let renamed = error_after(|doc| {
+            doc["paths"]["/token/refresh"]["post"]["operationId"] = json!("refresh");
+        });
+        assert!(
+            renamed.contains("calls the generated method `refresh_tokens`"),
+            "{renamed}"
+        );
+        let parameter = error_after(|doc| {
+            doc["paths"]["/token/refresh"]["post"]["parameters"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({ "name": "scope", "in": "query", "schema": { "type": "string" } }));
+        });
+        assert!(
+            parameter.starts_with("openapi.json at $.paths['/token/refresh'].post.parameters: "),
+            "{parameter}"
+        );
+        assert!(
+            parameter.contains("now (refresh_token, scope)") && parameter.contains("src/client.rs"),
+            "{parameter}"
+        );
+        let body = error_after(|doc| {
+            doc["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"]
+                ["application/json"]["schema"] = json!({ "$ref": "#/components/schemas/Tokens" });
+        });
+        assert!(body.contains("the body's type is now Tokens"), "{body}");
+    }
+
+    #[test]
+    fn the_validation_body_is_part_of_the_contract() {
+        let error = error_after(|doc| {
+            doc["components"]["schemas"]["ValidationError"]["required"] = json!(["loc", "type"]);
+        });
+        assert!(
+            error.contains("`HTTPValidationError.detail[].msg`"),
+            "{error}"
+        );
+        assert!(error.contains("src/response.rs"), "{error}");
+    }
+}

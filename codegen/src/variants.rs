@@ -1,0 +1,240 @@
+//! The upstream changes the pipeline is proven against, each made from the current
+//! `openapi.json`: the likely edits GenLogs may publish, and what must follow from each (the
+//! crate builds with zero hand edits, with this line in the change report and this line in
+//! `surface.txt`; or the build fails with this message).
+//!
+//! The root crate's tests run the pipeline on each (`tests/codegen/variants.rs`); the
+//! `spec-variants` binary writes them out for `.ci/variants.sh`, which builds the whole library
+//! on each.
+
+use serde_json::{json, Value};
+
+/// One upstream change.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// A file-name-safe identifier, e.g. `optional-field`.
+    pub name: &'static str,
+    /// What upstream changed, for people.
+    pub what: &'static str,
+    /// The changed document's text.
+    pub text: String,
+    /// What must follow.
+    pub expect: Expect,
+}
+
+/// What must follow from a [`Variant`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// The crate builds unchanged.
+    Builds {
+        /// A whole line of `spec-diff`'s text report from upstream to this variant.
+        report: String,
+        /// A whole line of the variant's `surface.txt`.
+        surface: String,
+        /// Text the generated code contains.
+        code: &'static str,
+    },
+    /// The build fails with an error that starts with this text.
+    Fails {
+        /// The start of the build's error.
+        error: String,
+    },
+}
+
+const NO_CHANGES: &str = "API changes: 0 (0 breaking, 0 non-breaking)";
+const REFRESH: &str = "/paths/~1token~1refresh/post";
+const RESPONSE: &str = "/components/schemas/AuthenticationResponse";
+
+/// Every variant of `upstream` (the text of `openapi.json`).
+pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
+    let doc: Value = serde_json::from_str(upstream).map_err(|e| format!("openapi.json: {e}"))?;
+    let edit = |change: &dyn Fn(&mut Value) -> Option<()>| -> Result<String, String> {
+        let mut copy = doc.clone();
+        change(&mut copy).ok_or("openapi.json no longer has the shape the variants edit")?;
+        Ok(serde_json::to_string_pretty(&copy).expect("a Value always serializes"))
+    };
+    let builds = |report: &str, surface: &str, code: &'static str| Expect::Builds {
+        report: report.to_string(),
+        surface: surface.to_string(),
+        code,
+    };
+    let truncated = &upstream[..upstream.len() / 2];
+    let (line, column) = end_position(truncated);
+    Ok(vec![
+        Variant {
+            name: "minified",
+            what: "the same document, minified",
+            text: serde_json::to_string(&doc).expect("a Value always serializes"),
+            expect: builds(NO_CHANGES, "quirk fix downgrade_openapi_31: applied at $.openapi", "pub async fn refresh_tokens<'a>("),
+        },
+        Variant {
+            name: "items-fixed",
+            what: "upstream fixes the `items` quirk",
+            text: edit(&|d| {
+                let properties = d.pointer_mut(&format!("{RESPONSE}/properties"))?;
+                properties["access_token_data"] = json!({ "$ref": "#/components/schemas/AccessTokenSchema" });
+                properties["refresh_token_data"] = json!({ "$ref": "#/components/schemas/RefreshTokenSchema" });
+                Some(())
+            })?,
+            expect: builds(NO_CHANGES, "quirk fix inline_items_on_object: found nothing to fix", "pub access_token_data: TokenSchema"),
+        },
+        Variant {
+            name: "optional-field",
+            what: "a new optional string field",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{RESPONSE}/properties"))?["scope"] = json!({ "type": "string", "title": "scope" });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-field-added         AuthenticationResponse.scope: string",
+                "  field scope: string (optional)",
+                "pub scope: ::std::option::Option<::std::string::String>",
+            ),
+        },
+        Variant {
+            name: "anyof-null-field",
+            what: "a new field via `anyOf [string, null]` (FastAPI's Optional)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{RESPONSE}/properties"))?["nickname"] =
+                    json!({ "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Nickname" });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-field-added         AuthenticationResponse.nickname: string?",
+                "3.1 translation translate_null_unions: applied at $.components.schemas.AuthenticationResponse.properties.nickname.anyOf",
+                "pub nickname: ::std::option::Option<::std::string::String>",
+            ),
+        },
+        Variant {
+            name: "type-array-null-field",
+            what: "a new field via `type: [string, \"null\"]`",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{RESPONSE}/properties"))?["email"] =
+                    json!({ "type": ["string", "null"], "title": "email" });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-field-added         AuthenticationResponse.email: string?",
+                "3.1 translation translate_type_arrays: applied at $.components.schemas.AuthenticationResponse.properties.email.type",
+                "pub email: ::std::option::Option<::std::string::String>",
+            ),
+        },
+        Variant {
+            name: "required-field-removed",
+            what: "a required field the hand-written layer does not need (`company_id`) removed",
+            text: edit(&|d| {
+                let response = d.pointer_mut(RESPONSE)?;
+                response["properties"].as_object_mut()?.shift_remove("company_id")?;
+                response["required"].as_array_mut()?.retain(|name| name != "company_id");
+                Some(())
+            })?,
+            expect: builds(
+                "BREAKING response-field-removed       AuthenticationResponse.company_id: integer",
+                "type AuthenticationResponse (object)",
+                "pub struct AuthenticationResponse {",
+            ),
+        },
+        Variant {
+            name: "create-token-added",
+            what: "the create-token operation (`POST /token`, `email` and `password`) added",
+            text: edit(&|d| {
+                let mut create = d.pointer(REFRESH)?.clone();
+                create["summary"] = json!("Create the AccessToken And Refresh Token");
+                create["operationId"] = json!("token_get");
+                let parameters = create["parameters"].as_array_mut()?;
+                parameters.retain(|p| p["name"] != "refresh_token");
+                for name in ["email", "password"] {
+                    parameters.push(json!({ "name": name, "in": "query", "required": true, "schema": { "type": "string", "title": name } }));
+                }
+                d["paths"]["/token"] = json!({ "post": create });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       operation-added              POST /token: new method `create_tokens`",
+                "operation POST /token (create_tokens)",
+                "pub async fn create_tokens<'a>(",
+            ),
+        },
+        Variant {
+            name: "second-error-schema",
+            what: "a second error schema on the operation (401 `{detail: string}`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{REFRESH}/responses"))?["401"] = json!({
+                    "description": "Unauthorized",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/HTTPError" } } }
+                });
+                d.pointer_mut("/components/schemas")?["HTTPError"] = json!({
+                    "properties": { "detail": { "type": "string", "title": "Detail" } },
+                    "type": "object", "required": ["detail"], "title": "HTTPError"
+                });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       response-body-changed        POST /token/refresh response 401: */* -> */* HTTPError",
+                "  response 401: */* HTTPError",
+                "pub struct HttpError {",
+            ),
+        },
+        Variant {
+            name: "api-key-security-scheme",
+            what: "`x-api-key` moved to a `securitySchemes` entry",
+            text: edit(&|d| {
+                let operation = d.pointer_mut(REFRESH)?;
+                operation["parameters"].as_array_mut()?.retain(|p| p["name"] != "x-api-key");
+                operation["security"] = json!([{ "APIKeyHeader": [] }]);
+                d.pointer_mut("/components")?["securitySchemes"] =
+                    json!({ "APIKeyHeader": { "type": "apiKey", "in": "header", "name": "x-api-key" } });
+                Some(())
+            })?,
+            expect: builds(NO_CHANGES, "quirk fix api_key_as_security_scheme: found nothing to fix", "pub async fn refresh_tokens<'a>("),
+        },
+        Variant {
+            name: "openapi-3.0.3",
+            what: "`openapi: 3.0.3` declared",
+            text: edit(&|d| {
+                d["openapi"] = json!("3.0.3");
+                Some(())
+            })?,
+            expect: builds(NO_CHANGES, "quirk fix downgrade_openapi_31: found nothing to fix", "pub async fn refresh_tokens<'a>("),
+        },
+        Variant {
+            name: "truncated",
+            what: "a truncated file",
+            text: truncated.to_string(),
+            expect: Expect::Fails {
+                error: format!("openapi.json at $: not valid JSON (line {line}, column {column}): EOF while parsing"),
+            },
+        },
+    ])
+}
+
+/// Where a parser reading all of `text` stops: its last line (1-based) and that line's length.
+fn end_position(text: &str) -> (usize, usize) {
+    let line = text.matches('\n').count() + 1;
+    let column = text
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count());
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_position_is_where_serde_json_reports_a_truncated_document() {
+        assert_eq!(end_position("{\n  \"a\": [1,"), (2, 10));
+        for cut in ["{", "{\n  \"a\": [1,", "{\n  \"é\": {\n    \"b\""] {
+            let error = serde_json::from_str::<Value>(cut).unwrap_err();
+            assert!(error.is_eof(), "{cut}");
+            assert_eq!(end_position(cut), (error.line(), error.column()), "{cut}");
+        }
+    }
+
+    #[test]
+    fn variants_refuse_a_document_they_cannot_edit() {
+        assert!(all("{}").is_err());
+        assert!(all("not json").is_err());
+    }
+}

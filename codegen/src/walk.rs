@@ -1,0 +1,237 @@
+//! The one walk over a document: where its operations are and where its schemas are. The quirk
+//! fixes, the surface, the generator-limit checks and the error locator all use it, so they agree
+//! on what counts as an operation or a schema and name the same JSON paths.
+
+use serde_json::Value;
+
+use crate::{JsonPath, SpecError};
+
+/// The HTTP methods a path item can hold as operations (its other keys are not operations).
+pub const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Where one operation is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationSite {
+    /// `$.paths['/route'].method`.
+    pub path: JsonPath,
+    /// `post`, `get`, …
+    pub method: String,
+    /// `/token/refresh`, …
+    pub route: String,
+}
+
+impl OperationSite {
+    /// `POST /token/refresh`: how reports name the operation.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method.to_ascii_uppercase(), self.route)
+    }
+
+    /// The operation object in `doc`.
+    pub fn get<'a>(&self, doc: &'a Value) -> &'a Value {
+        self.path
+            .get(doc)
+            .expect("an operation site points into the document it was found in")
+    }
+
+    /// The operation object in `doc`, mutably (the fixes never add or remove operations, so a
+    /// site found before a fix still points at its operation).
+    pub fn get_mut<'a>(&self, doc: &'a mut Value) -> &'a mut Value {
+        self.path
+            .get_mut(doc)
+            .expect("an operation site points into the document it was found in")
+    }
+}
+
+/// Every operation object in `paths`, in document order.
+pub fn operations(doc: &Value) -> Vec<OperationSite> {
+    let paths = doc.get("paths").and_then(Value::as_object);
+    let mut out = Vec::new();
+    for (route, item) in paths.into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if METHODS.contains(&method.as_str()) && operation.is_object() {
+                out.push(OperationSite {
+                    path: JsonPath::root().key("paths").key(route).key(method),
+                    method: method.clone(),
+                    route: route.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Where the bodies of an operation are: its request body and each response, keyed by the path
+/// of the object that holds `content`.
+pub fn bodies(site: &OperationSite, operation: &Value) -> Vec<(JsonPath, String)> {
+    let mut out = Vec::new();
+    if operation.get("requestBody").is_some() {
+        out.push((site.path.key("requestBody"), "requestBody".to_string()));
+    }
+    let responses = operation.get("responses").and_then(Value::as_object);
+    for status in responses.into_iter().flatten().map(|(status, _)| status) {
+        out.push((site.path.key("responses").key(status), status.clone()));
+    }
+    out
+}
+
+/// Where every top-level schema is: component schemas, then, for each operation, its parameter
+/// schemas and the schemas of its request and response bodies (also those declared under
+/// `components.parameters`, `components.requestBodies` and `components.responses`).
+pub fn schema_roots(doc: &Value) -> Vec<JsonPath> {
+    let root = JsonPath::root();
+    let mut out = Vec::new();
+    let components = root.key("components");
+    let members = |path: &JsonPath| -> Vec<JsonPath> {
+        let object = path.get(doc).and_then(Value::as_object);
+        object
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| path.key(name))
+            .collect()
+    };
+    out.extend(members(&components.key("schemas")));
+    let mut parameters: Vec<JsonPath> = members(&components.key("parameters"));
+    let mut holders: Vec<JsonPath> = members(&components.key("requestBodies"));
+    holders.extend(members(&components.key("responses")));
+    for site in operations(doc) {
+        let operation = site.get(doc);
+        let list = operation.get("parameters").and_then(Value::as_array);
+        let count = list.map_or(0, Vec::len);
+        parameters.extend((0..count).map(|i| site.path.key("parameters").index(i)));
+        holders.extend(bodies(&site, operation).into_iter().map(|(path, _)| path));
+    }
+    out.extend(
+        parameters
+            .into_iter()
+            .map(|p| p.key("schema"))
+            .filter(|p| p.get(doc).is_some()),
+    );
+    for holder in holders {
+        for media in members(&holder.key("content")) {
+            let schema = media.key("schema");
+            if schema.get(doc).is_some() {
+                out.push(schema);
+            }
+        }
+    }
+    out
+}
+
+/// What [`for_each_schema`] calls on each schema: its path and the schema itself, which it may
+/// replace (the walk then descends into the replacement).
+pub type Visitor<'v> = dyn FnMut(&JsonPath, &mut Value) -> Result<(), SpecError> + 'v;
+
+/// Calls `visit` on every schema in the document, parents before children: each of
+/// [`schema_roots`] and their subschemas (properties, items, additionalProperties, not,
+/// allOf/anyOf/oneOf, prefixItems). Stops at the first error.
+pub fn for_each_schema(doc: &mut Value, visit: &mut Visitor<'_>) -> Result<(), SpecError> {
+    for path in schema_roots(doc) {
+        if let Some(schema) = path.get_mut(doc) {
+            walk_schema(&path, schema, visit)?;
+        }
+    }
+    Ok(())
+}
+
+fn walk_schema(
+    path: &JsonPath,
+    schema: &mut Value,
+    visit: &mut Visitor<'_>,
+) -> Result<(), SpecError> {
+    visit(path, schema)?;
+    let Some(object) = schema.as_object_mut() else {
+        return Ok(());
+    };
+    for (key, child) in object.iter_mut() {
+        match (key.as_str(), child) {
+            ("properties", Value::Object(properties)) => {
+                for (name, property) in properties.iter_mut() {
+                    walk_schema(&path.key("properties").key(name), property, visit)?;
+                }
+            }
+            ("items" | "not" | "additionalProperties", child @ Value::Object(_)) => {
+                walk_schema(&path.key(key), child, visit)?;
+            }
+            ("allOf" | "anyOf" | "oneOf" | "prefixItems", Value::Array(children)) => {
+                for (i, child) in children.iter_mut().enumerate() {
+                    walk_schema(&path.key(key).index(i), child, visit)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn document() -> Value {
+        json!({
+            "paths": { "/t": {
+                "summary": "not an operation",
+                "post": {
+                    "parameters": [{ "name": "q", "in": "query", "schema": { "type": "string" } }],
+                    "requestBody": { "content": { "application/json": { "schema": { "type": "integer" } } } },
+                    "responses": { "200": { "content": { "application/json": { "schema": {
+                        "type": "object", "properties": { "a": { "anyOf": [{ "type": "string" }] } }
+                    } } } } }
+                }
+            }},
+            "components": { "schemas": { "S": { "type": "array", "items": { "type": "boolean" } } } }
+        })
+    }
+
+    #[test]
+    fn operations_are_the_method_keys_of_each_path_item() {
+        let sites = operations(&document());
+        assert_eq!(sites.len(), 1);
+        assert_eq!(sites[0].key(), "POST /t");
+        assert_eq!(sites[0].path.to_string(), "$.paths['/t'].post");
+    }
+
+    #[test]
+    fn every_schema_is_visited_parents_first() {
+        let mut doc = document();
+        let mut seen = Vec::new();
+        for_each_schema(&mut doc, &mut |path, _| {
+            seen.push(path.to_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                "$.components.schemas.S",
+                "$.components.schemas.S.items",
+                "$.paths['/t'].post.parameters[0].schema",
+                "$.paths['/t'].post.requestBody.content['application/json'].schema",
+                "$.paths['/t'].post.responses['200'].content['application/json'].schema",
+                "$.paths['/t'].post.responses['200'].content['application/json'].schema.properties.a",
+                "$.paths['/t'].post.responses['200'].content['application/json'].schema.properties.a.anyOf[0]",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_walk_descends_into_a_replaced_schema() {
+        let mut doc = json!({ "components": { "schemas": { "S": { "type": "object" } } } });
+        let mut seen = Vec::new();
+        for_each_schema(&mut doc, &mut |path, schema| {
+            seen.push(path.to_string());
+            if schema.get("type") == Some(&json!("object")) {
+                *schema = json!({ "items": { "type": "string" } });
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            ["$.components.schemas.S", "$.components.schemas.S.items"]
+        );
+    }
+}
