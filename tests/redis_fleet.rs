@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -30,9 +30,13 @@ const LIFETIME: Duration = Duration::from_secs(4);
 /// Refresh when this much is left.
 const MARGIN: Duration = Duration::from_secs(2);
 /// The refresh request's total timeout (generous: these tests share two cores with others).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The lease: longer than the request timeout plus the manager's safety margin (2 s).
-const LEASE: Duration = Duration::from_secs(5);
+const LEASE: Duration = Duration::from_secs(8);
+
+/// The tests of this file run one at a time: each starts processes and servers of its own, and
+/// two at once on a small shared machine make timeouts, not bugs.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A refresh sent while the previous access token had more than this left is a second refresh
 /// for the same expiry: the margin, plus a second for the `Date` header's resolution.
 const PREMATURE: Duration = Duration::from_secs(3);
@@ -48,6 +52,9 @@ struct ShortLived {
     last_expiry: Mutex<Option<DateTime<Utc>>>,
     /// Hold the next refresh request without processing it (its sender can be killed meanwhile).
     stall_next: AtomicBool,
+    /// How many times each refresh token was presented: more than once is a reuse, whether
+    /// GenLogs processed the first one or not.
+    presented: Mutex<HashMap<String, u32>>,
 }
 
 impl ShortLived {
@@ -59,6 +66,7 @@ impl ShortLived {
             premature: AtomicU64::new(0),
             last_expiry: Mutex::new(None),
             stall_next: AtomicBool::new(false),
+            presented: Mutex::default(),
         });
         let service = stand_in.clone();
         let server = Server::start(move |request| service.handle(request)).await;
@@ -70,6 +78,9 @@ impl ShortLived {
             return self.genlogs.handle(request);
         }
         self.requests.fetch_add(1, Ordering::SeqCst);
+        if let Some(token) = request.query("refresh_token") {
+            *self.presented.lock().unwrap().entry(token).or_default() += 1;
+        }
         if self.stall_next.swap(false, Ordering::SeqCst) {
             return Reply::Stall;
         }
@@ -103,6 +114,16 @@ impl ShortLived {
                 reply
             }
         }
+    }
+
+    /// Refresh tokens presented more than once.
+    fn reused(&self) -> usize {
+        self.presented
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|&&count| count > 1)
+            .count()
     }
 
     fn seed(&self) -> StoredTokens {
@@ -196,6 +217,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() {
+    let _serial = SERIAL.lock().await;
     const EXPIRIES: u64 = 6;
     let redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
@@ -234,6 +256,7 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
 
     let refreshes = stand_in.genlogs.refreshes();
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 0, "zero reuse");
+    assert_eq!(stand_in.reused(), 0, "no refresh token presented twice");
     assert_eq!(
         stand_in.requests.load(Ordering::SeqCst),
         refreshes,
@@ -254,6 +277,7 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without_reuse() {
+    let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
     fleet_store(&redis.url())
@@ -279,6 +303,8 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
     assert_eq!(stand_in.requests.load(Ordering::SeqCst), 2);
     assert_eq!(stand_in.genlogs.refreshes(), 1);
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 0, "zero reuse");
+    // The one token sent twice is the one whose first request GenLogs never processed.
+    assert_eq!(stand_in.reused(), 1);
     assert!(stand_in.genlogs.issued_tokens().contains(&access));
     let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
     assert!(stand_in
@@ -288,6 +314,7 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_paused_past_its_lease_does_not_send_its_stale_token_on_resume() {
+    let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
     fleet_store(&redis.url())
@@ -309,14 +336,25 @@ async fn a_holder_paused_past_its_lease_does_not_send_its_stale_token_on_resume(
     support::redis::signal(paused.id(), "-CONT");
     let (mut paused, result) = marker_of(paused, "RESULT ").await;
     assert!(paused.wait().unwrap().success());
+    // Its stale token (the seed, already rotated by the other host) was presented once only;
+    // a later refresh, once the adopted token is due, is legitimate.
     assert_eq!(
-        stand_in.requests.load(Ordering::SeqCst),
-        1,
-        "the resumed holder sent nothing: {result}"
+        stand_in.reused(),
+        0,
+        "the resumed holder sent its stale token: {result}"
     );
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 0, "zero reuse");
-    // Its first call fails on the lost lease; the next adopts the other host's tokens.
-    assert_eq!(result, format!("first=lease_lost second={access}"));
+    assert_eq!(stand_in.reused(), 0, "no refresh token presented twice");
+    // Its first call fails on the lost lease; the next adopts the other host's tokens (or
+    // newer ones, if they were due by then).
+    let second = result
+        .strip_prefix("first=lease_lost second=")
+        .unwrap_or_else(|| panic!("{result}"));
+    assert!(stand_in
+        .genlogs
+        .issued_tokens()
+        .contains(&second.to_string()));
+    let _ = access;
 }
 
 fn is_stopped(pid: u32) -> bool {
@@ -331,6 +369,7 @@ fn is_stopped(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_releases_its_lease_once_the_tokens_are_saved() {
+    let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
     let store = Arc::new(fleet_store(&redis.url()).with_lease(Duration::from_secs(60)));
@@ -345,6 +384,7 @@ async fn a_manager_releases_its_lease_once_the_tokens_are_saved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memory() {
+    let _serial = SERIAL.lock().await;
     let mut redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
     fleet_store(&redis.url())
@@ -383,6 +423,7 @@ async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memor
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 0, "zero reuse");
+    assert_eq!(stand_in.reused(), 0, "no refresh token presented twice");
     assert_eq!(stand_in.premature.load(Ordering::SeqCst), 0);
     let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
     assert!(stand_in
@@ -392,6 +433,7 @@ async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_blocks_refreshes_not_cached_tokens() {
+    let _serial = SERIAL.lock().await;
     let mut redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
     fleet_store(&redis.url())
@@ -574,6 +616,7 @@ async fn fleet_child(manager: TokenManager, tasks: usize, stop: PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_hosts_401_stops_the_whole_fleet_until_new_tokens_are_stored() {
+    let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
     let (stand_in, server) = ShortLived::serve().await;
     // A refresh token GenLogs no longer accepts (revoked, or used elsewhere).
