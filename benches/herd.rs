@@ -10,19 +10,15 @@
 //! All three use a manual clock (the same hot-path cost), moved by hand to put the token inside
 //! the margin. `HERD_WORKERS=1` runs the runtime on one worker.
 
-#[path = "../tests/support/mod.rs"]
-mod fixtures;
 mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use fixtures::genlogs::{FakeGenlogs, ACCESS_LIFETIME};
 use futures_util::FutureExt;
-use genlogs_auth::{
-    AuthClient, ManualClock, MemoryStore, RefreshToken, StoredTokens, TokenManager,
-};
+use genlogs_auth::testing::{MockGenLogs, DEFAULT_ACCESS_LIFETIME};
+use genlogs_auth::{AuthClient, ManualClock, MemoryStore, StoredTokens, TokenManager};
 
 const TASKS: usize = 10_000;
 
@@ -102,9 +98,9 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (genlogs, server) = runtime.block_on(FakeGenlogs::serve("bench-key"));
+    let genlogs = runtime.block_on(MockGenLogs::builder().api_key("bench-key").start());
     let client = AuthClient::builder("bench-key")
-        .with_base_url(server.base_url())
+        .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
     let [cached_waits, margin_waits, expired_waits]: [Samples; 3] = Default::default();
@@ -120,9 +116,9 @@ fn bench(c: &mut Criterion) {
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (_, refresh) = genlogs.create_tokens();
+                    let refresh = genlogs.issue_tokens().refresh_token;
                     let started = Instant::now();
-                    client.refresh(&RefreshToken::new(refresh)).await.unwrap();
+                    client.refresh(&refresh).await.unwrap();
                     total += started.elapsed();
                 }
                 total
@@ -154,10 +150,8 @@ fn bench(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         // A store with only a refresh token: the access token counts as expired.
-                        let (_, refresh) = genlogs.create_tokens();
-                        let store = MemoryStore::new(StoredTokens::from_refresh_token(
-                            RefreshToken::new(refresh),
-                        ));
+                        let refresh = genlogs.issue_tokens().refresh_token;
+                        let store = MemoryStore::new(StoredTokens::from_refresh_token(refresh));
                         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
                         let manager = TokenManager::builder(client.clone(), store)
                             .with_clock(clock.clone())
@@ -166,7 +160,7 @@ fn bench(c: &mut Criterion) {
                             manager.access_token().await.unwrap();
                         }
                         if situation == Situation::InsideMargin {
-                            let lifetime = ACCESS_LIFETIME.to_std().unwrap();
+                            let lifetime = DEFAULT_ACCESS_LIFETIME;
                             clock.advance(lifetime - Duration::from_secs(30));
                         }
                         let before = genlogs.refreshes();

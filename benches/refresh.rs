@@ -1,15 +1,13 @@
 //! Refresh overhead: `AuthClient::refresh` against a raw reqwest POST of the same request to the
 //! same loopback server, with the same reqwest settings. Target: at most 1.05x (medians).
 
-#[path = "../tests/support/server.rs"]
-mod server;
 mod support;
 
 use std::time::Duration;
 
 use criterion::Criterion;
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{AuthClient, RefreshToken};
-use server::{Reply, Server};
 
 const API_KEY: &str = "bench-api-key";
 
@@ -31,7 +29,9 @@ fn bench(c: &mut Criterion) {
         "user_id": "user-42",
         "company_id": 7
     });
-    let server = server_runtime.block_on(Server::always(Reply::json(200, body)));
+    // A fixed answer: the same bytes for both sides, and no rotation work on the server.
+    let server = server_runtime.block_on(MockGenLogs::builder().api_key(API_KEY).start());
+    server.fail_always(Fault::json(200, body));
     let client = AuthClient::builder(API_KEY)
         .with_base_url(server.base_url())
         .build()

@@ -1,30 +1,26 @@
-//! Runs the crate's main job offline: starts a stand-in for GenLogs on loopback (rotating
-//! single-use refresh tokens, like the real service), then refreshes twice and prints what came
-//! back. Tokens print redacted; that is the point.
+//! Runs the crate's main job offline: starts the crate's GenLogs stand-in on loopback
+//! (`genlogs_auth::testing::MockGenLogs`: rotating single-use refresh tokens, like the real
+//! service), then refreshes twice and prints what came back. Tokens print redacted; that is the
+//! point.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use genlogs_auth::{AuthClient, RefreshToken};
-use support::genlogs::FakeGenlogs;
+use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::AuthClient;
 
 #[tokio::main]
 async fn main() -> Result<(), genlogs_auth::Error> {
-    let api_key = "quickstart-api-key";
-    let (genlogs, server) = FakeGenlogs::serve(api_key).await;
+    let genlogs = MockGenLogs::start().await;
     // What `POST /auth/token` (email and password) would have given us.
-    let (_, refresh_token) = genlogs.create_tokens();
-    println!("local GenLogs stand-in at {}", server.base_url());
+    let mut refresh_token = genlogs.issue_tokens().refresh_token;
+    println!("local GenLogs stand-in at {}", genlogs.base_url());
 
-    let client = AuthClient::builder(api_key)
-        .with_base_url(server.base_url())
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
         .build()?;
 
-    let mut refresh_token = RefreshToken::new(refresh_token);
     for round in 1..=2 {
         let session = client.refresh(&refresh_token).await?;
         println!("refresh {round}:");

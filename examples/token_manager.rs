@@ -5,29 +5,22 @@
 //! cargo run --example token_manager
 //! ```
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use genlogs_auth::{AuthClient, FileStore, RefreshToken, StoredTokens, TokenManager, TokenStore};
-use support::genlogs::FakeGenlogs;
+use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::{AuthClient, FileStore, StoredTokens, TokenManager, TokenStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let api_key = "example-api-key";
-    let (genlogs, server) = FakeGenlogs::serve(api_key).await;
+    let genlogs = MockGenLogs::start().await;
 
     // First run: seed the store with the refresh token from `POST /auth/token`.
     let path = std::env::temp_dir().join(format!("genlogs-tokens-{}.json", std::process::id()));
     let store = FileStore::new(&path);
-    let (_, refresh_token) = genlogs.create_tokens();
-    store
-        .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
-            refresh_token,
-        )))
-        .await?;
+    // Only the refresh token, as a first deployment has it: the first call refreshes.
+    let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().refresh_token);
+    store.replace(&seed).await?;
 
-    let client = AuthClient::builder(api_key)
-        .with_base_url(server.base_url())
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
         .build()?;
     let manager = TokenManager::builder(client, store).build();
 
@@ -35,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `Access-Token` and `x-api-key`, for the current valid token.
         let headers = manager.auth_headers().await?;
         let carriers: serde_json::Value = reqwest::Client::new()
-            .get(format!("http://{}/carriers/recommendations", server.addr))
+            .get(genlogs.protected_url())
             .headers(headers)
             .send()
             .await?

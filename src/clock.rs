@@ -37,6 +37,7 @@ impl SystemClock {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
 fn raw_monotonic() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
     Duration::new(now.tv_sec.unsigned_abs(), now.tv_nsec as u32)
@@ -55,6 +56,7 @@ impl Default for SystemClock {
 }
 
 impl Clock for SystemClock {
+    #[inline]
     fn monotonic(&self) -> Duration {
         raw_monotonic().saturating_sub(self.start)
     }

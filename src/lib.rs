@@ -19,6 +19,11 @@ mod session;
 mod store;
 mod transport;
 
+#[cfg(feature = "httpmock")]
+pub mod httpmock;
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use async_trait::async_trait;
 pub use client::AuthClient;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -9,14 +9,13 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use genlogs_auth::{
     AuthClient, FileStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
 use support::genlogs::FakeGenlogs;
-use support::server::{Reply, Server};
+use support::server::Server;
 
 const API_KEY: &str = "file-store-test-key";
 
@@ -135,16 +134,10 @@ fn read_line(child: &mut Child, marker: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_token_file_refresh_once() {
-    let genlogs = Arc::new(FakeGenlogs::new(API_KEY));
-    let service = genlogs.clone();
+    let genlogs = FakeGenlogs::start(API_KEY).await;
     // Slow, so that the second process asks while the first is refreshing.
-    let server = Server::start(move |request| {
-        Reply::Delayed(
-            Duration::from_millis(300),
-            Box::new(service.handle(request)),
-        )
-    })
-    .await;
+    genlogs.set_latency(Some(Duration::from_millis(300)));
+    let server = Server::over(genlogs.0.clone());
     let path = scratch("two-processes").join("tokens.json");
     let (_, refresh) = genlogs.create_tokens();
     FileStore::new(&path)

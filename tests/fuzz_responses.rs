@@ -12,13 +12,13 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome, MAX_RETRY_AFTER};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
-use support::server::{Reply, Server};
 
 const API_KEY: &str = "fuzz-api-key-42";
 const SENT: &str = "rt-sent-7";
@@ -27,9 +27,8 @@ const API_KEY_BASE64: &str = "ZnV6ei1hcGkta2V5LTQy";
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    next: Arc<Mutex<Reply>>,
+    genlogs: MockGenLogs,
     client: AuthClient,
-    _server: Server,
 }
 
 fn harness() -> &'static Harness {
@@ -40,19 +39,16 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .unwrap();
-        let next = Arc::new(Mutex::new(Reply::text(500, "unset")));
-        let reply = next.clone();
-        let server = runtime.block_on(Server::start(move |_| reply.lock().unwrap().clone()));
+        let genlogs = runtime.block_on(MockGenLogs::builder().api_key(API_KEY).start());
         let client = AuthClient::builder(API_KEY)
-            .with_base_url(server.base_url())
+            .with_base_url(genlogs.base_url())
             .with_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap();
         Harness {
             runtime,
-            next,
+            genlogs,
             client,
-            _server: server,
         }
     })
 }
@@ -221,11 +217,11 @@ fn check(
     tokens: Vec<String>,
 ) -> Result<(), TestCaseError> {
     let harness = harness();
-    *harness.next.lock().unwrap() = Reply::Full {
+    harness.genlogs.fail_always(Fault::Respond {
         status,
         headers,
         body,
-    };
+    });
     let result = harness
         .runtime
         .block_on(harness.client.refresh(&RefreshToken::new(SENT)));

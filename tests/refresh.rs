@@ -2,8 +2,6 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use chrono::{TimeZone, Utc};
 use genlogs_auth::{AuthClient, RefreshToken};
 use serde_json::json;
@@ -67,7 +65,7 @@ async fn the_request_on_the_wire_is_the_documented_one() {
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(request.method, "POST");
+    assert_eq!(request.method(), "POST");
     assert_eq!(request.path(), "/auth/token/refresh");
     assert_eq!(
         request.query("refresh_token").as_deref(),
@@ -80,7 +78,7 @@ async fn the_request_on_the_wire_is_the_documented_one() {
         "progenitor's api-version header is stripped"
     );
     assert!(request.header_values("referer").is_empty());
-    assert!(request.body.is_empty());
+    assert!(request.body().is_empty());
 }
 
 #[tokio::test]
@@ -106,11 +104,10 @@ async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
 }
 
 #[tokio::test]
-async fn rotation_against_the_fake_service_invalidates_the_old_token() {
-    let genlogs = Arc::new(FakeGenlogs::new(API_KEY));
+async fn rotation_against_the_stand_in_invalidates_the_old_token() {
+    let genlogs = FakeGenlogs::start(API_KEY).await;
     let (_, first) = genlogs.create_tokens();
-    let handler = genlogs.clone();
-    let server = Server::start(move |request| handler.handle(request)).await;
+    let server = Server::over(genlogs.0.clone());
     let client = client(&server);
 
     let session = client
@@ -123,8 +120,11 @@ async fn rotation_against_the_fake_service_invalidates_the_old_token() {
         matches!(reused, genlogs_auth::Error::RefreshTokenRejected { .. }),
         "{reused}"
     );
-    client.refresh(&session.refresh_token).await.unwrap();
-    assert_eq!(genlogs.refreshes(), 2);
+    assert_eq!(genlogs.reuses(), 1);
+    // Reuse revoked the whole family, the rotated token included (RFC 9700 §4.14).
+    let revoked = client.refresh(&session.refresh_token).await.unwrap_err();
+    assert!(revoked.needs_new_tokens(), "{revoked}");
+    assert_eq!(genlogs.refreshes(), 1);
 }
 
 #[tokio::test]

@@ -42,6 +42,28 @@ pub fn generate(document: &Value) -> Result<String, SpecError> {
     Ok(prettyplease::unparse(&file))
 }
 
+/// progenitor's typed httpmock extensions (`MockServerExt`) for the corrected document, formatted
+/// with prettyplease; `crate_path` is where the generated client's `types` live.
+pub fn generate_httpmock(document: &Value, crate_path: &str) -> Result<String, SpecError> {
+    let spec = to_openapi(document)?;
+    check_generator_limits(document)?;
+    let tokens = progenitor::Generator::new(&generation_settings())
+        .httpmock(&spec, crate_path)
+        .map_err(|e| {
+            SpecError::new(
+                JsonPath::root(),
+                format!("progenitor could not generate the httpmock module: {e}"),
+            )
+        })?;
+    let file = syn::parse2::<syn::File>(tokens).map_err(|e| {
+        SpecError::new(
+            JsonPath::root(),
+            format!("progenitor's httpmock module does not parse: {e}"),
+        )
+    })?;
+    Ok(prettyplease::unparse(&file))
+}
+
 /// The progenitor settings the crate is generated with, in one place so that build.rs, the
 /// snapshot test and the change report agree.
 pub fn generation_settings() -> progenitor::GenerationSettings {

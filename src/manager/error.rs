@@ -34,13 +34,13 @@ pub enum TokenError {
     /// crashed; here or in another process sharing the store), so GenLogs may have rotated the
     /// token. The same token is sent again once the cooldown has passed; no valid cached access
     /// token is left meanwhile.
+    ///
+    /// (When the doubt began is in the store: `StoredTokens::state`.)
     #[error(
-        "an earlier GenLogs token refresh's outcome is unknown (since {since}); the refresh is \
-         retried after {retry_at}"
+        "an earlier GenLogs token refresh's outcome is unknown (GenLogs may have rotated the \
+         token); the same token is sent again after {retry_at}"
     )]
     OutcomeUnknown {
-        /// When the first unanswered refresh was sent.
-        since: DateTime<Utc>,
         /// When the next attempt may be sent.
         retry_at: DateTime<Utc>,
     },

@@ -70,8 +70,33 @@ const MAX_STEPS: usize = 12;
 pub struct TokenManagerBuilder {
     client: AuthClient,
     store: Arc<dyn TokenStore>,
-    clock: Arc<dyn Clock>,
+    clock: ManagerClock,
     policy: Policy,
+}
+
+/// The manager's clock: the system's, called directly on the hot path (no virtual call), or an
+/// injected one.
+#[derive(Debug, Clone)]
+enum ManagerClock {
+    System(SystemClock),
+    Injected(Arc<dyn Clock>),
+}
+
+impl ManagerClock {
+    #[inline]
+    fn monotonic(&self) -> Duration {
+        match self {
+            ManagerClock::System(clock) => clock.monotonic(),
+            ManagerClock::Injected(clock) => clock.monotonic(),
+        }
+    }
+
+    fn utc_now(&self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            ManagerClock::System(clock) => clock.utc_now(),
+            ManagerClock::Injected(clock) => clock.utc_now(),
+        }
+    }
 }
 
 impl TokenManagerBuilder {
@@ -113,7 +138,7 @@ impl TokenManagerBuilder {
 
     /// The clock. Default: [`SystemClock`].
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = ManagerClock::Injected(clock);
         self
     }
 
@@ -145,7 +170,7 @@ pub struct TokenManager {
 struct Shared {
     client: AuthClient,
     store: Arc<dyn TokenStore>,
-    clock: Arc<dyn Clock>,
+    clock: ManagerClock,
     policy: Policy,
     /// What callers read; replaced whole (lock-free reads on the hot path).
     current: RwLock<Arc<State>>,
@@ -209,7 +234,7 @@ impl TokenManager {
         TokenManagerBuilder {
             client,
             store: Arc::new(store),
-            clock: Arc::new(SystemClock::new()),
+            clock: ManagerClock::System(SystemClock::new()),
             policy: Policy {
                 margin: DEFAULT_REFRESH_MARGIN,
                 jitter: DEFAULT_REFRESH_JITTER,

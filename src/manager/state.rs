@@ -290,9 +290,9 @@ pub(crate) fn decide(
         }
     }
     if let TokenState::PossiblyRotated {
-        since,
         attempts,
         last_attempt,
+        ..
     } = tokens.state
     {
         let wait =
@@ -301,7 +301,7 @@ pub(crate) fn decide(
             .checked_add_signed(wait)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         if utc_now < retry_at {
-            return Step::Fail(TokenError::OutcomeUnknown { since, retry_at });
+            return Step::Fail(TokenError::OutcomeUnknown { retry_at });
         }
     }
     if let Some(last) = state.last_refresh {

@@ -10,15 +10,16 @@ use std::time::Duration;
 use super::genlogs::FakeGenlogs;
 use super::server::{Reply, Request, Server};
 use chrono::Utc;
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{
-    AuthClient, ManualClock, MemoryStore, RefreshToken, StoreError, StoreLock, StoredTokens,
-    TokenManager, TokenState, TokenStore,
+    AuthClient, ManualClock, MemoryStore, StoreError, StoreLock, StoredTokens, TokenManager,
+    TokenState, TokenStore,
 };
 
 pub const API_KEY: &str = "manager-test-key";
 pub const MARGIN: Duration = Duration::from_secs(60);
 
-/// What the loopback server does: behave like GenLogs, or answer a fixed reply.
+/// What the stand-in does: behave like GenLogs, or answer a fixed reply.
 #[derive(Clone)]
 pub enum Mode {
     Genlogs,
@@ -32,49 +33,42 @@ pub enum Mode {
 }
 
 pub struct Fixture {
-    pub genlogs: Arc<FakeGenlogs>,
-    pub mode: Arc<Mutex<Mode>>,
+    pub genlogs: FakeGenlogs,
     pub server: Server,
     pub clock: Arc<ManualClock>,
 }
 
 impl Fixture {
     pub async fn new() -> Self {
-        let genlogs = Arc::new(FakeGenlogs::new(API_KEY));
-        let mode = Arc::new(Mutex::new(Mode::Genlogs));
-        let (service, current) = (genlogs.clone(), mode.clone());
-        let server =
-            Server::start(
-                move |request: &Request| match current.lock().unwrap().clone() {
-                    Mode::Genlogs => service.handle(request),
-                    Mode::SlowGenlogs(pause) => {
-                        Reply::Delayed(pause, Box::new(service.handle(request)))
-                    }
-                    Mode::Fixed(reply) => reply,
-                    Mode::Script(script) => script(request),
-                    Mode::ProcessThen(reply) => {
-                        service.handle(request);
-                        reply
-                    }
-                },
-            )
-            .await;
+        let genlogs = FakeGenlogs::start(API_KEY).await;
         Self {
+            server: Server::over(genlogs.0.clone()),
             genlogs,
-            mode,
-            server,
             clock: Arc::new(ManualClock::new(Utc::now())),
         }
     }
 
+    /// The stand-in itself.
+    pub fn mock(&self) -> &MockGenLogs {
+        &self.genlogs.0
+    }
+
     pub fn answer(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
+        let genlogs = self.mock();
+        genlogs.clear_faults();
+        genlogs.set_latency(None);
+        match mode {
+            Mode::Genlogs => {}
+            Mode::SlowGenlogs(pause) => genlogs.set_latency(Some(pause)),
+            Mode::Fixed(reply) => genlogs.fail_always(reply.into()),
+            Mode::ProcessThen(reply) => genlogs.fail_always(Fault::after_processing(reply.into())),
+            Mode::Script(script) => genlogs.fail_with(move |request| Some(script(request).into())),
+        }
     }
 
     /// A refresh token the service accepts, as from `POST /auth/token`.
     pub fn valid_tokens(&self) -> StoredTokens {
-        let (_, refresh) = self.genlogs.create_tokens();
-        StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+        StoredTokens::from_refresh_token(self.mock().issue_tokens().refresh_token)
     }
 
     pub fn manager(&self, store: impl TokenStore) -> TokenManager {
@@ -91,11 +85,7 @@ impl Fixture {
     }
 
     pub fn refresh_requests(&self) -> usize {
-        self.server
-            .requests()
-            .iter()
-            .filter(|r| r.path() == "/auth/token/refresh")
-            .count()
+        self.mock().refresh_requests()
     }
 }
 

@@ -1,0 +1,160 @@
+//! `init`: seed a store with tokens read from stdin, refusing to overwrite live ones.
+
+use chrono::{DateTime, Utc};
+use genlogs_auth::{AccessToken, Expiry, RefreshToken, StoredTokens, TokenState};
+use serde_json::Value;
+
+use crate::args::{Global, InitArgs};
+use crate::{Failure, Outcome};
+
+/// Reads what `init` accepts (see its `--help`). Errors name the field, never a value.
+fn parse(text: &str) -> Result<StoredTokens, String> {
+    if !text.starts_with('{') {
+        if text.split_whitespace().count() != 1 {
+            return Err("stdin holds neither JSON nor a single refresh token".into());
+        }
+        return Ok(StoredTokens::from_refresh_token(RefreshToken::new(text)));
+    }
+    let document: Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "stdin is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    if document.get("refresh_token_data").is_some() {
+        return from_token_response(&document);
+    }
+    if document.get("refresh_token").is_some() {
+        let tokens: StoredTokens = serde_path_to_error::deserialize(&document)
+            .map_err(|e| format!("not a token document at `{}`", e.path()))?;
+        // A copied document may carry another store's state and version; this store decides.
+        return Ok(StoredTokens {
+            state: TokenState::Usable,
+            version: 0,
+            ..tokens
+        });
+    }
+    Err(
+        "stdin JSON has neither `refresh_token_data` (a POST /auth/token response) nor \
+         `refresh_token` (a token document)"
+            .into(),
+    )
+}
+
+/// GenLogs' token response: `{access_token_data: {token, expires}, refresh_token_data: …}`.
+fn from_token_response(document: &Value) -> Result<StoredTokens, String> {
+    let token = |field: &str| -> Result<String, String> {
+        document
+            .pointer(&format!("/{field}/token"))
+            .and_then(Value::as_str)
+            .filter(|token| !token.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| format!("`{field}.token` is missing or not a string"))
+    };
+    let expires = |field: &str| -> Result<Option<DateTime<Utc>>, String> {
+        match document.pointer(&format!("/{field}/expires")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Expiry::parse(text)
+                .map(|expiry| Some(expiry.as_datetime()))
+                .map_err(|e| format!("`{field}.expires`: {e}")),
+            Some(_) => Err(format!("`{field}.expires` is not a string")),
+        }
+    };
+    let mut tokens =
+        StoredTokens::from_refresh_token(RefreshToken::new(token("refresh_token_data")?));
+    tokens.refresh_expires = expires("refresh_token_data")?;
+    if document.get("access_token_data").is_some() {
+        tokens.access_token = Some(AccessToken::new(token("access_token_data")?));
+        tokens.access_expires = expires("access_token_data")?;
+    }
+    Ok(tokens)
+}
+
+/// Whether `stored` may still be in use: overwriting it would throw away a working grant.
+fn is_live(stored: &StoredTokens, now: DateTime<Utc>) -> bool {
+    !matches!(stored.state, TokenState::Dead { .. })
+        && stored.refresh_expires.is_none_or(|at| at > now)
+}
+
+pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
+    let (url, store) = super::store(global)?;
+    let text = crate::secrets::read_stdin("tokens").map_err(Failure::new)?;
+    let tokens = parse(&text).map_err(Failure::new)?;
+    let version = if args.force {
+        store
+            .replace(&tokens)
+            .await
+            .map_err(|e| Failure::from_error(&e, 1))?
+    } else {
+        // Check and write under one lock, so that a refresh in between is not overwritten.
+        let lock = store.lock().await.map_err(|e| Failure::from_error(&e, 1))?;
+        let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
+        if let Some(stored) = &stored {
+            if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
+                return Err(Failure::new(format!(
+                    "{} holds tokens that may still be in use (state {}); replacing them \
+                     abandons that grant. Pass --force to replace them",
+                    url.display(),
+                    match stored.state {
+                        TokenState::Usable => "usable",
+                        _ => "possibly rotated",
+                    }
+                )));
+            }
+        }
+        let tokens = StoredTokens {
+            version: stored.map_or(0, |stored| stored.version),
+            ..tokens
+        };
+        store
+            .save(&tokens, &lock)
+            .await
+            .map_err(|e| Failure::from_error(&e, 1))?
+    };
+    let stdout = if global.json {
+        format!(
+            "{}\n",
+            serde_json::json!({ "store": url.display(), "version": version })
+        )
+    } else {
+        format!(
+            "saved new tokens in {} (version {version})\n",
+            url.display()
+        )
+    };
+    Ok(Outcome { stdout, code: 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_token_response_a_document_and_a_bare_token() {
+        let response = r#"{"access_token_data":{"token":"at-1","expires":"2026-11-26T06:08:25.069078"},
+            "refresh_token_data":{"token":"rt-1","expires":"2026-12-03 06:08:25+00:00"},"user_id":"u","company_id":1}"#;
+        let tokens = parse(response).unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-1");
+        assert_eq!(tokens.access_token.unwrap().expose_secret(), "at-1");
+        assert!(tokens.refresh_expires.is_some() && tokens.access_expires.is_some());
+
+        let document = r#"{"refresh_token":"rt-2","refresh_expires":null,"access_token":null,"access_expires":null,"version":9,"state":{"kind":"dead","reason":"no_tokens","since":"2026-11-26T00:00:00Z"}}"#;
+        let tokens = parse(document).unwrap();
+        assert_eq!((tokens.version, tokens.state), (0, TokenState::Usable));
+
+        assert_eq!(
+            parse("rt-3\n").unwrap().refresh_token.expose_secret(),
+            "rt-3\n"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field_never_the_value() {
+        let bad = r#"{"refresh_token_data":{"token":"rt-s3cret","expires":"soon-s3cret"}}"#;
+        let error = parse(bad).unwrap_err();
+        assert!(error.contains("refresh_token_data.expires"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        assert!(!parse("two words-s3cret").unwrap_err().contains("s3cret"));
+    }
+}

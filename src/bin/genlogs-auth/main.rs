@@ -1,0 +1,108 @@
+//! `genlogs-auth`: seed, check and use a GenLogs token store from the shell (feature `cli`).
+//!
+//! A thin front end: parse the arguments, call the library, print. Secrets never come from
+//! argv. Errors are one line on stderr, with what to do; exit codes are documented in `--help`.
+
+mod args;
+mod commands;
+mod output;
+mod secrets;
+mod store_url;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use output::{paint, Colours, Paint};
+
+/// What a command printed and how it ends.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stdout: String,
+    pub code: u8,
+}
+
+/// A command that failed: the line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// A failure described by `message` (configuration, input, I/O): exit 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// A library error, its whole chain on one line.
+    pub fn from_error(error: &(dyn std::error::Error + 'static), code: u8) -> Self {
+        Self {
+            message: output::one_line(error),
+            code,
+        }
+    }
+}
+
+fn init_tracing(colour: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = Targets::new().with_target("genlogs_auth", LevelFilter::DEBUG);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(colour)
+                .with_filter(filter),
+        )
+        .init();
+}
+
+async fn run(cli: &Cli, colours: Colours) -> Result<Outcome, Failure> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Init(args) => commands::init::run(global, args).await,
+        Command::Status => commands::status::run(global, colours.stdout).await,
+        Command::Token => commands::headers::token(global).await,
+        Command::Headers(args) => commands::headers::headers(global, args).await,
+        Command::Refresh => commands::refresh::run(global).await,
+        Command::Mock(args) => commands::mock::run(global, args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let colours = Colours::detect();
+    if cli.global.verbose {
+        init_tracing(colours.stderr);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("genlogs-auth: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cli, colours)) {
+        Ok(outcome) => {
+            let mut stdout = std::io::stdout();
+            if stdout.write_all(outcome.stdout.as_bytes()).is_err() || stdout.flush().is_err() {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::from(outcome.code)
+        }
+        Err(failure) => {
+            let label = paint("error:", Paint::Red, colours.stderr);
+            eprintln!("genlogs-auth: {label} {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! The `genlogs-auth` command, run as a real binary against the crate's GenLogs stand-in:
+//! golden outputs for help and status, exit codes, and no secret on stdout/stderr (except where
+//! printing it is the command's point) or in any argv.
+
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use chrono::{DateTime, Utc};
+use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::{
+    AccessToken, FileStore, NewTokensReason, RefreshToken, StoredTokens, TokenState, TokenStore,
+};
+use tokio::io::AsyncWriteExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_genlogs-auth");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary with only `env` set and `stdin` piped in. Secrets go through env and stdin
+/// only: this asserts that none of `secrets` is in the argv it passes.
+async fn run(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+    secrets: &[String],
+) -> Run {
+    for arg in args {
+        for secret in secrets {
+            assert!(!arg.contains(secret.as_str()), "a secret in argv: {arg}");
+        }
+    }
+    let mut child = tokio::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    assert!(
+        !run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'),
+        "colour on a pipe"
+    );
+    run
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("genlogs-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn assert_no_secret(text: &str, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret leaked into: {text}"
+        );
+    }
+}
+
+/// Every credential the stand-in ever issued, and its api key.
+fn secrets_of(genlogs: &MockGenLogs) -> Vec<String> {
+    let mut secrets = genlogs.issued_tokens();
+    secrets.push(genlogs.api_key().to_string());
+    secrets
+}
+
+/// The environment a deployment would set: api key, base URL and store, no argv.
+fn env_for<'a>(genlogs_url: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("GENLOGS_API_KEY", key),
+        ("GENLOGS_BASE_URL", genlogs_url),
+        ("GENLOGS_STORE", "file:tokens.json"),
+    ]
+}
+
+#[tokio::test]
+async fn help_of_every_subcommand_matches_its_golden_file() {
+    let dir = scratch("help");
+    for command in ["", "init", "status", "token", "headers", "refresh", "mock"] {
+        let mut args: Vec<&str> = command.split_whitespace().collect();
+        args.push("--help");
+        let help = run(&dir, &args, &[], "", &[]).await;
+        assert_eq!(help.code, 0, "{}", help.stderr);
+        let name = if command.is_empty() { "main" } else { command };
+        expectorate::assert_contents(format!("tests/snapshots/cli/help-{name}.txt"), &help.stdout);
+        // No flag takes a secret.
+        for flag in [
+            "--api-key ",
+            "--api-key=",
+            "--token",
+            "--refresh-token",
+            "--password",
+        ] {
+            assert!(!help.stdout.contains(flag), "{name}: {flag}");
+        }
+    }
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn status_human_and_json_match_golden_files_and_exit_codes() {
+    let dir = scratch("status");
+    let now = "2026-11-26T10:00:00Z";
+    let env = [("GENLOGS_AUTH_NOW", now), ("GENLOGS_STORE", "tokens.json")];
+    let secrets = vec![
+        "rt-status-s3cret".to_string(),
+        "at-status-s3cret".to_string(),
+    ];
+    let store = FileStore::new(dir.join("tokens.json"));
+
+    let empty = run(&dir, &["status"], &env, "", &secrets).await;
+    assert_eq!(empty.code, 2);
+    expectorate::assert_contents("tests/snapshots/cli/status-empty.txt", &empty.stdout);
+
+    let usable = StoredTokens {
+        refresh_token: RefreshToken::new(secrets[0].clone()),
+        refresh_expires: Some(at("2026-12-03T09:30:00Z")),
+        access_token: Some(AccessToken::new(secrets[1].clone())),
+        access_expires: Some(at("2026-11-26T10:29:59Z")),
+        state: TokenState::Usable,
+        refreshed_at: Some(at("2026-11-26T09:59:59Z")),
+        version: 0,
+    };
+    store.replace(&usable).await.unwrap();
+    let human = run(&dir, &["status"], &env, "", &secrets).await;
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    expectorate::assert_contents("tests/snapshots/cli/status-usable.txt", &human.stdout);
+    let json = run(&dir, &["status", "--json"], &env, "", &secrets).await;
+    assert_eq!(json.code, 0);
+    expectorate::assert_contents("tests/snapshots/cli/status-usable.json", &json.stdout);
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(parsed["access_seconds_left"], 1799);
+
+    let possibly = StoredTokens {
+        state: TokenState::PossiblyRotated {
+            since: at("2026-11-26T09:58:00Z"),
+            attempts: 1,
+            last_attempt: at("2026-11-26T09:58:00Z"),
+        },
+        ..usable.clone()
+    };
+    store.replace(&possibly).await.unwrap();
+    let unknown = run(&dir, &["status"], &env, "", &secrets).await;
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stdout.contains("could not tell"),
+        "{}",
+        unknown.stdout
+    );
+
+    let dead = StoredTokens {
+        state: TokenState::Dead {
+            reason: NewTokensReason::RefreshTokenRejected,
+            since: at("2026-11-26T09:00:00Z"),
+        },
+        ..usable
+    };
+    store.replace(&dead).await.unwrap();
+    let dead = run(&dir, &["status"], &env, "", &secrets).await;
+    assert_eq!(dead.code, 2);
+    expectorate::assert_contents("tests/snapshots/cli/status-dead.txt", &dead.stdout);
+
+    for output in [&empty, &human, &json, &unknown, &dead] {
+        assert_no_secret(&output.stdout, &secrets);
+        assert_no_secret(&output.stderr, &secrets);
+    }
+}
+
+#[tokio::test]
+async fn a_status_that_cannot_read_the_store_exits_one_and_says_so_in_json() {
+    let dir = scratch("unreadable");
+    std::fs::write(dir.join("tokens.json"), "not json").unwrap();
+    std::fs::set_permissions(
+        dir.join("tokens.json"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let env = [("GENLOGS_STORE", "tokens.json")];
+    let status = run(&dir, &["status", "--json"], &env, "", &[]).await;
+    assert_eq!(status.code, 1);
+    let parsed: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(parsed["status"], "unknown");
+    assert!(
+        status.stderr.contains("not a token document"),
+        "{}",
+        status.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_token_and_headers_refresh_through_the_store() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("flow");
+    let base = genlogs.base_url();
+    let env = env_for(&base, genlogs.api_key());
+    let seeded = genlogs.issue_tokens();
+    let seeded_refresh = seeded.refresh_token.expose_secret().to_string();
+
+    let init = run(
+        &dir,
+        &["init"],
+        &env,
+        &seeded_refresh,
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert_eq!(
+        init.stdout,
+        "saved new tokens in file:tokens.json (version 1)\n"
+    );
+
+    let token = run(&dir, &["token"], &env, "", &secrets_of(&genlogs)).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let access = token.stdout.trim().to_string();
+    assert!(genlogs.is_valid_access_token(&access));
+    assert_eq!(genlogs.refreshes(), 1);
+    let stored = FileStore::new(dir.join("tokens.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+
+    // Cached now: no second refresh, and every format carries both headers.
+    for (format, expected) in [
+        (
+            "http",
+            format!("Access-Token: {access}\nx-api-key: {}\n", genlogs.api_key()),
+        ),
+        (
+            "curl",
+            format!(
+                "header = \"Access-Token: {access}\"\nheader = \"x-api-key: {}\"\n",
+                genlogs.api_key()
+            ),
+        ),
+        (
+            "json",
+            format!(
+                "{{\"Access-Token\":\"{access}\",\"x-api-key\":\"{}\"}}\n",
+                genlogs.api_key()
+            ),
+        ),
+    ] {
+        let headers = run(
+            &dir,
+            &["headers", "--format", format],
+            &env,
+            "",
+            &secrets_of(&genlogs),
+        )
+        .await;
+        assert_eq!(headers.code, 0, "{}", headers.stderr);
+        assert_eq!(headers.stdout, expected);
+        assert_no_secret(&headers.stderr, &secrets_of(&genlogs));
+    }
+    assert_eq!(genlogs.refreshes(), 1);
+    for output in [&init, &token] {
+        assert_no_secret(&output.stderr, &secrets_of(&genlogs));
+    }
+    assert_no_secret(&init.stdout, &secrets_of(&genlogs));
+
+    // The printed headers work against the protected endpoint.
+    let answer = reqwest::Client::new()
+        .get(genlogs.protected_url())
+        .header("Access-Token", access)
+        .header("x-api-key", genlogs.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_refuses_to_overwrite_live_tokens_without_force() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("force");
+    let base = genlogs.base_url();
+    let env = env_for(&base, genlogs.api_key());
+    let body = genlogs.issue_token_body().to_string();
+    let first = run(
+        &dir,
+        &["init", "--json"],
+        &env,
+        &body,
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(
+        first.stdout,
+        "{\"store\":\"file:tokens.json\",\"version\":1}\n"
+    );
+    let stored = FileStore::new(dir.join("tokens.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.access_token.is_some() && stored.refresh_expires.is_some());
+
+    let other = genlogs.issue_token_body().to_string();
+    let refused = run(&dir, &["init"], &env, &other, &secrets_of(&genlogs)).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    assert_no_secret(&refused.stderr, &secrets_of(&genlogs));
+
+    let forced = run(
+        &dir,
+        &["init", "--force"],
+        &env,
+        &other,
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(forced.stdout.contains("version 2"), "{}", forced.stdout);
+
+    let garbage = "{\"refresh_token_data\": {\"token\": 5}}";
+    let bad = run(&dir, &["init", "--force"], &env, garbage, &[]).await;
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("refresh_token_data.token"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("refresh");
+    let base = genlogs.base_url();
+    let env = env_for(&base, genlogs.api_key());
+    let old = genlogs
+        .issue_tokens()
+        .refresh_token
+        .expose_secret()
+        .to_string();
+
+    let refreshed = run(&dir, &["refresh"], &env, &old, &secrets_of(&genlogs)).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    let session: serde_json::Value = serde_json::from_str(&refreshed.stdout).unwrap();
+    let new = session["refresh_token_data"]["token"].as_str().unwrap();
+    assert!(genlogs.is_valid_refresh_token(new));
+    assert_eq!(session["user_id"], "user-42");
+
+    // The output is what `init` reads.
+    let init = run(
+        &dir,
+        &["init"],
+        &env,
+        &refreshed.stdout,
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+
+    let reused = run(&dir, &["refresh"], &env, &old, &secrets_of(&genlogs)).await;
+    assert_eq!(reused.code, 2);
+    assert!(
+        reused.stderr.contains("create new tokens"),
+        "{}",
+        reused.stderr
+    );
+    assert_eq!(reused.stderr.lines().count(), 1, "{}", reused.stderr);
+    assert!(reused.stdout.is_empty());
+    assert_no_secret(&reused.stderr, &secrets_of(&genlogs));
+    assert_eq!(genlogs.reuses(), 1);
+
+    // The reuse revoked the family, the stored refresh token included: with no access token
+    // cached, `token` must refresh, is refused, and exits 2.
+    let bare = run(&dir, &["init", "--force"], &env, new, &secrets_of(&genlogs)).await;
+    assert_eq!(bare.code, 0, "{}", bare.stderr);
+    let token = run(
+        &dir,
+        &["token", "--verbose"],
+        &env,
+        "",
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(token.code, 2, "{}", token.stderr);
+    assert!(
+        token.stderr.contains("new GenLogs tokens must be created"),
+        "{}",
+        token.stderr
+    );
+    assert!(
+        token.stderr.contains("genlogs_auth"),
+        "tracing events: {}",
+        token.stderr
+    );
+    assert_no_secret(&token.stderr, &secrets_of(&genlogs));
+    let status = run(&dir, &["status"], &env, "", &[]).await;
+    assert_eq!(status.code, 2, "{}", status.stdout);
+}
+
+#[tokio::test]
+async fn configuration_errors_say_what_to_set() {
+    let dir = scratch("config");
+    let no_key = run(&dir, &["token"], &[("GENLOGS_STORE", "t.json")], "", &[]).await;
+    assert_eq!(no_key.code, 1);
+    assert!(
+        no_key.stderr.contains("GENLOGS_API_KEY"),
+        "{}",
+        no_key.stderr
+    );
+    assert!(
+        no_key.stderr.contains("--api-key-file"),
+        "{}",
+        no_key.stderr
+    );
+
+    let no_store = run(&dir, &["status"], &[], "", &[]).await;
+    assert_eq!(no_store.code, 1);
+    assert!(
+        no_store.stderr.contains("GENLOGS_STORE"),
+        "{}",
+        no_store.stderr
+    );
+
+    let redis = run(
+        &dir,
+        &["status"],
+        &[("GENLOGS_STORE", "rediss://:pw-s3cret@cache:6380/0")],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(redis.code, 1);
+    assert!(redis.stderr.contains("feature `redis`"), "{}", redis.stderr);
+    assert_no_secret(&redis.stderr, &["pw-s3cret".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_can_come_from_a_file() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("key-file");
+    std::fs::write(dir.join("key"), format!("{}\n", genlogs.api_key())).unwrap();
+    let old = genlogs
+        .issue_tokens()
+        .refresh_token
+        .expose_secret()
+        .to_string();
+    let base = genlogs.base_url();
+    let args = [
+        "refresh",
+        "--api-key-file",
+        "key",
+        "--base-url",
+        base.as_str(),
+    ];
+    let refreshed = run(&dir, &args, &[], &old, &secrets_of(&genlogs)).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    assert_eq!(genlogs.refreshes(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_serves_a_working_stand_in_and_prints_how_to_reach_it() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["mock", "--json"])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let printed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let refresh = printed["tokens"]["refresh_token_data"]["token"]
+        .as_str()
+        .unwrap();
+    let client = genlogs_auth::AuthClient::builder(printed["api_key"].as_str().unwrap())
+        .with_base_url(printed["base_url"].as_str().unwrap())
+        .build()
+        .unwrap();
+    let session = client.refresh(&RefreshToken::new(refresh)).await.unwrap();
+    let reused = client
+        .refresh(&RefreshToken::new(refresh))
+        .await
+        .unwrap_err();
+    assert!(reused.needs_new_tokens());
+    // The secrets it printed were never in its argv.
+    let pid = child.id().unwrap();
+    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv = String::from_utf8_lossy(&argv);
+    assert!(!argv.contains(refresh) && !argv.contains(session.refresh_token.expose_secret()));
+    child.kill().await.unwrap();
+}
