@@ -15,13 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoreLock, StoredTokens, TokenManager,
     TokenStore,
 };
-use support::genlogs::FakeGenlogs;
 use support::redis::RedisServer;
-use support::server::{Reply, Request, Server};
 
 const API_KEY: &str = "fleet-test-key";
 const GRANT: &str = "fleet-grant";
@@ -41,11 +40,12 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// for the same expiry: the margin, plus a second for the `Date` header's resolution.
 const PREMATURE: Duration = Duration::from_secs(3);
 
-/// The GenLogs stand-in with short-lived access tokens, counting refresh requests.
+/// The crate's GenLogs stand-in with short-lived access tokens, plus what these tests count
+/// about the refresh requests.
 struct ShortLived {
-    genlogs: FakeGenlogs,
+    genlogs: MockGenLogs,
     requests: AtomicU64,
-    /// 401s to a refresh: a rotated (or never issued) refresh token was sent.
+    /// 401s to a refresh: a rotated (or revoked) refresh token was sent.
     rejected: AtomicU64,
     /// Refreshes sent while the previous access token was still far from expiry.
     premature: AtomicU64,
@@ -58,9 +58,14 @@ struct ShortLived {
 }
 
 impl ShortLived {
-    async fn serve() -> (Arc<Self>, Server) {
+    async fn serve() -> Arc<Self> {
+        let genlogs = MockGenLogs::builder()
+            .api_key(API_KEY)
+            .access_lifetime(LIFETIME)
+            .start()
+            .await;
         let stand_in = Arc::new(Self {
-            genlogs: FakeGenlogs::new(API_KEY),
+            genlogs: genlogs.clone(),
             requests: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             premature: AtomicU64::new(0),
@@ -68,21 +73,22 @@ impl ShortLived {
             stall_next: AtomicBool::new(false),
             presented: Mutex::default(),
         });
-        let service = stand_in.clone();
-        let server = Server::start(move |request| service.handle(request)).await;
-        (stand_in, server)
+        let counting = stand_in.clone();
+        genlogs.fail_with(move |request| counting.refresh(request));
+        stand_in
     }
 
-    fn handle(&self, request: &Request) -> Reply {
-        if request.path() != "/auth/token/refresh" {
-            return self.genlogs.handle(request);
+    /// Counts a refresh request and answers it as GenLogs would (or stalls it).
+    fn refresh(&self, request: &RecordedRequest) -> Option<Fault> {
+        if request.path() != REFRESH_PATH {
+            return None;
         }
         self.requests.fetch_add(1, Ordering::SeqCst);
         if let Some(token) = request.query("refresh_token") {
             *self.presented.lock().unwrap().entry(token).or_default() += 1;
         }
         if self.stall_next.swap(false, Ordering::SeqCst) {
-            return Reply::Stall;
+            return Some(Fault::Stall);
         }
         let mut last_expiry = self.last_expiry.lock().unwrap();
         let now = Utc::now();
@@ -90,30 +96,19 @@ impl ShortLived {
         {
             self.premature.fetch_add(1, Ordering::SeqCst);
         }
-        match self.genlogs.handle(request) {
-            Reply::Full {
-                status: 200,
-                headers,
-                body,
-            } => {
-                let expires = now + LIFETIME;
-                *last_expiry = Some(expires);
-                let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                json["access_token_data"]["expires"] =
-                    expires.format("%Y-%m-%dT%H:%M:%S%.6f").to_string().into();
-                Reply::Full {
-                    status: 200,
-                    headers,
-                    body: json.to_string().into_bytes(),
-                }
+        let answer = self.genlogs.process(request);
+        match &answer {
+            Fault::Respond { status: 200, .. } => *last_expiry = Some(now + LIFETIME),
+            Fault::Respond { status: 401, .. } => {
+                self.rejected.fetch_add(1, Ordering::SeqCst);
             }
-            reply => {
-                if matches!(reply, Reply::Full { status: 401, .. }) {
-                    self.rejected.fetch_add(1, Ordering::SeqCst);
-                }
-                reply
-            }
+            _ => {}
         }
+        Some(answer)
+    }
+
+    fn base_url(&self) -> String {
+        self.genlogs.base_url()
     }
 
     /// Refresh tokens presented more than once.
@@ -126,9 +121,9 @@ impl ShortLived {
             .count()
     }
 
+    /// A refresh token GenLogs accepts, as from `POST /auth/token` (no access token yet).
     fn seed(&self) -> StoredTokens {
-        let (_, refresh) = self.genlogs.create_tokens();
-        StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+        StoredTokens::from_refresh_token(self.genlogs.issue_tokens().refresh_token)
     }
 }
 
@@ -220,14 +215,14 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
     let _serial = SERIAL.lock().await;
     const EXPIRIES: u64 = 6;
     let redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     fleet_store(&redis.url())
         .replace(&stand_in.seed())
         .await
         .unwrap();
     let stop = scratch("three").join("stop");
     let env = [
-        ("GENLOGS_TEST_BASE_URL", server.base_url()),
+        ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
         ("GENLOGS_TEST_REDIS", redis.url()),
         ("GENLOGS_TEST_STOP", stop.display().to_string()),
         ("GENLOGS_TEST_TASKS", "200".to_string()),
@@ -256,6 +251,11 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
 
     let refreshes = stand_in.genlogs.refreshes();
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 0, "zero reuse");
+    assert_eq!(
+        stand_in.genlogs.reuses(),
+        0,
+        "the stand-in saw no reuse either"
+    );
     assert_eq!(stand_in.reused(), 0, "no refresh token presented twice");
     assert_eq!(
         stand_in.requests.load(Ordering::SeqCst),
@@ -279,13 +279,13 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
 async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without_reuse() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     fleet_store(&redis.url())
         .replace(&stand_in.seed())
         .await
         .unwrap();
     let env = [
-        ("GENLOGS_TEST_BASE_URL", server.base_url()),
+        ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
         ("GENLOGS_TEST_REDIS", redis.url()),
     ];
     // The holder's refresh is held at the server, unprocessed, while the holder is SIGKILLed.
@@ -316,13 +316,13 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
 async fn a_holder_paused_past_its_lease_does_not_send_its_stale_token_on_resume() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     fleet_store(&redis.url())
         .replace(&stand_in.seed())
         .await
         .unwrap();
     let env = [
-        ("GENLOGS_TEST_BASE_URL", server.base_url()),
+        ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
         ("GENLOGS_TEST_REDIS", redis.url()),
     ];
     // It stops itself (SIGSTOP) after reading the store under its lease, before deciding.
@@ -371,10 +371,10 @@ fn is_stopped(pid: u32) -> bool {
 async fn a_manager_releases_its_lease_once_the_tokens_are_saved() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     let store = Arc::new(fleet_store(&redis.url()).with_lease(Duration::from_secs(60)));
     store.replace(&stand_in.seed()).await.unwrap();
-    let manager = fleet_manager(&server.base_url(), store.clone());
+    let manager = fleet_manager(&stand_in.base_url(), store.clone());
     manager.access_token().await.unwrap();
     // Another host can take the lease at once (well within the 60 s lease).
     let other = fleet_store(&redis.url()).with_lock_wait(Duration::from_secs(2));
@@ -386,14 +386,14 @@ async fn a_manager_releases_its_lease_once_the_tokens_are_saved() {
 async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memory() {
     let _serial = SERIAL.lock().await;
     let mut redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     fleet_store(&redis.url())
         .replace(&stand_in.seed())
         .await
         .unwrap();
     let hosts = [
-        fleet_manager(&server.base_url(), fleet_store(&redis.url())),
-        fleet_manager(&server.base_url(), fleet_store(&redis.url())),
+        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
+        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
     ];
     let first = hosts[0].access_token().await.unwrap();
     assert_eq!(
@@ -435,12 +435,12 @@ async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memor
 async fn a_paused_redis_blocks_refreshes_not_cached_tokens() {
     let _serial = SERIAL.lock().await;
     let mut redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     fleet_store(&redis.url())
         .replace(&stand_in.seed())
         .await
         .unwrap();
-    let host = fleet_manager(&server.base_url(), fleet_store(&redis.url()));
+    let host = fleet_manager(&stand_in.base_url(), fleet_store(&redis.url()));
     let first = host.access_token().await.unwrap();
     let refreshes = stand_in.genlogs.refreshes();
 
@@ -618,7 +618,7 @@ async fn fleet_child(manager: TokenManager, tasks: usize, stop: PathBuf) {
 async fn one_hosts_401_stops_the_whole_fleet_until_new_tokens_are_stored() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
-    let (stand_in, server) = ShortLived::serve().await;
+    let stand_in = ShortLived::serve().await;
     // A refresh token GenLogs no longer accepts (revoked, or used elsewhere).
     fleet_store(&redis.url())
         .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
@@ -627,8 +627,8 @@ async fn one_hosts_401_stops_the_whole_fleet_until_new_tokens_are_stored() {
         .await
         .unwrap();
     let hosts = [
-        fleet_manager(&server.base_url(), fleet_store(&redis.url())),
-        fleet_manager(&server.base_url(), fleet_store(&redis.url())),
+        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
+        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
     ];
     let first = hosts[0].access_token().await.unwrap_err();
     assert!(first.needs_new_tokens(), "{first:?}");
