@@ -10,6 +10,8 @@ mod file_store;
 mod generated;
 mod manager;
 mod redact;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod response;
 mod retry_after;
 mod secret;
@@ -41,11 +43,17 @@ pub use manager::{
     DEFAULT_RETRY_COOLDOWN, MAX_ACCESS_LIFETIME, MAX_COOLDOWN,
 };
 pub use redact::MAX_MESSAGE_CHARS;
+#[cfg(feature = "redis")]
+pub use redis_store::{
+    EncryptionKey, InvalidKey, RedisStore, DEFAULT_LEASE, DEFAULT_LEASE_MARGIN,
+    DEFAULT_REDIS_TIMEOUT,
+};
 pub use retry_after::MAX_RETRY_AFTER;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
 pub use store::{
     MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenState, TokenStore,
+    UnreadableReason,
 };
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 

@@ -199,9 +199,40 @@ pub enum StoreError {
     /// The store could not be reached (a network store): nothing is known about what it holds.
     #[error("the token store is unreachable")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A network store holds a value that is not a token document this store can read (see
+    /// [`UnreadableReason`]); nothing about it is shown. Replacing the tokens overwrites it.
+    #[error("token store {store}: {reason}")]
+    Unreadable {
+        /// Which store and key (never a URL or a credential).
+        store: String,
+        /// What is wrong with it.
+        reason: UnreadableReason,
+    },
     /// Any other store's failure.
     #[error("token store: {0}")]
     Other(String),
+}
+
+/// Why a stored value could not be read as tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnreadableReason {
+    /// It does not decrypt with the configured key: a different key, or the value was altered
+    /// (or copied from another grant or an older version).
+    #[error("the stored tokens do not decrypt with the configured key (a different key, or the stored value was altered)")]
+    WrongKeyOrAltered,
+    /// It is encrypted and this store has no key.
+    #[error("the stored tokens are encrypted and no encryption key is configured")]
+    EncryptedWithoutKey,
+    /// It is not encrypted but this store has a key: refused rather than trusted.
+    #[error("the stored tokens are not encrypted but an encryption key is configured; replace the tokens to encrypt them")]
+    NotEncrypted,
+    /// It decrypted (or needed no decryption) but is not a token document.
+    #[error("not a token document: {problem}")]
+    NotATokenDocument {
+        /// Where and what is wrong (never a value).
+        problem: String,
+    },
 }
 
 /// Held while a refresh reads, refreshes and writes, so that processes sharing a store refresh
@@ -331,6 +362,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
     async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
         (**self).extend(lock, by).await
     }
+
+    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
+        (**self).replace(tokens).await
+    }
 }
 
 /// Compare-and-set check shared by stores: may a document derived from version `expected` replace
@@ -392,4 +427,14 @@ impl TokenStore for MemoryStore {
         });
         Ok(version)
     }
+}
+
+/// Decodes a stored token document, describing a failure by JSON path and kind of problem, never
+/// by value.
+pub(crate) fn decode_document(bytes: &[u8]) -> Result<StoredTokens, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let at = e.path().to_string();
+        format!("`{at}`: {}", crate::redact::safe_serde_message(e.inner()))
+    })
 }

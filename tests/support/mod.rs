@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod fixture;
 pub mod genlogs;
+pub mod redis;
 pub mod server;
 
 use std::error::Error as _;

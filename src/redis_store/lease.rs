@@ -1,0 +1,85 @@
+//! The lease a [`RedisStore`](super::RedisStore) lock holds: `SET <lock key> <owner> NX PX`, with
+//! an owner id drawn at random for every lease, so that only its holder can release, extend or
+//! save under it.
+
+use redis::aio::ConnectionManager;
+use tokio::sync::Notify;
+
+use super::scripts;
+
+/// Signalled after any lease of this process is released, so that a `lock()` waiting in this
+/// process (another manager, or the next task) tries again at once instead of at its next poll.
+pub(super) static RELEASED: Notify = Notify::const_new();
+
+/// What a [`StoreLock`](crate::StoreLock) from a `RedisStore` carries: which lease, and how to
+/// release it when dropped.
+pub(super) struct LeaseGuard {
+    /// The lock key this lease is on (a guard from another grant's store is not this lease).
+    pub(super) lock_key: String,
+    /// The random value stored in the lock key while this lease holds it.
+    pub(super) owner: String,
+    /// The tokens key, passed to the release script with the lock key (same hash slot).
+    tokens_key: String,
+    connection: ConnectionManager,
+}
+
+impl LeaseGuard {
+    pub(super) fn new(
+        tokens_key: String,
+        lock_key: String,
+        owner: String,
+        connection: ConnectionManager,
+    ) -> Self {
+        Self {
+            lock_key,
+            owner,
+            tokens_key,
+            connection,
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    /// Releases the lease in a task on the current Tokio runtime. Outside a runtime (or if the
+    /// release fails) the lease simply runs out: the next holder waits for it, nothing breaks.
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut connection = self.connection.clone();
+        let keys = [self.tokens_key.clone(), self.lock_key.clone()];
+        let owner = std::mem::take(&mut self.owner);
+        runtime.spawn(async move {
+            let released: Result<i64, _> = scripts::RELEASE
+                .key(&keys[0])
+                .key(&keys[1])
+                .arg(owner)
+                .invoke_async(&mut connection)
+                .await;
+            if released.is_err() {
+                tracing::debug!("the token store's lease was not released; it will run out");
+            }
+            RELEASED.notify_waiters();
+        });
+    }
+}
+
+/// A new owner id: 128 random bits, in hexadecimal.
+pub(super) fn new_owner() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_random_and_hexadecimal() {
+        let (a, b) = (new_owner().unwrap(), new_owner().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|byte| byte.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,459 @@
+//! A [`TokenStore`] in Redis, for a fleet of hosts sharing one GenLogs grant: a lease lock with
+//! an owner id, a compare-and-set save that also checks the lease (both in Lua, so atomic),
+//! automatic reconnection with bounded waits, and optional encryption at rest.
+//!
+//! Keys, for a grant named `NAME`: `{genlogs:NAME}:tokens` (a hash: `version`, `doc`) and
+//! `{genlogs:NAME}:lock` (the lease). The braces put both in one hash slot, so the scripts work
+//! on Redis Cluster as well as on a single server or behind Sentinel.
+
+mod endpoint;
+mod lease;
+mod scripts;
+mod sealing;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::RedisError;
+
+use crate::store::{
+    decode_document, StoreError, StoreLock, StoredTokens, TokenStore, UnreadableReason,
+};
+use endpoint::Endpoint;
+use lease::LeaseGuard;
+
+pub use sealing::{EncryptionKey, InvalidKey};
+
+/// How much longer than the refresh request's total timeout a lease lasts by default: time to
+/// read the store before the request and save the new tokens after it.
+pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(15);
+
+/// How long a lease lasts unless extended: the client's default total timeout (30 s,
+/// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)) plus [`DEFAULT_LEASE_MARGIN`]. A host that
+/// crashes while holding it blocks the others' refreshes this long at most; they serve their
+/// cached access tokens meanwhile. With a longer client timeout, set a longer lease (or let the
+/// manager extend it).
+pub const DEFAULT_LEASE: Duration =
+    Duration::from_secs(crate::DEFAULT_TIMEOUT.as_secs() + DEFAULT_LEASE_MARGIN.as_secs());
+
+/// How long one Redis command may take, and one connection attempt: a paused or unreachable
+/// Redis fails a call within twice this ("the token store is unreachable"), never hangs it.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A waiting [`lock`](TokenStore::lock) tries again after 1 ms, doubling up to this: a lease
+/// released by a dropped guard (a spawned task) is usually free within a millisecond or two,
+/// and a lease held for a whole refresh is polled every 10 ms (a hundred cheap `SET NX` a second).
+const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
+
+/// Tokens of one grant in Redis, shared by every host that uses that grant.
+///
+/// Created without touching the network; the connection is made on first use (inside a Tokio
+/// runtime) and remade automatically after Redis restarts or the network drops. `Debug` shows the
+/// host and the grant's name, never the URL's credentials.
+pub struct RedisStore {
+    name: String,
+    tokens_key: String,
+    lock_key: String,
+    endpoint: Endpoint,
+    client: redis::Client,
+    connection: tokio::sync::OnceCell<ConnectionManager>,
+    encryption: Option<EncryptionKey>,
+    lease: Duration,
+    lock_wait: Duration,
+    timeout: Duration,
+}
+
+impl RedisStore {
+    /// A store for the grant `name` (any label without braces or white space, e.g. the GenLogs
+    /// user) on the Redis at `url`: `redis://[:password@]host[:port][/db]`, `rediss://…` for
+    /// TLS (rustls, the system's root certificates) or `unix:///path`. Errors never show the URL.
+    pub fn new(url: &str, name: &str) -> Result<Self, StoreError> {
+        let endpoint = Endpoint::parse(url)?;
+        if name.is_empty()
+            || name.len() > 200
+            || name
+                .chars()
+                .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
+        {
+            return Err(StoreError::Other(
+                "a RedisStore name must be 1 to 200 characters without braces or white space"
+                    .into(),
+            ));
+        }
+        let client = redis::Client::open(url).map_err(|e| {
+            StoreError::Other(format!(
+                "invalid Redis URL: {}",
+                endpoint.scrub(&e.to_string())
+            ))
+        })?;
+        Ok(Self {
+            name: name.to_string(),
+            tokens_key: format!("{{genlogs:{name}}}:tokens"),
+            lock_key: format!("{{genlogs:{name}}}:lock"),
+            endpoint,
+            client,
+            connection: tokio::sync::OnceCell::new(),
+            encryption: None,
+            lease: DEFAULT_LEASE,
+            lock_wait: crate::DEFAULT_LOCK_WAIT,
+            timeout: DEFAULT_REDIS_TIMEOUT,
+        })
+    }
+
+    /// Trusts only the CA certificate(s) in `pem` for `rediss://` (a private CA), instead of
+    /// the system's root certificates.
+    pub fn with_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Result<Self, StoreError> {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.into()),
+        };
+        self.client =
+            redis::Client::build_with_tls(self.client.get_connection_info().clone(), certificates)
+                .map_err(|e| {
+                    StoreError::Other(format!(
+                        "the Redis TLS settings are invalid: {}",
+                        self.endpoint.scrub(&e.to_string())
+                    ))
+                })?;
+        self.connection = tokio::sync::OnceCell::new();
+        Ok(self)
+    }
+
+    /// Encrypts the tokens at rest with `key` (XChaCha20-Poly1305, bound to the grant's name and
+    /// the document's version). Every host of the fleet needs the same key; a store with a key
+    /// refuses an unencrypted document, and one without refuses an encrypted one
+    /// ([`StoreError::Unreadable`]). Default: not encrypted.
+    #[must_use]
+    pub fn with_encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(key);
+        self
+    }
+
+    /// How long a lease lasts unless extended. Default: [`DEFAULT_LEASE`]. Keep it longer than
+    /// the client's total timeout plus a margin: the manager sends no refresh unless that much
+    /// of the lease is left.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long [`lock`](TokenStore::lock) waits for another host's lease before failing with
+    /// [`StoreError::Busy`]. Default: [`DEFAULT_LOCK_WAIT`](crate::DEFAULT_LOCK_WAIT).
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// How long one Redis command and one connection attempt may take. Default:
+    /// [`DEFAULT_REDIS_TIMEOUT`].
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        // The connection carries the timeouts it was made with.
+        self.connection = tokio::sync::OnceCell::new();
+        self
+    }
+
+    /// The grant's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Redis key holding the tokens (`{genlogs:NAME}:tokens`).
+    pub fn tokens_key(&self) -> &str {
+        &self.tokens_key
+    }
+
+    /// The Redis key holding the lease (`{genlogs:NAME}:lock`).
+    pub fn lock_key(&self) -> &str {
+        &self.lock_key
+    }
+
+    /// The shared connection, made on first use. One connection attempt per call (no retry
+    /// loop inside a call, which would stretch the wait); a failed command makes the next call
+    /// reconnect.
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        self.connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(0);
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                    .map_err(|e| self.failure(e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs one exchange with Redis, bounded: a connection attempt and a command.
+    async fn bounded<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(2 * self.timeout, exchange).await {
+            Ok(result) => result.map_err(|e| self.failure(e)),
+            Err(_) => Err(StoreError::Unreachable(Box::new(RedisFailure(format!(
+                "no answer from Redis at {:?} within {:?}",
+                self.endpoint,
+                2 * self.timeout
+            ))))),
+        }
+    }
+
+    /// A Redis error as a store error, scrubbed of the URL's credentials: a failure to reach
+    /// Redis is [`StoreError::Unreachable`]; an error answer (a wrong password, a key of the
+    /// wrong type) is [`StoreError::Other`].
+    fn failure(&self, error: RedisError) -> StoreError {
+        let message = self.endpoint.scrub(&error.to_string());
+        if error.is_io_error()
+            || error.is_timeout()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+        {
+            StoreError::Unreachable(Box::new(RedisFailure(format!(
+                "Redis at {:?}: {message}",
+                self.endpoint
+            ))))
+        } else {
+            StoreError::Other(format!("Redis at {:?}: {message}", self.endpoint))
+        }
+    }
+
+    fn unreadable(&self, reason: UnreadableReason) -> StoreError {
+        StoreError::Unreadable {
+            store: format!("Redis key {}", self.tokens_key),
+            reason,
+        }
+    }
+
+    /// The lease `lock` holds on this store, if it is one of this store's.
+    fn lease_of<'a>(&self, lock: &'a StoreLock) -> Result<&'a LeaseGuard, StoreError> {
+        match lock.guard::<LeaseGuard>() {
+            Some(guard) if guard.lock_key == self.lock_key => Ok(guard),
+            _ => Err(StoreError::Other(
+                "the lock was not taken from this RedisStore; nothing was written".into(),
+            )),
+        }
+    }
+
+    /// The stored version alone (stored in clear beside the document): what an operator's
+    /// replacement must compare against even when the document itself cannot be read.
+    async fn stored_version(&self) -> Result<u64, StoreError> {
+        let mut connection = self.connection().await?;
+        let version: Option<String> = self
+            .bounded(
+                redis::cmd("HGET")
+                    .arg(&self.tokens_key)
+                    .arg("version")
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok(version.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("endpoint", &self.endpoint)
+            .field("name", &self.name)
+            .field("encrypted", &self.encryption.is_some())
+            .field("lease", &self.lease)
+            .field("lock_wait", &self.lock_wait)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why Redis could not be used, with the URL's credentials scrubbed out.
+struct RedisFailure(String);
+
+impl fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RedisFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisFailure({:?})", self.0)
+    }
+}
+
+impl std::error::Error for RedisFailure {}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        let mut connection = self.connection().await?;
+        let (version, document): (Option<String>, Option<Vec<u8>>) = self
+            .bounded(
+                redis::cmd("HMGET")
+                    .arg(&self.tokens_key)
+                    .arg("version")
+                    .arg("doc")
+                    .query_async(&mut connection),
+            )
+            .await?;
+        let Some(document) = document else {
+            return Ok(None);
+        };
+        let version: u64 = version.and_then(|v| v.parse().ok()).ok_or_else(|| {
+            self.unreadable(UnreadableReason::NotATokenDocument {
+                problem: "its version is missing or not a number".into(),
+            })
+        })?;
+        let json = sealing::open(self.encryption.as_ref(), &self.name, version, &document)
+            .map_err(|reason| self.unreadable(reason))?;
+        let tokens = decode_document(&json)
+            .map_err(|problem| self.unreadable(UnreadableReason::NotATokenDocument { problem }))?;
+        // The hash's version is the one the save script compares; the copy inside the document
+        // is informative only.
+        Ok(Some(StoredTokens { version, ..tokens }))
+    }
+
+    async fn lock(&self) -> Result<StoreLock, StoreError> {
+        let mut connection = self.connection().await?;
+        let owner = lease::new_owner()
+            .map_err(|_| StoreError::Other("no randomness for a lease owner id".into()))?;
+        let lease_ms = u64::try_from(self.lease.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let waiting_since = Instant::now();
+        let mut poll = Duration::from_millis(1);
+        loop {
+            // Registered before trying, so a release in this process that lands between the
+            // failed attempt and the wait still wakes it.
+            let released = lease::RELEASED.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            // Measured before the request leaves, so the local deadline never overstates the
+            // lease Redis grants.
+            let sent_at = Instant::now();
+            let taken: Option<String> = self
+                .bounded(
+                    redis::cmd("SET")
+                        .arg(&self.lock_key)
+                        .arg(&owner)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(lease_ms)
+                        .query_async(&mut connection),
+                )
+                .await?;
+            if taken.is_some() {
+                let guard = LeaseGuard::new(
+                    self.tokens_key.clone(),
+                    self.lock_key.clone(),
+                    owner,
+                    connection,
+                );
+                return Ok(StoreLock::lease(guard, sent_at + self.lease));
+            }
+            let waited = waiting_since.elapsed();
+            if waited >= self.lock_wait {
+                return Err(StoreError::Busy { waited });
+            }
+            // Another process's release is seen by polling; this process's wakes it at once.
+            tokio::select! {
+                () = tokio::time::sleep(poll.min(self.lock_wait - waited)) => {}
+                () = released => {}
+            }
+            poll = (poll * 2).min(LOCK_POLL_MAX);
+        }
+    }
+
+    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+        let guard = self.lease_of(lock)?;
+        let version = tokens.version + 1;
+        let json = serde_json::to_vec(&StoredTokens {
+            version,
+            ..tokens.clone()
+        })
+        .map_err(|_| StoreError::Other("the tokens could not be serialized".into()))?;
+        let document = match &self.encryption {
+            Some(key) => sealing::seal(key, &self.name, version, &json)?,
+            None => json,
+        };
+        let mut connection = self.connection().await?;
+        let answer: String = self
+            .bounded(
+                scripts::SAVE
+                    .key(&self.tokens_key)
+                    .key(&self.lock_key)
+                    .arg(&guard.owner)
+                    .arg(tokens.version.to_string())
+                    .arg(version.to_string())
+                    .arg(document)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        scripts::save_outcome(&answer, tokens.version)?;
+        Ok(version)
+    }
+
+    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+        let guard = self.lease_of(lock)?;
+        let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut connection = self.connection().await?;
+        let sent_at = Instant::now();
+        let extended: i64 = self
+            .bounded(
+                scripts::EXTEND
+                    .key(&self.tokens_key)
+                    .key(&self.lock_key)
+                    .arg(&guard.owner)
+                    .arg(by_ms)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        if extended != 1 {
+            return Err(StoreError::LeaseLost);
+        }
+        lock.set_deadline(sent_at + by);
+        Ok(())
+    }
+
+    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
+        let lock = self.lock().await?;
+        // The version is stored in clear, so a document this store cannot decrypt (a rotated
+        // key) is still replaced, as replacing is for.
+        let version = self.stored_version().await?;
+        let tokens = StoredTokens {
+            version,
+            ..tokens.clone()
+        };
+        self.save(&tokens, &lock).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_lease_outlasts_a_refresh_with_the_managers_safety_margin() {
+        // The manager sends only with the request's total timeout plus 2 s of lease left; the
+        // default lease must allow that without an extension, with time to read and save.
+        assert!(
+            DEFAULT_LEASE
+                >= crate::DEFAULT_TIMEOUT + Duration::from_secs(2) + DEFAULT_LEASE_MARGIN / 2
+        );
+        assert!(DEFAULT_REDIS_TIMEOUT * 2 < DEFAULT_LEASE_MARGIN);
+    }
+
+    #[test]
+    fn debug_shows_neither_the_password_nor_the_key() {
+        let store = RedisStore::new("redis://user:pw-5150@cache.internal:6380/1", "grant")
+            .unwrap()
+            .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
+        let debug = format!("{store:?}");
+        assert!(debug.contains("cache.internal:6380") && debug.contains("encrypted: true"));
+        assert!(!debug.contains("pw-5150") && !debug.contains("user") && !debug.contains("42,"));
+    }
+}

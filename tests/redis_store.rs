@@ -1,0 +1,548 @@
+//! `RedisStore` against real `redis-server` processes: the lease, the owner checks, the
+//! compare-and-set, encryption at rest, and what an unreachable, paused or restarted Redis does.
+
+mod support;
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use genlogs_auth::{
+    EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore, UnreadableReason,
+};
+use support::redis::RedisServer;
+
+const SHORT_LEASE: Duration = Duration::from_millis(300);
+
+fn tokens(refresh: &str) -> StoredTokens {
+    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+}
+
+fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::new(&server.url(), "grant-1")
+        .unwrap()
+        .with_lock_wait(Duration::from_secs(10))
+}
+
+/// A plain connection, to look at the keys as anyone with access to Redis would.
+async fn raw(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn lock_owner(server: &RedisServer, store: &RedisStore) -> Option<String> {
+    ::redis::cmd("GET")
+        .arg(store.lock_key())
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap()
+}
+
+/// Waits until the lease key is gone (run out or released).
+async fn until_lease_gone(server: &RedisServer, store: &RedisStore) {
+    while lock_owner(server, store).await.is_some() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every rendering of `error` and of its sources.
+fn renderings(error: &StoreError) -> Vec<String> {
+    let mut all = vec![
+        format!("{error}"),
+        format!("{error:?}"),
+        format!("{error:#?}"),
+    ];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        all.push(format!("{cause}"));
+        all.push(format!("{cause:?}"));
+        source = cause.source();
+    }
+    all
+}
+
+fn assert_shows_none_of(error: &StoreError, secrets: &[&str]) {
+    for rendering in renderings(error) {
+        for secret in secrets {
+            assert!(
+                !rendering.contains(secret),
+                "{secret:?} leaked into: {rendering}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn both_keys_of_a_grant_share_one_hash_slot() {
+    let store = RedisStore::new("redis://127.0.0.1:6379/", "user-42").unwrap();
+    assert_eq!(store.tokens_key(), "{genlogs:user-42}:tokens");
+    assert_eq!(store.lock_key(), "{genlogs:user-42}:lock");
+    for bad in ["", "a{b", "a}b", "a b"] {
+        assert!(
+            RedisStore::new("redis://127.0.0.1:6379/", bad).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lease_excludes_a_second_owner_until_released() {
+    let server = RedisServer::start();
+    let first = store(&server);
+    let second = store(&server).with_lock_wait(Duration::from_millis(200));
+    let lock = first.lock().await.unwrap();
+    assert!(lock.time_left().is_some_and(|left| left > Duration::ZERO));
+    assert!(matches!(second.lock().await, Err(StoreError::Busy { .. })));
+    drop(lock); // released by a task on this runtime
+    let second = second.with_lock_wait(Duration::from_secs(10));
+    let lock = second.lock().await.unwrap();
+    assert!(second.save(&tokens("rt-1"), &lock).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_expired_lease_lets_another_owner_in() {
+    let server = RedisServer::start();
+    let crashed = store(&server).with_lease(SHORT_LEASE);
+    // A holder that never releases (a crashed host): only the lease's expiry frees it.
+    std::mem::forget(crashed.lock().await.unwrap());
+    let next = store(&server);
+    let lock = next.lock().await.unwrap();
+    assert_eq!(next.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn release_and_extend_of_a_lost_lease_leave_the_new_owner_alone() {
+    let server = RedisServer::start();
+    let slow = store(&server).with_lease(SHORT_LEASE);
+    let mut stale = slow.lock().await.unwrap();
+    until_lease_gone(&server, &slow).await;
+    let next = store(&server);
+    let lock = next.lock().await.unwrap();
+    let owner = lock_owner(&server, &next).await.expect("the new lease");
+
+    assert!(matches!(
+        slow.extend(&mut stale, Duration::from_secs(30)).await,
+        Err(StoreError::LeaseLost)
+    ));
+    drop(stale);
+    // The stale holder's release ran (or failed); either way the new owner still holds it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        lock_owner(&server, &next).await.as_deref(),
+        Some(owner.as_str())
+    );
+    assert_eq!(next.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn extend_keeps_the_lease_and_moves_its_deadline() {
+    let server = RedisServer::start();
+    let store = store(&server).with_lease(SHORT_LEASE);
+    let mut lock = store.lock().await.unwrap();
+    store
+        .extend(&mut lock, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(lock.time_left().unwrap() > Duration::from_secs(30));
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg(store.lock_key())
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert!(ttl > 30_000, "PTTL {ttl}");
+    // Longer than the original lease: the extension is what keeps it.
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn save_refuses_a_stale_version_and_writes_nothing() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    let newer = StoredTokens {
+        version: 1,
+        ..tokens("rt-2")
+    };
+    assert_eq!(store.save(&newer, &lock).await.unwrap(), 2);
+
+    // Derived from version 0 or 1: both stale.
+    for stale_version in [0, 1] {
+        let stale = StoredTokens {
+            version: stale_version,
+            ..tokens("rt-stale")
+        };
+        match store.save(&stale, &lock).await {
+            Err(StoreError::Conflict { expected, found }) => {
+                assert_eq!((expected, found), (stale_version, 2));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    let stored = store.load().await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.refresh_token.expose_secret(), "rt-2");
+}
+
+#[tokio::test]
+async fn save_refuses_a_lost_lease_and_writes_nothing() {
+    let server = RedisServer::start();
+    let paused_host = store(&server).with_lease(SHORT_LEASE);
+    let stale = paused_host.lock().await.unwrap();
+    until_lease_gone(&server, &paused_host).await;
+
+    // No one holds it now, and later someone else does: both refuse the stale holder.
+    assert!(matches!(
+        paused_host.save(&tokens("rt-late"), &stale).await,
+        Err(StoreError::LeaseLost)
+    ));
+    let other = store(&server);
+    let lock = other.lock().await.unwrap();
+    assert!(matches!(
+        paused_host.save(&tokens("rt-late"), &stale).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(other.load().await.unwrap().is_none());
+    assert_eq!(other.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_lock_from_another_grant_or_store_kind_is_refused() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let other_grant = RedisStore::new(&server.url(), "grant-2").unwrap();
+    let foreign = other_grant.lock().await.unwrap();
+    assert!(matches!(
+        store.save(&tokens("rt-1"), &foreign).await,
+        Err(StoreError::Other(_))
+    ));
+    let memory = genlogs_auth::MemoryStore::default();
+    let memory_lock = memory.lock().await.unwrap();
+    assert!(store.save(&tokens("rt-1"), &memory_lock).await.is_err());
+    assert!(store.load().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_whole_document_round_trips_with_its_shared_state() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let lock = store.lock().await.unwrap();
+    let now = chrono::Utc::now();
+    let saved = StoredTokens {
+        access_token: Some(genlogs_auth::AccessToken::new("at-1")),
+        access_expires: Some(now),
+        refresh_expires: Some(now),
+        refreshed_at: Some(now),
+        state: genlogs_auth::TokenState::Dead {
+            reason: genlogs_auth::NewTokensReason::RefreshTokenRejected,
+            since: now,
+        },
+        ..tokens("rt-1")
+    };
+    store.save(&saved, &lock).await.unwrap();
+    let loaded = store.load().await.unwrap().unwrap();
+    assert_eq!(loaded.version, 1);
+    assert_eq!(loaded.state, saved.state);
+    assert_eq!(loaded.access_token.unwrap().expose_secret(), "at-1");
+    assert_eq!(loaded.access_expires, saved.access_expires);
+    assert_eq!(loaded.refreshed_at, saved.refreshed_at);
+}
+
+#[tokio::test]
+async fn encrypted_tokens_round_trip_and_redis_never_sees_them() {
+    let server = RedisServer::start();
+    let key = || EncryptionKey::from_bytes([7; 32]);
+    let store = store(&server).with_encryption_key(key());
+    let lock = store.lock().await.unwrap();
+    let saved = StoredTokens {
+        access_token: Some(genlogs_auth::AccessToken::new("at-secret-1")),
+        ..tokens("rt-secret-1")
+    };
+    store.save(&saved, &lock).await.unwrap();
+    drop(lock);
+
+    let loaded = store.load().await.unwrap().unwrap();
+    assert_eq!(loaded.refresh_token.expose_secret(), "rt-secret-1");
+    assert_eq!(loaded.access_token.unwrap().expose_secret(), "at-secret-1");
+
+    let mut connection = raw(&server).await;
+    let everything: Vec<Vec<u8>> = ::redis::cmd("HGETALL")
+        .arg(store.tokens_key())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for value in &everything {
+        assert!(!value.windows(6).any(|w| w == b"secret"));
+        assert!(!value.windows(13).any(|w| w == b"refresh_token"));
+    }
+    assert!(!format!("{store:?}").contains("[7, 7"));
+}
+
+#[tokio::test]
+async fn a_wrong_key_a_missing_key_or_an_altered_document_is_a_named_error() {
+    let server = RedisServer::start();
+    let store = store(&server).with_encryption_key(EncryptionKey::from_bytes([7; 32]));
+    let lock = store.lock().await.unwrap();
+    store.save(&tokens("rt-secret-1"), &lock).await.unwrap();
+    drop(lock);
+
+    let reason = |result: Result<Option<StoredTokens>, StoreError>| match result {
+        Err(error @ StoreError::Unreadable { .. }) => {
+            assert_shows_none_of(&error, &["rt-secret-1", &store_url(&server)]);
+            match error {
+                StoreError::Unreadable { reason, .. } => reason,
+                _ => unreachable!(),
+            }
+        }
+        other => panic!("expected Unreadable, got {other:?}"),
+    };
+    let wrong_key = self::store(&server).with_encryption_key(EncryptionKey::from_bytes([8; 32]));
+    assert_eq!(
+        reason(wrong_key.load().await),
+        UnreadableReason::WrongKeyOrAltered
+    );
+    let no_key = self::store(&server);
+    assert_eq!(
+        reason(no_key.load().await),
+        UnreadableReason::EncryptedWithoutKey
+    );
+
+    // An attacker with write access flips one byte, or writes the document back as another
+    // version (a replay): both refused.
+    let mut connection = raw(&server).await;
+    let mut document: Vec<u8> = ::redis::cmd("HGET")
+        .arg(store.tokens_key())
+        .arg("doc")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = ::redis::cmd("HSET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .arg("5")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(store.load().await),
+        UnreadableReason::WrongKeyOrAltered
+    );
+    let last = document.len() - 1;
+    document[last] ^= 1;
+    let _: () = ::redis::cmd("HSET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .arg("1")
+        .arg("doc")
+        .arg(document)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(store.load().await),
+        UnreadableReason::WrongKeyOrAltered
+    );
+
+    // A plain document where a key is configured is refused, not trusted.
+    let _: () = ::redis::cmd("HSET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .arg("1")
+        .arg("doc")
+        .arg(br#"{"refresh_token":"rt-planted"}"#.as_slice())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(reason(store.load().await), UnreadableReason::NotEncrypted);
+    assert_eq!(
+        no_key
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .expose_secret(),
+        "rt-planted"
+    );
+
+    // An operator's replacement overwrites what cannot be read (here: after a key change).
+    let rekeyed = self::store(&server).with_encryption_key(EncryptionKey::from_bytes([9; 32]));
+    assert_eq!(rekeyed.replace(&tokens("rt-new")).await.unwrap(), 2);
+    assert_eq!(
+        rekeyed
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .expose_secret(),
+        "rt-new"
+    );
+}
+
+fn store_url(server: &RedisServer) -> String {
+    server.url()
+}
+
+#[tokio::test]
+async fn a_dead_redis_is_unreachable_and_never_shows_the_url_or_password() {
+    // Port 1 on loopback: nothing listens there.
+    let url = "redis://:hunter2-pw@127.0.0.1:1/";
+    let store = RedisStore::new(url, "grant-1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains("127.0.0.1:1") && !debug.contains("hunter2"),
+        "{debug}"
+    );
+
+    let load = store.load().await.unwrap_err();
+    let lock = store.lock().await.unwrap_err();
+    let replace = store.replace(&tokens("rt-secret-9")).await.unwrap_err();
+    for error in [&load, &lock, &replace] {
+        assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
+        assert_eq!(error.to_string(), "the token store is unreachable");
+        assert_shows_none_of(error, &["hunter2", url, "rt-secret-9"]);
+    }
+
+    let invalid = RedisStore::new("redis//:hunter2-pw@127.0.0.1:1/", "g").unwrap_err();
+    assert_shows_none_of(&invalid, &["hunter2"]);
+    // TLS: the same, with no panic on the way (rustls' provider is chosen by the crate).
+    let tls = RedisStore::new("rediss://:hunter2-pw@127.0.0.1:1/", "grant-1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let error = tls.load().await.unwrap_err();
+    assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
+    assert_shows_none_of(&error, &["hunter2"]);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_an_error_that_does_not_show_it() {
+    let server = RedisServer::start();
+    let url = format!("redis://:wrong-pw-77@127.0.0.1:{}/", server.port());
+    let store = RedisStore::new(&url, "grant-1").unwrap();
+    let error = store.load().await.unwrap_err();
+    assert_shows_none_of(&error, &["wrong-pw-77", &url]);
+}
+
+#[tokio::test]
+async fn a_paused_redis_fails_calls_within_the_timeout_and_serves_again_when_resumed() {
+    let mut server = RedisServer::start();
+    let store = store(&server).with_timeout(Duration::from_millis(300));
+    let lock = store.lock().await.unwrap();
+    store.save(&tokens("rt-1"), &lock).await.unwrap();
+    drop(lock);
+
+    server.pause();
+    // Bounded: each call ends by itself (twice the timeout at most); the outer timeout only
+    // turns a hang into a failure instead of a stuck test.
+    let hang = Duration::from_secs(30);
+    for error in [
+        tokio::time::timeout(hang, store.load())
+            .await
+            .expect("load hung")
+            .unwrap_err(),
+        tokio::time::timeout(hang, store.lock())
+            .await
+            .expect("lock hung")
+            .unwrap_err(),
+    ] {
+        assert_eq!(
+            error.to_string(),
+            "the token store is unreachable",
+            "{error:?}"
+        );
+    }
+    server.resume();
+    let loaded = until_ok(|| store.load()).await.unwrap();
+    assert_eq!(loaded.refresh_token.expose_secret(), "rt-1");
+}
+
+#[tokio::test]
+async fn a_restarted_redis_is_reconnected_to_and_starts_empty() {
+    let mut server = RedisServer::start();
+    let store = store(&server).with_timeout(Duration::from_millis(500));
+    let lock = store.lock().await.unwrap();
+    store.save(&tokens("rt-1"), &lock).await.unwrap();
+
+    server.kill();
+    let error = store.load().await.unwrap_err();
+    assert_eq!(error.to_string(), "the token store is unreachable");
+    // The lease died with Redis: a save under it is refused once Redis is back.
+    server.restart();
+    assert!(until_ok(|| store.load()).await.is_none());
+    assert!(matches!(
+        store.save(&tokens("rt-1"), &lock).await,
+        Err(StoreError::LeaseLost)
+    ));
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+/// Calls `f` until it succeeds (the reconnection happens in the background after a failure).
+async fn until_ok<T, F: std::future::Future<Output = Result<T, StoreError>>>(
+    f: impl Fn() -> F,
+) -> T {
+    for _ in 0..500 {
+        match f().await {
+            Ok(value) => return value,
+            Err(StoreError::Unreachable(_)) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    panic!("Redis was not reachable again after 500 attempts");
+}
+
+#[tokio::test]
+async fn rediss_connects_with_tls_to_a_server_signed_by_a_trusted_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca_params = {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    };
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&cert, server_cert.pem()).unwrap();
+    std::fs::write(&key, server_key.serialize_pem()).unwrap();
+    let server = RedisServer::start_tls(cert.to_str().unwrap(), key.to_str().unwrap());
+
+    let store = RedisStore::new(&server.tls_url(), "grant-1")
+        .unwrap()
+        .with_root_certificate(ca.pem())
+        .unwrap();
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    drop(lock);
+    // What went over TLS is in the server (read here over its plain port).
+    let version: String = ::redis::cmd("HGET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(version, "1");
+
+    // Without the private CA, the system's roots do not trust it: unreachable, no panic.
+    let untrusted = RedisStore::new(&server.tls_url(), "grant-1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    assert!(matches!(
+        untrusted.load().await,
+        Err(StoreError::Unreachable(_) | StoreError::Other(_))
+    ));
+}
