@@ -288,6 +288,21 @@ impl StoreLock {
     pub fn guard<T: Any>(&self) -> Option<&T> {
         self.guard.as_ref()?.downcast_ref()
     }
+
+    /// Takes the guard out, for a store that releases it explicitly; `Err(self)` if it is not a `T`.
+    pub fn into_guard<T: Any>(self) -> Result<T, Self> {
+        match self.guard.map(|guard| guard.downcast::<T>()) {
+            Some(Ok(guard)) => Ok(*guard),
+            Some(Err(guard)) => Err(Self {
+                guard: Some(guard),
+                deadline: self.deadline,
+            }),
+            None => Err(Self {
+                guard: None,
+                deadline: self.deadline,
+            }),
+        }
+    }
 }
 
 impl Debug for StoreLock {
@@ -328,6 +343,13 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
         Ok(())
     }
 
+    /// Releases `lock` now, and waits until it is released. The default drops it, which is
+    /// enough for locks released by dropping; a store whose release is a network call (a lease)
+    /// does it here, so that a process about to exit (a command-line tool) leaves nothing held.
+    async fn release(&self, lock: StoreLock) {
+        drop(lock);
+    }
+
     /// Replaces whatever is stored with `tokens` (an operator's new tokens): takes the lock, reads
     /// the version, and saves over it. Returns the new version.
     async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
@@ -341,7 +363,9 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
             version,
             ..tokens.clone()
         };
-        self.save(&tokens, &lock).await
+        let saved = self.save(&tokens, &lock).await;
+        self.release(lock).await;
+        saved
     }
 }
 
@@ -361,6 +385,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 
     async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
         (**self).extend(lock, by).await
+    }
+
+    async fn release(&self, lock: StoreLock) {
+        (**self).release(lock).await
     }
 
     async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {

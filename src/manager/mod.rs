@@ -376,10 +376,19 @@ async fn act(
     until: Until,
 ) -> Result<(), TokenError> {
     let release = Release { shared, held };
-    steps(shared, &mut *release.held, until).await
+    let result = steps(shared, &mut *release.held, until).await;
+    if !shared.current().unsaved_news_of_a_sent_token() {
+        if let Some(lock) = release.held.take() {
+            // Released and waited for here, not left to a drop: a process that exits right
+            // after (a command-line tool) must not leave a lease behind for others to wait out.
+            shared.store.release(lock).await;
+        }
+    }
+    result
 }
 
-/// Releases the store's lock when a refresh task ends, whichever way it ends.
+/// Releases the store's lock (by dropping it) when a refresh task is cancelled or its runtime
+/// shuts down; a task that ends normally releases it explicitly.
 struct Release<'a> {
     shared: &'a Shared,
     held: &'a mut Option<StoreLock>,
@@ -439,7 +448,9 @@ async fn steps(
             _ if until == Until::Saved => return Ok(()),
             Step::Fail(error) => return Err(error),
             Step::Wait(until) => {
-                *held = None;
+                if let Some(lock) = held.take() {
+                    shared.store.release(lock).await;
+                }
                 tokio::time::sleep(until.0.saturating_sub(now)).await;
             }
             Step::Refresh => {

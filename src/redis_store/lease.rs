@@ -39,28 +39,46 @@ impl LeaseGuard {
     }
 }
 
+impl LeaseGuard {
+    /// Releases the lease now and waits for Redis's answer (`TokenStore::release`): what a
+    /// process about to exit needs, where a task spawned on drop would never run.
+    pub(super) async fn release(mut self) {
+        let owner = std::mem::take(&mut self.owner);
+        release(self.connection.clone(), self.keys(), owner).await;
+    }
+
+    fn keys(&self) -> [String; 2] {
+        [self.tokens_key.clone(), self.lock_key.clone()]
+    }
+}
+
+/// Runs the owner-checked release script; a failure leaves the lease to run out.
+async fn release(mut connection: ConnectionManager, keys: [String; 2], owner: String) {
+    let released: Result<i64, _> = scripts::RELEASE
+        .key(&keys[0])
+        .key(&keys[1])
+        .arg(owner)
+        .invoke_async(&mut connection)
+        .await;
+    if released.is_err() {
+        tracing::debug!("the token store's lease was not released; it will run out");
+    }
+    RELEASED.notify_waiters();
+}
+
 impl Drop for LeaseGuard {
-    /// Releases the lease in a task on the current Tokio runtime. Outside a runtime (or if the
-    /// release fails) the lease simply runs out: the next holder waits for it, nothing breaks.
+    /// Releases the lease in a task on the current Tokio runtime, unless it was released
+    /// explicitly. Outside a runtime (or if the release fails) the lease simply runs out: the
+    /// next holder waits for it, nothing breaks.
     fn drop(&mut self) {
+        if self.owner.is_empty() {
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut connection = self.connection.clone();
-        let keys = [self.tokens_key.clone(), self.lock_key.clone()];
         let owner = std::mem::take(&mut self.owner);
-        runtime.spawn(async move {
-            let released: Result<i64, _> = scripts::RELEASE
-                .key(&keys[0])
-                .key(&keys[1])
-                .arg(owner)
-                .invoke_async(&mut connection)
-                .await;
-            if released.is_err() {
-                tracing::debug!("the token store's lease was not released; it will run out");
-            }
-            RELEASED.notify_waiters();
-        });
+        runtime.spawn(release(self.connection.clone(), self.keys(), owner));
     }
 }
 

@@ -428,7 +428,15 @@ impl TokenStore for RedisStore {
             version,
             ..tokens.clone()
         };
-        self.save(&tokens, &lock).await
+        let saved = self.save(&tokens, &lock).await;
+        self.release(lock).await;
+        saved
+    }
+
+    async fn release(&self, lock: StoreLock) {
+        if let Ok(guard) = lock.into_guard::<lease::LeaseGuard>() {
+            guard.release().await;
+        }
     }
 }
 

@@ -59,11 +59,29 @@ impl StoreUrl {
     pub fn open(&self) -> Result<Arc<dyn TokenStore>, String> {
         match self {
             StoreUrl::File(path) => Ok(Arc::new(FileStore::new(path))),
-            StoreUrl::Redis(_) => Err(
-                "this build has no Redis store (cargo feature `redis`); use a file store".into(),
-            ),
+            StoreUrl::Redis(url) => open_redis(url),
         }
     }
+}
+
+/// A Redis store for the grant named by `GENLOGS_STORE_NAME` (default `default`), encrypted with
+/// the 64-hex-digit key in `GENLOGS_STORE_KEY` when it is set: both from the environment, like
+/// every secret of this command. Nothing is connected until the first command.
+#[cfg(feature = "redis")]
+fn open_redis(url: &str) -> Result<Arc<dyn TokenStore>, String> {
+    let name = std::env::var("GENLOGS_STORE_NAME").unwrap_or_else(|_| "default".into());
+    let mut store = genlogs_auth::RedisStore::new(url, &name).map_err(|e| e.to_string())?;
+    if let Ok(hex) = std::env::var("GENLOGS_STORE_KEY") {
+        let key = genlogs_auth::EncryptionKey::from_hex(hex.trim())
+            .map_err(|e| format!("GENLOGS_STORE_KEY: {e}"))?;
+        store = store.with_encryption_key(key);
+    }
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(_url: &str) -> Result<Arc<dyn TokenStore>, String> {
+    Err("this build has no Redis store (cargo feature `redis`); use a file store".into())
 }
 
 #[cfg(test)]
@@ -96,10 +114,24 @@ mod tests {
     }
 
     #[test]
-    fn a_redis_url_shows_without_its_password_and_is_not_built_in_yet() {
+    fn a_redis_url_shows_without_its_password() {
         let url = StoreUrl::parse("redis://user:s3cret@cache:6379/0").unwrap();
         assert_eq!(url.display(), "redis://cache:6379");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn without_the_redis_feature_a_redis_url_says_so() {
+        let url = StoreUrl::parse("redis://user:s3cret@cache:6379/0").unwrap();
         let error = url.open().unwrap_err();
         assert!(error.contains("feature `redis`") && !error.contains("s3cret"));
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn with_the_redis_feature_a_redis_url_opens_a_redis_store_without_connecting() {
+        let url = StoreUrl::parse("redis://user:s3cret@127.0.0.1:1/0").unwrap();
+        let store = url.open().unwrap();
+        assert!(!format!("{store:?}").contains("s3cret"), "{store:?}");
     }
 }

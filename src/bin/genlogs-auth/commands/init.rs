@@ -1,7 +1,9 @@
 //! `init`: seed a store with tokens read from stdin, refusing to overwrite live ones.
 
 use chrono::{DateTime, Utc};
-use genlogs_auth::{AccessToken, Expiry, RefreshToken, StoredTokens, TokenState};
+use genlogs_auth::{
+    AccessToken, Expiry, RefreshToken, StoreLock, StoredTokens, TokenState, TokenStore,
+};
 use serde_json::Value;
 
 use crate::args::{Global, InitArgs};
@@ -87,30 +89,12 @@ pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
             .await
             .map_err(|e| Failure::from_error(&e, 1))?
     } else {
-        // Check and write under one lock, so that a refresh in between is not overwritten.
+        // Check and write under one lock, so that a refresh in between is not overwritten;
+        // released explicitly, so that no lease outlives this process.
         let lock = store.lock().await.map_err(|e| Failure::from_error(&e, 1))?;
-        let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
-        if let Some(stored) = &stored {
-            if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
-                return Err(Failure::new(format!(
-                    "{} holds tokens that may still be in use (state {}); replacing them \
-                     abandons that grant. Pass --force to replace them",
-                    url.display(),
-                    match stored.state {
-                        TokenState::Usable => "usable",
-                        _ => "possibly rotated",
-                    }
-                )));
-            }
-        }
-        let tokens = StoredTokens {
-            version: stored.map_or(0, |stored| stored.version),
-            ..tokens
-        };
-        store
-            .save(&tokens, &lock)
-            .await
-            .map_err(|e| Failure::from_error(&e, 1))?
+        let written = check_and_save(&url, &*store, &lock, tokens).await;
+        store.release(lock).await;
+        written?
     };
     let stdout = if global.json {
         format!(
@@ -157,4 +141,35 @@ mod tests {
         assert!(!error.contains("s3cret"), "{error}");
         assert!(!parse("two words-s3cret").unwrap_err().contains("s3cret"));
     }
+}
+
+/// Refuses to overwrite live tokens; otherwise saves over the stored version.
+async fn check_and_save(
+    url: &crate::store_url::StoreUrl,
+    store: &dyn TokenStore,
+    lock: &StoreLock,
+    tokens: StoredTokens,
+) -> Result<u64, Failure> {
+    let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
+    if let Some(stored) = &stored {
+        if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
+            return Err(Failure::new(format!(
+                "{} holds tokens that may still be in use (state {}); replacing them \
+                 abandons that grant. Pass --force to replace them",
+                url.display(),
+                match stored.state {
+                    TokenState::Usable => "usable",
+                    _ => "possibly rotated",
+                }
+            )));
+        }
+    }
+    let tokens = StoredTokens {
+        version: stored.map_or(0, |stored| stored.version),
+        ..tokens
+    };
+    store
+        .save(&tokens, lock)
+        .await
+        .map_err(|e| Failure::from_error(&e, 1))
 }
