@@ -110,6 +110,37 @@ pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
     Ok(Outcome { stdout, code: 0 })
 }
 
+/// Refuses to overwrite live tokens; otherwise saves over the stored version.
+async fn check_and_save(
+    url: &crate::store_url::StoreUrl,
+    store: &dyn TokenStore,
+    lock: &StoreLock,
+    tokens: StoredTokens,
+) -> Result<u64, Failure> {
+    let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
+    if let Some(stored) = &stored {
+        if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
+            return Err(Failure::new(format!(
+                "{} holds tokens that may still be in use (state {}); replacing them \
+                 abandons that grant. Pass --force to replace them",
+                url.display(),
+                match stored.state {
+                    TokenState::Usable => "usable",
+                    _ => "possibly rotated",
+                }
+            )));
+        }
+    }
+    let tokens = StoredTokens {
+        version: stored.map_or(0, |stored| stored.version),
+        ..tokens
+    };
+    store
+        .save(&tokens, lock)
+        .await
+        .map_err(|e| Failure::from_error(&e, 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,35 +172,4 @@ mod tests {
         assert!(!error.contains("s3cret"), "{error}");
         assert!(!parse("two words-s3cret").unwrap_err().contains("s3cret"));
     }
-}
-
-/// Refuses to overwrite live tokens; otherwise saves over the stored version.
-async fn check_and_save(
-    url: &crate::store_url::StoreUrl,
-    store: &dyn TokenStore,
-    lock: &StoreLock,
-    tokens: StoredTokens,
-) -> Result<u64, Failure> {
-    let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
-    if let Some(stored) = &stored {
-        if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
-            return Err(Failure::new(format!(
-                "{} holds tokens that may still be in use (state {}); replacing them \
-                 abandons that grant. Pass --force to replace them",
-                url.display(),
-                match stored.state {
-                    TokenState::Usable => "usable",
-                    _ => "possibly rotated",
-                }
-            )));
-        }
-    }
-    let tokens = StoredTokens {
-        version: stored.map_or(0, |stored| stored.version),
-        ..tokens
-    };
-    store
-        .save(&tokens, lock)
-        .await
-        .map_err(|e| Failure::from_error(&e, 1))
 }
