@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use genlogs_auth::{
     EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
-use support::redis::RedisServer;
+use support::redis::{assert_shows_none_of, RedisServer};
 
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
@@ -44,33 +43,6 @@ async fn lock_owner(server: &RedisServer, store: &RedisStore) -> Option<String> 
 async fn until_lease_gone(server: &RedisServer, store: &RedisStore) {
     while lock_owner(server, store).await.is_some() {
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Every rendering of `error` and of its sources.
-fn renderings(error: &StoreError) -> Vec<String> {
-    let mut all = vec![
-        format!("{error}"),
-        format!("{error:?}"),
-        format!("{error:#?}"),
-    ];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        all.push(format!("{cause}"));
-        all.push(format!("{cause:?}"));
-        source = cause.source();
-    }
-    all
-}
-
-fn assert_shows_none_of(error: &StoreError, secrets: &[&str]) {
-    for rendering in renderings(error) {
-        for secret in secrets {
-            assert!(
-                !rendering.contains(secret),
-                "{secret:?} leaked into: {rendering}"
-            );
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::store::StoreError;
 pub(super) struct Endpoint {
     /// `redis`, `rediss` or `unix`.
     scheme: String,
-    /// `host:port`, or the socket path.
+    /// `host:port`, or the socket path; for a cluster, its nodes' `host:port` joined by commas.
     address: String,
     /// Strings that must never be shown: the password, the user name and the whole URL.
     secrets: Vec<String>,
@@ -52,6 +52,37 @@ impl Endpoint {
         })
     }
 
+    /// The nodes of a Redis Cluster: `redis://` or `rediss://` URLs, all of the same scheme.
+    pub(super) fn parse_cluster(urls: &[&str]) -> Result<Self, StoreError> {
+        let refused = |why: &str| {
+            StoreError::Other(format!(
+                "invalid Redis Cluster node URLs: {why} (the URLs are not shown because they may \
+                 carry a password)"
+            ))
+        };
+        let mut nodes = urls.iter().map(|url| Self::parse(url));
+        let mut cluster = nodes.next().ok_or_else(|| refused("no node given"))??;
+        for node in nodes {
+            let node = node?;
+            if node.scheme != cluster.scheme {
+                return Err(refused("all nodes need the same scheme"));
+            }
+            cluster.address = format!("{},{}", cluster.address, node.address);
+            cluster.secrets.extend(node.secrets);
+        }
+        if cluster.scheme != "redis" && cluster.scheme != "rediss" {
+            return Err(refused(
+                "cluster nodes are reached by redis:// or rediss://",
+            ));
+        }
+        Ok(cluster)
+    }
+
+    /// Is it reached with TLS (`rediss://`)?
+    pub(super) fn is_tls(&self) -> bool {
+        self.scheme == "rediss"
+    }
+
     /// `text` with every credential of the URL replaced by `[REDACTED]`.
     pub(super) fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
@@ -90,6 +121,27 @@ mod tests {
         let scrubbed = endpoint.scrub("auth failed for admin with s3cr@t and s3cr%40t");
         assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
         assert!(!scrubbed.contains("admin"), "{scrubbed}");
+    }
+
+    #[test]
+    fn a_cluster_shows_every_node_and_scrubs_every_password() {
+        let endpoint = Endpoint::parse_cluster(&[
+            "redis://:pw-one@node-a:7000/",
+            "redis://:pw-two@node-b:7001/",
+        ])
+        .unwrap();
+        assert_eq!(format!("{endpoint:?}"), "redis://node-a:7000,node-b:7001");
+        let scrubbed = endpoint.scrub("pw-one then pw-two");
+        assert!(!scrubbed.contains("pw-"), "{scrubbed}");
+        for refused in [
+            &[][..],
+            &["redis://:pw-one@a:1/", "rediss://:pw-two@b:2/"][..],
+            &["unix:///tmp/pw-one.sock"][..],
+            &["redis://:pw-one@a:1/", "not a url pw-two"][..],
+        ] {
+            let error = Endpoint::parse_cluster(refused).unwrap_err().to_string();
+            assert!(!error.contains("pw-"), "{error}");
+        }
     }
 
     #[test]

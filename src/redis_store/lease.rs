@@ -2,7 +2,7 @@
 //! an owner id drawn at random for every lease, so that only its holder can release, extend or
 //! save under it.
 
-use redis::aio::ConnectionManager;
+use super::connection::Connection;
 use tokio::sync::Notify;
 
 use super::scripts;
@@ -20,7 +20,7 @@ pub(super) struct LeaseGuard {
     pub(super) owner: String,
     /// The tokens key, passed to the release script with the lock key (same hash slot).
     tokens_key: String,
-    connection: ConnectionManager,
+    connection: Connection,
 }
 
 impl LeaseGuard {
@@ -28,7 +28,7 @@ impl LeaseGuard {
         tokens_key: String,
         lock_key: String,
         owner: String,
-        connection: ConnectionManager,
+        connection: Connection,
     ) -> Self {
         Self {
             lock_key,
@@ -53,7 +53,7 @@ impl LeaseGuard {
 }
 
 /// Runs the owner-checked release script; a failure leaves the lease to run out.
-async fn release(mut connection: ConnectionManager, keys: [String; 2], owner: String) {
+async fn release(mut connection: Connection, keys: [String; 2], owner: String) {
     let released: Result<i64, _> = scripts::RELEASE
         .key(&keys[0])
         .key(&keys[1])

@@ -4,8 +4,10 @@
 //!
 //! Keys, for a grant named `NAME`: `{genlogs:NAME}:tokens` (a hash: `version`, `doc`) and
 //! `{genlogs:NAME}:lock` (the lease). The braces put both in one hash slot, so the scripts work
-//! on Redis Cluster as well as on a single server or behind Sentinel.
+//! on Redis Cluster ([`RedisStore::cluster`]) as well as on a single server or on the primary
+//! that Sentinel names ([`RedisStore::new`]).
 
+mod connection;
 mod endpoint;
 mod lease;
 mod scripts;
@@ -15,12 +17,12 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisError;
 
 use crate::store::{
     decode_document, StoreError, StoreLock, StoredTokens, TokenStore, UnreadableReason,
 };
+use connection::{Connection, Target};
 use endpoint::Endpoint;
 use lease::LeaseGuard;
 
@@ -51,14 +53,18 @@ const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
 ///
 /// Created without touching the network; the connection is made on first use (inside a Tokio
 /// runtime) and remade automatically after Redis restarts or the network drops. `Debug` shows the
-/// host and the grant's name, never the URL's credentials.
+/// host (or the cluster's nodes) and the grant's name, never the URL's credentials.
+///
+/// One server or a Sentinel-managed primary: [`RedisStore::new`] with the primary's URL (the
+/// store does not ask Sentinel itself; after a failover, give it the new primary's address).
+/// A Redis Cluster: [`RedisStore::cluster`] with one or more of its nodes.
 pub struct RedisStore {
     name: String,
     tokens_key: String,
     lock_key: String,
     endpoint: Endpoint,
-    client: redis::Client,
-    connection: tokio::sync::OnceCell<ConnectionManager>,
+    target: Target,
+    connection: tokio::sync::OnceCell<Connection>,
     encryption: Option<EncryptionKey>,
     lease: Duration,
     lock_wait: Duration,
@@ -71,52 +77,99 @@ impl RedisStore {
     /// TLS (rustls, the system's root certificates) or `unix:///path`. Errors never show the URL.
     pub fn new(url: &str, name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse(url)?;
-        if name.is_empty()
-            || name.len() > 200
-            || name
-                .chars()
-                .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
-        {
-            return Err(StoreError::Other(
-                "a RedisStore name must be 1 to 200 characters without braces or white space"
-                    .into(),
-            ));
-        }
+        check_name(name)?;
         let client = redis::Client::open(url).map_err(|e| {
             StoreError::Other(format!(
                 "invalid Redis URL: {}",
                 endpoint.scrub(&e.to_string())
             ))
         })?;
-        Ok(Self {
+        Ok(Self::with_target(name, endpoint, Target::Server(client)))
+    }
+
+    /// A store for the grant `name` on the Redis Cluster that `node_urls` belong to: one or more
+    /// of its nodes (`redis://[:password@]host:port` or `rediss://…`, all with the same scheme
+    /// and credentials); the others are discovered from them, and a MOVED or ASK answer (slots
+    /// moved by resharding or a failover) is followed. Both keys of a grant share one hash slot,
+    /// so every call goes to the one node that owns it. The setters apply as to [`new`](Self::new);
+    /// the first call connects and reads the cluster's slots, within the store's timeout. Errors
+    /// never show the URLs.
+    pub fn cluster(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
+        let endpoint = Endpoint::parse_cluster(node_urls)?;
+        check_name(name)?;
+        let nodes: Vec<String> = node_urls.iter().map(|url| url.to_string()).collect();
+        // Checks the URLs (and that they share their credentials) now, as `new` does; the
+        // connection itself is made on first use.
+        redis::cluster::ClusterClient::new(nodes.iter().map(String::as_str)).map_err(|e| {
+            StoreError::Other(format!(
+                "invalid Redis Cluster node URLs: {}",
+                endpoint.scrub(&e.to_string())
+            ))
+        })?;
+        let target = Target::Cluster {
+            nodes,
+            tls: endpoint.is_tls(),
+            certificates: None,
+        };
+        Ok(Self::with_target(name, endpoint, target))
+    }
+
+    fn with_target(name: &str, endpoint: Endpoint, target: Target) -> Self {
+        Self {
             name: name.to_string(),
             tokens_key: format!("{{genlogs:{name}}}:tokens"),
             lock_key: format!("{{genlogs:{name}}}:lock"),
             endpoint,
-            client,
+            target,
             connection: tokio::sync::OnceCell::new(),
             encryption: None,
             lease: DEFAULT_LEASE,
             lock_wait: crate::DEFAULT_LOCK_WAIT,
             timeout: DEFAULT_REDIS_TIMEOUT,
-        })
+        }
     }
+}
 
+/// Refuses a grant name that could not be one hash tag: empty, too long, or with braces or
+/// white space.
+fn check_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty()
+        || name.len() > 200
+        || name
+            .chars()
+            .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
+    {
+        return Err(StoreError::Other(
+            "a RedisStore name must be 1 to 200 characters without braces or white space".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl RedisStore {
     /// Trusts only the CA certificate(s) in `pem` for `rediss://` (a private CA), instead of
-    /// the system's root certificates.
+    /// the system's root certificates; for a cluster, on every node.
     pub fn with_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Result<Self, StoreError> {
         let certificates = redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(pem.into()),
         };
-        self.client =
-            redis::Client::build_with_tls(self.client.get_connection_info().clone(), certificates)
-                .map_err(|e| {
+        self.target = match self.target {
+            Target::Server(client) => Target::Server(
+                redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
+                    .map_err(|e| {
                     StoreError::Other(format!(
                         "the Redis TLS settings are invalid: {}",
                         self.endpoint.scrub(&e.to_string())
                     ))
-                })?;
+                })?,
+            ),
+            Target::Cluster { nodes, tls, .. } => Target::Cluster {
+                nodes,
+                tls,
+                certificates: Some(certificates),
+            },
+        };
         self.connection = tokio::sync::OnceCell::new();
         Ok(self)
     }
@@ -175,17 +228,11 @@ impl RedisStore {
 
     /// The shared connection, made on first use. One connection attempt per call (no retry
     /// loop inside a call, which would stretch the wait); a failed command makes the next call
-    /// reconnect.
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    /// reconnect. A cluster's first connection (reading its slots) is bounded like a command,
+    /// and a failed one is tried again by the next call.
+    async fn connection(&self) -> Result<Connection, StoreError> {
         self.connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(0);
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                    .map_err(|e| self.failure(e))
-            })
+            .get_or_try_init(|| self.bounded(self.target.connect(self.timeout)))
             .await
             .cloned()
     }
@@ -261,6 +308,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("endpoint", &self.endpoint)
+            .field("cluster", &self.target.is_cluster())
             .field("name", &self.name)
             .field("encrypted", &self.encryption.is_some())
             .field("lease", &self.lease)
@@ -453,6 +501,25 @@ mod tests {
                 >= crate::DEFAULT_TIMEOUT + Duration::from_secs(2) + DEFAULT_LEASE_MARGIN / 2
         );
         assert!(DEFAULT_REDIS_TIMEOUT * 2 < DEFAULT_LEASE_MARGIN);
+    }
+
+    #[test]
+    fn a_cluster_store_debug_shows_its_nodes_but_no_password() {
+        let store = RedisStore::cluster(
+            &[
+                "redis://:pw-5150@node-a:7000/",
+                "redis://:pw-5150@node-b:7001/",
+            ],
+            "grant",
+        )
+        .unwrap()
+        .with_root_certificate(b"not used by redis://".to_vec())
+        .unwrap();
+        let debug = format!("{store:?}");
+        assert!(debug.contains("node-a:7000,node-b:7001") && debug.contains("cluster: true"));
+        assert!(!debug.contains("pw-5150"), "{debug}");
+        assert_eq!(store.lock_key(), "{genlogs:grant}:lock");
+        assert!(RedisStore::cluster(&["redis://node-a:7000/"], "a b").is_err());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! A real `redis-server` per test, on a free loopback port, that the test can kill, pause
-//! (`SIGSTOP`) and restart. The binary comes from `PATH`; without it the test fails saying how to
-//! install it, it is never skipped.
+//! (`SIGSTOP`) and restart; and a real three-node Redis Cluster of them ([`RedisCluster`]). The
+//! binaries (`redis-server`, and `redis-cli` for a cluster) come from `PATH`; without them the
+//! test fails saying how to install them, it is never skipped.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,8 @@ pub struct RedisServer {
     paused: bool,
     /// `--tls-port` and the certificate files, for a server that also speaks TLS.
     tls: Option<(u16, Vec<String>)>,
+    /// More arguments for `redis-server` (a cluster node's).
+    extra: Vec<String>,
 }
 
 /// A free loopback port.
@@ -34,6 +38,7 @@ impl RedisServer {
             child: None,
             paused: false,
             tls: None,
+            extra: Vec::new(),
         };
         server.spawn();
         server
@@ -55,6 +60,7 @@ impl RedisServer {
             child: None,
             paused: false,
             tls: Some((free_port(), args.map(String::from).to_vec())),
+            extra: Vec::new(),
         };
         server.spawn();
         server
@@ -76,6 +82,7 @@ impl RedisServer {
         if let Some((port, args)) = &self.tls {
             command.args(["--tls-port", &port.to_string()]).args(args);
         }
+        command.args(&self.extra);
         let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -172,4 +179,148 @@ pub fn signal(pid: u32, signal: &str) {
         .status()
         .expect("kill(1)");
     assert!(status.success(), "kill {signal} {pid} failed");
+}
+
+/// How long a new cluster may take to agree that every slot is served.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Three `redis-server` cluster nodes (primaries, no replicas) on free loopback ports, their
+/// slots assigned by `redis-cli --cluster create`; all killed, and their directory removed, on
+/// drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts the three nodes, creates the cluster and waits until every node reports
+    /// `cluster_state:ok`.
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "genlogs-redis-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the cluster's node files");
+        let nodes = (0..3)
+            .map(|_| {
+                let port = free_port();
+                let mut node = RedisServer {
+                    port,
+                    child: None,
+                    paused: false,
+                    tls: None,
+                    extra: vec![
+                        "--cluster-enabled".into(),
+                        "yes".into(),
+                        // The bus port is explicit: the default (port + 10000) may be above
+                        // 65535 for a port picked from the ephemeral range.
+                        "--cluster-port".into(),
+                        free_port().to_string(),
+                        "--cluster-config-file".into(),
+                        dir.join(format!("nodes-{port}.conf")).display().to_string(),
+                        "--dir".into(),
+                        dir.display().to_string(),
+                    ],
+                };
+                node.spawn();
+                node
+            })
+            .collect();
+        let cluster = Self { nodes, dir };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let created = redis_cli(
+            &[
+                &["--cluster", "create"][..],
+                &addresses.iter().map(String::as_str).collect::<Vec<_>>(),
+                &["--cluster-replicas", "0", "--cluster-yes"],
+            ]
+            .concat(),
+        );
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let started = Instant::now();
+        while !cluster.nodes.iter().all(|node| {
+            String::from_utf8_lossy(
+                &redis_cli(&["-p", &node.port.to_string(), "cluster", "info"]).stdout,
+            )
+            .contains("cluster_state:ok")
+        }) {
+            assert!(
+                started.elapsed() < CLUSTER_TIMEOUT,
+                "the Redis Cluster was not ok within {CLUSTER_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The nodes, in the order they were given to `--cluster create`.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Every node's `redis://127.0.0.1:<port>/`.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `redis-cli` with `args`, failing the test with how to install it if it is missing.
+fn redis_cli(args: &[&str]) -> std::process::Output {
+    Command::new("redis-cli")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "could not run `redis-cli` ({error}): the Redis Cluster tests need it on PATH; \
+                 install it with `apt-get install redis-tools` (Debian/Ubuntu)"
+            )
+        })
+}
+
+/// Every rendering of a store error and of its sources.
+fn renderings(error: &genlogs_auth::StoreError) -> Vec<String> {
+    use std::error::Error as _;
+    let mut all = vec![
+        format!("{error}"),
+        format!("{error:?}"),
+        format!("{error:#?}"),
+    ];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        all.push(format!("{cause}"));
+        all.push(format!("{cause:?}"));
+        source = cause.source();
+    }
+    all
+}
+
+/// Asserts that none of `secrets` appears in any rendering of a store error or its sources.
+pub fn assert_shows_none_of(error: &genlogs_auth::StoreError, secrets: &[&str]) {
+    for rendering in renderings(error) {
+        for secret in secrets {
+            assert!(
+                !rendering.contains(secret),
+                "{secret:?} leaked into: {rendering}"
+            );
+        }
+    }
 }

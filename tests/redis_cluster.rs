@@ -1,0 +1,197 @@
+//! `RedisStore::cluster` against a real three-node Redis Cluster started by each test: the
+//! lease, the compare-and-set, a manager's refresh through it, a grant whose slot lives on
+//! another node than the one named, and a cluster that cannot be reached.
+
+mod support;
+
+use std::time::Duration;
+
+use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::{
+    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
+};
+use support::redis::{assert_shows_none_of, RedisCluster};
+
+fn tokens(refresh: &str) -> StoredTokens {
+    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+}
+
+/// A store for `name` on `cluster`, knowing all of its nodes.
+fn store(cluster: &RedisCluster, name: &str) -> RedisStore {
+    let urls = cluster.urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    RedisStore::cluster(&urls, name)
+        .unwrap()
+        .with_lock_wait(Duration::from_secs(10))
+}
+
+/// A plain (not cluster-aware) connection to one node, to see what that node itself answers.
+async fn raw_node(url: &str) -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_lease_on_a_cluster_excludes_a_second_owner_until_released() {
+    let cluster = RedisCluster::start();
+    let first = store(&cluster, "grant-1");
+    let second = store(&cluster, "grant-1").with_lock_wait(Duration::from_millis(200));
+    let lock = first.lock().await.unwrap();
+    assert!(lock.time_left().is_some_and(|left| left > Duration::ZERO));
+    assert!(matches!(second.lock().await, Err(StoreError::Busy { .. })));
+    // Another grant's lease is independent.
+    let other_grant = store(&cluster, "grant-2");
+    drop(other_grant.lock().await.unwrap());
+
+    drop(lock); // released by a task on this runtime
+    let second = second.with_lock_wait(Duration::from_secs(10));
+    let lock = second.lock().await.unwrap();
+    assert_eq!(second.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn save_on_a_cluster_compares_and_sets_and_refuses_a_stale_version() {
+    let cluster = RedisCluster::start();
+    let store = store(&cluster, "grant-1");
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    let newer = StoredTokens {
+        version: 1,
+        ..tokens("rt-2")
+    };
+    assert_eq!(store.save(&newer, &lock).await.unwrap(), 2);
+    match store.save(&tokens("rt-stale"), &lock).await {
+        Err(StoreError::Conflict { expected, found }) => assert_eq!((expected, found), (0, 2)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    store.release(lock).await;
+
+    // A lease that ran out (its holder paused) writes nothing, before or after the next owner
+    // takes it. The next owner's `lock` returns only once the old lease has expired.
+    let paused_host = store.with_lease(Duration::from_millis(300));
+    let stale = paused_host.lock().await.unwrap();
+    let next_owner = RedisStore::cluster(&[&cluster.urls()[1]], "grant-1")
+        .unwrap()
+        .with_lock_wait(Duration::from_secs(10));
+    let held = next_owner.lock().await.unwrap();
+    let current = StoredTokens {
+        version: 2,
+        ..tokens("rt-late")
+    };
+    assert!(matches!(
+        paused_host.save(&current, &stale).await,
+        Err(StoreError::LeaseLost)
+    ));
+    next_owner.release(held).await;
+    let stored = next_owner.load().await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.refresh_token.expose_secret(), "rt-2");
+}
+
+#[tokio::test]
+async fn a_manager_refreshes_through_a_cluster_store() {
+    let cluster = RedisCluster::start();
+    let genlogs = MockGenLogs::start().await;
+    let seed = genlogs.issue_tokens().refresh_token;
+    let store = store(&cluster, "fleet-grant");
+    store
+        .replace(&StoredTokens::from_refresh_token(seed.clone()))
+        .await
+        .unwrap();
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(&genlogs.base_url())
+        .build()
+        .unwrap();
+    let manager = TokenManager::builder(client, self::store(&cluster, "fleet-grant")).build();
+
+    let access = manager.access_token().await.unwrap();
+    assert!(genlogs.is_valid_access_token(access.expose_secret()));
+    assert_eq!(genlogs.refreshes(), 1);
+    // The rotated refresh token is in the cluster, where another host would find it.
+    let stored = store.load().await.unwrap().unwrap();
+    assert_ne!(stored.refresh_token.expose_secret(), seed.expose_secret());
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    // Saved by the manager after the seed (version 1).
+    assert!(stored.version > 1, "{}", stored.version);
+}
+
+#[tokio::test]
+async fn a_grant_on_a_slot_of_another_node_than_the_one_named_works() {
+    let cluster = RedisCluster::start();
+    let named = cluster.urls()[0].clone();
+    let mut first_node = raw_node(&named).await;
+    // A grant whose keys the named node does not own: it answers MOVED to a plain client.
+    let mut name = None;
+    for candidate in (0..64).map(|i| format!("grant-{i}")) {
+        let probe = RedisStore::cluster(&[&named], &candidate).unwrap();
+        let answer = ::redis::cmd("GET")
+            .arg(probe.lock_key())
+            .query_async::<Option<String>>(&mut first_node)
+            .await;
+        if let Some(owner) = moved_to(answer) {
+            assert_ne!(
+                owner,
+                named.trim_start_matches("redis://").trim_end_matches('/')
+            );
+            name = Some(candidate);
+            break;
+        }
+    }
+    let name = name.expect("a grant whose slot is on another node (each node owns a third)");
+
+    let store = RedisStore::cluster(&[&named], &name)
+        .unwrap()
+        .with_lock_wait(Duration::from_secs(10));
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    let mut lock = lock;
+    store
+        .extend(&mut lock, Duration::from_secs(20))
+        .await
+        .unwrap();
+    store.release(lock).await;
+    let stored = store.load().await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token.expose_secret(), "rt-1");
+    // The named node still holds none of it: the data lives on the slot's owner.
+    let on_first = ::redis::cmd("HGET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .query_async::<Option<String>>(&mut first_node)
+        .await;
+    assert!(moved_to(on_first).is_some());
+}
+
+/// The node a MOVED answer points to (`host:port`), if the answer is one.
+fn moved_to(answer: ::redis::RedisResult<Option<String>>) -> Option<String> {
+    let error = answer.err()?;
+    error.redirect_node().map(|(node, _slot)| node.to_string())
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_is_unreachable_and_never_shows_the_urls_or_password() {
+    // Ports 1 and 2 on loopback: nothing listens there.
+    let urls = [
+        "redis://:hunter2-pw@127.0.0.1:1/",
+        "redis://:hunter2-pw@127.0.0.1:2/",
+    ];
+    let store = RedisStore::cluster(&urls, "grant-1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains("127.0.0.1:1,127.0.0.1:2") && !debug.contains("hunter2"),
+        "{debug}"
+    );
+    let load = store.load().await.unwrap_err();
+    let lock = store.lock().await.unwrap_err();
+    let replace = store.replace(&tokens("rt-secret-9")).await.unwrap_err();
+    for error in [&load, &lock, &replace] {
+        assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
+        assert_shows_none_of(error, &["hunter2", urls[0], urls[1], "rt-secret-9"]);
+    }
+    let mixed = RedisStore::cluster(&[urls[0], "rediss://:hunter2-pw@127.0.0.1:2/"], "g");
+    assert_shows_none_of(&mixed.unwrap_err(), &["hunter2"]);
+}
