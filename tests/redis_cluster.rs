@@ -1,6 +1,7 @@
 //! `RedisStore::cluster` against a real three-node Redis Cluster started by each test: the
 //! lease, the compare-and-set, a manager's refresh through it, a grant whose slot lives on
-//! another node than the one named, and a cluster that cannot be reached.
+//! another node than the one named, a slot moved (resharded) after the store connected, and a
+//! cluster that cannot be reached.
 
 mod support;
 
@@ -162,6 +163,62 @@ async fn a_grant_on_a_slot_of_another_node_than_the_one_named_works() {
         .query_async::<Option<String>>(&mut first_node)
         .await;
     assert!(moved_to(on_first).is_some());
+}
+
+#[tokio::test]
+async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
+    let cluster = RedisCluster::start();
+    let store = store(&cluster, "grant-moving");
+    // Connected, with the slot map read and the scripts loaded on the slot's owner.
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    store.release(lock).await;
+
+    let (owner, slot) = cluster.owner_of(store.tokens_key());
+    let to = (owner + 1) % cluster.nodes().len();
+    cluster.move_slot(slot, owner, to);
+    assert_eq!(cluster.owner_of(store.tokens_key()), (to, slot));
+    // The old owner now redirects a plain client; the store's cached map still names it.
+    let old_owner = cluster.nodes()[owner].url();
+    let answer = ::redis::cmd("GET")
+        .arg(store.lock_key())
+        .query_async::<Option<String>>(&mut raw_node(&old_owner).await)
+        .await;
+    let new_owner = format!("127.0.0.1:{}", cluster.nodes()[to].port());
+    assert_eq!(moved_to(answer), Some(new_owner));
+
+    // Reads, the lease, the scripts (not yet loaded on the new owner) and the compare-and-set
+    // all follow the slot.
+    assert_eq!(
+        store
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .expose_secret(),
+        "rt-1"
+    );
+    let mut lock = store.lock().await.unwrap();
+    store
+        .extend(&mut lock, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let current = StoredTokens {
+        version: 1,
+        ..tokens("rt-2")
+    };
+    assert_eq!(store.save(&current, &lock).await.unwrap(), 2);
+    assert!(matches!(
+        store.save(&tokens("rt-stale"), &lock).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store.release(lock).await;
+    let stored = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.refresh_token.expose_secret()),
+        (2, "rt-2")
+    );
 }
 
 /// The node a MOVED answer points to (`host:port`), if the answer is one.

@@ -271,6 +271,75 @@ impl RedisCluster {
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
+
+    /// The index of the node that owns `key`'s hash slot, and the slot, from `CLUSTER NODES`
+    /// (`<id> <host:port@bus> <flags> … <first>-<last> …`).
+    pub fn owner_of(&self, key: &str) -> (usize, u16) {
+        let slot: u16 = self.cli(0, &["cluster", "keyslot", key]).parse().unwrap();
+        let nodes = self.cli(0, &["cluster", "nodes"]);
+        let owner_port = nodes
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let serves = fields.iter().skip(8).any(|range| {
+                    let (first, last) = range.split_once('-').unwrap_or((range, range));
+                    matches!((first.parse::<u16>(), last.parse::<u16>()),
+                        (Ok(first), Ok(last)) if (first..=last).contains(&slot))
+                });
+                let port = fields.get(1)?.split('@').next()?.rsplit(':').next()?;
+                serves.then(|| port.parse::<u16>().ok()).flatten()
+            })
+            .expect("a node serving the slot");
+        let owner = self
+            .nodes
+            .iter()
+            .position(|node| node.port == owner_port)
+            .expect("the owner is one of the cluster's nodes");
+        (owner, slot)
+    }
+
+    /// Moves `slot`, with its keys, from node `from` to node `to`, as resharding does
+    /// (`IMPORTING`/`MIGRATING`, `MIGRATE`, then `SETSLOT … NODE` on every node): a client that
+    /// cached the old owner is answered `MOVED` there from now on.
+    pub fn move_slot(&self, slot: u16, from: usize, to: usize) {
+        let slot = slot.to_string();
+        let (from_id, to_id) = (
+            self.cli(from, &["cluster", "myid"]),
+            self.cli(to, &["cluster", "myid"]),
+        );
+        self.ok(to, &["cluster", "setslot", &slot, "importing", &from_id]);
+        self.ok(from, &["cluster", "setslot", &slot, "migrating", &to_id]);
+        let keys = self.cli(from, &["cluster", "getkeysinslot", &slot, "1000"]);
+        let keys: Vec<&str> = keys.lines().filter(|key| !key.is_empty()).collect();
+        if !keys.is_empty() {
+            let port = self.nodes[to].port.to_string();
+            let migrate = [
+                &["migrate", "127.0.0.1", &port, "", "0", "5000", "keys"][..],
+                &keys,
+            ]
+            .concat();
+            self.ok(from, &migrate);
+        }
+        for node in [to, from]
+            .into_iter()
+            .chain((0..self.nodes.len()).filter(|&n| n != to && n != from))
+        {
+            self.ok(node, &["cluster", "setslot", &slot, "node", &to_id]);
+        }
+    }
+
+    /// `redis-cli -p <node's port> args…`'s output, trimmed; a failed run fails the test.
+    fn cli(&self, node: usize, args: &[&str]) -> String {
+        let output = redis_cli(&[&["-p", &self.nodes[node].port.to_string()][..], args].concat());
+        assert!(output.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Like [`cli`](Self::cli), the output of a command that must answer `OK`.
+    fn ok(&self, node: usize, args: &[&str]) {
+        let answer = self.cli(node, args);
+        assert_eq!(answer, "OK", "redis-cli {args:?}");
+    }
 }
 
 impl Drop for RedisCluster {
