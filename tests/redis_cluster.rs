@@ -103,7 +103,7 @@ async fn a_manager_refreshes_through_a_cluster_store() {
         .await
         .unwrap();
     let client = AuthClient::builder(genlogs.api_key())
-        .with_base_url(&genlogs.base_url())
+        .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
     let manager = TokenManager::builder(client, self::store(&cluster, "fleet-grant")).build();
