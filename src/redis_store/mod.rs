@@ -91,8 +91,10 @@ impl RedisStore {
     /// of its nodes (`redis://[:password@]host:port` or `rediss://…`, all with the same scheme
     /// and credentials); the others are discovered from them, and a MOVED or ASK answer (slots
     /// moved by resharding or a failover) is followed. Both keys of a grant share one hash slot,
-    /// so every call goes to the one node that owns it. The setters apply as to [`new`](Self::new);
-    /// the first call connects and reads the cluster's slots, within the store's timeout. Errors
+    /// so every call goes to the one node that owns it. The setters apply as to [`new`](Self::new).
+    /// A call that has to connect first (the first one, or the next after a failed connection)
+    /// also waits for the connection and the cluster's slot map, bounded like a command (twice
+    /// [`with_timeout`](Self::with_timeout)); later calls are bounded as on one server. Errors
     /// never show the URLs.
     pub fn cluster(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse_cluster(node_urls)?;
@@ -155,15 +157,16 @@ impl RedisStore {
             root_cert: Some(pem.into()),
         };
         self.target = match self.target {
-            Target::Server(client) => Target::Server(
-                redis::Client::build_with_tls(client.get_connection_info().clone(), certificates)
-                    .map_err(|e| {
+            Target::Server(client) => {
+                let info = client.get_connection_info().clone();
+                let client = redis::Client::build_with_tls(info, certificates).map_err(|e| {
                     StoreError::Other(format!(
                         "the Redis TLS settings are invalid: {}",
                         self.endpoint.scrub(&e.to_string())
                     ))
-                })?,
-            ),
+                })?;
+                Target::Server(client)
+            }
             Target::Cluster { nodes, tls, .. } => Target::Cluster {
                 nodes,
                 tls,
