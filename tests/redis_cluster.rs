@@ -1,7 +1,7 @@
 //! `RedisStore::cluster` against a real three-node Redis Cluster started by each test: the
 //! lease, the compare-and-set, a manager's refresh through it, a grant whose slot lives on
-//! another node than the one named, a slot moved (resharded) after the store connected, and a
-//! cluster that cannot be reached.
+//! another node than the one named, a slot moved (resharded) after the store connected, a paused
+//! node, and a cluster that cannot be reached.
 
 mod support;
 
@@ -11,7 +11,7 @@ use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
-use support::redis::{assert_shows_none_of, RedisCluster};
+use support::redis::{assert_shows_none_of, until_ok, RedisCluster};
 
 fn tokens(refresh: &str) -> StoredTokens {
     StoredTokens::from_refresh_token(RefreshToken::new(refresh))
@@ -219,6 +219,27 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
         (stored.version, stored.refresh_token.expose_secret()),
         (2, "rt-2")
     );
+}
+
+#[tokio::test]
+async fn a_paused_slot_owner_fails_calls_as_unreachable_and_serves_again_when_resumed() {
+    let mut cluster = RedisCluster::start();
+    let store = store(&cluster, "grant-paused").with_timeout(Duration::from_millis(500));
+    let lock = store.lock().await.unwrap();
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    store.release(lock).await;
+
+    let (owner, _slot) = cluster.owner_of(store.tokens_key());
+    cluster.node_mut(owner).pause();
+    for error in [
+        store.load().await.unwrap_err(),
+        store.lock().await.unwrap_err(),
+    ] {
+        assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
+    }
+    cluster.node_mut(owner).resume();
+    let stored = until_ok(|| store.load()).await.unwrap();
+    assert_eq!(stored.refresh_token.expose_secret(), "rt-1");
 }
 
 /// The node a MOVED answer points to (`host:port`), if the answer is one.

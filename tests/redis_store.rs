@@ -8,7 +8,7 @@ use std::time::Duration;
 use genlogs_auth::{
     EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
-use support::redis::{assert_shows_none_of, RedisServer};
+use support::redis::{assert_shows_none_of, until_ok, RedisServer};
 
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
@@ -453,22 +453,6 @@ async fn a_restarted_redis_is_reconnected_to_and_starts_empty() {
     ));
     let lock = store.lock().await.unwrap();
     assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
-}
-
-/// Calls `f` until it succeeds (the reconnection happens in the background after a failure).
-async fn until_ok<T, F: std::future::Future<Output = Result<T, StoreError>>>(
-    f: impl Fn() -> F,
-) -> T {
-    for _ in 0..500 {
-        match f().await {
-            Ok(value) => return value,
-            Err(StoreError::Unreachable(_)) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(other) => panic!("{other:?}"),
-        }
-    }
-    panic!("Redis was not reachable again after 500 attempts");
 }
 
 #[tokio::test]

@@ -267,6 +267,11 @@ impl RedisCluster {
         &self.nodes
     }
 
+    /// Node `index`, to pause, resume or kill.
+    pub fn node_mut(&mut self, index: usize) -> &mut RedisServer {
+        &mut self.nodes[index]
+    }
+
     /// Every node's `redis://127.0.0.1:<port>/`.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
@@ -392,4 +397,20 @@ pub fn assert_shows_none_of(error: &genlogs_auth::StoreError, secrets: &[&str]) 
             );
         }
     }
+}
+
+/// Calls `f` until it succeeds (the reconnection happens in the background after a failure).
+pub async fn until_ok<T, F: std::future::Future<Output = Result<T, genlogs_auth::StoreError>>>(
+    f: impl Fn() -> F,
+) -> T {
+    for _ in 0..500 {
+        match f().await {
+            Ok(value) => return value,
+            Err(genlogs_auth::StoreError::Unreachable(_)) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    panic!("Redis was not reachable again after 500 attempts");
 }
