@@ -1,7 +1,7 @@
 //! `RedisStore::cluster` against a real three-node Redis Cluster started by each test: the
 //! lease, the compare-and-set, a manager's refresh through it, a grant whose slot lives on
 //! another node than the one named, a slot moved (resharded) after the store connected, a paused
-//! node, and a cluster that cannot be reached.
+//! node, a wrong password, and a cluster that cannot be reached.
 
 mod support;
 
@@ -240,6 +240,22 @@ async fn a_paused_slot_owner_fails_calls_as_unreachable_and_serves_again_when_re
     cluster.node_mut(owner).resume();
     let stored = until_ok(|| store.load()).await.unwrap();
     assert_eq!(stored.refresh_token.expose_secret(), "rt-1");
+}
+
+#[tokio::test]
+async fn a_wrong_cluster_password_is_an_error_that_does_not_show_it() {
+    let cluster = RedisCluster::start();
+    let urls: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .map(|node| format!("redis://:wrong-pw-77@127.0.0.1:{}/", node.port()))
+        .collect();
+    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let store = RedisStore::cluster(&refs, "grant-1").unwrap();
+    let error = store.load().await.unwrap_err();
+    let mut secrets = vec!["wrong-pw-77"];
+    secrets.extend(&refs);
+    assert_shows_none_of(&error, &secrets);
 }
 
 /// The node a MOVED answer points to (`host:port`), if the answer is one.
