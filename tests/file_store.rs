@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use genlogs_auth::{
     AuthClient, FileStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
+use support::child::{read_marker, spawn_child};
 use support::genlogs::FakeGenlogs;
 use support::server::Server;
 
@@ -99,39 +98,6 @@ async fn a_corrupt_token_file_is_described_without_its_contents() {
     assert!(!text.contains("rt-secret-4"));
 }
 
-/// Runs this binary's ignored `child` test in `role`, with `env`.
-fn spawn_child(role: &str, env: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("GENLOGS_TEST_CHILD", role)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.spawn().unwrap()
-}
-
-/// What follows `marker` on the first stdout line of `child` that has it (libtest prints
-/// `test child ... ` before the child's own output, on the same line).
-fn read_line(child: &mut Child, marker: &str) -> String {
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("the child ended first").unwrap();
-        if let Some((_, rest)) = line.split_once(marker) {
-            return rest.to_string();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_token_file_refresh_once() {
     let genlogs = FakeGenlogs::start(API_KEY).await;
@@ -154,7 +120,7 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
     let results = tokio::task::spawn_blocking(move || {
         let tokens: Vec<String> = children
             .iter_mut()
-            .map(|child| read_line(child, "ACCESS="))
+            .map(|child| read_marker(child, "ACCESS="))
             .collect();
         for child in &mut children {
             assert!(child.wait().unwrap().success());
@@ -189,7 +155,7 @@ fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
             "writer",
             &[("GENLOGS_TEST_FILE", &path.display().to_string())],
         );
-        read_line(&mut child, "READY");
+        read_marker(&mut child, "READY");
         let pause = std::hash::BuildHasher::hash_one(&random, round) % 8_000;
         std::thread::sleep(Duration::from_micros(pause));
         child.kill().unwrap();

@@ -7,9 +7,8 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +19,7 @@ use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoreLock, StoredTokens, TokenManager,
     TokenStore,
 };
+use support::child::{read_marker, spawn_child};
 use support::redis::RedisServer;
 
 const API_KEY: &str = "fleet-test-key";
@@ -155,38 +155,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Runs this binary's ignored `child` test as `role`, with `env`.
-fn spawn_child(role: &str, env: &[(&str, String)]) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("GENLOGS_TEST_CHILD", role)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.spawn().unwrap()
-}
-
-/// What follows `marker` on the first line of the child's stdout that has it.
-fn read_marker(child: &mut Child, marker: &str) -> String {
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("the child ended first").unwrap();
-        if let Some((_, rest)) = line.split_once(marker) {
-            return rest.trim().to_string();
-        }
-    }
 }
 
 /// Waits (off the runtime's threads) for the child's line with `marker`.

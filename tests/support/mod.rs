@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod child;
 pub mod fixture;
 pub mod genlogs;
 pub mod redis;
