@@ -13,7 +13,9 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use async_trait::async_trait;
 
 use crate::redact::safe_serde_message;
-use crate::store::{check_version, next_version, StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::store::{
+    check_version, decode_document, next_version, StoreError, StoreLock, StoredTokens, TokenStore,
+};
 
 /// Owner read and write only.
 #[cfg(unix)]
@@ -113,15 +115,10 @@ impl FileStore {
             }
         }
         let text = std::io::read_to_string(file).map_err(self.io("read"))?;
-        let mut deserializer = serde_json::Deserializer::from_str(&text);
-        let tokens: StoredTokens =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-                let at = e.path().to_string();
-                StoreError::Corrupt {
-                    path: self.path.clone(),
-                    problem: format!("`{at}`: {}", safe_serde_message(e.inner())),
-                }
-            })?;
+        let tokens = decode_document(text.as_bytes()).map_err(|problem| StoreError::Corrupt {
+            path: self.path.clone(),
+            problem,
+        })?;
         Ok(Some(tokens))
     }
 
