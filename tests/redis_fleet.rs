@@ -127,6 +127,25 @@ impl ShortLived {
     }
 }
 
+/// A Redis of its own and a short-lived GenLogs stand-in, with the stand-in's seed stored.
+async fn seeded_fleet() -> (RedisServer, Arc<ShortLived>) {
+    let redis = RedisServer::start();
+    let stand_in = ShortLived::serve().await;
+    fleet_store(&redis.url())
+        .replace(&stand_in.seed())
+        .await
+        .unwrap();
+    (redis, stand_in)
+}
+
+/// What a child host needs to reach the stand-in and Redis.
+fn child_env(stand_in: &ShortLived, redis: &RedisServer) -> [(&'static str, String); 2] {
+    [
+        ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
+        ("GENLOGS_TEST_REDIS", redis.url()),
+    ]
+}
+
 fn fleet_store(redis_url: &str) -> RedisStore {
     RedisStore::new(redis_url, GRANT)
         .unwrap()
@@ -182,12 +201,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() {
     let _serial = SERIAL.lock().await;
     const EXPIRIES: u64 = 6;
-    let redis = RedisServer::start();
-    let stand_in = ShortLived::serve().await;
-    fleet_store(&redis.url())
-        .replace(&stand_in.seed())
-        .await
-        .unwrap();
+    let (redis, stand_in) = seeded_fleet().await;
     let stop = scratch("three").join("stop");
     let env = [
         ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
@@ -246,16 +260,8 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without_reuse() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let stand_in = ShortLived::serve().await;
-    fleet_store(&redis.url())
-        .replace(&stand_in.seed())
-        .await
-        .unwrap();
-    let env = [
-        ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
-        ("GENLOGS_TEST_REDIS", redis.url()),
-    ];
+    let (redis, stand_in) = seeded_fleet().await;
+    let env = child_env(&stand_in, &redis);
     // The holder's refresh is held at the server, unprocessed, while the holder is SIGKILLed.
     stand_in.stall_next.store(true, Ordering::SeqCst);
     let mut holder = spawn_child("once", &env);
@@ -283,16 +289,8 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_paused_past_its_lease_does_not_send_its_stale_token_on_resume() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let stand_in = ShortLived::serve().await;
-    fleet_store(&redis.url())
-        .replace(&stand_in.seed())
-        .await
-        .unwrap();
-    let env = [
-        ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
-        ("GENLOGS_TEST_REDIS", redis.url()),
-    ];
+    let (redis, stand_in) = seeded_fleet().await;
+    let env = child_env(&stand_in, &redis);
     // It stops itself (SIGSTOP) after reading the store under its lease, before deciding.
     let (paused, _) = marker_of(spawn_child("pause-after-load", &env), "PAUSING").await;
     until("the holder to stop", || is_stopped(paused.id())).await;
