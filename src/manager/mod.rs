@@ -303,8 +303,7 @@ impl TokenManager {
         // A task that died under this caller (its runtime shut down) is finished by the time its
         // result says so: the second join starts a new task.
         for _ in 0..2 {
-            let shared = self.shared.clone();
-            result = self.shared.flights.join(|| run(shared)).await;
+            result = self.shared.flights.join(|| run(self.shared.clone())).await;
             if !matches!(result, Err(TokenError::Interrupted)) {
                 break;
             }
@@ -319,8 +318,8 @@ impl TokenManager {
     }
 
     fn refresh_in_background(&self) {
-        let shared = self.shared.clone();
-        drop(self.shared.flights.join(|| run(shared)));
+        // The `Arc` is cloned only when a new task starts, not for every caller in the window.
+        drop(self.shared.flights.join(|| run(self.shared.clone())));
     }
 
     /// `Access-Token` and `x-api-key`, both marked sensitive, for calling any other GenLogs
