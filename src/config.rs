@@ -93,6 +93,8 @@ impl AuthClientBuilder {
     /// - **no `Referer`** (`referer(false)`): it would carry the URL, query included;
     /// - **the connect timeout** of [`with_connect_timeout`](Self::with_connect_timeout),
     ///   replacing the builder's own;
+    /// - **a new connection for every request** (`pool_max_idle_per_host(0)`): see
+    ///   [`build`](Self::build);
     /// - **no proxy for a loopback base URL** (`no_proxy()`): `HTTP_PROXY` / `ALL_PROXY` or a
     ///   proxy set on the builder would otherwise receive the plain-http request, query and key
     ///   in clear. Proxies stay in effect for any other (https) base URL.
@@ -104,6 +106,14 @@ impl AuthClientBuilder {
     }
 
     /// Checks the configuration and builds the client.
+    ///
+    /// The client opens a new connection for every refresh and keeps none idle. A pooled
+    /// connection may have been closed by the server or a gateway as idle at the very moment a
+    /// refresh is written to it (uvicorn closes idle connections after 5 s, many gateways after
+    /// a minute): the request then fails after it was sent, its outcome is unknown, and the
+    /// single-use refresh token must be treated as possibly spent. A refresh happens once per
+    /// access token lifetime, so the cost of a fresh connection (a TCP and TLS handshake) is
+    /// paid rarely; the risk of a stale one is never taken.
     pub fn build(self) -> Result<AuthClient, Error> {
         let base_url = validate_base_url(&self.base_url)?;
         let api_key = HeaderValue::from_str(self.api_key.expose_secret())
@@ -138,7 +148,10 @@ fn enforce_transport_rules(
     let builder = builder
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
-        .connect_timeout(connect_timeout);
+        .connect_timeout(connect_timeout)
+        // No connection is reused (see `build`): a stale pooled connection would turn a refresh
+        // the server never saw into an unknown outcome.
+        .pool_max_idle_per_host(0);
     if is_loopback(base_url) {
         // Plain http is allowed only to loopback; a proxy would carry it off the host in clear.
         builder.no_proxy()

@@ -1,5 +1,5 @@
 //! What the crate forces on every HTTP client, a caller's own `reqwest::ClientBuilder` included:
-//! no redirects, no `Referer`, a connect timeout below the total one (so a connection that cannot
+//! no redirects, no `Referer`, no pooled connection, a connect timeout below the total one (so a connection that cannot
 //! be made is a connect error, not an unknown outcome), and the headers other endpoints need.
 //! Proxies from the environment are in `tests/proxy_env.rs` (environment variables are
 //! process-wide, so they get a binary of their own).
@@ -179,4 +179,123 @@ async fn an_access_token_that_is_no_header_value_is_refused_without_quoting_it()
         "{rendered}"
     );
     assert!(server.requests().is_empty());
+}
+
+/// A raw HTTP/1.1 server that answers every request with a fixed token response and keeps the
+/// connection open, then closes it as idle: after `idle` without a request, or, when `idle` is
+/// `None`, the moment a second request arrives on it (the close and the request crossing on the
+/// wire, the race a pooled connection loses). Counts connections and requests that arrived on a
+/// connection already used.
+struct IdleClosingServer {
+    base_url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    reused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl IdleClosingServer {
+    async fn start(idle: Option<Duration>) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}/auth", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let reused = Arc::new(AtomicUsize::new(0));
+        let body = json!({
+            "access_token_data": { "token": "at-idle-1", "expires": "2099-01-01T00:00:00Z" },
+            "refresh_token_data": { "token": "rt-idle-2", "expires": "2099-01-08T00:00:00Z" },
+            "user_id": "user-1",
+            "company_id": 1
+        })
+        .to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (counted, reuses) = (connections.clone(), reused.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (response, reuses) = (response.clone(), reuses.clone());
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // The first request: read up to the end of its head (it has no body).
+                    while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    if socket.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let next = socket.read(&mut chunk);
+                    let arrived = match idle {
+                        Some(idle) => tokio::time::timeout(idle, next).await.ok(),
+                        None => Some(next.await),
+                    };
+                    if matches!(arrived, Some(Ok(n)) if n > 0) {
+                        // A second request on this connection: closed unanswered, as a server
+                        // that had just timed the connection out does.
+                        reuses.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Dropping the socket closes the connection.
+                });
+            }
+        });
+        Self {
+            base_url,
+            connections,
+            reused,
+            _task: task,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn reused(&self) -> usize {
+        self.reused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn every_refresh_opens_a_new_connection_so_none_rides_one_the_server_closed() {
+    let server = IdleClosingServer::start(None).await;
+    for builder in [None, Some(reqwest::Client::builder())] {
+        let client = client(server.base_url.clone(), builder);
+        for _ in 0..5 {
+            let session = client.refresh(&RefreshToken::new(SENT)).await;
+            assert!(session.is_ok(), "{:?}", session.err());
+        }
+    }
+    assert_eq!(server.connections(), 10, "one connection per refresh");
+    assert_eq!(
+        server.reused(),
+        0,
+        "no request was sent on a used connection"
+    );
+}
+
+#[tokio::test]
+async fn refreshes_at_exactly_the_servers_idle_timeout_all_succeed() {
+    // The server closes a connection idle for exactly the refresh period, so a refresh sent on a
+    // pooled connection would race the server's close every time.
+    let period = Duration::from_millis(200);
+    let server = IdleClosingServer::start(Some(period)).await;
+    let client = client(server.base_url.clone(), None);
+    for _ in 0..10 {
+        let session = client.refresh(&RefreshToken::new(SENT)).await;
+        assert!(session.is_ok(), "{:?}", session.err());
+        tokio::time::sleep(period).await;
+    }
+    assert_eq!(server.connections(), 10);
+    assert_eq!(server.reused(), 0);
 }
