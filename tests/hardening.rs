@@ -461,3 +461,62 @@ async fn a_token_file_from_before_the_token_state_reads_as_usable() {
     assert_eq!(stored.state, TokenState::Usable);
     assert_eq!(stored.version, 0);
 }
+
+/// Issue 15: a token handed out with milliseconds left reached GenLogs expired. The server's
+/// `Date` here runs a second behind its clock, on top of its one-second resolution, and every
+/// refresh after the first fails, so the first access token is served to the very end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_never_handed_out_so_late_that_genlogs_rejects_it_as_expired() {
+    use genlogs_auth::testing::{Fault, MockGenLogs};
+    use genlogs_auth::AuthClient;
+
+    let genlogs = MockGenLogs::builder()
+        .access_lifetime(Duration::from_secs(3))
+        .date_lag(Duration::from_secs(1))
+        .start()
+        .await;
+    let seeded = StoredTokens {
+        access_token: None,
+        access_expires: None,
+        ..genlogs.issue_tokens()
+    };
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .build()
+        .unwrap();
+    let manager = TokenManager::builder(client, MemoryStore::new(seeded))
+        .with_min_refresh_interval(Duration::from_millis(100))
+        .build();
+    manager.access_token().await.unwrap();
+    genlogs.fail_with(|request| request.is_refresh().then(Fault::unavailable));
+
+    let http = genlogs_auth::reqwest::Client::new();
+    let (mut accepted, mut expired, mut refused) = (0, 0, 0);
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    while std::time::Instant::now() < until {
+        match manager.auth_headers().await {
+            Ok(headers) => {
+                let status = http
+                    .get(genlogs.protected_url())
+                    .headers(headers)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                match status.as_u16() {
+                    200 => accepted += 1,
+                    401 => expired += 1,
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+            Err(_) => refused += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        expired, 0,
+        "a token reached GenLogs expired ({accepted} accepted)"
+    );
+    assert!(accepted > 0, "the token was served while it had time left");
+    assert!(refused > 0, "and refused once too little was left");
+}

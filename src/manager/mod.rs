@@ -30,9 +30,17 @@ use flight::Flights;
 use state::{apply, decide, Deadline, Outcome, Policy, State, Step};
 
 /// Renew the access token when less than this is left (or half its lifetime, when that is
-/// shorter). Callers keep getting the cached token meanwhile; only a caller holding no valid
+/// shorter), and at the latest when it stops being handed out (see [`DEFAULT_MIN_VALIDITY`]). Callers keep getting the cached token meanwhile; only a caller holding no valid
 /// token waits for a refresh.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// An access token is handed out only while at least this much of it is left, so that it does
+/// not expire on its way to GenLogs: the server's `Date`, which lifetimes are measured on, has
+/// one-second resolution and may lag its clock, and requests take time. Tokens that live less
+/// than twice this are handed out for the first half of their lifetime. (smithy-rs' identity
+/// cache keeps the same 10 s buffer.) It is never handed out for less than the minimum refresh
+/// interval, since no new one may be fetched sooner.
+pub const DEFAULT_MIN_VALIDITY: Duration = Duration::from_secs(10);
 
 /// Up to this fraction of the margin is added, at random, to when the background refresh starts,
 /// so that a fleet started together does not refresh in step (as AWS's identity cache does).
@@ -133,6 +141,14 @@ impl TokenManagerBuilder {
     /// Default: [`DEFAULT_MAX_CLOCK_SKEW`].
     pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
         self.policy.max_clock_skew = skew;
+        self
+    }
+
+    /// Hand out an access token only while at least `validity` of it is left (half its lifetime
+    /// for tokens living less than twice that); it is renewed before then. Default:
+    /// [`DEFAULT_MIN_VALIDITY`].
+    pub fn with_min_validity(mut self, validity: Duration) -> Self {
+        self.policy.min_validity = validity;
         self
     }
 
@@ -242,6 +258,7 @@ impl TokenManager {
                 min_interval: DEFAULT_MIN_REFRESH_INTERVAL,
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
                 max_lifetime: MAX_ACCESS_LIFETIME,
+                min_validity: DEFAULT_MIN_VALIDITY,
             },
         }
     }

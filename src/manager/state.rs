@@ -78,12 +78,18 @@ pub(crate) struct Policy {
     pub(crate) min_interval: Duration,
     pub(crate) max_clock_skew: Duration,
     pub(crate) max_lifetime: Duration,
+    /// An access token is handed out only while at least this much of it is left (half its
+    /// lifetime, for tokens living less than twice this).
+    pub(crate) min_validity: Duration,
 }
 
-/// The current access token and when, on the monotonic clock, it expires and should be renewed.
+/// The current access token and when, on the monotonic clock, it stops being handed out and
+/// should be renewed.
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
     pub(crate) token: Arc<AccessToken>,
+    /// The last moment it is handed out: its expiry less the minimum validity, so that a caller
+    /// never gets a token that expires on its way to GenLogs.
     pub(crate) expires: Deadline,
     pub(crate) refresh_at: Deadline,
 }
@@ -229,15 +235,16 @@ impl State {
                         .to_std()
                         .unwrap_or(Duration::ZERO)
                         .min(policy.max_lifetime);
-                    let expires = Deadline::after(now, left);
                     // The lifetime is unknown here; what is left stands in for it, so a short-lived
                     // token adopted from another process is not renewed at once by every process.
-                    let refresh_at = expires
+                    let serve = serve_until(now, left, policy);
+                    let refresh_at = Deadline::after(now, left)
                         .minus(policy.margin.min(left / 2))
-                        .max(Deadline::after(now, policy.min_interval).min(expires));
+                        .max(Deadline::after(now, policy.min_interval))
+                        .min(serve);
                     Access {
                         token: Arc::new(token),
-                        expires,
+                        expires: serve,
                         refresh_at,
                     }
                 });
@@ -505,6 +512,18 @@ fn same(a: &RefreshToken, b: &RefreshToken) -> bool {
     a.expose_secret() == b.expose_secret()
 }
 
+/// The last moment an access token with `lifetime` left at `now` is handed out: the minimum
+/// validity before its expiry, or half-way for a token living less than twice that; but never
+/// sooner than the minimum refresh interval (while the token lasts that long), since no new one
+/// may be fetched before then.
+fn serve_until(now: Duration, lifetime: Duration, policy: &Policy) -> Deadline {
+    let expires = Deadline::after(now, lifetime);
+    expires
+        .minus(policy.min_validity.min(lifetime / 2))
+        .max(Deadline::after(now, policy.min_interval))
+        .min(expires)
+}
+
 /// The lifetime of a session's access token, measured on the server's clock when its `Date` is
 /// believable, bounded, and the point at which to renew it.
 fn session_access(
@@ -536,13 +555,14 @@ fn session_access(
         );
     let lead = policy.margin.min(lifetime / 2);
     let lead = lead.mul_f64(1.0 + policy.jitter * jitter.clamp(0.0, 1.0));
-    let expires = Deadline::after(now, lifetime);
-    let refresh_at = expires
+    let serve = serve_until(now, lifetime, policy);
+    let refresh_at = Deadline::after(now, lifetime)
         .minus(lead)
-        .max(Deadline::after(now, policy.min_interval));
+        .max(Deadline::after(now, policy.min_interval))
+        .min(serve);
     Access {
         token: Arc::new(session.access_token.clone()),
-        expires,
+        expires: serve,
         refresh_at,
     }
 }
@@ -641,6 +661,7 @@ mod tests {
             min_interval: Duration::from_secs(5),
             max_clock_skew: Duration::from_secs(3600),
             max_lifetime: Duration::from_secs(24 * 3600),
+            min_validity: Duration::ZERO,
         }
     }
 
@@ -1080,6 +1101,66 @@ mod tests {
             Deadline(secs(30 * 60 - 90)),
             "up to half the margin earlier"
         );
+    }
+
+    #[test]
+    fn a_token_is_handed_out_only_while_the_minimum_validity_is_left() {
+        let policy = Policy {
+            min_validity: secs(10),
+            ..policy()
+        };
+        let refreshed = |lifetime: i64, date: Option<DateTime<Utc>>| {
+            let mut session = session(chrono::Duration::zero(), date);
+            // Expiring `lifetime` after the true time, whatever the `Date` says.
+            session.access_expires = utc() + chrono::Duration::seconds(lifetime);
+            apply(
+                State::default(),
+                Outcome::Refreshed {
+                    sent: RefreshToken::new("rt"),
+                    session: Box::new(session),
+                    jitter: 0.0,
+                },
+                &policy,
+                Duration::ZERO,
+                utc(),
+            )
+        };
+        // 30 minutes: served until 10 s before its expiry, renewed a margin before its expiry.
+        let state = refreshed(30 * 60, None);
+        let access = state.access.clone().unwrap();
+        assert_eq!(access.expires, Deadline(secs(30 * 60 - 10)));
+        assert_eq!(access.refresh_at, Deadline(secs(30 * 60 - 60)));
+        let saved = apply(state, Outcome::Saved(2), &policy, secs(1), utc());
+        assert!(saved.valid(secs(30 * 60 - 11)).is_some());
+        assert!(saved.valid(secs(30 * 60 - 10)).is_none());
+        // A server `Date` one second behind the true time: lifetimes are measured from a second
+        // after it, so the token is still never handed out in its last 9 s.
+        let lagging = refreshed(30 * 60, Some(utc() - chrono::Duration::seconds(1)));
+        assert_eq!(
+            lagging.access.as_ref().unwrap().expires,
+            Deadline(secs(30 * 60 - 10))
+        );
+        // 12 s: less than twice the minimum validity; half of it is kept instead.
+        let short = refreshed(12, None);
+        let access = short.access.as_ref().unwrap();
+        assert_eq!(access.expires, Deadline(secs(6)));
+        assert!(access.refresh_at <= access.expires);
+        // 6 s: never handed out for less than the minimum refresh interval (5 s), as no new
+        // token may be fetched sooner.
+        let shortest = refreshed(6, None);
+        assert_eq!(shortest.access.as_ref().unwrap().expires, Deadline(secs(5)));
+        // Adopted from the store with 100 s left: served for 90 s.
+        let adopted = State::from_document(
+            StoredTokens {
+                access_token: Some(AccessToken::new("at")),
+                access_expires: Some(utc() + chrono::Duration::seconds(100)),
+                ..document("rt", 1)
+            },
+            &policy,
+            Duration::ZERO,
+            utc(),
+        );
+        assert_eq!(adopted.access.as_ref().unwrap().expires, Deadline(secs(90)));
     }
 
     #[test]

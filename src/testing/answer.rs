@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::fault::ExpiresFormat;
@@ -78,7 +77,7 @@ fn refresh(shared: &Shared, request: &RecordedRequest, format: ExpiresFormat) ->
     let Some(token) = request.query("refresh_token") else {
         return Answer::json(422, &missing_refresh_token_body());
     };
-    let outcome = shared.book().refresh(&token, Utc::now());
+    let outcome = shared.book().refresh(&token, shared.now());
     match outcome {
         RefreshOutcome::Rotated(issued) => {
             shared.refreshes.fetch_add(1, Ordering::SeqCst);
@@ -87,7 +86,10 @@ fn refresh(shared: &Shared, request: &RecordedRequest, format: ExpiresFormat) ->
                 &token_body(&issued, &shared.user_id, shared.company_id, format),
             );
             // Server time, which the manager uses to measure lifetimes despite local skew.
-            let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            let date = shared
+                .date()
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string();
             answer.headers.push(("date".into(), date));
             answer
         }
@@ -103,7 +105,7 @@ fn refresh(shared: &Shared, request: &RecordedRequest, format: ExpiresFormat) ->
 
 fn protected(shared: &Shared, request: &RecordedRequest) -> Answer {
     let valid = match request.header_values("access-token").as_slice() {
-        [token] => shared.book().is_valid_access(token, Utc::now()),
+        [token] => shared.book().is_valid_access(token, shared.now()),
         _ => false,
     };
     if valid {

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::fault::{ExpiresFormat, Fault};
 use super::request::RecordedRequest;
 use super::tokens::{Policy, TokenBook};
+use crate::clock::{Clock, SystemClock};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::StoredTokens;
 
@@ -59,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) user_id: String,
     pub(crate) company_id: i64,
     pub(crate) expires_format: ExpiresFormat,
+    /// The server's time: issuing, expiring and its `Date` header.
+    clock: Arc<dyn Clock>,
+    /// How far its `Date` header runs behind its clock.
+    date_lag: Duration,
     book: Mutex<TokenBook>,
     faults: Mutex<Faults>,
     latency: Mutex<Option<Duration>>,
@@ -85,6 +90,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The server's time now.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.utc_now()
+    }
+
+    /// What its `Date` header says now (a lagging one included).
+    pub(crate) fn date(&self) -> DateTime<Utc> {
+        self.now() - chrono::Duration::from_std(self.date_lag).unwrap_or(chrono::Duration::zero())
+    }
+
     pub(crate) fn book(&self) -> MutexGuard<'_, TokenBook> {
         lock(&self.book)
     }
@@ -126,6 +141,8 @@ pub struct MockGenLogsBuilder {
     port: u16,
     user_id: String,
     company_id: i64,
+    clock: Arc<dyn Clock>,
+    date_lag: Duration,
 }
 
 impl fmt::Debug for MockGenLogsBuilder {
@@ -137,6 +154,8 @@ impl fmt::Debug for MockGenLogsBuilder {
             .field("port", &self.port)
             .field("user_id", &self.user_id)
             .field("company_id", &self.company_id)
+            .field("clock", &self.clock)
+            .field("date_lag", &self.date_lag)
             .finish()
     }
 }
@@ -154,6 +173,8 @@ impl Default for MockGenLogsBuilder {
             port: 0,
             user_id: "user-42".to_string(),
             company_id: 7,
+            clock: Arc::new(SystemClock::new()),
+            date_lag: Duration::ZERO,
         }
     }
 }
@@ -208,6 +229,22 @@ impl MockGenLogsBuilder {
         self
     }
 
+    /// The server's clock (default [`SystemClock`]): what it issues tokens against, when they
+    /// expire, and its `Date` header. Give it the [`ManualClock`](crate::ManualClock) the
+    /// manager under test uses to run days of token lifetimes in a test.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How far the `Date` header of its token responses runs behind its clock (default zero).
+    /// Real servers' `Date` has one-second resolution and may lag their clock further: a client
+    /// that measures token lifetimes on the server's `Date` must not overshoot the real expiry.
+    pub fn date_lag(mut self, lag: Duration) -> Self {
+        self.date_lag = lag;
+        self
+    }
+
     /// Binds `127.0.0.1` and starts serving in the current tokio runtime.
     ///
     /// # Panics
@@ -225,6 +262,8 @@ impl MockGenLogsBuilder {
             user_id: self.user_id,
             company_id: self.company_id,
             expires_format: self.expires_format,
+            clock: self.clock,
+            date_lag: self.date_lag,
             book: Mutex::new(TokenBook::new(self.policy)),
             faults: Mutex::default(),
             latency: Mutex::default(),
@@ -287,7 +326,7 @@ impl MockGenLogs {
     /// A new token family, as `POST /auth/token` (email and password) would create it: both
     /// tokens and their expiries, ready to seed a store.
     pub fn issue_tokens(&self) -> StoredTokens {
-        let issued = self.shared.book().create(Utc::now());
+        let issued = self.shared.book().create(self.shared.now());
         let mut tokens = StoredTokens::from_refresh_token(RefreshToken::new(issued.refresh));
         tokens.refresh_expires = Some(issued.refresh_expires);
         tokens.access_token = Some(AccessToken::new(issued.access));
@@ -298,7 +337,7 @@ impl MockGenLogs {
     /// The JSON body `POST /auth/token` would return for a new token family, expiries in the
     /// configured form: what `genlogs-auth init` reads.
     pub fn issue_token_body(&self) -> serde_json::Value {
-        let issued = self.shared.book().create(Utc::now());
+        let issued = self.shared.book().create(self.shared.now());
         super::answer::token_body(
             &issued,
             &self.shared.user_id,
@@ -387,12 +426,14 @@ impl MockGenLogs {
 
     /// Whether a refresh with `token` would succeed now.
     pub fn is_valid_refresh_token(&self, token: &str) -> bool {
-        self.shared.book().is_valid_refresh(token, Utc::now())
+        self.shared
+            .book()
+            .is_valid_refresh(token, self.shared.now())
     }
 
     /// Whether the protected endpoint would accept `token` now.
     pub fn is_valid_access_token(&self, token: &str) -> bool {
-        self.shared.book().is_valid_access(token, Utc::now())
+        self.shared.book().is_valid_access(token, self.shared.now())
     }
 
     /// Every token issued so far (access and refresh), for asserting that none leaked into
