@@ -245,4 +245,8 @@ impl TokenStore for FileStore {
         let tokens = tokens.clone();
         blocking(move || store.save_blocking(&tokens)).await
     }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
 }

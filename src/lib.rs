@@ -9,6 +9,10 @@ mod expiry;
 mod file_store;
 mod generated;
 mod manager;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod redact;
 #[cfg(feature = "redis")]
 mod redis_store;

@@ -367,6 +367,13 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
         self.release(lock).await;
         saved
     }
+
+    /// What kind of store this is, as one short lowercase word: `memory`, `file`, `redis`. It is
+    /// the `store` label of the crate's [metrics](crate#metrics), so it must be a fixed word,
+    /// never a path, a URL or a key. The default is `other`.
+    fn kind(&self) -> &'static str {
+        "other"
+    }
 }
 
 #[async_trait]
@@ -393,6 +400,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 
     async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
         (**self).replace(tokens).await
+    }
+
+    fn kind(&self) -> &'static str {
+        (**self).kind()
     }
 }
 
@@ -454,6 +465,10 @@ impl TokenStore for MemoryStore {
             ..tokens.clone()
         });
         Ok(version)
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }
 

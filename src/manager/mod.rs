@@ -9,7 +9,7 @@
 
 mod error;
 mod flight;
-mod state;
+pub(crate) mod state;
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -227,6 +227,7 @@ impl Shared {
             utc_now,
         ));
         *current = next.clone();
+        crate::metrics::observe(&next, now, utc_now);
         next
     }
 
@@ -249,7 +250,7 @@ impl TokenManager {
     pub fn builder(client: AuthClient, store: impl TokenStore) -> TokenManagerBuilder {
         TokenManagerBuilder {
             client,
-            store: Arc::new(store),
+            store: crate::metrics::instrument(Arc::new(store)),
             clock: ManagerClock::System(SystemClock::new()),
             policy: Policy {
                 margin: DEFAULT_REFRESH_MARGIN,
@@ -311,6 +312,7 @@ impl TokenManager {
     /// callers report it, and never sooner than the minimum refresh interval after the last
     /// refresh). Reports of an older token are ignored.
     pub fn invalidate(&self, rejected: &AccessToken) {
+        crate::metrics::invalidated();
         self.shared
             .apply(Outcome::AccessRejected(Arc::new(rejected.clone())));
     }
@@ -378,6 +380,11 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
         let now = shared.clock.monotonic();
         shared.quiet_until(Deadline::after(now, shared.policy.cooldown));
     }
+    crate::metrics::observe(
+        &shared.current(),
+        shared.clock.monotonic(),
+        shared.clock.utc_now(),
+    );
     result
 }
 
@@ -512,7 +519,7 @@ async fn send(shared: &Shared, state: &State) {
         .clone();
     tracing::info!("genlogs token refresh started");
     let started = shared.clock.monotonic();
-    let result = shared.client.refresh(&sent).await;
+    let result = crate::metrics::refresh(shared.client.refresh(&sent)).await;
     let elapsed_ms = shared.clock.monotonic().saturating_sub(started).as_millis() as u64;
     let outcome = match result {
         Ok(session) => {

@@ -489,6 +489,10 @@ impl TokenStore for RedisStore {
             guard.release().await;
         }
     }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,130 @@
+//! Metrics (cargo feature `metrics`): what the [`TokenManager`](crate::TokenManager) does,
+//! recorded through the [`metrics`](https://docs.rs/metrics) facade into whatever recorder the
+//! application installs (Prometheus, StatsD, OpenTelemetry, …). Without a recorder nothing is
+//! kept; without the feature the hooks are empty inline functions, so the manager's call sites
+//! carry no `#[cfg]` and compile to nothing.
+//!
+//! The constants below are the metric names, each documented with its type, labels and meaning
+//! (the same table is in the [crate documentation](crate#metrics)); [`describe`] registers their
+//! descriptions and units with the installed recorder.
+//!
+//! Every label value comes from a small fixed set, derived by asking an error or a state what it
+//! is (never from its text); the `store` label is [`TokenStore::kind`](crate::TokenStore::kind).
+//! So no token, api key, path or URL can become a label, and the series stay few.
+//!
+//! The gauges are updated whenever the manager's state changes and at the end of each refresh
+//! task: between those, the "expires in" values are as of the last update. They are
+//! process-wide: with several managers in one process they show the one that changed last.
+
+#[cfg(feature = "metrics")]
+mod hooks;
+#[cfg(feature = "metrics")]
+mod labels;
+#[cfg(not(feature = "metrics"))]
+mod off;
+#[cfg(feature = "metrics")]
+mod store;
+
+#[cfg(feature = "metrics")]
+pub(crate) use hooks::{invalidated, observe, refresh};
+#[cfg(not(feature = "metrics"))]
+pub(crate) use off::{instrument, invalidated, observe, refresh};
+#[cfg(feature = "metrics")]
+pub(crate) use store::instrument;
+
+/// Counter, label `outcome`: refresh requests sent, by what came back. `ok`; `rejected` (401:
+/// the refresh token is dead); `unknown` (the outcome is unknown: a timeout, a lost connection,
+/// an undecodable success, a 500, 502 or 504; GenLogs may have rotated the token); `throttled`
+/// (429 or 503: not processed, retried after the cooldown); `failed` (anything else: a connect
+/// failure, 403, 422, another status).
+#[cfg(feature = "metrics")]
+pub const REFRESHES_TOTAL: &str = "genlogs_auth_refreshes_total";
+
+/// Counter, labels `store` and `kind`: store calls made by the manager that failed. `store` is the
+/// store's [`kind`](crate::TokenStore::kind) (`memory`, `file`, `redis`, `other`); `kind` is
+/// `unreachable`, `busy` (the lock was not free in time), `conflict` (another process saved
+/// first), `lease_lost`, `unreadable` (not a token document, or not decryptable),
+/// `insecure_permissions`, `io` or `other`. A conflict or a lost lease is handled by the manager
+/// (it reads again); the others reach callers as [`TokenError::Store`](crate::TokenError::Store)
+/// when no valid token is cached.
+#[cfg(feature = "metrics")]
+pub const STORE_ERRORS_TOTAL: &str = "genlogs_auth_store_errors_total";
+
+/// Counter: calls to [`TokenManager::invalidate`](crate::TokenManager::invalidate) (another
+/// endpoint answered 401 to an access token), whether or not the token was still the current one.
+#[cfg(feature = "metrics")]
+pub const INVALIDATIONS_TOTAL: &str = "genlogs_auth_invalidations_total";
+
+/// Histogram, seconds: how long each refresh request took, whatever came back.
+#[cfg(feature = "metrics")]
+pub const REFRESH_DURATION_SECONDS: &str = "genlogs_auth_refresh_duration_seconds";
+
+/// Histogram, seconds, label `op` (`lock`, `load`, `save`, `release`, `extend`): how long each
+/// store call the manager made took, failed or not. `lock` includes waiting for another holder.
+#[cfg(feature = "metrics")]
+pub const STORE_DURATION_SECONDS: &str = "genlogs_auth_store_duration_seconds";
+
+/// Gauge, seconds: how long the access token the manager hands out stays valid (on the server's
+/// clock when its `Date` was believable); 0 when it holds none.
+#[cfg(feature = "metrics")]
+pub const ACCESS_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_access_token_expires_in_seconds";
+
+/// Gauge, seconds: until the refresh token expires; 0 when there is none or it is dead (either
+/// way new tokens are needed), NaN while its expiry is unknown (tokens stored from a refresh token
+/// alone, until their first refresh).
+#[cfg(feature = "metrics")]
+pub const REFRESH_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_refresh_token_expires_in_seconds";
+
+/// Gauge, label `state`: 1 for the state of the refresh token the manager holds, 0 for the
+/// others. `usable`; `possibly_rotated` (a refresh's outcome is unknown, see
+/// [`TokenState::PossiblyRotated`](crate::TokenState::PossiblyRotated)); `dead` (new tokens are
+/// needed); `none` (no tokens known yet, or the store is empty).
+#[cfg(feature = "metrics")]
+pub const TOKEN_STATE: &str = "genlogs_auth_token_state";
+
+/// Registers the description and unit of every metric above with the installed recorder, for
+/// exporters that show them (Prometheus' `# HELP`). Call it once, after installing the recorder.
+#[cfg(feature = "metrics")]
+pub fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+    describe_counter!(
+        REFRESHES_TOTAL,
+        Unit::Count,
+        "GenLogs token refresh requests sent, by outcome (ok, rejected, unknown, throttled, failed)"
+    );
+    describe_counter!(
+        STORE_ERRORS_TOTAL,
+        Unit::Count,
+        "Failed token store calls made by the token manager, by store and error kind"
+    );
+    describe_counter!(
+        INVALIDATIONS_TOTAL,
+        Unit::Count,
+        "Access tokens reported rejected to the token manager (TokenManager::invalidate)"
+    );
+    describe_histogram!(
+        REFRESH_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of each GenLogs token refresh request"
+    );
+    describe_histogram!(
+        STORE_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of each token store call made by the token manager, by operation"
+    );
+    describe_gauge!(
+        ACCESS_TOKEN_EXPIRES_IN_SECONDS,
+        Unit::Seconds,
+        "Seconds until the access token handed out expires (0: none)"
+    );
+    describe_gauge!(
+        REFRESH_TOKEN_EXPIRES_IN_SECONDS,
+        Unit::Seconds,
+        "Seconds until the refresh token expires (0: none or dead; NaN: unknown)"
+    );
+    describe_gauge!(
+        TOKEN_STATE,
+        "1 for the refresh token's state (usable, possibly_rotated, dead, none), 0 for the others"
+    );
+}

@@ -1,0 +1,35 @@
+//! The hooks without the `metrics` feature: the same signatures as the recording ones, doing
+//! nothing, so the manager's call sites need no `#[cfg]` and compile to nothing.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::manager::state::State;
+use crate::store::TokenStore;
+
+/// The store as it is.
+#[inline]
+pub(crate) fn instrument(store: Arc<dyn TokenStore>) -> Arc<dyn TokenStore> {
+    store
+}
+
+/// The request as it is.
+#[inline]
+pub(crate) fn refresh<F, T>(request: F) -> impl Future<Output = Result<T, Error>>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    request
+}
+
+/// Nothing.
+#[inline]
+pub(crate) fn observe(_state: &State, _now: Duration, _utc_now: DateTime<Utc>) {}
+
+/// Nothing.
+#[inline]
+pub(crate) fn invalidated() {}
