@@ -68,17 +68,19 @@ impl GenLogsAuth {
 
     /// Sets both headers from the manager's current token on `request`, and returns that token
     /// (what to invalidate if it is rejected).
-    async fn authorize(&self, request: &mut Request) -> reqwest_middleware::Result<Arc<AccessToken>> {
+    async fn authorize(
+        &self,
+        request: &mut Request,
+    ) -> reqwest_middleware::Result<Arc<AccessToken>> {
         let token = self
             .manager
             .access_token()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        let headers = self
-            .manager
-            .client()
-            .auth_headers(&token)
-            .map_err(|_| reqwest_middleware::Error::middleware(TokenError::InvalidAccessToken))?;
+        let headers =
+            self.manager.client().auth_headers(&token).map_err(|_| {
+                reqwest_middleware::Error::middleware(TokenError::InvalidAccessToken)
+            })?;
         for (name, value) in headers.into_iter() {
             if let Some(name) = name {
                 // `insert`, not `append`: one value each, whatever the caller set.

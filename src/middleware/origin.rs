@@ -149,4 +149,3 @@ mod tests {
         assert!(!format!("{error} {error:?}").contains("s3cr3t"));
     }
 }
-

@@ -112,7 +112,10 @@ mod tests {
     fn a_chain_that_left_the_origin_never_continues() {
         // Not reachable with this policy alone (it stops at the first other origin), but a
         // policy that wraps this one must not be able to bring a chain back through a third host.
-        let chain = [url("https://api.genlogs.io/a"), url("https://cdn.example/b")];
+        let chain = [
+            url("https://api.genlogs.io/a"),
+            url("https://cdn.example/b"),
+        ];
         assert_eq!(
             decide(&url("https://api.genlogs.io/c"), &chain),
             Decision::Stop
