@@ -46,8 +46,8 @@ use crate::manager::TokenError;
 ///
 /// - follows redirects by [`redirect_policy`] (same origin only, at most [`MAX_REDIRECTS`]);
 /// - sends no `Referer` (it would repeat a URL; GenLogs needs none);
-/// - connects within [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT) and finishes
-///   each request, body included, within [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT) (longer
+/// - connects within [`DEFAULT_CONNECT_TIMEOUT`] and finishes
+///   each request, body included, within [`DEFAULT_TIMEOUT`] (longer
 ///   for one request with `RequestBuilder::timeout`);
 /// - uses no proxy when the API origin is plain http to loopback, so that `HTTP_PROXY` cannot
 ///   carry credentials off the host in clear (as the auth client does).
