@@ -5,6 +5,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use genlogs_auth::middleware::reqwest_middleware::{
@@ -171,9 +172,15 @@ async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all
             tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
         })
         .collect();
-    for request in requests {
-        assert_eq!(request.await.unwrap().unwrap(), 200);
-    }
+    let all = async {
+        for request in requests {
+            assert_eq!(request.await.unwrap().unwrap(), 200);
+        }
+    };
+    // A gate that never opens (fewer first attempts than expected) fails here instead of hanging.
+    tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .expect("every request finished");
 
     let refreshes = kit.genlogs.refreshes() - refreshes_before;
     let seen = protected(&kit.genlogs);

@@ -33,7 +33,8 @@ use crate::secret::AccessToken;
 /// - **Errors.** When the manager has no token to give ([`TokenError`], e.g. new tokens are
 ///   required), the request is not sent and the error is
 ///   `reqwest_middleware::Error::Middleware`, from which [`token_error`](super::token_error)
-///   gets the `TokenError` back.
+///   gets the `TokenError` back. The same holds for the retry: a manager that cannot replace
+///   the rejected token fails the request with that error rather than return the 401.
 ///
 /// `Debug` shows the origin and the manager's configuration, never a credential.
 #[derive(Debug, Clone)]
@@ -127,7 +128,8 @@ impl Middleware for GenLogsAuth {
             retried = true,
             "GenLogs rejected the access token (401); invalidated, retrying once with a new one"
         );
-        // The 401's body is of no use; dropping it frees its connection before the retry.
+        // Dropped unread: waiting for a body nobody needs could only delay the retry (hyper
+        // closes that connection instead of pooling it).
         drop(response);
         let resent = self.authorize(&mut replay).await?;
         let response = next.run(replay, extensions).await?;
