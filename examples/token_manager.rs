@@ -1,10 +1,12 @@
 //! A long-running process's view: a [`TokenManager`] over a file store hands out valid tokens,
-//! and its headers call another GenLogs endpoint (served locally here, with the auth stand-in).
+//! and the middleware sends them to another GenLogs endpoint (served locally here, with the auth
+//! stand-in).
 //!
 //! ```sh
 //! cargo run --example token_manager
 //! ```
 
+use genlogs_auth::middleware::{self, GenLogsAuth};
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{AuthClient, FileStore, StoredTokens, TokenManager, TokenStore};
 
@@ -23,13 +25,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_base_url(genlogs.base_url())
         .build()?;
     let manager = TokenManager::builder(client, store).build();
+    // `Access-Token` and `x-api-key` for the current valid token, on requests to this origin only.
+    let auth = GenLogsAuth::new(manager).with_api_origin(&genlogs.url(""))?;
+    let client = middleware::client(auth);
 
     for _ in 0..3 {
-        // `Access-Token` and `x-api-key`, for the current valid token.
-        let headers = manager.auth_headers().await?;
-        let carriers: serde_json::Value = reqwest::Client::new()
+        let carriers: serde_json::Value = client
             .get(genlogs.protected_url())
-            .headers(headers)
             .send()
             .await?
             .error_for_status()?

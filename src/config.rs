@@ -197,7 +197,9 @@ fn validate_base_url(text: &str) -> Result<url::Url, ConfigError> {
     Ok(url)
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// Whether `url`'s host is loopback (`localhost`, `127.0.0.0/8`, `[::1]`): the only hosts plain
+/// http is allowed to, here and for the middleware's API origin.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -25,6 +25,8 @@ mod transport;
 
 #[cfg(feature = "httpmock")]
 pub mod httpmock;
+#[cfg(feature = "middleware")]
+pub mod middleware;
 #[cfg(feature = "testing")]
 pub mod testing;
 

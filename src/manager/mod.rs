@@ -341,6 +341,13 @@ impl TokenManager {
         drop(self.shared.flights.join(|| run(self.shared.clone())));
     }
 
+    /// The client the manager refreshes with: it also builds the headers for a given token
+    /// (the middleware needs to know which token it sent, to invalidate that one after a 401).
+    #[cfg(feature = "middleware")]
+    pub(crate) fn client(&self) -> &AuthClient {
+        &self.shared.client
+    }
+
     /// `Access-Token` and `x-api-key`, both marked sensitive, for calling any other GenLogs
     /// endpoint with a valid access token.
     pub async fn auth_headers(&self) -> Result<HeaderMap, TokenError> {

@@ -397,6 +397,13 @@ impl MockGenLogs {
         self.shared.book().revoke_all();
     }
 
+    /// Revokes one access token before its time, as GenLogs may (a logout elsewhere, an
+    /// operator): the protected endpoint answers it 401 from now on. Every other token, its
+    /// refresh token included, stays valid. An unknown token is ignored.
+    pub fn revoke_access_token(&self, token: &str) {
+        self.shared.book().revoke_access(token);
+    }
+
     /// Successful refreshes (rotations), including those whose answer a
     /// [`Fault::Drop`]`{ rotate: true }` lost.
     pub fn refreshes(&self) -> u64 {

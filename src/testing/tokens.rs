@@ -142,6 +142,11 @@ impl TokenBook {
         self.revoked_families = (0..self.next_family).collect();
     }
 
+    /// Revokes one access token: the protected endpoint no longer accepts it.
+    pub(crate) fn revoke_access(&mut self, token: &str) {
+        self.access.remove(token);
+    }
+
     pub(crate) fn all_issued(&self) -> &[String] {
         &self.all
     }
@@ -268,6 +273,18 @@ mod tests {
             book.refresh("rt-never-issued", now),
             RefreshOutcome::Rejected
         ));
+    }
+
+    #[test]
+    fn revoking_one_access_token_leaves_the_rest_valid() {
+        let now = Utc::now();
+        let mut book = book(true);
+        let first = book.create(now);
+        let second = rotated(book.refresh(&first.refresh, now));
+        book.revoke_access(&first.access);
+        assert!(!book.is_valid_access(&first.access, now));
+        assert!(book.is_valid_access(&second.access, now));
+        assert!(book.is_valid_refresh(&second.refresh, now));
     }
 
     #[test]
