@@ -518,7 +518,7 @@ async fn mock_serves_a_working_stand_in_and_prints_how_to_reach_it() {
         .refresh(&RefreshToken::new(refresh))
         .await
         .unwrap_err();
-    assert!(reused.needs_new_tokens());
+    assert!(reused.is_token_rejected());
     // The secrets it printed were never in its argv.
     let pid = child.id().unwrap();
     let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

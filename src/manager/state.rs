@@ -613,12 +613,14 @@ enum FailureKind {
 }
 
 impl FailureKind {
+    /// A recovered token is handled before the kind is asked (see `failed`).
     fn of(error: &Error) -> Self {
-        match error.status().map(|s| s.as_u16()) {
-            _ if error.unknown_outcome().is_some() => FailureKind::MaybeProcessed,
-            Some(401) => FailureKind::Rejected,
-            Some(500 | 502 | 504) => FailureKind::MaybeProcessed,
-            _ => FailureKind::NotProcessed,
+        if error.is_token_rejected() {
+            FailureKind::Rejected
+        } else if error.may_have_spent_token() {
+            FailureKind::MaybeProcessed
+        } else {
+            FailureKind::NotProcessed
         }
     }
 }

@@ -12,7 +12,7 @@ pub async fn run(global: &Global) -> Result<Outcome, Failure> {
     let session = client
         .refresh(&RefreshToken::new(token))
         .await
-        .map_err(|e| Failure::from_error(&e, if e.needs_new_tokens() { 2 } else { 1 }))?;
+        .map_err(|e| Failure::from_error(&e, if e.is_token_rejected() { 2 } else { 1 }))?;
     // The response as generated from the spec, in GenLogs' own shape: tokens serialize as their
     // values (printing them is the point here), expiries as RFC 3339.
     let body = serde_json::to_value(session.response())
