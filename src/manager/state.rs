@@ -43,7 +43,7 @@ use crate::error::Error;
 use crate::manager::TokenError;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::session::Session;
-use crate::store::{NewTokensReason, StoredTokens, TokenState};
+use crate::store::{NewTokensReason, StoredTokens, TokenHealth, TokenState};
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
 /// mistaken header cannot stop refreshing for longer than this.
@@ -271,29 +271,25 @@ pub(crate) fn decide(
     if state.pending.is_some() {
         return Step::Save;
     }
-    let Some(tokens) = &state.tokens else {
-        return Step::Fail(new_tokens(NewTokensReason::NoTokens, None));
-    };
-    if let TokenState::Dead { reason, .. } = tokens.state {
-        let cause = state.failure.as_ref().map(|f| f.error.clone());
+    // Rows 3 to 5 and 7 read the document alone: the rules `genlogs-auth status` shows too.
+    let health = TokenHealth::of(state.tokens.as_ref(), utc_now);
+    if let Some(reason) = health.new_tokens_reason() {
+        // The refresh error that made the token dead, when this process saw it.
+        let cause = matches!(health, TokenHealth::Dead { .. })
+            .then(|| state.failure.as_ref().map(|f| f.error.clone()))
+            .flatten();
         return Step::Fail(new_tokens(reason, cause));
-    }
-    if tokens
-        .refresh_expires
-        .is_some_and(|expires| expires <= utc_now)
-    {
-        return Step::Fail(new_tokens(NewTokensReason::RefreshTokenExpired, None));
     }
     if let Some(failure) = &state.failure {
         if !failure.retry_at.passed(now) {
             return Step::Fail(TokenError::Refresh(failure.error.clone()));
         }
     }
-    if let TokenState::PossiblyRotated {
+    if let TokenHealth::PossiblyRotated {
         attempts,
         last_attempt,
         ..
-    } = tokens.state
+    } = health
     {
         let wait =
             chrono::Duration::from_std(backoff(policy, attempts)).unwrap_or(chrono::Duration::MAX);

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use genlogs_auth::{
-    AccessToken, Expiry, RefreshToken, StoreLock, StoredTokens, TokenState, TokenStore,
+    AccessToken, Expiry, RefreshToken, StoreLock, StoredTokens, TokenHealth, TokenState, TokenStore,
 };
 use serde_json::Value;
 
@@ -73,12 +73,6 @@ fn from_token_response(document: &Value) -> Result<StoredTokens, String> {
     Ok(tokens)
 }
 
-/// Whether `stored` may still be in use: overwriting it would throw away a working grant.
-fn is_live(stored: &StoredTokens, now: DateTime<Utc>) -> bool {
-    !matches!(stored.state, TokenState::Dead { .. })
-        && stored.refresh_expires.is_none_or(|at| at > now)
-}
-
 pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
     let (url, store) = super::store(global)?;
     let text = crate::secrets::read_stdin("tokens").map_err(Failure::new)?;
@@ -119,14 +113,15 @@ async fn check_and_save(
 ) -> Result<u64, Failure> {
     let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
     if let Some(stored) = &stored {
-        if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
+        let health = stored.health(Utc::now());
+        if health.is_live() && !stored.same_refresh_token(&tokens) {
             return Err(Failure::new(format!(
                 "{} holds tokens that may still be in use (state {}); replacing them \
                  abandons that grant. Pass --force to replace them",
                 url.display(),
-                match stored.state {
-                    TokenState::Usable => "usable",
-                    _ => "possibly rotated",
+                match health {
+                    TokenHealth::PossiblyRotated { .. } => "possibly rotated",
+                    _ => "usable",
                 }
             )));
         }
