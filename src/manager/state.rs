@@ -213,6 +213,19 @@ impl State {
         )
     }
 
+    /// The pending document, when it holds a refresh token the store does not have (a rotation
+    /// or a recovered token whose save failed, a replacement not saved yet): the only copy of it.
+    pub(crate) fn unsaved_refresh_token(&self) -> Option<&StoredTokens> {
+        let tokens = self.tokens.as_ref()?;
+        match &self.pending.as_ref()?.overwrites {
+            Overwrites::Anything => Some(tokens),
+            Overwrites::Successor(predecessor) if !same(predecessor, &tokens.refresh_token) => {
+                Some(tokens)
+            }
+            Overwrites::Successor(_) => None,
+        }
+    }
+
     fn from_document(
         tokens: StoredTokens,
         policy: &Policy,
@@ -1259,6 +1272,33 @@ mod tests {
             Step::Fail(TokenError::OutcomeUnknown { .. })
         ));
         assert!(matches!(step(&state, secs(10)), Step::Refresh));
+    }
+
+    #[test]
+    fn only_a_pending_new_refresh_token_counts_as_unsaved() {
+        let state = with_access("rt", secs(600));
+        assert!(state.unsaved_refresh_token().is_none());
+        let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+        assert!(
+            marked.unsaved_refresh_token().is_none(),
+            "a state mark is not a token"
+        );
+        let rotated = refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            Duration::ZERO,
+        );
+        let unsaved = rotated.unsaved_refresh_token().unwrap();
+        assert_eq!(unsaved.refresh_token.expose_secret(), "rt-new");
+        assert!(saved(rotated).unsaved_refresh_token().is_none());
+        let replaced = apply(
+            State::default(),
+            Outcome::Replaced(document("rt-operator", 0)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert!(replaced.unsaved_refresh_token().is_some());
     }
 
     #[test]
