@@ -367,7 +367,7 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
         .expose_secret()
         .to_string();
 
-    let refreshed = run(&dir, &["refresh"], &env, &old, &secrets_of(&genlogs)).await;
+    let refreshed = run(&dir, &["refresh", "--stdin"], &env, &old, &secrets_of(&genlogs)).await;
     assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
     let session: serde_json::Value = serde_json::from_str(&refreshed.stdout).unwrap();
     let new = session["refresh_token_data"]["token"].as_str().unwrap();
@@ -385,7 +385,7 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
     .await;
     assert_eq!(init.code, 0, "{}", init.stderr);
 
-    let reused = run(&dir, &["refresh"], &env, &old, &secrets_of(&genlogs)).await;
+    let reused = run(&dir, &["refresh", "--stdin"], &env, &old, &secrets_of(&genlogs)).await;
     assert_eq!(reused.code, 2);
     assert!(
         reused.stderr.contains("create new tokens"),
@@ -474,6 +474,11 @@ async fn the_api_key_can_come_from_a_file() {
     let genlogs = MockGenLogs::start().await;
     let dir = scratch("key-file");
     std::fs::write(dir.join("key"), format!("{}\n", genlogs.api_key())).unwrap();
+    std::fs::set_permissions(
+        dir.join("key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let old = genlogs
         .issue_tokens()
         .refresh_token
