@@ -169,12 +169,21 @@ mod tests {
         let refused = ApiKey::from_file(&path).unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
         let message = refused.to_string();
-        assert!(message.contains("mode 640") && message.contains("chmod 600"), "{message}");
+        assert!(
+            message.contains("mode 640") && message.contains("chmod 600"),
+            "{message}"
+        );
         assert!(!message.contains("s3cret"), "{message}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(ApiKey::from_file(&path).unwrap().expose_secret(), "key-s3cret");
+        assert_eq!(
+            ApiKey::from_file(&path).unwrap().expose_secret(),
+            "key-s3cret"
+        );
         std::fs::write(&path, " \n").unwrap();
-        assert!(ApiKey::from_file(&path).unwrap_err().to_string().contains("empty"));
+        assert!(ApiKey::from_file(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
     }
 
     #[test]

@@ -63,7 +63,11 @@ async fn with_revocation_off_reuse_is_rejected_and_the_newest_token_lives() {
     let first = genlogs.issue_tokens().refresh_token;
     let client = client(&genlogs);
     let session = client.refresh(&first).await.unwrap();
-    assert!(client.refresh(&first).await.unwrap_err().is_token_rejected());
+    assert!(client
+        .refresh(&first)
+        .await
+        .unwrap_err()
+        .is_token_rejected());
     assert_eq!(genlogs.reuses(), 1);
     client.refresh(&session.refresh_token).await.unwrap();
     assert_eq!(genlogs.refreshes(), 2);

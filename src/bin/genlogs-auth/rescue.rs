@@ -71,10 +71,7 @@ fn write_in(directory: &Path, document: &[u8]) -> std::io::Result<PathBuf> {
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
     );
     let mut options = tempfile::Builder::new();
-    options
-        .prefix(&prefix)
-        .suffix(".json")
-        .rand_bytes(6);
+    options.prefix(&prefix).suffix(".json").rand_bytes(6);
     #[cfg(unix)]
     options.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
     // Created with O_EXCL: never another file, nor a link planted under this name.
@@ -174,8 +171,7 @@ mod tests {
         assert_eq!(first.parent(), Some(dir.path()));
         let mode = std::fs::metadata(&first).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let back: StoredTokens =
-            serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
+        let back: StoredTokens = serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
         assert_eq!(back.refresh_token.expose_secret(), "rt-rescued");
     }
 }
