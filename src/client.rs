@@ -68,7 +68,8 @@ impl AuthClient {
     /// Exchanges `refresh_token` for a new access token and a new refresh token.
     ///
     /// The token sent is single use: after success only the returned one is valid, and after
-    /// [`Error::OutcomeUnknown`] it may already be dead (see [`Error::needs_new_tokens`]).
+    /// [`Error::OutcomeUnknown`] it may already be dead (see
+    /// [`Error::may_have_spent_token`]).
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Session, Error> {
         match self.raw.refresh_tokens(refresh_token.expose_secret()).await {
             Ok(response) => {

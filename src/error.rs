@@ -143,8 +143,36 @@ impl Error {
         }
     }
 
+    /// Whether GenLogs said the refresh token that was sent is dead (401: invalid, expired or
+    /// already used): new tokens must be created (`POST /auth/token` with email and password).
+    /// Sending it again cannot succeed.
+    pub fn is_token_rejected(&self) -> bool {
+        matches!(self, Error::RefreshTokenRejected { .. })
+    }
+
+    /// Whether GenLogs may have processed the refresh, and so rotated (spent) the token that was
+    /// sent, without the new one arriving: an unknown outcome with no recovered token, or a
+    /// 500, 502 or 504 (sent after the work may have been done). Nothing is lost yet: retry
+    /// later with the same token (after a cooldown); if GenLogs then rejects it
+    /// ([`is_token_rejected`](Self::is_token_rejected)), the first attempt did rotate it and new
+    /// tokens are required. [`TokenManager`](crate::TokenManager) does exactly that.
+    pub fn may_have_spent_token(&self) -> bool {
+        match self {
+            Error::OutcomeUnknown { recovered, .. } => recovered.is_none(),
+            _ => matches!(self.status().map(|s| s.as_u16()), Some(500 | 502 | 504)),
+        }
+    }
+
     /// Whether the refresh token that was sent must be considered dead and new tokens created:
     /// after a 401, and after an unknown outcome (unless a rotated token was recovered).
+    ///
+    /// Deprecated: it answers two questions at once. After an unknown outcome the token may
+    /// still be valid, and the right move is to send it again later, which is what
+    /// [`TokenManager`](crate::TokenManager) does; only a 401 means new tokens.
+    #[deprecated(
+        note = "use `is_token_rejected()` (401: create new tokens) and `may_have_spent_token()` \
+                (unknown outcome: retry the same token later; a 401 then means new tokens)"
+    )]
     pub fn needs_new_tokens(&self) -> bool {
         match self {
             Error::RefreshTokenRejected { .. } => true,

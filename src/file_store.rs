@@ -100,19 +100,11 @@ impl FileStore {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(self.io("open")(error)),
         };
-        #[cfg(unix)]
-        {
-            let mode = file
-                .metadata()
-                .map_err(self.io("read the metadata of"))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(StoreError::InsecurePermissions {
-                    path: self.path.clone(),
-                    mode: mode & 0o777,
-                });
-            }
+        if let Some(mode) = readable_by_others(&file).map_err(self.io("read the metadata of"))? {
+            return Err(StoreError::InsecurePermissions {
+                path: self.path.clone(),
+                mode,
+            });
         }
         let text = std::io::read_to_string(file).map_err(self.io("read"))?;
         let tokens = decode_document(text.as_bytes()).map_err(|problem| StoreError::Corrupt {
@@ -199,6 +191,21 @@ impl FileStore {
             .open(&self.lock_path)
             .map_err(self.io("open the lock file of"))
     }
+}
+
+/// The permission bits of an open secret file (tokens, an api key) when they give group or
+/// others any access: such a file is refused rather than trusted. Always `None` off Unix.
+pub(crate) fn readable_by_others(file: &File) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Ok(Some(mode & 0o777));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(None)
 }
 
 /// Runs blocking file work on tokio's blocking pool.

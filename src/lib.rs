@@ -58,8 +58,8 @@ pub use retry_after::MAX_RETRY_AFTER;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
 pub use store::{
-    MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenState, TokenStore,
-    UnreadableReason,
+    MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenHealth, TokenState,
+    TokenStore, UnreadableReason,
 };
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 

@@ -94,6 +94,42 @@ credential! {
     ApiKey
 }
 
+impl ApiKey {
+    /// Reads the api key from the file at `path`, white space around it trimmed. A file that
+    /// group or others can read is refused, as [`FileStore`](crate::FileStore) refuses such a
+    /// token file: the error says to `chmod 600` it. Errors name the file, never its content.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> std::io::Result<ApiKey> {
+        use std::io::{Error, ErrorKind};
+        let path = path.as_ref();
+        let unreadable = |e: Error| {
+            Error::new(
+                e.kind(),
+                format!("cannot read the api key file {}: {e}", path.display()),
+            )
+        };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        if let Some(mode) = crate::file_store::readable_by_others(&file).map_err(unreadable)? {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "api key file {}: mode {mode:o} lets group or others read it; refusing to use \
+                     it (chmod 600 it, and consider the key exposed)",
+                    path.display()
+                ),
+            ));
+        }
+        let text = std::io::read_to_string(file).map_err(unreadable)?;
+        let key = text.trim();
+        if key.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("the api key file {} is empty", path.display()),
+            ));
+        }
+        Ok(ApiKey::new(key))
+    }
+}
+
 credential! {
     /// An access token: sent as `Access-Token` to every other GenLogs endpoint.
     AccessToken
@@ -120,6 +156,34 @@ mod tests {
         );
         assert!(!rendered.contains("s3cr3t"), "{rendered}");
         assert!(rendered.contains("RefreshToken([REDACTED])"), "{rendered}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_api_key_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "  key-s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = ApiKey::from_file(&path).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+        let message = refused.to_string();
+        assert!(
+            message.contains("mode 640") && message.contains("chmod 600"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            ApiKey::from_file(&path).unwrap().expose_secret(),
+            "key-s3cret"
+        );
+        std::fs::write(&path, " \n").unwrap();
+        assert!(ApiKey::from_file(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
     }
 
     #[test]

@@ -74,6 +74,103 @@ impl StoredTokens {
     pub fn same_refresh_token(&self, other: &StoredTokens) -> bool {
         self.refresh_token.expose_secret() == other.refresh_token.expose_secret()
     }
+
+    /// What these tokens are good for at `now`, by the rules [`TokenManager`](crate::TokenManager)
+    /// applies before it sends anything: see [`TokenHealth::of`].
+    pub fn health(&self, now: DateTime<Utc>) -> TokenHealth {
+        TokenHealth::of(Some(self), now)
+    }
+}
+
+/// What a store's tokens are good for at a given time, read from the document alone (no request,
+/// no process-local state such as a cooldown after this process's own failure).
+///
+/// The manager decides with it whether stored tokens may be refreshed at all; `genlogs-auth
+/// status` and `init` use it too, so the command and the library never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenHealth {
+    /// The refresh token may be sent and the stored access token is valid.
+    Usable,
+    /// The refresh token may be sent; no stored access token is valid (none was stored, or it
+    /// has expired), so the next call refreshes.
+    Refreshable,
+    /// A refresh's outcome is unknown (see [`TokenState::PossiblyRotated`]): the token is sent
+    /// again once the cooldown after `last_attempt` has passed, and a 401 then means new tokens.
+    PossiblyRotated {
+        /// When the first unanswered refresh was sent.
+        since: DateTime<Utc>,
+        /// Refreshes sent with it since then.
+        attempts: u32,
+        /// When the last one was sent.
+        last_attempt: DateTime<Utc>,
+    },
+    /// The refresh token is marked dead: new tokens are required.
+    Dead {
+        /// Why.
+        reason: NewTokensReason,
+        /// When it was found dead.
+        since: DateTime<Utc>,
+    },
+    /// The refresh token's own expiry has passed: new tokens are required.
+    RefreshTokenExpired {
+        /// When it expired.
+        at: DateTime<Utc>,
+    },
+    /// The store holds no tokens: new tokens are required.
+    NoTokens,
+}
+
+impl TokenHealth {
+    /// The health of `stored` (`None`: an empty store) at `now`. First match wins: no tokens;
+    /// marked dead; refresh token expired; possibly rotated; a valid access token (usable);
+    /// otherwise refreshable.
+    pub fn of(stored: Option<&StoredTokens>, now: DateTime<Utc>) -> Self {
+        let Some(tokens) = stored else {
+            return TokenHealth::NoTokens;
+        };
+        if let TokenState::Dead { reason, since } = tokens.state {
+            return TokenHealth::Dead { reason, since };
+        }
+        if let Some(at) = tokens.refresh_expires.filter(|at| *at <= now) {
+            return TokenHealth::RefreshTokenExpired { at };
+        }
+        if let TokenState::PossiblyRotated {
+            since,
+            attempts,
+            last_attempt,
+        } = tokens.state
+        {
+            return TokenHealth::PossiblyRotated {
+                since,
+                attempts,
+                last_attempt,
+            };
+        }
+        let access_valid = tokens.access_token.is_some()
+            && tokens.access_expires.is_some_and(|expires| expires > now);
+        if access_valid {
+            TokenHealth::Usable
+        } else {
+            TokenHealth::Refreshable
+        }
+    }
+
+    /// Why new tokens are required, when they are (dead, expired, none).
+    pub fn new_tokens_reason(&self) -> Option<NewTokensReason> {
+        match self {
+            TokenHealth::Dead { reason, .. } => Some(*reason),
+            TokenHealth::RefreshTokenExpired { .. } => Some(NewTokensReason::RefreshTokenExpired),
+            TokenHealth::NoTokens => Some(NewTokensReason::NoTokens),
+            _ => None,
+        }
+    }
+
+    /// Whether the refresh token may still be in use (usable, refreshable or possibly rotated):
+    /// replacing it abandons a grant that may work.
+    pub fn is_live(&self) -> bool {
+        self.new_tokens_reason().is_none()
+    }
 }
 
 /// Whether a stored refresh token may be sent.
@@ -480,4 +577,109 @@ pub(crate) fn decode_document(bytes: &[u8]) -> Result<StoredTokens, String> {
         let at = e.path().to_string();
         format!("`{at}`: {}", crate::redact::safe_serde_message(e.inner()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn tokens() -> StoredTokens {
+        StoredTokens {
+            refresh_expires: Some(at("2026-12-03T10:00:00Z")),
+            access_token: Some(AccessToken::new("at")),
+            access_expires: Some(at("2026-11-26T10:30:00Z")),
+            ..StoredTokens::from_refresh_token(RefreshToken::new("rt"))
+        }
+    }
+
+    const NOW: &str = "2026-11-26T10:00:00Z";
+
+    #[test]
+    fn no_tokens_need_new_ones() {
+        let health = TokenHealth::of(None, at(NOW));
+        assert_eq!(health, TokenHealth::NoTokens);
+        assert_eq!(health.new_tokens_reason(), Some(NewTokensReason::NoTokens));
+        assert!(!health.is_live());
+    }
+
+    #[test]
+    fn a_valid_access_token_is_usable_and_an_expired_or_missing_one_refreshable() {
+        assert_eq!(tokens().health(at(NOW)), TokenHealth::Usable);
+        let expired = tokens().health(at("2026-11-26T10:30:00Z"));
+        assert_eq!(expired, TokenHealth::Refreshable, "expiry is exclusive");
+        let bare = StoredTokens::from_refresh_token(RefreshToken::new("rt"));
+        assert_eq!(bare.health(at(NOW)), TokenHealth::Refreshable);
+        let no_expiry = StoredTokens {
+            access_expires: None,
+            ..tokens()
+        };
+        assert_eq!(no_expiry.health(at(NOW)), TokenHealth::Refreshable);
+        assert!(TokenHealth::Usable.is_live() && TokenHealth::Refreshable.is_live());
+    }
+
+    #[test]
+    fn a_possibly_rotated_token_is_live_until_a_401() {
+        let state = TokenState::PossiblyRotated {
+            since: at("2026-11-26T09:58:00Z"),
+            attempts: 2,
+            last_attempt: at("2026-11-26T09:59:00Z"),
+        };
+        let health = StoredTokens { state, ..tokens() }.health(at(NOW));
+        assert_eq!(
+            health,
+            TokenHealth::PossiblyRotated {
+                since: at("2026-11-26T09:58:00Z"),
+                attempts: 2,
+                last_attempt: at("2026-11-26T09:59:00Z"),
+            }
+        );
+        assert!(health.is_live() && health.new_tokens_reason().is_none());
+    }
+
+    #[test]
+    fn an_expired_refresh_token_needs_new_ones_even_when_possibly_rotated() {
+        let state = TokenState::PossiblyRotated {
+            since: at(NOW),
+            attempts: 1,
+            last_attempt: at(NOW),
+        };
+        let expires = at("2026-11-26T10:00:00Z");
+        let tokens = StoredTokens {
+            state,
+            refresh_expires: Some(expires),
+            ..tokens()
+        };
+        let health = tokens.health(at(NOW));
+        assert_eq!(health, TokenHealth::RefreshTokenExpired { at: expires });
+        assert_eq!(
+            health.new_tokens_reason(),
+            Some(NewTokensReason::RefreshTokenExpired)
+        );
+    }
+
+    #[test]
+    fn a_dead_mark_wins_over_everything_else() {
+        let since = at("2026-11-26T09:00:00Z");
+        let tokens = StoredTokens {
+            state: TokenState::Dead {
+                reason: NewTokensReason::RejectedAfterUnknownOutcome,
+                since,
+            },
+            refresh_expires: Some(at("2026-11-01T00:00:00Z")),
+            ..tokens()
+        };
+        let health = tokens.health(at(NOW));
+        assert_eq!(
+            health,
+            TokenHealth::Dead {
+                reason: NewTokensReason::RejectedAfterUnknownOutcome,
+                since
+            }
+        );
+        assert!(!health.is_live());
+    }
 }

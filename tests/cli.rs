@@ -367,7 +367,14 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
         .expose_secret()
         .to_string();
 
-    let refreshed = run(&dir, &["refresh"], &env, &old, &secrets_of(&genlogs)).await;
+    let refreshed = run(
+        &dir,
+        &["refresh", "--stdin"],
+        &env,
+        &old,
+        &secrets_of(&genlogs),
+    )
+    .await;
     assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
     let session: serde_json::Value = serde_json::from_str(&refreshed.stdout).unwrap();
     let new = session["refresh_token_data"]["token"].as_str().unwrap();
@@ -385,7 +392,14 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
     .await;
     assert_eq!(init.code, 0, "{}", init.stderr);
 
-    let reused = run(&dir, &["refresh"], &env, &old, &secrets_of(&genlogs)).await;
+    let reused = run(
+        &dir,
+        &["refresh", "--stdin"],
+        &env,
+        &old,
+        &secrets_of(&genlogs),
+    )
+    .await;
     assert_eq!(reused.code, 2);
     assert!(
         reused.stderr.contains("create new tokens"),
@@ -474,6 +488,11 @@ async fn the_api_key_can_come_from_a_file() {
     let genlogs = MockGenLogs::start().await;
     let dir = scratch("key-file");
     std::fs::write(dir.join("key"), format!("{}\n", genlogs.api_key())).unwrap();
+    std::fs::set_permissions(
+        dir.join("key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let old = genlogs
         .issue_tokens()
         .refresh_token
@@ -518,7 +537,7 @@ async fn mock_serves_a_working_stand_in_and_prints_how_to_reach_it() {
         .refresh(&RefreshToken::new(refresh))
         .await
         .unwrap_err();
-    assert!(reused.needs_new_tokens());
+    assert!(reused.is_token_rejected());
     // The secrets it printed were never in its argv.
     let pid = child.id().unwrap();
     let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -569,4 +588,378 @@ async fn init_status_and_token_work_on_a_redis_store() {
         .collect();
     let status = run(&dir, &["status"], &without_key, "", &secrets_of(&genlogs)).await;
     assert_eq!(status.code, 1, "{}", status.stdout);
+}
+
+fn refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The rescue files in `dir`.
+fn rescue_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|name| name.to_str())
+                        .is_some_and(|name| name.starts_with("genlogs-auth-rescue-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Asserts that `dir` holds exactly one rescue file, owner-only, named in `stderr`, holding
+/// `refresh`; returns its content.
+fn assert_rescued(dir: &Path, stderr: &str, refresh: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let files = rescue_files(dir);
+    assert_eq!(files.len(), 1, "{files:?}: {stderr}");
+    let path = &files[0];
+    assert!(
+        stderr.contains(&path.display().to_string()) && stderr.contains("init --force"),
+        "the path and what to do: {stderr}"
+    );
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(path).unwrap();
+    let rescued: StoredTokens = serde_json::from_str(&text).unwrap();
+    assert_eq!(rescued.refresh_token.expose_secret(), refresh);
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_keeps_the_tokens_in_a_rescue_file_when_the_store_cannot_be_opened() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("rescue-open");
+    // The store's directory is a file: nothing can be locked or written there.
+    std::fs::write(dir.join("sub"), "").unwrap();
+    let state = dir.join("state");
+    let state_text = state.display().to_string();
+    let body = genlogs.issue_token_body();
+    let refresh = body["refresh_token_data"]["token"].as_str().unwrap();
+    let env = [
+        ("GENLOGS_STORE", "sub/tokens.json"),
+        ("XDG_STATE_HOME", state_text.as_str()),
+    ];
+    let secrets = secrets_of(&genlogs);
+    let init = run(&dir, &["init"], &env, &body.to_string(), &secrets).await;
+    assert_eq!(init.code, 1, "{}", init.stderr);
+    assert!(init.stderr.contains("sub/tokens.json"), "{}", init.stderr);
+    assert!(init.stdout.is_empty());
+    assert_no_secret(&init.stderr, &secrets);
+    // Beside the store is impossible: the XDG state directory it is.
+    let rescued = assert_rescued(&state.join("genlogs-auth"), &init.stderr, refresh);
+
+    // Once there is a store, the rescue file seeds it.
+    let env = [("GENLOGS_STORE", "tokens.json")];
+    let seeded = run(&dir, &["init", "--force"], &env, &rescued, &secrets).await;
+    assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+    let stored = FileStore::new(dir.join("tokens.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refresh_token.expose_secret(), refresh);
+    assert!(stored.access_token.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_refused_without_force_keeps_the_tokens_in_a_rescue_file() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("rescue-refused");
+    let base = genlogs.base_url();
+    let env = env_for(&base, genlogs.api_key());
+    let first = genlogs.issue_token_body().to_string();
+    let init = run(&dir, &["init"], &env, &first, &secrets_of(&genlogs)).await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(rescue_files(&dir).is_empty());
+
+    let other = genlogs.issue_token_body();
+    let other_refresh = other["refresh_token_data"]["token"].as_str().unwrap();
+    let refused = run(
+        &dir,
+        &["init"],
+        &env,
+        &other.to_string(),
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    assert_no_secret(&refused.stderr, &secrets_of(&genlogs));
+    assert!(refused.stdout.is_empty());
+    // Beside the file store (here the current directory).
+    assert_rescued(&dir, &refused.stderr, other_refresh);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_with_a_store_rotates_and_saves_in_one_process() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("refresh-store");
+    let base = genlogs.base_url();
+    let seeded = genlogs.issue_tokens();
+    let secrets = secrets_of(&genlogs);
+    let env = env_for(&base, genlogs.api_key());
+    let init = run(
+        &dir,
+        &["init"],
+        &env,
+        &serde_json::to_string(&seeded).unwrap(),
+        &secrets,
+    )
+    .await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+
+    // The seeded access token is still valid: `refresh` rotates anyway, and saves.
+    let env = [
+        ("GENLOGS_API_KEY", genlogs.api_key()),
+        ("GENLOGS_BASE_URL", base.as_str()),
+    ];
+    let refreshed = run(
+        &dir,
+        &["refresh", "--store", "tokens.json"],
+        &env,
+        "",
+        &secrets,
+    )
+    .await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    assert!(
+        refreshed
+            .stdout
+            .starts_with("refreshed the tokens in file:tokens.json (version 3);"),
+        "{}",
+        refreshed.stdout
+    );
+    assert_eq!(genlogs.refreshes(), 1);
+    let store = FileStore::new(dir.join("tokens.json"));
+    let stored = store.load().await.unwrap().unwrap();
+    assert!(!stored.same_refresh_token(&seeded));
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert_eq!(stored.state, TokenState::Usable);
+    let secrets = secrets_of(&genlogs);
+    assert_no_secret(&refreshed.stdout, &secrets);
+    assert_no_secret(&refreshed.stderr, &secrets);
+
+    // Once more, as JSON: one more rotation, the store follows.
+    let again = run(
+        &dir,
+        &["refresh", "--json", "--store", "tokens.json"],
+        &env,
+        "",
+        &secrets,
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(report["version"], 5);
+    assert!(report["access_expires"].is_string() && report["refresh_expires"].is_string());
+    assert_eq!(genlogs.refreshes(), 2);
+    let newest = store.load().await.unwrap().unwrap();
+    assert!(genlogs.is_valid_refresh_token(newest.refresh_token.expose_secret()));
+    assert_eq!(genlogs.reuses(), 0);
+}
+
+#[tokio::test]
+async fn usage_errors_exit_64_never_2_and_help_exits_0() {
+    let dir = scratch("usage");
+    for args in [
+        &["--bogus"][..],
+        &[][..],
+        &["headers", "--format", "xml"][..],
+        &["init", "--forse"][..],
+    ] {
+        let usage = run(&dir, args, &[], "", &[]).await;
+        assert_eq!(usage.code, 64, "{args:?}: {}", usage.stderr);
+        assert!(
+            usage.stderr.contains("--help"),
+            "{args:?}: {}",
+            usage.stderr
+        );
+    }
+    for args in [&["--version"][..], &["--help"][..], &["status", "-h"][..]] {
+        let help = run(&dir, args, &[], "", &[]).await;
+        assert_eq!(help.code, 0, "{args:?}: {}", help.stderr);
+        assert!(!help.stdout.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
+    use genlogs_auth::testing::Fault;
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("unknown");
+    let base = genlogs.base_url();
+    let env = env_for(&base, genlogs.api_key());
+
+    // A raw refresh whose connection drops after GenLogs rotated the token.
+    let old = genlogs
+        .issue_tokens()
+        .refresh_token
+        .expose_secret()
+        .to_string();
+    genlogs.fail_next(1, Fault::Drop { rotate: true });
+    let dropped = run(
+        &dir,
+        &["refresh", "--stdin"],
+        &env,
+        &old,
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(dropped.code, 1, "{}", dropped.stderr);
+    assert!(dropped.stderr.contains("retry later"), "{}", dropped.stderr);
+    assert!(dropped.stdout.is_empty());
+    assert_no_secret(&dropped.stderr, &secrets_of(&genlogs));
+
+    // Through the store: a 504 after the work was done leaves the token possibly rotated.
+    let seeded = genlogs
+        .issue_tokens()
+        .refresh_token
+        .expose_secret()
+        .to_string();
+    let init = run(&dir, &["init"], &env, &seeded, &secrets_of(&genlogs)).await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    genlogs.fail_next(1, Fault::after_processing(Fault::gateway_timeout()));
+    let token = run(&dir, &["token"], &env, "", &secrets_of(&genlogs)).await;
+    assert_eq!(token.code, 1, "{}", token.stderr);
+    assert!(token.stderr.contains("retry later"), "{}", token.stderr);
+    assert_no_secret(&token.stderr, &secrets_of(&genlogs));
+    let status = run(&dir, &["status"], &env, "", &[]).await;
+    assert_eq!(status.code, 1, "could not tell: {}", status.stdout);
+    assert!(
+        status.stdout.contains("possibly rotated"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_password_in_store_argv_is_refused_but_accepted_from_genlogs_store() {
+    let dir = scratch("store-password");
+    let url = "redis://:pw-s3cret@127.0.0.1:1/0";
+    let secrets = ["pw-s3cret".to_string()];
+    for args in [
+        vec!["status", "--store", url],
+        vec!["--store", url, "status"],
+        vec!["status", "--store=redis://:pw-s3cret@127.0.0.1:1/0"],
+    ] {
+        let refused = run(&dir, &args, &[], "", &[]).await;
+        assert_eq!(refused.code, 64, "{args:?}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains("GENLOGS_STORE"),
+            "{}",
+            refused.stderr
+        );
+        assert_no_secret(&refused.stderr, &secrets);
+    }
+    // The same URL from the environment is used (here: nothing listens, so it cannot tell).
+    let accepted = run(&dir, &["status"], &[("GENLOGS_STORE", url)], "", &[]).await;
+    assert_eq!(accepted.code, 1, "{}", accepted.stderr);
+    assert_no_secret(&accepted.stderr, &secrets);
+    // A URL without a password is fine on the command line.
+    let plain = run(
+        &dir,
+        &["status", "--store", "redis://127.0.0.1:1/0"],
+        &[],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+
+    // `init` refuses it too, after keeping the tokens it read.
+    let init = run(&dir, &["init", "--store", url], &[], "rt-argv-s3cret", &[]).await;
+    assert_eq!(init.code, 64, "{}", init.stderr);
+    assert_no_secret(&init.stderr, &["pw-s3cret".into(), "rt-argv-s3cret".into()]);
+    assert_rescued(&dir, &init.stderr, "rt-argv-s3cret");
+}
+
+#[tokio::test]
+async fn a_group_readable_api_key_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("key-mode");
+    std::fs::write(dir.join("key"), "key-s3cret\n").unwrap();
+    std::fs::set_permissions(dir.join("key"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let args = ["token", "--api-key-file", "key", "--store", "tokens.json"];
+    let refused = run(&dir, &args, &[], "", &[]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("mode 640") && refused.stderr.contains("chmod 600"),
+        "{}",
+        refused.stderr
+    );
+    assert_no_secret(&refused.stderr, &["key-s3cret".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_the_store_does_not_take_is_retried_then_rescued() {
+    use genlogs_auth::testing::{ExpiresFormat, Fault};
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("rescue-token");
+    let base = genlogs.base_url();
+    let seeded = genlogs
+        .issue_tokens()
+        .refresh_token
+        .expose_secret()
+        .to_string();
+    let env: Vec<(String, String)> = env_for(&base, genlogs.api_key())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let init = run(&dir, &["init"], &refs(&env), &seeded, &secrets_of(&genlogs)).await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+
+    // GenLogs answers after a pause; meanwhile the token file becomes a directory, which no
+    // save can replace (permissions would not stop root).
+    genlogs.fail_next(
+        1,
+        Fault::delayed(
+            std::time::Duration::from_millis(1500),
+            Fault::Expires(ExpiresFormat::GENLOGS),
+        ),
+    );
+    let token = {
+        let (dir, env) = (dir.clone(), env.clone());
+        tokio::spawn(async move { run(&dir, &["token"], &refs(&env), "", &[]).await })
+    };
+    let started = std::time::Instant::now();
+    while genlogs.refresh_requests() == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    std::fs::remove_file(dir.join("tokens.json")).unwrap();
+    std::fs::create_dir(dir.join("tokens.json")).unwrap();
+    let token = token.await.unwrap();
+    assert_eq!(token.code, 1, "{}", token.stderr);
+    assert!(
+        token.stdout.is_empty(),
+        "no token printed: {}",
+        token.stdout
+    );
+    let secrets = secrets_of(&genlogs);
+    assert_no_secret(&token.stderr, &secrets);
+    assert!(token.stderr.contains("4 attempts"), "{}", token.stderr);
+    assert_eq!(genlogs.refreshes(), 1);
+    let rotated = genlogs
+        .issued_tokens()
+        .into_iter()
+        .find(|t| genlogs.is_valid_refresh_token(t))
+        .expect("the rotated refresh token");
+    let rescued = assert_rescued(&dir, &token.stderr, &rotated);
+
+    // The store is fixed; the rescue file puts the grant back, and it works.
+    std::fs::remove_dir(dir.join("tokens.json")).unwrap();
+    let env = refs(&env);
+    let restored = run(&dir, &["init", "--force"], &env, &rescued, &secrets).await;
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    let token = run(&dir, &["token"], &env, "", &secrets).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    assert!(genlogs.is_valid_access_token(token.stdout.trim()));
+    assert_eq!(genlogs.reuses(), 0);
 }

@@ -333,3 +333,60 @@ async fn auth_headers_call_another_genlogs_endpoint() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["carriers"][0]["name"], json!("ACME Freight"));
 }
+
+#[tokio::test]
+async fn a_rotation_whose_save_failed_is_shown_by_unsaved_tokens_and_saved_by_flush() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(FlakyStore {
+        inner: MemoryStore::new(fx.valid_tokens()),
+        ..Default::default()
+    });
+    store.failing.store(true, Ordering::SeqCst);
+    let manager = fx.manager(store.clone());
+    assert!(manager.unsaved_tokens().is_none());
+    assert!(manager.flush().await.is_ok(), "nothing pending");
+
+    manager.access_token().await.unwrap_err();
+    let unsaved = manager.unsaved_tokens().expect("the rotated tokens");
+    assert!(fx
+        .genlogs
+        .is_valid_refresh_token(unsaved.refresh_token.expose_secret()));
+    assert!(matches!(manager.flush().await, Err(TokenError::Store(_))));
+    assert!(manager.unsaved_tokens().is_some(), "still kept");
+
+    store.failing.store(false, Ordering::SeqCst);
+    manager.flush().await.unwrap();
+    assert!(manager.unsaved_tokens().is_none());
+    assert_eq!(
+        stored_refresh(&*store).await,
+        unsaved.refresh_token.expose_secret()
+    );
+    assert_eq!(fx.refresh_requests(), 1, "flush never sends");
+}
+
+#[tokio::test]
+async fn refresh_now_rotates_a_fresh_token_once_and_saves_it() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.manager(store.clone());
+    let first = manager.access_token().await.unwrap();
+    assert_eq!(fx.refresh_requests(), 1);
+
+    fx.clock.advance(Duration::from_secs(60));
+    let before = stored_refresh(&*store).await;
+    let forced = manager.refresh_now().await.unwrap();
+    assert_ne!(forced.expose_secret(), first.expose_secret());
+    assert_eq!(fx.refresh_requests(), 2, "one refresh, though none was due");
+    let after = stored_refresh(&*store).await;
+    assert_ne!(after, before);
+    assert!(fx.genlogs.is_valid_refresh_token(&after));
+
+    // A manager that has read nothing yet, over a store without an access token: the first
+    // read refreshes, and that is the one refresh.
+    let bare = Arc::new(MemoryStore::new(StoredTokens::from_refresh_token(
+        RefreshToken::new(after),
+    )));
+    let fresh = fx.manager(bare.clone());
+    fresh.refresh_now().await.unwrap();
+    assert_eq!(fx.refresh_requests(), 3);
+}

@@ -63,7 +63,11 @@ async fn with_revocation_off_reuse_is_rejected_and_the_newest_token_lives() {
     let first = genlogs.issue_tokens().refresh_token;
     let client = client(&genlogs);
     let session = client.refresh(&first).await.unwrap();
-    assert!(client.refresh(&first).await.unwrap_err().needs_new_tokens());
+    assert!(client
+        .refresh(&first)
+        .await
+        .unwrap_err()
+        .is_token_rejected());
     assert_eq!(genlogs.reuses(), 1);
     client.refresh(&session.refresh_token).await.unwrap();
     assert_eq!(genlogs.refreshes(), 2);
@@ -110,7 +114,7 @@ async fn an_expired_refresh_token_is_rejected() {
         .refresh(&tokens.refresh_token)
         .await
         .unwrap_err();
-    assert!(error.needs_new_tokens(), "{error}");
+    assert!(error.is_token_rejected(), "{error}");
     assert_eq!(genlogs.refreshes(), 0);
 }
 
@@ -192,7 +196,7 @@ async fn a_dropped_connection_after_rotation_loses_the_grant() {
         "the lost answer's rotation happened"
     );
     assert!(!genlogs.is_valid_refresh_token(kept.expose_secret()));
-    assert!(client.refresh(&kept).await.unwrap_err().needs_new_tokens());
+    assert!(client.refresh(&kept).await.unwrap_err().is_token_rejected());
     assert_eq!(genlogs.reuses(), 1);
 }
 

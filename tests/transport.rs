@@ -99,7 +99,7 @@ fn assert_connect_error(error: &Error) {
         .expect("the transport cause is kept");
     assert!(cause.is_connect() && cause.is_timeout(), "{cause:?}");
     assert!(error.is_retryable(), "nothing was sent");
-    assert!(!error.needs_new_tokens());
+    assert!(!error.may_have_spent_token() && !error.is_token_rejected());
     assert_eq!(error.unknown_outcome(), None);
     assert!(
         error.to_string().contains("the request was not sent"),
@@ -133,7 +133,7 @@ async fn a_server_that_accepts_and_never_answers_is_an_unknown_outcome() {
             "{error:?}"
         );
         assert!(!error.is_retryable());
-        assert!(error.needs_new_tokens());
+        assert!(error.may_have_spent_token() && !error.is_token_rejected());
     }
     assert_eq!(stalled.requests().len(), 2, "both requests were sent");
 }

@@ -46,7 +46,8 @@ pub enum TokenError {
     },
     /// The store could not be locked, read or written. After a refresh, the rotated tokens are
     /// kept in memory and saving is retried on the next call; the new access token is handed out
-    /// only once it is saved.
+    /// only once it is saved. [`TokenManager::unsaved_tokens`](crate::TokenManager::unsaved_tokens)
+    /// returns them, for a process that exits before a save succeeds.
     #[error("the GenLogs token store failed")]
     Store(#[source] Arc<StoreError>),
     /// GenLogs issued an access token that is not a valid HTTP header value.

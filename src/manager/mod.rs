@@ -358,6 +358,48 @@ impl TokenManager {
             .map_err(|_| TokenError::InvalidAccessToken)
     }
 
+    /// Refreshes now, whatever the cached access token's expiry, saves the rotated tokens, and
+    /// returns the new access token: for a command that rotates on demand (`genlogs-auth refresh
+    /// --store`) or a caller that knows the tokens were exposed.
+    ///
+    /// The same rules as any refresh apply: it joins a refresh already in progress, waits out
+    /// the minimum interval since this manager's last refresh, and fails without sending while
+    /// the tokens are dead or cooling down. A refresh written to the store by another process
+    /// since this manager last read it counts as done. The current access token is dropped first
+    /// (as by [`invalidate`](Self::invalidate)), so if the refresh fails, callers get the error
+    /// rather than the old token until a refresh succeeds.
+    pub async fn refresh_now(&self) -> Result<Arc<AccessToken>, TokenError> {
+        let before = self.shared.current().last_refresh;
+        // Reads the store first (a fresh manager knows nothing yet); refreshes if one is due.
+        let token = self.access_token().await?;
+        if self.shared.current().last_refresh != before {
+            // That call refreshed (a background refresh it started is joined here).
+            return self.refreshed_access_token().await;
+        }
+        self.invalidate(&token);
+        self.refreshed_access_token().await
+    }
+
+    /// The tokens this manager holds and its store does not: rotated tokens whose save failed
+    /// ([`TokenError::Store`]), or a replacement not saved yet. They hold the only copy of the
+    /// valid refresh token. The manager keeps retrying the save (on its next refresh task, or
+    /// [`flush`](Self::flush)); a process about to exit should keep them somewhere else as safe
+    /// as the store (the `genlogs-auth` command writes them to a rescue file). `None` when the
+    /// store has everything.
+    pub fn unsaved_tokens(&self) -> Option<StoredTokens> {
+        self.shared.current().unsaved_refresh_token().cloned()
+    }
+
+    /// Saves what this manager holds that its store does not have yet (see
+    /// [`unsaved_tokens`](Self::unsaved_tokens)), under the store's lock, without sending
+    /// anything to GenLogs; `Ok` at once when nothing is pending. If the store holds tokens
+    /// someone else wrote meanwhile, those are adopted and the unsaved ones dropped, as on any
+    /// refresh.
+    pub async fn flush(&self) -> Result<(), TokenError> {
+        let mut serial = self.shared.serial.lock().await;
+        act(&self.shared, &mut serial, Until::Saved).await
+    }
+
     /// Replaces the tokens, e.g. with new ones from `POST /auth/token` after
     /// [`TokenError::NewTokensRequired`], saves them over whatever the store holds, and carries
     /// on with them. If the save fails they are kept in memory and saved by the next refresh task.

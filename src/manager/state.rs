@@ -43,7 +43,7 @@ use crate::error::Error;
 use crate::manager::TokenError;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::session::Session;
-use crate::store::{NewTokensReason, StoredTokens, TokenState};
+use crate::store::{NewTokensReason, StoredTokens, TokenHealth, TokenState};
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
 /// mistaken header cannot stop refreshing for longer than this.
@@ -219,6 +219,19 @@ impl State {
         )
     }
 
+    /// The pending document, when it holds a refresh token the store does not have (a rotation
+    /// or a recovered token whose save failed, a replacement not saved yet): the only copy of it.
+    pub(crate) fn unsaved_refresh_token(&self) -> Option<&StoredTokens> {
+        let tokens = self.tokens.as_ref()?;
+        match &self.pending.as_ref()?.overwrites {
+            Overwrites::Anything => Some(tokens),
+            Overwrites::Successor(predecessor) if !same(predecessor, &tokens.refresh_token) => {
+                Some(tokens)
+            }
+            Overwrites::Successor(_) => None,
+        }
+    }
+
     fn from_document(
         tokens: StoredTokens,
         policy: &Policy,
@@ -278,29 +291,25 @@ pub(crate) fn decide(
     if state.pending.is_some() {
         return Step::Save;
     }
-    let Some(tokens) = &state.tokens else {
-        return Step::Fail(new_tokens(NewTokensReason::NoTokens, None));
-    };
-    if let TokenState::Dead { reason, .. } = tokens.state {
-        let cause = state.failure.as_ref().map(|f| f.error.clone());
+    // Rows 3 to 5 and 7 read the document alone: the rules `genlogs-auth status` shows too.
+    let health = TokenHealth::of(state.tokens.as_ref(), utc_now);
+    if let Some(reason) = health.new_tokens_reason() {
+        // The refresh error that made the token dead, when this process saw it.
+        let cause = matches!(health, TokenHealth::Dead { .. })
+            .then(|| state.failure.as_ref().map(|f| f.error.clone()))
+            .flatten();
         return Step::Fail(new_tokens(reason, cause));
-    }
-    if tokens
-        .refresh_expires
-        .is_some_and(|expires| expires <= utc_now)
-    {
-        return Step::Fail(new_tokens(NewTokensReason::RefreshTokenExpired, None));
     }
     if let Some(failure) = &state.failure {
         if !failure.retry_at.passed(now) {
             return Step::Fail(TokenError::Refresh(failure.error.clone()));
         }
     }
-    if let TokenState::PossiblyRotated {
+    if let TokenHealth::PossiblyRotated {
         attempts,
         last_attempt,
         ..
-    } = tokens.state
+    } = health
     {
         let wait =
             chrono::Duration::from_std(backoff(policy, attempts)).unwrap_or(chrono::Duration::MAX);
@@ -633,12 +642,14 @@ enum FailureKind {
 }
 
 impl FailureKind {
+    /// A recovered token is handled before the kind is asked (see `failed`).
     fn of(error: &Error) -> Self {
-        match error.status().map(|s| s.as_u16()) {
-            _ if error.unknown_outcome().is_some() => FailureKind::MaybeProcessed,
-            Some(401) => FailureKind::Rejected,
-            Some(500 | 502 | 504) => FailureKind::MaybeProcessed,
-            _ => FailureKind::NotProcessed,
+        if error.is_token_rejected() {
+            FailureKind::Rejected
+        } else if error.may_have_spent_token() {
+            FailureKind::MaybeProcessed
+        } else {
+            FailureKind::NotProcessed
         }
     }
 }
@@ -1342,6 +1353,33 @@ mod tests {
             Step::Fail(TokenError::OutcomeUnknown { .. })
         ));
         assert!(matches!(step(&state, secs(10)), Step::Refresh));
+    }
+
+    #[test]
+    fn only_a_pending_new_refresh_token_counts_as_unsaved() {
+        let state = with_access("rt", secs(600));
+        assert!(state.unsaved_refresh_token().is_none());
+        let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+        assert!(
+            marked.unsaved_refresh_token().is_none(),
+            "a state mark is not a token"
+        );
+        let rotated = refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            Duration::ZERO,
+        );
+        let unsaved = rotated.unsaved_refresh_token().unwrap();
+        assert_eq!(unsaved.refresh_token.expose_secret(), "rt-new");
+        assert!(saved(rotated).unsaved_refresh_token().is_none());
+        let replaced = apply(
+            State::default(),
+            Outcome::Replaced(document("rt-operator", 0)),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert!(replaced.unsaved_refresh_token().is_some());
     }
 
     #[test]

@@ -4,16 +4,19 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (status: the tokens are usable)
-  1  failure, or status could not tell (unreadable store, a refresh's outcome pending)
-  2  new tokens are required: create them (POST /auth/token) and run `genlogs-auth init --force`
+  0   success (status: the tokens are usable)
+  1   failure, or status could not tell (unreadable store, a refresh whose outcome is unknown:
+      retry later), or tokens kept in a rescue file because the store could not take them
+  2   new tokens are required: create them (POST /auth/token) and run `genlogs-auth init --force`
+  64  the command line is wrong (an unknown option, a password in --store)
 
 Secrets are never taken from the command line: the api key comes from GENLOGS_API_KEY or
---api-key-file, tokens from stdin.";
+--api-key-file (owner-only), tokens from stdin, a Redis password only from GENLOGS_STORE.";
 
 /// Seed, check and use a GenLogs token store from the shell.
 #[derive(Debug, Parser)]
@@ -28,9 +31,14 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The token store: `file:/path`, a path, or `redis://…`/`rediss://…` (feature `redis`)
+    /// The token store: `file:/path`, a path, or `redis://…`/`rediss://…` (feature `redis`; a
+    /// password only through GENLOGS_STORE)
     #[arg(long, env = "GENLOGS_STORE", hide_env_values = true, global = true)]
     pub store: Option<String>,
+
+    /// Whether `--store` was on the command line (visible in `ps`), not from GENLOGS_STORE.
+    #[arg(skip)]
+    pub store_in_argv: bool,
 
     /// GenLogs' auth base URL
     #[arg(
@@ -42,7 +50,8 @@ pub struct Global {
     )]
     pub base_url: String,
 
-    /// Read the api key from this file (default: the GENLOGS_API_KEY environment variable)
+    /// Read the api key from this file, readable by its owner only (default: the GENLOGS_API_KEY
+    /// environment variable)
     #[arg(long, value_name = "PATH", global = true)]
     pub api_key_file: Option<PathBuf>,
 
@@ -64,6 +73,14 @@ Reads one of these from stdin:
   - a token document as stores keep it ({\"refresh_token\": …, …})
   - a bare refresh token
 
+All of stdin is read and checked before the store is touched. If the store cannot be opened or
+does not take the tokens (a failed save, or live tokens there and no --force), they are written
+to a rescue file, so that a pipe into `init` never loses the only valid refresh token. It is a
+new file of mode 0600 in the first of these directories where one can be created: beside a file
+store, $XDG_STATE_HOME/genlogs-auth (default ~/.local/state/genlogs-auth), the current directory,
+the temporary directory. Its path (never a token) is on stderr; once the store works, run
+`genlogs-auth init --force < PATH` and delete the file.
+
 Example:
   curl -sX POST \"https://api.genlogs.io/auth/token?email=$EMAIL&password=$PASSWORD\" \\
        -H @<(printf 'x-api-key: %s' \"$GENLOGS_API_KEY\") \\
@@ -81,6 +98,9 @@ Example:
 
     /// Print a valid access token, refreshing (and saving) it if due
     #[command(after_help = "\
+A refresh whose new tokens the store does not take is saved again a few times, then the tokens
+go to a rescue file (see `genlogs-auth init --help`) and the command exits 1.
+
 Example:
   export GENLOGS_API_KEY GENLOGS_STORE=/var/lib/myapp/genlogs-tokens.json
   curl -H \"Access-Token: $(genlogs-auth token)\" -H @<(printf 'x-api-key: %s' \"$GENLOGS_API_KEY\") \\
@@ -89,6 +109,8 @@ Example:
 
     /// Print both headers for a GenLogs call (Access-Token and x-api-key)
     #[command(after_help = "\
+Refreshes like `token` (rescue file included).
+
 Formats:
   http  header lines, for `curl -H @file`
   curl  a curl config file, for `curl -K file`
@@ -98,15 +120,25 @@ Example (the secrets stay out of curl's argv):
   curl -K <(genlogs-auth headers --format curl) https://api.genlogs.io/carriers/recommendations")]
     Headers(HeadersArgs),
 
-    /// One raw refresh of a refresh token read from stdin; prints the new tokens as JSON
+    /// Refresh the stored tokens now and save them (--stdin: a token read from stdin)
     #[command(after_help = "\
-Prints the new session on stdout in the shape of GenLogs' own response: the secrets are the
-point of this command, so send stdout somewhere safe. The refresh token read is dead afterwards.
-Nothing is stored; pipe the output into `genlogs-auth init --force` to keep it.
+With a store (--store or GENLOGS_STORE): refreshes the stored refresh token now and saves the new
+tokens under the store's lock, in this one process, then prints when they expire (never a
+token). A save that keeps failing leaves the new tokens in a rescue file (see
+`genlogs-auth init --help`).
 
-Example:
-  genlogs-auth refresh < old-refresh-token.txt | genlogs-auth init --force --store tokens.json")]
-    Refresh,
+With --stdin, or without a store: one raw refresh of the refresh token read from stdin. The new
+session is printed on stdout in the shape of GenLogs' own response: the secrets are the point,
+so send stdout somewhere safe. The token read is dead afterwards and nothing is stored; prefer
+the store form to `refresh --stdin | init`.
+
+A refresh whose outcome is unknown exits 1: retry later with the same token (a rejection then
+exits 2).
+
+Examples:
+  genlogs-auth refresh --store /var/lib/myapp/genlogs-tokens.json
+  genlogs-auth refresh --stdin < first-refresh-token.txt > session.json")]
+    Refresh(RefreshArgs),
 
     /// Run a local GenLogs stand-in; prints its base URL, api key and a seeded refresh token
     #[command(after_help = "\
@@ -124,6 +156,13 @@ pub struct InitArgs {
     /// Replace tokens that are still usable (otherwise refused)
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Refresh the token read from stdin and print the new session (nothing is stored)
+    #[arg(long)]
+    pub stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -161,4 +200,37 @@ pub struct MockArgs {
     /// Reject a reused refresh token without revoking its family
     #[arg(long)]
     pub no_revoke_on_reuse: bool,
+}
+
+/// Whether the global argument `id` was given on the command line, in `matches` or in the
+/// subcommand's (a global may follow the subcommand), rather than taken from its environment
+/// variable: the two look alike once parsed.
+pub fn given_in_argv(matches: &ArgMatches, id: &str) -> bool {
+    let mut level = Some(matches);
+    while let Some(current) = level {
+        if current.value_source(id) == Some(ValueSource::CommandLine) {
+            return true;
+        }
+        level = current.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    fn store_in_argv(argv: &[&str]) -> bool {
+        let matches = Cli::command().try_get_matches_from(argv).unwrap();
+        Cli::from_arg_matches(&matches).unwrap();
+        given_in_argv(&matches, "store")
+    }
+
+    #[test]
+    fn a_store_on_the_command_line_is_told_from_one_in_the_environment() {
+        assert!(store_in_argv(&["genlogs-auth", "--store", "x", "status"]));
+        assert!(store_in_argv(&["genlogs-auth", "status", "--store=x"]));
+        assert!(!store_in_argv(&["genlogs-auth", "status"]));
+    }
 }

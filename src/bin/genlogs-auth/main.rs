@@ -6,16 +6,24 @@
 mod args;
 mod commands;
 mod output;
+mod rescue;
 mod secrets;
 mod store_url;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 use output::{paint, Colours, Paint};
+
+/// Exit code: a failure, or `status` could not tell.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: new tokens are required (monitoring pages on it: nothing else may use it).
+pub const EXIT_NEW_TOKENS: u8 = 2;
+/// Exit code: the command line is wrong (`EX_USAGE` of sysexits.h), never 2.
+pub const EXIT_USAGE: u8 = 64;
 
 /// What a command printed and how it ends.
 #[derive(Debug)]
@@ -36,7 +44,15 @@ impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            code: 1,
+            code: EXIT_FAILURE,
+        }
+    }
+
+    /// A command line that must be changed: exit 64.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: EXIT_USAGE,
         }
     }
 
@@ -70,13 +86,38 @@ async fn run(cli: &Cli, colours: Colours) -> Result<Outcome, Failure> {
         Command::Status => commands::status::run(global, colours.stdout).await,
         Command::Token => commands::headers::token(global).await,
         Command::Headers(args) => commands::headers::headers(global, args).await,
-        Command::Refresh => commands::refresh::run(global).await,
+        Command::Refresh(args) => commands::refresh::run(global, args).await,
         Command::Mock(args) => commands::mock::run(global, args).await,
     }
 }
 
+/// Parses argv. clap's own errors exit 2, which monitoring reads as "new tokens required":
+/// here they exit 64; `--help` and `--version` still exit 0.
+fn parse() -> Result<Cli, ExitCode> {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    match parsed {
+        Ok((mut cli, matches)) => {
+            cli.global.store_in_argv = args::given_in_argv(&matches, "store");
+            Ok(cli)
+        }
+        Err(error) => {
+            let _ = error.print();
+            Err(if error.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let colours = Colours::detect();
     if cli.global.verbose {
         init_tracing(colours.stderr);

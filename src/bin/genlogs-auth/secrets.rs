@@ -10,14 +10,15 @@ pub const API_KEY_VAR: &str = "GENLOGS_API_KEY";
 /// More than any token document; a guard against piping in the wrong file.
 const MAX_STDIN_BYTES: u64 = 1 << 20;
 
-/// The api key: from `--api-key-file` if given, else `GENLOGS_API_KEY`.
+/// The api key: from `--api-key-file` if given (owner-only, see [`ApiKey::from_file`]), else
+/// `GENLOGS_API_KEY`.
 pub fn api_key(file: Option<&Path>) -> Result<ApiKey, String> {
-    let key = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the api key file {}: {e}", path.display()))?,
-        None => std::env::var(API_KEY_VAR)
-            .map_err(|_| format!("no api key: set {API_KEY_VAR} or pass --api-key-file PATH"))?,
-    };
+    if let Some(path) = file {
+        // Refuses a file group or others can read, as the token file is refused.
+        return ApiKey::from_file(path).map_err(|e| e.to_string());
+    }
+    let key = std::env::var(API_KEY_VAR)
+        .map_err(|_| format!("no api key: set {API_KEY_VAR} or pass --api-key-file PATH"))?;
     let key = key.trim();
     if key.is_empty() {
         return Err("the api key is empty".into());

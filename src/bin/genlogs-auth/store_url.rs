@@ -55,6 +55,18 @@ impl StoreUrl {
         }
     }
 
+    /// Whether the URL carries a password (`redis://:PASSWORD@…`). A Redis URL that does not
+    /// parse but has a user-info part counts: better refused than shown.
+    pub fn has_password(&self) -> bool {
+        match self {
+            StoreUrl::File(_) => false,
+            StoreUrl::Redis(text) => match url::Url::parse(text) {
+                Ok(url) => url.password().is_some(),
+                Err(_) => text.contains('@'),
+            },
+        }
+    }
+
     /// Opens the store.
     pub fn open(&self) -> Result<Arc<dyn TokenStore>, String> {
         match self {
@@ -111,6 +123,16 @@ mod tests {
             unknown.contains("`s3`") && !unknown.contains("pw"),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn only_a_redis_url_with_a_password_has_one() {
+        let has = |text: &str| StoreUrl::parse(text).unwrap().has_password();
+        assert!(has("redis://:s3cret@cache:6379/0"));
+        assert!(has("rediss://user:s3cret@cache:6380"));
+        assert!(!has("redis://cache:6379/0"));
+        assert!(!has("redis://user@cache:6379/0"));
+        assert!(!has("/var/lib/user:pw@host/tokens.json"));
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! `init`: seed a store with tokens read from stdin, refusing to overwrite live ones.
+//!
+//! All of stdin is read and checked before the store is touched; from then on, whatever stops
+//! the tokens from reaching the store (no store, a store that cannot be opened, locked, read or
+//! written, live tokens and no `--force`) leaves them in a rescue file (see [`crate::rescue`]):
+//! they may be the only copy of a valid refresh token (`genlogs-auth refresh --stdin | init`).
 
 use chrono::{DateTime, Utc};
 use genlogs_auth::{
-    AccessToken, Expiry, RefreshToken, StoreLock, StoredTokens, TokenState, TokenStore,
+    AccessToken, Expiry, RefreshToken, StoreLock, StoredTokens, TokenHealth, TokenState, TokenStore,
 };
 use serde_json::Value;
 
 use crate::args::{Global, InitArgs};
+use crate::store_url::StoreUrl;
 use crate::{Failure, Outcome};
 
 /// Reads what `init` accepts (see its `--help`). Errors name the field, never a value.
@@ -73,29 +79,16 @@ fn from_token_response(document: &Value) -> Result<StoredTokens, String> {
     Ok(tokens)
 }
 
-/// Whether `stored` may still be in use: overwriting it would throw away a working grant.
-fn is_live(stored: &StoredTokens, now: DateTime<Utc>) -> bool {
-    !matches!(stored.state, TokenState::Dead { .. })
-        && stored.refresh_expires.is_none_or(|at| at > now)
-}
-
 pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
-    let (url, store) = super::store(global)?;
     let text = crate::secrets::read_stdin("tokens").map_err(Failure::new)?;
     let tokens = parse(&text).map_err(Failure::new)?;
-    let version = if args.force {
-        store
-            .replace(&tokens)
-            .await
-            .map_err(|e| Failure::from_error(&e, 1))?
-    } else {
-        // Check and write under one lock, so that a refresh in between is not overwritten;
-        // released explicitly, so that no lease outlives this process.
-        let lock = store.lock().await.map_err(|e| Failure::from_error(&e, 1))?;
-        let written = check_and_save(&url, &*store, &lock, tokens).await;
-        store.release(lock).await;
-        written?
+    let rescue = |url: Option<&StoreUrl>, failure: Failure| {
+        crate::rescue::failure(&tokens, url, failure.message, failure.code)
     };
+    let url = super::store_url(global).map_err(|failure| rescue(None, failure))?;
+    let version = save(&url, &tokens, args.force)
+        .await
+        .map_err(|failure| rescue(Some(&url), failure))?;
     let stdout = if global.json {
         format!(
             "{}\n",
@@ -110,23 +103,41 @@ pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
     Ok(Outcome { stdout, code: 0 })
 }
 
+/// Opens the store and saves `tokens` (over anything with `force`).
+async fn save(url: &StoreUrl, tokens: &StoredTokens, force: bool) -> Result<u64, Failure> {
+    let store = url.open().map_err(Failure::new)?;
+    if force {
+        return store
+            .replace(tokens)
+            .await
+            .map_err(|e| Failure::from_error(&e, 1));
+    }
+    // Check and write under one lock, so that a refresh in between is not overwritten; released
+    // explicitly, so that no lease outlives this process.
+    let lock = store.lock().await.map_err(|e| Failure::from_error(&e, 1))?;
+    let written = check_and_save(url, &*store, &lock, tokens.clone()).await;
+    store.release(lock).await;
+    written
+}
+
 /// Refuses to overwrite live tokens; otherwise saves over the stored version.
 async fn check_and_save(
-    url: &crate::store_url::StoreUrl,
+    url: &StoreUrl,
     store: &dyn TokenStore,
     lock: &StoreLock,
     tokens: StoredTokens,
 ) -> Result<u64, Failure> {
     let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;
     if let Some(stored) = &stored {
-        if is_live(stored, Utc::now()) && !stored.same_refresh_token(&tokens) {
+        let health = stored.health(Utc::now());
+        if health.is_live() && !stored.same_refresh_token(&tokens) {
             return Err(Failure::new(format!(
                 "{} holds tokens that may still be in use (state {}); replacing them \
                  abandons that grant. Pass --force to replace them",
                 url.display(),
-                match stored.state {
-                    TokenState::Usable => "usable",
-                    _ => "possibly rotated",
+                match health {
+                    TokenHealth::PossiblyRotated { .. } => "possibly rotated",
+                    _ => "usable",
                 }
             )));
         }

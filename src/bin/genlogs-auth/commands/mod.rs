@@ -14,12 +14,27 @@ use crate::args::Global;
 use crate::store_url::StoreUrl;
 use crate::Failure;
 
-/// The store named by `--store`/`GENLOGS_STORE`.
-pub fn store(global: &Global) -> Result<(StoreUrl, Arc<dyn TokenStore>), Failure> {
+/// The store URL named by `--store`/`GENLOGS_STORE`. A URL with a password is refused on the
+/// command line (exit 64), where `ps` and shell history show it; GENLOGS_STORE may carry one.
+pub fn store_url(global: &Global) -> Result<StoreUrl, Failure> {
     let text = global.store.as_deref().ok_or_else(|| {
         Failure::new("no token store: pass --store or set GENLOGS_STORE (file:/path or a path)")
     })?;
     let url = StoreUrl::parse(text).map_err(Failure::new)?;
+    if global.store_in_argv && url.has_password() {
+        return Err(Failure::usage(format!(
+            "--store {} carries a password, which every user sees in `ps` and shell history \
+             keeps: set the URL in the GENLOGS_STORE environment variable instead (e.g. from an \
+             environment file only the service can read) and leave out --store",
+            url.display()
+        )));
+    }
+    Ok(url)
+}
+
+/// The store named by `--store`/`GENLOGS_STORE`, opened (nothing is connected yet).
+pub fn store(global: &Global) -> Result<(StoreUrl, Arc<dyn TokenStore>), Failure> {
+    let url = store_url(global)?;
     let store = url.open().map_err(Failure::new)?;
     Ok((url, store))
 }
@@ -33,8 +48,27 @@ pub fn client(global: &Global) -> Result<AuthClient, Failure> {
         .map_err(|e| Failure::from_error(&e, 1))
 }
 
-/// A manager over the configured store and client.
-pub fn manager(global: &Global) -> Result<TokenManager, Failure> {
-    let (_, store) = store(global)?;
-    Ok(TokenManager::builder(client(global)?, store).build())
+/// A manager over the configured store and `client`.
+pub fn manager(global: &Global, client: AuthClient) -> Result<(StoreUrl, TokenManager), Failure> {
+    let (url, store) = store(global)?;
+    Ok((url, TokenManager::builder(client, store).build()))
+}
+
+/// The failure for a manager's error: exit 2 when new tokens are required, else 1, with what to
+/// do after a refresh whose outcome is unknown (retry later, never new tokens yet).
+pub fn token_failure(error: &genlogs_auth::TokenError) -> Failure {
+    if error.needs_new_tokens() {
+        return Failure::from_error(error, crate::EXIT_NEW_TOKENS);
+    }
+    let mut failure = Failure::from_error(error, crate::EXIT_FAILURE);
+    let spent = error
+        .refresh_error()
+        .is_some_and(genlogs_auth::Error::may_have_spent_token);
+    if spent || matches!(error, genlogs_auth::TokenError::OutcomeUnknown { .. }) {
+        failure.message.push_str(
+            "; retry later: the same refresh token is sent again, and only if GenLogs rejects it \
+             are new tokens required (exit 2)",
+        );
+    }
+    failure
 }

@@ -1,7 +1,7 @@
 //! `status`: what a store holds, read without contacting GenLogs, for people and monitoring.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use genlogs_auth::{NewTokensReason, StoredTokens, TokenState};
+use genlogs_auth::{NewTokensReason, StoredTokens, TokenHealth};
 use serde_json::{json, Value};
 
 use crate::args::Global;
@@ -50,32 +50,19 @@ struct Report {
 const RENEW: &str =
     "create new tokens (POST /auth/token with email and password) and run `genlogs-auth init --force`";
 
+/// The report on `stored` at `now`: the library's [`TokenHealth`], the same rules the manager
+/// applies before it sends anything, rendered for people and monitoring.
 fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
-    let Some(tokens) = stored else {
-        return Report {
-            verdict: Verdict::NewTokensRequired,
-            state: "empty",
-            detail: Some(NewTokensReason::NoTokens.to_string()),
-            advice: Some(RENEW),
-            tokens: None,
-        };
-    };
-    let refresh_expired = tokens.refresh_expires.is_some_and(|at| at <= now);
-    let (verdict, state, detail, advice) = match tokens.state {
-        TokenState::Dead { reason, since } => (
-            Verdict::NewTokensRequired,
-            "dead",
-            Some(format!("since {}: {reason}", time(since))),
-            Some(RENEW),
+    let health = TokenHealth::of(stored.as_ref(), now);
+    let (verdict, state, detail, advice) = match health {
+        TokenHealth::Usable => (Verdict::Usable, "usable", None, None),
+        TokenHealth::Refreshable => (
+            Verdict::Usable,
+            "usable",
+            Some("no valid access token is stored: the next call refreshes".to_string()),
+            None,
         ),
-        _ if refresh_expired => (
-            Verdict::NewTokensRequired,
-            "expired",
-            Some(NewTokensReason::RefreshTokenExpired.to_string()),
-            Some(RENEW),
-        ),
-        TokenState::Usable => (Verdict::Usable, "usable", None, None),
-        TokenState::PossiblyRotated {
+        TokenHealth::PossiblyRotated {
             since,
             attempts,
             last_attempt,
@@ -90,6 +77,24 @@ fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
             )),
             Some("the next refresh tells; if it is rejected, new tokens are required"),
         ),
+        TokenHealth::Dead { reason, since } => (
+            Verdict::NewTokensRequired,
+            "dead",
+            Some(format!("since {}: {reason}", time(since))),
+            Some(RENEW),
+        ),
+        TokenHealth::RefreshTokenExpired { .. } => (
+            Verdict::NewTokensRequired,
+            "expired",
+            Some(NewTokensReason::RefreshTokenExpired.to_string()),
+            Some(RENEW),
+        ),
+        TokenHealth::NoTokens => (
+            Verdict::NewTokensRequired,
+            "empty",
+            Some(NewTokensReason::NoTokens.to_string()),
+            Some(RENEW),
+        ),
         _ => (Verdict::CouldNotTell, "unknown", None, None),
     };
     Report {
@@ -97,7 +102,7 @@ fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
         state,
         detail,
         advice,
-        tokens: Some(tokens),
+        tokens: stored,
     }
 }
 
@@ -241,7 +246,7 @@ pub async fn run(global: &Global, colour: bool) -> Result<Outcome, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use genlogs_auth::RefreshToken;
+    use genlogs_auth::{RefreshToken, TokenState};
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
