@@ -2,6 +2,8 @@
 //! server's UTC expiries against. Tests drive a [`ManualClock`] by hand.
 
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -15,6 +17,13 @@ pub trait Clock: Send + Sync + Debug + 'static {
     fn monotonic(&self) -> Duration;
     /// The local wall clock, in UTC.
     fn utc_now(&self) -> DateTime<Utc>;
+    /// Completes once `duration` has passed on this clock's monotonic time. Default: tokio's
+    /// timer (a tokio runtime is needed). The manager's
+    /// [`keep_alive`](crate::TokenManager::keep_alive) task waits on it, so a test clock drives
+    /// it without real waiting.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 /// The real clocks: the system's monotonic clock and the system time.
@@ -66,34 +75,85 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to: [`advance`](Self::advance) moves both readings.
+/// A clock that moves only when told to: [`advance`](Self::advance) moves both readings and
+/// ends the [`sleep`](Clock::sleep)s it passes.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<(Duration, DateTime<Utc>)>,
+    now: Mutex<Manual>,
+}
+
+#[derive(Debug)]
+struct Manual {
+    monotonic: Duration,
+    utc: DateTime<Utc>,
+    /// Sleeps not ended yet: when each ends, and how to wake it.
+    sleeping: Vec<(Duration, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl ManualClock {
     /// A clock reading `utc` (and monotonic zero).
     pub fn new(utc: DateTime<Utc>) -> Self {
         Self {
-            now: Mutex::new((Duration::ZERO, utc)),
+            now: Mutex::new(Manual {
+                monotonic: Duration::ZERO,
+                utc,
+                sleeping: Vec::new(),
+            }),
         }
     }
 
-    /// Moves time forward by `by`.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Manual> {
+        self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves time forward by `by`, ending every sleep that is due by then.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        now.0 += by;
-        now.1 += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        let mut now = self.lock();
+        now.monotonic += by;
+        now.utc += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        let monotonic = now.monotonic;
+        let (due, waiting) = std::mem::take(&mut now.sleeping)
+            .into_iter()
+            .partition(|(until, _)| *until <= monotonic);
+        now.sleeping = waiting;
+        drop(now);
+        for (_, wake) in due {
+            let _ = wake.send(());
+        }
+    }
+
+    /// How many sleeps on this clock are waiting for it to advance (ones whose future was
+    /// dropped are not counted): a test advances the clock, then waits for the task it drives
+    /// to be asleep again before advancing further.
+    pub fn sleepers(&self) -> usize {
+        self.lock()
+            .sleeping
+            .iter()
+            .filter(|(_, wake)| !wake.is_closed())
+            .count()
     }
 }
 
 impl Clock for ManualClock {
     fn monotonic(&self) -> Duration {
-        self.now.lock().unwrap_or_else(|e| e.into_inner()).0
+        self.lock().monotonic
     }
 
     fn utc_now(&self) -> DateTime<Utc> {
-        self.now.lock().unwrap_or_else(|e| e.into_inner()).1
+        self.lock().utc
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let mut now = self.lock();
+        if duration.is_zero() {
+            return Box::pin(std::future::ready(()));
+        }
+        let until = now.monotonic.saturating_add(duration);
+        let (wake, woken) = tokio::sync::oneshot::channel();
+        now.sleeping.retain(|(_, wake)| !wake.is_closed());
+        now.sleeping.push((until, wake));
+        Box::pin(async move {
+            let _ = woken.await;
+        })
     }
 }

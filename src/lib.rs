@@ -44,9 +44,10 @@ pub use error::{
 pub use expiry::{Expiry, ExpiryParseError};
 pub use file_store::{FileStore, DEFAULT_LOCK_WAIT};
 pub use manager::{
-    TokenError, TokenManager, TokenManagerBuilder, DEFAULT_MAX_CLOCK_SKEW,
-    DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_MIN_VALIDITY, DEFAULT_REFRESH_JITTER,
-    DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_COOLDOWN, MAX_ACCESS_LIFETIME, MAX_COOLDOWN,
+    GrantRenewal, KeepAlive, TokenError, TokenManager, TokenManagerBuilder,
+    DEFAULT_KEEP_ALIVE_MARGIN, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MIN_REFRESH_INTERVAL,
+    DEFAULT_MIN_VALIDITY, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_COOLDOWN,
+    MAX_ACCESS_LIFETIME, MAX_COOLDOWN,
 };
 pub use redact::MAX_MESSAGE_CHARS;
 #[cfg(feature = "redis")]

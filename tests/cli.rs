@@ -100,7 +100,16 @@ fn env_for<'a>(genlogs_url: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
 #[tokio::test]
 async fn help_of_every_subcommand_matches_its_golden_file() {
     let dir = scratch("help");
-    for command in ["", "init", "status", "token", "headers", "refresh", "mock"] {
+    for command in [
+        "",
+        "init",
+        "status",
+        "token",
+        "headers",
+        "refresh",
+        "keep-alive",
+        "mock",
+    ] {
         let mut args: Vec<&str> = command.split_whitespace().collect();
         args.push("--help");
         let help = run(&dir, &args, &[], "", &[]).await;
@@ -961,5 +970,79 @@ async fn a_rotation_the_store_does_not_take_is_retried_then_rescued() {
     let token = run(&dir, &["token"], &env, "", &secrets).await;
     assert_eq!(token.code, 0, "{}", token.stderr);
     assert!(genlogs.is_valid_access_token(token.stdout.trim()));
+    assert_eq!(genlogs.reuses(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("keep-alive");
+    let base = genlogs.base_url();
+    let env = env_for(&base, genlogs.api_key());
+    let seeded = genlogs.issue_token_body().to_string();
+    let init = run(&dir, &["init"], &env, &seeded, &secrets_of(&genlogs)).await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+
+    // Seeded from POST /auth/token: the refresh token's issue time is unknown, so the first run
+    // renews (which records it).
+    let first = run(&dir, &["keep-alive"], &env, "", &secrets_of(&genlogs)).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first
+            .stdout
+            .starts_with("file:tokens.json: renewed; the refresh token now expires 20"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(genlogs.refreshes(), 1);
+
+    // Just renewed, with 7 days to live: nothing to do.
+    let second = run(
+        &dir,
+        &["--json", "keep-alive"],
+        &env,
+        "",
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let report: serde_json::Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!(report["action"], "not-due", "{report}");
+    assert!(report["renew_at"].as_str().unwrap().starts_with("20"));
+    assert_eq!(genlogs.refreshes(), 1);
+
+    // A margin of the whole lifetime: always due.
+    let third = run(
+        &dir,
+        &["keep-alive", "--margin", "1"],
+        &env,
+        "",
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(genlogs.refreshes(), 2);
+    let stored = FileStore::new(dir.join("tokens.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+
+    // A revoked grant: exit 2, as `status` would.
+    genlogs.revoke_all();
+    let dead = run(
+        &dir,
+        &["keep-alive", "--margin", "1"],
+        &env,
+        "",
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(dead.code, 2, "{}", dead.stderr);
+    for output in [&first, &second, &third, &dead] {
+        assert_no_secret(&output.stdout, &secrets_of(&genlogs));
+        assert_no_secret(&output.stderr, &secrets_of(&genlogs));
+    }
     assert_eq!(genlogs.reuses(), 0);
 }

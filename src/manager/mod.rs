@@ -9,6 +9,7 @@
 
 mod error;
 mod flight;
+mod keep_alive;
 pub(crate) mod state;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
 use crate::AuthClient;
 
 pub use error::TokenError;
+pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN};
 pub use state::MAX_COOLDOWN;
 
 use flight::Flights;
@@ -80,6 +82,7 @@ pub struct TokenManagerBuilder {
     store: Arc<dyn TokenStore>,
     clock: ManagerClock,
     policy: Policy,
+    keep_alive_margin: f64,
 }
 
 /// The manager's clock: the system's, called directly on the hot path (no virtual call), or an
@@ -103,6 +106,16 @@ impl ManagerClock {
         match self {
             ManagerClock::System(clock) => clock.utc_now(),
             ManagerClock::Injected(clock) => clock.utc_now(),
+        }
+    }
+
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        match self {
+            ManagerClock::System(clock) => clock.sleep(duration),
+            ManagerClock::Injected(clock) => clock.sleep(duration),
         }
     }
 }
@@ -152,6 +165,19 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// [`keep_alive`](TokenManager::keep_alive) renews the grant when less than this share of
+    /// the refresh token's lifetime is left (between 0 and 1; moved earlier at random by up to
+    /// the [refresh jitter](Self::with_refresh_jitter) of it, so a fleet does not renew in step).
+    /// Default: [`DEFAULT_KEEP_ALIVE_MARGIN`].
+    pub fn with_keep_alive_margin(mut self, share: f64) -> Self {
+        self.keep_alive_margin = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            DEFAULT_KEEP_ALIVE_MARGIN
+        };
+        self
+    }
+
     /// The clock. Default: [`SystemClock`].
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = ManagerClock::Injected(clock);
@@ -166,6 +192,7 @@ impl TokenManagerBuilder {
                 store: self.store,
                 clock: self.clock,
                 policy: self.policy,
+                keep_alive_margin: self.keep_alive_margin,
                 current: RwLock::new(Arc::new(State::default())),
                 flights: Flights::default(),
                 serial: tokio::sync::Mutex::new(None),
@@ -188,6 +215,8 @@ struct Shared {
     store: Arc<dyn TokenStore>,
     clock: ManagerClock,
     policy: Policy,
+    /// The share of the refresh token's lifetime left when the keep-alive renews it.
+    keep_alive_margin: f64,
     /// What callers read; replaced whole (lock-free reads on the hot path).
     current: RwLock<Arc<State>>,
     /// The refresh task in progress, which every caller that needs one joins.
@@ -261,6 +290,7 @@ impl TokenManager {
                 max_lifetime: MAX_ACCESS_LIFETIME,
                 min_validity: DEFAULT_MIN_VALIDITY,
             },
+            keep_alive_margin: DEFAULT_KEEP_ALIVE_MARGIN,
         }
     }
 
@@ -378,6 +408,26 @@ impl TokenManager {
         }
         self.invalidate(&token);
         self.refreshed_access_token().await
+    }
+
+    /// Keeps the grant alive while the service is idle: a background task renews the refresh
+    /// token when less than [a share](TokenManagerBuilder::with_keep_alive_margin) of its
+    /// lifetime is left, whether or not anyone asks for an access token, so a service idle for
+    /// longer than the refresh token lives does not lose the grant. It looks again at least
+    /// hourly (tokens another process renewed are adopted, never renewed twice) and waits on the
+    /// manager's [`Clock`]. Dropping the returned handle stops it; a renewal under way finishes.
+    ///
+    /// Needs a tokio runtime. One task per manager is enough (clones share it).
+    pub fn keep_alive(&self) -> KeepAlive {
+        KeepAlive::start(self.clone())
+    }
+
+    /// One keep-alive check (what the task of [`keep_alive`](Self::keep_alive) does each time,
+    /// and `genlogs-auth keep-alive` from cron): renews the grant if its refresh token is inside
+    /// the margin, else says when it will be. A refresh token whose issue time is unknown
+    /// (seeded by hand) is renewed at once, which records it.
+    pub async fn renew_grant_if_due(&self) -> Result<GrantRenewal, TokenError> {
+        keep_alive::renew_if_due(self).await
     }
 
     /// The tokens this manager holds and its store does not: rotated tokens whose save failed

@@ -140,6 +140,18 @@ Examples:
   genlogs-auth refresh --stdin < first-refresh-token.txt > session.json")]
     Refresh(RefreshArgs),
 
+    /// Renew the grant if its refresh token is near its expiry (for cron); else do nothing
+    #[command(after_help = "\
+Renews (refreshes and saves, like `refresh`) only when less than --margin of the refresh token's
+lifetime is left, so that a service idle for longer than a refresh token lives keeps its grant.
+A refresh token whose issue time is unknown (seeded by `init` from POST /auth/token) is renewed
+at the first run, which records it. Prints what it did and when (never a token).
+Exit codes as `status`: 0 the grant is alive, 2 new tokens required, 1 failure (retry later).
+
+Example (crontab: every hour):
+  0 * * * *  GENLOGS_STORE=/var/lib/myapp/genlogs-tokens.json genlogs-auth keep-alive")]
+    KeepAlive(KeepAliveArgs),
+
     /// Run a local GenLogs stand-in; prints its base URL, api key and a seeded refresh token
     #[command(after_help = "\
 Rotating single-use refresh tokens, reuse detection revoking the token family, and a protected
@@ -163,6 +175,13 @@ pub struct RefreshArgs {
     /// Refresh the token read from stdin and print the new session (nothing is stored)
     #[arg(long)]
     pub stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeepAliveArgs {
+    /// Renew when less than this share of the refresh token's lifetime is left (0 to 1)
+    #[arg(long, value_name = "SHARE", default_value_t = genlogs_auth::DEFAULT_KEEP_ALIVE_MARGIN)]
+    pub margin: f64,
 }
 
 #[derive(Debug, Args)]

@@ -87,6 +87,7 @@ async fn run(cli: &Cli, colours: Colours) -> Result<Outcome, Failure> {
         Command::Token => commands::headers::token(global).await,
         Command::Headers(args) => commands::headers::headers(global, args).await,
         Command::Refresh(args) => commands::refresh::run(global, args).await,
+        Command::KeepAlive(args) => commands::keep_alive::run(global, args).await,
         Command::Mock(args) => commands::mock::run(global, args).await,
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod headers;
 pub mod init;
+pub mod keep_alive;
 pub mod mock;
 pub mod refresh;
 pub mod status;

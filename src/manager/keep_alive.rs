@@ -1,0 +1,229 @@
+//! Keeping a grant alive while nobody asks for a token: the refresh token has an expiry of its
+//! own, and a service idle for longer than that would lose the grant silently. The manager's
+//! [`keep_alive`](super::TokenManager::keep_alive) task renews it when only a share of its
+//! lifetime is left (a quarter by default), whether or not anyone asks for an access token;
+//! [`renew_grant_if_due`](super::TokenManager::renew_grant_if_due) is one such check, for a cron
+//! job (`genlogs-auth keep-alive`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{TokenError, TokenManager};
+use crate::store::StoredTokens;
+
+/// Renew the refresh token when less than this share of its lifetime is left (the lifetime runs
+/// from when it was issued, `StoredTokens::refreshed_at`, to its expiry).
+pub const DEFAULT_KEEP_ALIVE_MARGIN: f64 = 0.25;
+
+/// The keep-alive task looks again at least this often: tokens another process renewed, or an
+/// operator re-seeded, are noticed by then.
+const CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// After a renewal that failed for a reason that may pass, the task tries again after this.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// What one keep-alive check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrantRenewal {
+    /// The refresh token has enough of its lifetime left; nothing was sent.
+    NotDue {
+        /// When it falls due (this check's jitter included).
+        renew_at: DateTime<Utc>,
+    },
+    /// The grant was renewed (here, or by another process sharing the store since this one
+    /// last read it): the refresh token now expires then, when GenLogs said.
+    Renewed {
+        /// The new refresh token's expiry.
+        refresh_expires: Option<DateTime<Utc>>,
+    },
+    /// The refresh token's expiry is unknown: there is nothing to keep alive by.
+    ExpiryUnknown,
+}
+
+/// When the grant held in `tokens` should be renewed: `margin` of its lifetime before the refresh
+/// token expires, moved earlier by up to `jitter` of that (by `roll`, uniform in `[0, 1)`) so a
+/// fleet does not renew in step. `None` when the expiry is unknown. A token whose issue time is
+/// unknown (seeded by hand) is due at once: renewing it records the time.
+pub(crate) fn renew_at(
+    tokens: &StoredTokens,
+    margin: f64,
+    jitter: f64,
+    roll: f64,
+) -> Option<DateTime<Utc>> {
+    let expires = tokens.refresh_expires?;
+    let Some(issued) = tokens.refreshed_at.filter(|issued| *issued < expires) else {
+        return Some(DateTime::<Utc>::MIN_UTC);
+    };
+    let lifetime = (expires - issued).to_std().unwrap_or(Duration::ZERO);
+    let share = (margin * (1.0 + jitter * roll.clamp(0.0, 1.0))).clamp(0.0, 1.0);
+    let share = if share.is_finite() { share } else { 0.0 };
+    let lead = chrono::Duration::from_std(lifetime.mul_f64(share)).unwrap_or(chrono::Duration::MAX);
+    Some(expires.checked_sub_signed(lead).unwrap_or(issued))
+}
+
+/// Runs the keep-alive task until its [`KeepAlive`] handle is dropped.
+#[must_use = "the task stops when the handle is dropped"]
+#[derive(Debug)]
+pub struct KeepAlive {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KeepAlive {
+    pub(super) fn start(manager: TokenManager) -> Self {
+        Self {
+            task: tokio::spawn(run(manager)),
+        }
+    }
+
+    /// Stops the task (as dropping the handle does).
+    pub fn stop(self) {}
+}
+
+impl Drop for KeepAlive {
+    /// Stops the task. A renewal already under way finishes, and is saved: it runs in the
+    /// manager's own refresh task, which is never cut off.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(manager: TokenManager) {
+    loop {
+        let wait = match manager.renew_grant_if_due().await {
+            Ok(GrantRenewal::NotDue { renew_at }) => {
+                let left = (renew_at - manager.shared.clock.utc_now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                left.min(CHECK_INTERVAL)
+            }
+            Ok(GrantRenewal::Renewed { .. }) => {
+                tracing::info!("genlogs grant kept alive: refresh token renewed");
+                // Looked at again soon, not at once: a server issuing refresh tokens that are
+                // due on arrival gets one renewal per interval, not a storm.
+                manager.shared.policy.min_interval
+            }
+            Ok(GrantRenewal::ExpiryUnknown) => CHECK_INTERVAL,
+            Err(error) if error.needs_new_tokens() => {
+                tracing::error!(error = %error, "genlogs grant cannot be kept alive: new tokens are required");
+                CHECK_INTERVAL
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "renewing the genlogs grant failed; trying again later");
+                RETRY_AFTER_FAILURE
+            }
+        };
+        manager.shared.clock.sleep(wait).await;
+    }
+}
+
+/// One check: renews the grant if its refresh token is inside the margin.
+pub(super) async fn renew_if_due(manager: &TokenManager) -> Result<GrantRenewal, TokenError> {
+    let known = manager.shared.current().tokens.clone();
+    let tokens = match known {
+        Some(tokens) => tokens,
+        None => {
+            // Nothing read yet: read the store (through the usual path, which refreshes only if
+            // the access token is not valid).
+            manager.access_token().await?;
+            match manager.shared.current().tokens.clone() {
+                Some(tokens) => tokens,
+                None => return Err(TokenError::Interrupted),
+            }
+        }
+    };
+    let policy = &manager.shared.policy;
+    let Some(renew_at) = renew_at(
+        &tokens,
+        manager.shared.keep_alive_margin,
+        policy.jitter,
+        fastrand::f64(),
+    ) else {
+        return Ok(GrantRenewal::ExpiryUnknown);
+    };
+    if manager.shared.clock.utc_now() < renew_at {
+        return Ok(GrantRenewal::NotDue { renew_at });
+    }
+    // Due by what this process knows. The refresh task reads the store first: a grant another
+    // process renewed meanwhile is adopted, not renewed again.
+    manager.refresh_now().await?;
+    let refresh_expires = manager
+        .shared
+        .current()
+        .tokens
+        .as_ref()
+        .and_then(|tokens| tokens.refresh_expires);
+    Ok(GrantRenewal::Renewed { refresh_expires })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::RefreshToken;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn tokens(issued: Option<&str>, expires: Option<&str>) -> StoredTokens {
+        StoredTokens {
+            refreshed_at: issued.map(utc),
+            refresh_expires: expires.map(utc),
+            ..StoredTokens::from_refresh_token(RefreshToken::new("rt"))
+        }
+    }
+
+    #[test]
+    fn a_grant_is_renewed_when_a_quarter_of_its_lifetime_is_left() {
+        let week = tokens(Some("2026-11-01T00:00:00Z"), Some("2026-11-08T00:00:00Z"));
+        assert_eq!(
+            renew_at(&week, 0.25, 0.0, 0.7),
+            Some(utc("2026-11-06T06:00:00Z"))
+        );
+        // Jitter moves it earlier, by at most its share of the margin.
+        assert_eq!(
+            renew_at(&week, 0.25, 0.5, 1.0),
+            Some(utc("2026-11-05T09:00:00Z"))
+        );
+        assert_eq!(
+            renew_at(&week, 0.25, 0.5, 0.0),
+            Some(utc("2026-11-06T06:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_issue_time_is_due_at_once_and_an_unknown_expiry_never() {
+        let seeded = tokens(None, Some("2026-11-08T00:00:00Z"));
+        assert_eq!(
+            renew_at(&seeded, 0.25, 0.0, 0.0),
+            Some(DateTime::<Utc>::MIN_UTC)
+        );
+        let odd = tokens(Some("2026-11-09T00:00:00Z"), Some("2026-11-08T00:00:00Z"));
+        assert_eq!(
+            renew_at(&odd, 0.25, 0.0, 0.0),
+            Some(DateTime::<Utc>::MIN_UTC)
+        );
+        assert_eq!(
+            renew_at(&tokens(Some("2026-11-01T00:00:00Z"), None), 0.25, 0.0, 0.0),
+            None
+        );
+    }
+
+    #[test]
+    fn hostile_margins_stay_within_the_lifetime() {
+        let week = tokens(Some("2026-11-01T00:00:00Z"), Some("2026-11-08T00:00:00Z"));
+        assert_eq!(
+            renew_at(&week, 7.0, 0.0, 0.0),
+            Some(utc("2026-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            renew_at(&week, -1.0, 0.0, 0.0),
+            Some(utc("2026-11-08T00:00:00Z"))
+        );
+        assert_eq!(
+            renew_at(&week, f64::NAN, f64::INFINITY, 0.5),
+            Some(utc("2026-11-08T00:00:00Z"))
+        );
+    }
+}
