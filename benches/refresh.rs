@@ -58,7 +58,8 @@ fn bench(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| raw_post(&raw, &url, &token))
     });
     group.bench_function("raw_reqwest_post_pooled", |b| {
-        b.to_async(&runtime).iter(|| raw_post(&pooled, &url, &token))
+        b.to_async(&runtime)
+            .iter(|| raw_post(&pooled, &url, &token))
     });
     group.bench_function("genlogs_refresh", |b| {
         b.to_async(&runtime)

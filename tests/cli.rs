@@ -9,6 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use genlogs_auth::testing::MockGenLogs;
@@ -975,7 +976,12 @@ async fn a_rotation_the_store_does_not_take_is_retried_then_rescued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
-    let genlogs = MockGenLogs::start().await;
+    // Access tokens expire within the test: an expired access token is the normal state of an
+    // idle grant, and no reason to rotate.
+    let genlogs = MockGenLogs::builder()
+        .access_lifetime(Duration::from_secs(1))
+        .start()
+        .await;
     let dir = scratch("keep-alive");
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
@@ -996,7 +1002,8 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
     );
     assert_eq!(genlogs.refreshes(), 1);
 
-    // Just renewed, with 7 days to live: nothing to do.
+    // Just renewed, with 7 days to live: nothing to do, although the access token has expired.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let second = run(
         &dir,
         &["--json", "keep-alive"],
@@ -1029,6 +1036,18 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
         .unwrap();
     assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
 
+    // A margin that is no share: a usage error, nothing sent.
+    let wrong = run(
+        &dir,
+        &["keep-alive", "--margin", "25"],
+        &env,
+        "",
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(wrong.code, 64, "{}", wrong.stderr);
+    assert_eq!(genlogs.refreshes(), 2);
+
     // A revoked grant: exit 2, as `status` would.
     genlogs.revoke_all();
     let dead = run(
@@ -1045,4 +1064,44 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
         assert_no_secret(&output.stderr, &secrets_of(&genlogs));
     }
     assert_eq!(genlogs.reuses(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_refresh_whose_stdout_fails_keeps_the_new_tokens_in_a_rescue_file() {
+    let genlogs = MockGenLogs::start().await;
+    let dir = scratch("stdout-full");
+    let sent = genlogs.issue_tokens().refresh_token;
+    let base = genlogs.base_url();
+    // stdout is /dev/full: every write fails (ENOSPC), as on a full disk or a closed pipe.
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["refresh", "--stdin"])
+        .env_clear()
+        .envs([
+            ("GENLOGS_API_KEY", genlogs.api_key()),
+            ("GENLOGS_BASE_URL", base.as_str()),
+            ("XDG_STATE_HOME", dir.to_str().unwrap()),
+        ])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(sent.expose_secret().as_bytes())
+        .await
+        .unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(genlogs.refreshes(), 1, "the token sent is spent");
+    assert_no_secret(&stderr, &secrets_of(&genlogs));
+    let rescued = rescue_files(&dir.join("genlogs-auth"));
+    assert_eq!(rescued.len(), 1, "{stderr}");
+    let kept: StoredTokens =
+        serde_json::from_str(&std::fs::read_to_string(&rescued[0]).unwrap()).unwrap();
+    assert!(genlogs.is_valid_refresh_token(kept.refresh_token.expose_secret()));
+    assert!(stderr.contains(rescued[0].to_str().unwrap()), "{stderr}");
 }

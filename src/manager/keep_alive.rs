@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{TokenError, TokenManager};
-use crate::store::StoredTokens;
+use crate::store::{NewTokensReason, StoredTokens};
 
 /// Renew the refresh token when less than this share of its lifetime is left (the lifetime runs
 /// from when it was issued, `StoredTokens::refreshed_at`, to its expiry).
@@ -20,7 +20,8 @@ pub const DEFAULT_KEEP_ALIVE_MARGIN: f64 = 0.25;
 /// operator re-seeded, are noticed by then.
 const CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
-/// After a renewal that failed for a reason that may pass, the task tries again after this.
+/// After a renewal that failed for a reason that may pass, and after one that succeeded, the task
+/// looks again after this.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// What one keep-alive check did.
@@ -96,13 +97,19 @@ async fn run(manager: TokenManager) {
                 let left = (renew_at - manager.shared.clock.utc_now())
                     .to_std()
                     .unwrap_or(Duration::ZERO);
-                left.min(CHECK_INTERVAL)
+                if left.is_zero() {
+                    // Due, yet not renewed (the refresh was not needed after all, or changed
+                    // nothing): look again later, not in a loop.
+                    CHECK_INTERVAL
+                } else {
+                    left.min(CHECK_INTERVAL)
+                }
             }
             Ok(GrantRenewal::Renewed { .. }) => {
                 tracing::info!("genlogs grant kept alive: refresh token renewed");
                 // Looked at again soon, not at once: a server issuing refresh tokens that are
-                // due on arrival gets one renewal per interval, not a storm.
-                manager.shared.policy.min_interval
+                // due on arrival gets one renewal a minute, not a storm.
+                RETRY_AFTER_FAILURE.max(manager.shared.policy.min_interval)
             }
             Ok(GrantRenewal::ExpiryUnknown) => CHECK_INTERVAL,
             Err(error) if error.needs_new_tokens() => {
@@ -118,43 +125,47 @@ async fn run(manager: TokenManager) {
     }
 }
 
-/// One check: renews the grant if its refresh token is inside the margin.
+/// One check: renews the grant if its refresh token is inside the margin. The store is read
+/// first, without refreshing anything (an expired access token is the normal state of an idle
+/// grant, and no reason to rotate); a grant that is dead or expired is reported as such.
 pub(super) async fn renew_if_due(manager: &TokenManager) -> Result<GrantRenewal, TokenError> {
-    let known = manager.shared.current().tokens.clone();
-    let tokens = match known {
-        Some(tokens) => tokens,
-        None => {
-            // Nothing read yet: read the store (through the usual path, which refreshes only if
-            // the access token is not valid).
-            manager.access_token().await?;
-            match manager.shared.current().tokens.clone() {
-                Some(tokens) => tokens,
-                None => return Err(TokenError::Interrupted),
-            }
-        }
+    let known = manager.sync().await?;
+    let state = manager.shared.current();
+    let Some(tokens) = state.tokens.as_ref() else {
+        return Err(TokenError::NewTokensRequired {
+            reason: NewTokensReason::NoTokens,
+            cause: None,
+        });
     };
-    let policy = &manager.shared.policy;
-    let Some(renew_at) = renew_at(
-        &tokens,
-        manager.shared.keep_alive_margin,
-        policy.jitter,
-        fastrand::f64(),
-    ) else {
+    let now = manager.shared.clock.utc_now();
+    if let Some(reason) = tokens.health(now).new_tokens_reason() {
+        return Err(TokenError::NewTokensRequired {
+            reason,
+            cause: None,
+        });
+    }
+    let margin = manager.shared.keep_alive_margin;
+    let jitter = manager.shared.policy.jitter;
+    let Some(due) = renew_at(tokens, margin, jitter, fastrand::f64()) else {
         return Ok(GrantRenewal::ExpiryUnknown);
     };
-    if manager.shared.clock.utc_now() < renew_at {
-        return Ok(GrantRenewal::NotDue { renew_at });
+    if now < due {
+        return Ok(GrantRenewal::NotDue { renew_at: due });
     }
-    // Due by what this process knows. The refresh task reads the store first: a grant another
-    // process renewed meanwhile is adopted, not renewed again.
-    manager.refresh_now().await?;
-    let refresh_expires = manager
-        .shared
-        .current()
-        .tokens
-        .as_ref()
-        .and_then(|tokens| tokens.refresh_expires);
-    Ok(GrantRenewal::Renewed { refresh_expires })
+    // Due by what the store holds. The refresh task reads it again under its lock: a grant
+    // another process renewed in between is adopted, not renewed twice.
+    let renewed = manager.renew(known).await?;
+    let state = manager.shared.current();
+    let tokens = state.tokens.as_ref();
+    if renewed {
+        return Ok(GrantRenewal::Renewed {
+            refresh_expires: tokens.and_then(|tokens| tokens.refresh_expires),
+        });
+    }
+    let renew_at = tokens
+        .and_then(|tokens| self::renew_at(tokens, margin, jitter, 0.0))
+        .unwrap_or(due);
+    Ok(GrantRenewal::NotDue { renew_at })
 }
 
 #[cfg(test)]

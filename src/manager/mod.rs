@@ -20,7 +20,7 @@ use futures_util::future::{self, Either, FutureExt};
 use reqwest::header::HeaderMap;
 
 use crate::clock::{Clock, SystemClock};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
 use crate::AuthClient;
 
@@ -395,19 +395,51 @@ impl TokenManager {
     /// The same rules as any refresh apply: it joins a refresh already in progress, waits out
     /// the minimum interval since this manager's last refresh, and fails without sending while
     /// the tokens are dead or cooling down. A refresh written to the store by another process
-    /// since this manager last read it counts as done. The current access token is dropped first
-    /// (as by [`invalidate`](Self::invalidate)), so if the refresh fails, callers get the error
-    /// rather than the old token until a refresh succeeds.
+    /// since this manager last read it counts as done. Callers keep getting the current access
+    /// token while it is valid, also if this refresh fails.
     pub async fn refresh_now(&self) -> Result<Arc<AccessToken>, TokenError> {
-        let before = self.shared.current().last_refresh;
-        // Reads the store first (a fresh manager knows nothing yet); refreshes if one is due.
-        let token = self.access_token().await?;
-        if self.shared.current().last_refresh != before {
-            // That call refreshed (a background refresh it started is joined here).
-            return self.refreshed_access_token().await;
+        let known = match self.shared.current().tokens.as_ref() {
+            Some(tokens) => tokens.refresh_token.clone(),
+            None => self.sync().await?,
+        };
+        self.renew(known).await?;
+        self.access_token().await
+    }
+
+    /// Reads the store (without its lock: nothing is decided here) and folds in what it holds,
+    /// without refreshing anything; returns the refresh token now held.
+    async fn sync(&self) -> Result<RefreshToken, TokenError> {
+        {
+            // No refresh task runs meanwhile: its own read and decisions stay in order.
+            let _serial = self.shared.serial.lock().await;
+            let stored = self.shared.store.load().await.map_err(store_error)?;
+            self.shared.apply(Outcome::Loaded(stored));
         }
-        self.invalidate(&token);
-        self.refreshed_access_token().await
+        self.shared
+            .current()
+            .tokens
+            .as_ref()
+            .map(|tokens| tokens.refresh_token.clone())
+            .ok_or(TokenError::NewTokensRequired {
+                reason: crate::store::NewTokensReason::NoTokens,
+                cause: None,
+            })
+    }
+
+    /// Renews the grant whose refresh token is `known` (unless it has changed already): one
+    /// refresh task, whose error is returned when the grant did not change. `Ok(true)` when it
+    /// changed.
+    async fn renew(&self, known: RefreshToken) -> Result<bool, TokenError> {
+        self.shared.apply(Outcome::RenewalRequested(known));
+        // A task already under way may have started before the request: then one more.
+        for _ in 0..2 {
+            let result = self.shared.flights.join(|| run(self.shared.clone())).await;
+            if !self.shared.current().renewal_pending() {
+                return Ok(true);
+            }
+            result?;
+        }
+        Ok(false)
     }
 
     /// Keeps the grant alive while the service is idle: a background task renews the refresh

@@ -6,7 +6,7 @@
 //!
 //! | # | what the state says (first match wins)                                  | step      |
 //! |---|-------------------------------------------------------------------------|-----------|
-//! | 1 | the access token is saved and before its refresh point                  | `Serve`   |
+//! | 1 | the access token is saved, before its refresh point, and no renewal of its grant is pending | `Serve` |
 //! | 2 | something in memory is not in the store yet (rotation, state, restore)  | `Save`    |
 //! | 3 | no tokens at all                                                        | `Fail` (new tokens: store empty) |
 //! | 4 | the refresh token is marked dead (by any process)                       | `Fail` (new tokens: the reason) |
@@ -32,7 +32,8 @@
 //! | undecodable success with a readable refresh token | the recovered token, usable, pending save, cooldown |
 //! | any other failure (connect, 429, 503, 403, …): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens, pending save that overrides whatever is stored |
-//! | access token reported rejected | that access token is dropped (if it is still the current one) |
+//! | access token reported rejected | that access token is dropped (if it is still the one handed out) |
+//! | renewal of the grant asked for | no token is fresh until the refresh token differs from the one named (here or by another process); the current access token is still handed out |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +142,10 @@ pub(crate) struct State {
     /// The access token before a rotation that is not saved yet: still valid, and served
     /// meanwhile (the new one is not, until its refresh token is safe).
     pub(crate) previous_access: Option<Access>,
+    /// A renewal of the grant was asked for while its refresh token was this one: no access
+    /// token is fresh (a refresh is due) until the refresh token changes, here or by another
+    /// process. The current access token is still handed out meanwhile.
+    pub(crate) renewal: Option<RefreshToken>,
 }
 
 /// What a refresh task does next.
@@ -180,14 +185,24 @@ pub(crate) enum Outcome {
     Replaced(StoredTokens),
     /// Another endpoint rejected this access token.
     AccessRejected(Arc<AccessToken>),
+    /// The grant whose refresh token is this one should be renewed (keep-alive, `refresh_now`).
+    RenewalRequested(RefreshToken),
 }
 
 impl State {
     /// The access token, if it may be handed out at `now` without a refresh first.
     pub(crate) fn fresh(&self, now: Duration) -> Option<&Arc<AccessToken>> {
         self.servable()
-            .filter(|access| !access.refresh_at.passed(now))
+            .filter(|access| !access.refresh_at.passed(now) && !self.renewal_pending())
             .map(|access| &access.token)
+    }
+
+    /// Whether a renewal was asked for and the refresh token has not changed since.
+    pub(crate) fn renewal_pending(&self) -> bool {
+        match (&self.renewal, &self.tokens) {
+            (Some(asked), Some(tokens)) => same(asked, &tokens.refresh_token),
+            _ => false,
+        }
     }
 
     /// The access token, if it may be handed out at `now` at all (refresh due or not).
@@ -248,9 +263,18 @@ impl State {
                         .to_std()
                         .unwrap_or(Duration::ZERO)
                         .min(policy.max_lifetime);
-                    // The lifetime is unknown here; what is left stands in for it, so a short-lived
-                    // token adopted from another process is not renewed at once by every process.
-                    let serve = serve_until(now, left, policy);
+                    // Handed out while the minimum validity is left (half the lifetime for a
+                    // short-lived token, when the document says when it was issued); with no
+                    // floor: no refresh was sent here, so a new token may be fetched at once.
+                    let lifetime = tokens
+                        .refreshed_at
+                        .and_then(|issued| (expires - issued).to_std().ok())
+                        .unwrap_or(Duration::MAX);
+                    let serve =
+                        Deadline::after(now, left).minus(policy.min_validity.min(lifetime / 2));
+                    // What is left stands in for the lifetime in the refresh point, so a
+                    // short-lived token adopted from another process is not renewed at once by
+                    // every process.
                     let refresh_at = Deadline::after(now, left)
                         .minus(policy.margin.min(left / 2))
                         .max(Deadline::after(now, policy.min_interval))
@@ -377,6 +401,7 @@ pub(crate) fn apply(
                 sending_from: None,
                 predecessor: Some(sent),
                 previous_access: state.access,
+                renewal: None,
             }
         }
         Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
@@ -389,15 +414,24 @@ pub(crate) fn apply(
         },
         Outcome::AccessRejected(rejected) => {
             let mut state = state;
-            if state
-                .access
-                .as_ref()
-                .is_some_and(|a| a.token.expose_secret() == rejected.expose_secret())
-            {
+            let is_rejected = |access: &Option<Access>| {
+                access
+                    .as_ref()
+                    .is_some_and(|a| a.token.expose_secret() == rejected.expose_secret())
+            };
+            if is_rejected(&state.access) {
                 state.access = None;
+            }
+            // While a rotation is being saved, the token handed out is the one from before it.
+            if is_rejected(&state.previous_access) {
+                state.previous_access = None;
             }
             state
         }
+        Outcome::RenewalRequested(refresh_token) => State {
+            renewal: Some(refresh_token),
+            ..state
+        },
     }
 }
 
@@ -511,6 +545,7 @@ fn loaded(
                 adopted.failure = state.failure;
                 adopted.last_refresh = state.last_refresh;
                 adopted.predecessor = state.predecessor;
+                adopted.renewal = state.renewal;
             }
             adopted
         }
@@ -1172,6 +1207,101 @@ mod tests {
             utc(),
         );
         assert_eq!(adopted.access.as_ref().unwrap().expires, Deadline(secs(90)));
+        // Adopted with 8 s left: not handed out at all (a refresh may be sent at once); with
+        // 15 s left, handed out for 5 s.
+        for (left, served) in [(8, None), (15, Some(secs(5)))] {
+            let adopted = State::from_document(
+                StoredTokens {
+                    access_token: Some(AccessToken::new("at")),
+                    access_expires: Some(utc() + chrono::Duration::seconds(left)),
+                    ..document("rt", 1)
+                },
+                &policy,
+                Duration::ZERO,
+                utc(),
+            );
+            match served {
+                None => assert!(adopted.valid(Duration::ZERO).is_none(), "{left} s left"),
+                Some(served) => {
+                    assert!(adopted.valid(served - Duration::from_millis(1)).is_some());
+                    assert!(adopted.valid(served).is_none(), "{left} s left");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_renewal_makes_a_refresh_due_but_keeps_serving_the_token_until_the_grant_changes() {
+        let state = with_access("rt", secs(600));
+        assert!(matches!(
+            decide(&state, &policy(), Duration::ZERO, utc()),
+            Step::Serve
+        ));
+        let asked = apply(
+            state,
+            Outcome::RenewalRequested(RefreshToken::new("rt")),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert!(asked.fresh(Duration::ZERO).is_none(), "a refresh is due");
+        assert!(
+            asked.valid(Duration::ZERO).is_some(),
+            "the token is still served"
+        );
+        assert!(matches!(
+            decide(&asked, &policy(), Duration::ZERO, utc()),
+            Step::Refresh
+        ));
+        // Another process renewed meanwhile: the store's newer tokens satisfy the request.
+        let adopted = apply(
+            asked.clone(),
+            Outcome::Loaded(Some(StoredTokens {
+                access_token: Some(AccessToken::new("at-2")),
+                access_expires: Some(utc() + chrono::Duration::minutes(30)),
+                ..document("rt-2", 2)
+            })),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert!(matches!(
+            decide(&adopted, &policy(), Duration::ZERO, utc()),
+            Step::Serve
+        ));
+        // A request for an older grant than the one held asks for nothing.
+        let stale = apply(
+            with_access("rt-2", secs(600)),
+            Outcome::RenewalRequested(RefreshToken::new("rt")),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        assert!(stale.fresh(Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn a_rejected_token_is_dropped_also_while_a_rotation_is_being_saved() {
+        let rotated = refreshed(
+            with_access("rt", secs(600)),
+            session(chrono::Duration::minutes(30), None),
+            secs(1),
+        );
+        assert_eq!(
+            rotated
+                .valid(secs(1))
+                .map(|t| t.expose_secret().to_string()),
+            Some("at".to_string()),
+            "the pre-rotation token is served until the rotation is saved"
+        );
+        let rejected = apply(
+            rotated,
+            Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(rejected.valid(secs(1)).is_none());
     }
 
     #[test]

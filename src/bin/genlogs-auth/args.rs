@@ -180,8 +180,23 @@ pub struct RefreshArgs {
 #[derive(Debug, Args)]
 pub struct KeepAliveArgs {
     /// Renew when less than this share of the refresh token's lifetime is left (0 to 1)
-    #[arg(long, value_name = "SHARE", default_value_t = genlogs_auth::DEFAULT_KEEP_ALIVE_MARGIN)]
+    #[arg(
+        long,
+        value_name = "SHARE",
+        default_value_t = genlogs_auth::DEFAULT_KEEP_ALIVE_MARGIN,
+        value_parser = parse_share
+    )]
     pub margin: f64,
+}
+
+/// A share between 0 and 1 (a usage error otherwise: a margin of 25 would renew on every run).
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!(
+            "`{text}` is not a share between 0 and 1 (e.g. 0.25)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,9 @@ pub const EXIT_USAGE: u8 = 64;
 pub struct Outcome {
     pub stdout: String,
     pub code: u8,
+    /// The only copy of new tokens, when stdout carries them (a raw refresh): if stdout cannot
+    /// be written, they go to a rescue file instead of being lost.
+    pub rescue: Option<genlogs_auth::StoredTokens>,
 }
 
 /// A command that failed: the line for stderr and the exit code.
@@ -136,8 +139,18 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&cli, colours)) {
         Ok(outcome) => {
             let mut stdout = std::io::stdout();
-            if stdout.write_all(outcome.stdout.as_bytes()).is_err() || stdout.flush().is_err() {
-                return ExitCode::FAILURE;
+            if let Err(e) = stdout
+                .write_all(outcome.stdout.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                let cause = format!("stdout could not be written ({})", e.kind());
+                let message = match &outcome.rescue {
+                    Some(tokens) => rescue::failure(tokens, None, cause, EXIT_FAILURE).message,
+                    None => cause,
+                };
+                let label = paint("error:", Paint::Red, colours.stderr);
+                eprintln!("genlogs-auth: {label} {message}");
+                return ExitCode::from(EXIT_FAILURE);
             }
             ExitCode::from(outcome.code)
         }

@@ -36,6 +36,7 @@ pub async fn token(global: &Global) -> Result<Outcome, Failure> {
     Ok(Outcome {
         stdout: format!("{}\n", token.expose_secret()),
         code: 0,
+        rescue: None,
     })
 }
 
@@ -76,5 +77,9 @@ pub async fn headers(global: &Global, args: &HeadersArgs) -> Result<Outcome, Fai
             format!("{}\n", serde_json::Value::Object(object))
         }
     };
-    Ok(Outcome { stdout, code: 0 })
+    Ok(Outcome {
+        stdout,
+        code: 0,
+        rescue: None,
+    })
 }

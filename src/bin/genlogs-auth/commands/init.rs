@@ -100,7 +100,11 @@ pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
             url.display()
         )
     };
-    Ok(Outcome { stdout, code: 0 })
+    Ok(Outcome {
+        stdout,
+        code: 0,
+        rescue: None,
+    })
 }
 
 /// Opens the store and saves `tokens` (over anything with `force`).

@@ -57,5 +57,9 @@ pub async fn run(global: &Global, args: &KeepAliveArgs) -> Result<Outcome, Failu
             ),
         }
     };
-    Ok(Outcome { stdout, code: 0 })
+    Ok(Outcome {
+        stdout,
+        code: 0,
+        rescue: None,
+    })
 }

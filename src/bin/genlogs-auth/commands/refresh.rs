@@ -3,7 +3,7 @@
 //! token read from stdin, the new session on stdout as JSON in the shape of GenLogs' own response
 //! (so that `init` reads it back).
 
-use genlogs_auth::{RefreshToken, TokenStore};
+use genlogs_auth::{RefreshToken, StoredTokens, TokenStore};
 use serde_json::json;
 
 use crate::args::{Global, RefreshArgs};
@@ -58,7 +58,11 @@ async fn stored(global: &Global) -> Result<Outcome, Failure> {
             refresh.unwrap_or_else(unknown),
         )
     };
-    Ok(Outcome { stdout, code: 0 })
+    Ok(Outcome {
+        stdout,
+        code: 0,
+        rescue: None,
+    })
 }
 
 /// One refresh of the token on stdin; the new session on stdout.
@@ -82,9 +86,14 @@ async fn raw(global: &Global) -> Result<Outcome, Failure> {
                         "expires": recovered.expires.map(|at| at.to_string()),
                     }
                 });
+                let rescue = StoredTokens {
+                    refresh_expires: recovered.expires.map(Into::into),
+                    ..StoredTokens::from_refresh_token(recovered.token.clone())
+                };
                 return Ok(Outcome {
                     stdout: format!("{body:#}\n"),
                     code: 0,
+                    rescue: Some(rescue),
                 });
             }
             let code = if error.is_token_rejected() {
@@ -109,5 +118,6 @@ async fn raw(global: &Global) -> Result<Outcome, Failure> {
     Ok(Outcome {
         stdout: format!("{body:#}\n"),
         code: 0,
+        rescue: Some(StoredTokens::from_session(&session)),
     })
 }

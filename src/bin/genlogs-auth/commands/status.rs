@@ -240,6 +240,7 @@ pub async fn run(global: &Global, colour: bool) -> Result<Outcome, Failure> {
     Ok(Outcome {
         stdout: text,
         code: report.verdict.code(),
+        rescue: None,
     })
 }
 
