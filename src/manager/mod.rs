@@ -313,7 +313,7 @@ impl TokenManager {
                 .unwrap_or_else(|e| e.into_inner());
             state
                 .servable()
-                .filter(|access| !access.expires.passed(now))
+                .filter(|access| !access.serve_until.passed(now))
                 .map(|access| {
                     let due = access.refresh_at.passed(now)
                         && state.quiet_until.is_none_or(|until| until.passed(now));

@@ -89,9 +89,11 @@ pub(crate) struct Policy {
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
     pub(crate) token: Arc<AccessToken>,
+    /// When it expires (as far as the server's clock tells).
+    pub(crate) expires: Deadline,
     /// The last moment it is handed out: its expiry less the minimum validity, so that a caller
     /// never gets a token that expires on its way to GenLogs.
-    pub(crate) expires: Deadline,
+    pub(crate) serve_until: Deadline,
     pub(crate) refresh_at: Deadline,
 }
 
@@ -208,7 +210,7 @@ impl State {
     /// The access token, if it may be handed out at `now` at all (refresh due or not).
     pub(crate) fn valid(&self, now: Duration) -> Option<&Arc<AccessToken>> {
         self.servable()
-            .filter(|access| !access.expires.passed(now))
+            .filter(|access| !access.serve_until.passed(now))
             .map(|access| &access.token)
     }
 
@@ -281,7 +283,8 @@ impl State {
                         .min(serve);
                     Access {
                         token: Arc::new(token),
-                        expires: serve,
+                        expires: Deadline::after(now, left),
+                        serve_until: serve,
                         refresh_at,
                     }
                 });
@@ -606,7 +609,8 @@ fn session_access(
         .min(serve);
     Access {
         token: Arc::new(session.access_token.clone()),
-        expires: serve,
+        expires: Deadline::after(now, lifetime),
+        serve_until: serve,
         refresh_at,
     }
 }
@@ -1174,7 +1178,8 @@ mod tests {
         // 30 minutes: served until 10 s before its expiry, renewed a margin before its expiry.
         let state = refreshed(30 * 60, None);
         let access = state.access.clone().unwrap();
-        assert_eq!(access.expires, Deadline(secs(30 * 60 - 10)));
+        assert_eq!(access.serve_until, Deadline(secs(30 * 60 - 10)));
+        assert_eq!(access.expires, Deadline(secs(30 * 60)));
         assert_eq!(access.refresh_at, Deadline(secs(30 * 60 - 60)));
         let saved = apply(state, Outcome::Saved(2), &policy, secs(1), utc());
         assert!(saved.valid(secs(30 * 60 - 11)).is_some());
@@ -1183,18 +1188,21 @@ mod tests {
         // after it, so the token is still never handed out in its last 9 s.
         let lagging = refreshed(30 * 60, Some(utc() - chrono::Duration::seconds(1)));
         assert_eq!(
-            lagging.access.as_ref().unwrap().expires,
+            lagging.access.as_ref().unwrap().serve_until,
             Deadline(secs(30 * 60 - 10))
         );
         // 12 s: less than twice the minimum validity; half of it is kept instead.
         let short = refreshed(12, None);
         let access = short.access.as_ref().unwrap();
-        assert_eq!(access.expires, Deadline(secs(6)));
-        assert!(access.refresh_at <= access.expires);
+        assert_eq!(access.serve_until, Deadline(secs(6)));
+        assert!(access.refresh_at <= access.serve_until);
         // 6 s: never handed out for less than the minimum refresh interval (5 s), as no new
         // token may be fetched sooner.
         let shortest = refreshed(6, None);
-        assert_eq!(shortest.access.as_ref().unwrap().expires, Deadline(secs(5)));
+        assert_eq!(
+            shortest.access.as_ref().unwrap().serve_until,
+            Deadline(secs(5))
+        );
         // Adopted from the store with 100 s left: served for 90 s.
         let adopted = State::from_document(
             StoredTokens {
@@ -1206,7 +1214,10 @@ mod tests {
             Duration::ZERO,
             utc(),
         );
-        assert_eq!(adopted.access.as_ref().unwrap().expires, Deadline(secs(90)));
+        assert_eq!(
+            adopted.access.as_ref().unwrap().serve_until,
+            Deadline(secs(90))
+        );
         // Adopted with 8 s left: not handed out at all (a refresh may be sent at once); with
         // 15 s left, handed out for 5 s.
         for (left, served) in [(8, None), (15, Some(secs(5)))] {

@@ -118,6 +118,7 @@ mod tests {
         state.access = Some(Access {
             token: Arc::new(AccessToken::new("at")),
             expires: Deadline(Duration::from_secs(700)),
+            serve_until: Deadline(Duration::from_secs(690)),
             refresh_at: Deadline(Duration::from_secs(640)),
         });
         assert_eq!(access_expires_in(&state, now), 600.0);
