@@ -6,7 +6,6 @@ mod clock;
 mod config;
 mod error;
 mod expiry;
-mod file_store;
 mod generated;
 mod manager;
 #[cfg(feature = "metrics")]
@@ -14,8 +13,6 @@ pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 mod metrics;
 mod redact;
-#[cfg(feature = "redis")]
-mod redis_store;
 mod response;
 mod retry_after;
 mod secret;
@@ -42,7 +39,6 @@ pub use error::{
     ValidationProblem,
 };
 pub use expiry::{Expiry, ExpiryParseError};
-pub use file_store::{FileStore, DEFAULT_LOCK_WAIT};
 pub use manager::{
     GrantRenewal, KeepAlive, TokenError, TokenManager, TokenManagerBuilder,
     DEFAULT_KEEP_ALIVE_MARGIN, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MIN_REFRESH_INTERVAL,
@@ -50,17 +46,17 @@ pub use manager::{
     MAX_ACCESS_LIFETIME, MAX_COOLDOWN,
 };
 pub use redact::MAX_MESSAGE_CHARS;
-#[cfg(feature = "redis")]
-pub use redis_store::{
-    EncryptionKey, InvalidKey, RedisStore, DEFAULT_LEASE, DEFAULT_LEASE_MARGIN,
-    DEFAULT_REDIS_TIMEOUT,
-};
 pub use retry_after::MAX_RETRY_AFTER;
 pub use secret::{AccessToken, ApiKey, RefreshToken, Token};
 pub use session::Session;
+#[cfg(feature = "redis")]
+pub use store::redis::{
+    EncryptionKey, InvalidKey, RedisStore, DEFAULT_LEASE, DEFAULT_LEASE_MARGIN,
+    DEFAULT_REDIS_TIMEOUT,
+};
 pub use store::{
-    MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenHealth, TokenState,
-    TokenStore, UnreadableReason,
+    FileStore, MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenHealth,
+    TokenState, TokenStore, UnreadableReason, DEFAULT_LOCK_WAIT,
 };
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 

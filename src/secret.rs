@@ -108,7 +108,7 @@ impl ApiKey {
             )
         };
         let file = std::fs::File::open(path).map_err(unreadable)?;
-        if let Some(mode) = crate::file_store::readable_by_others(&file).map_err(unreadable)? {
+        if let Some(mode) = crate::store::readable_by_others(&file).map_err(unreadable)? {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 format!(

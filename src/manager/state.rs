@@ -89,7 +89,8 @@ pub(crate) struct Policy {
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
     pub(crate) token: Arc<AccessToken>,
-    /// When it expires (as far as the server's clock tells).
+    /// When it expires (as far as the server's clock tells): what the expiry gauge reports.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) expires: Deadline,
     /// The last moment it is handed out: its expiry less the minimum validity, so that a caller
     /// never gets a token that expires on its way to GenLogs.

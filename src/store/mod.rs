@@ -1,10 +1,19 @@
 //! Where the manager keeps tokens between refreshes and across restarts: the [`TokenStore`]
-//! trait, the persisted document, and an in-memory store.
+//! trait and the persisted document here; the stores in their own files ([`MemoryStore`] in
+//! `memory.rs`, [`FileStore`] in `file.rs`, `RedisStore` under `redis/`).
+
+mod file;
+mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
+pub(crate) use file::readable_by_others;
+pub use file::{FileStore, DEFAULT_LOCK_WAIT};
+pub use memory::MemoryStore;
 
 use std::any::Any;
 use std::fmt::Debug;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -519,54 +528,6 @@ pub(crate) fn check_version(expected: u64, found: Option<u64>) -> Result<(), Sto
 pub(crate) fn next_version(read: u64) -> Result<u64, StoreError> {
     read.checked_add(1)
         .ok_or_else(|| StoreError::Other("the stored document's version is at its maximum".into()))
-}
-
-/// Tokens kept in memory only: lost when the process ends.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    tokens: Mutex<Option<StoredTokens>>,
-    /// Excludes concurrent refreshes of managers sharing this store in one process.
-    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-}
-
-impl MemoryStore {
-    /// A store holding `tokens`.
-    pub fn new(tokens: StoredTokens) -> Self {
-        Self {
-            tokens: Mutex::new(Some(tokens)),
-            lock: Default::default(),
-        }
-    }
-}
-
-#[async_trait]
-impl TokenStore for MemoryStore {
-    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        Ok(self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone())
-    }
-
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
-        Ok(StoreLock::new(self.lock.clone().lock_owned().await))
-    }
-
-    async fn save(&self, tokens: &StoredTokens, _lock: &StoreLock) -> Result<u64, StoreError> {
-        let mut stored = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        check_version(tokens.version, stored.as_ref().map(|s| s.version))?;
-        let version = next_version(tokens.version)?;
-        *stored = Some(StoredTokens {
-            version,
-            ..tokens.clone()
-        });
-        Ok(version)
-    }
-
-    fn kind(&self) -> &'static str {
-        "memory"
-    }
 }
 
 /// Decodes a stored token document, describing a failure by JSON path and kind of problem, never
