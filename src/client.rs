@@ -59,6 +59,11 @@ impl AuthClient {
         Ok(headers)
     }
 
+    /// The api key (the key the fingerprints of rotated-away refresh tokens are made with).
+    pub(crate) fn api_key(&self) -> &ApiKey {
+        &self.api_key
+    }
+
     /// The total time one request may take (the manager keeps a store lease at least this long
     /// before it sends one).
     pub(crate) fn request_timeout(&self) -> std::time::Duration {

@@ -55,8 +55,9 @@ pub use store::redis::{
     DEFAULT_REDIS_TIMEOUT,
 };
 pub use store::{
-    FileStore, MemoryStore, NewTokensReason, StoreError, StoreLock, StoredTokens, TokenHealth,
-    TokenState, TokenStore, UnreadableReason, DEFAULT_LOCK_WAIT,
+    FileStore, Fingerprint, Lineage, MemoryStore, NewTokensReason, StoreError, StoreLock,
+    StoredTokens, TokenHealth, TokenState, TokenStore, UnreadableReason, DEFAULT_LOCK_WAIT,
+    RESTORE_GRACE,
 };
 pub use transport::{BodyRejected, Transport, MAX_JSON_DEPTH};
 

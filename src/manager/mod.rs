@@ -277,6 +277,8 @@ impl Shared {
 impl TokenManager {
     /// Starts a configuration: the client to refresh with, and where the tokens live.
     pub fn builder(client: AuthClient, store: impl TokenStore) -> TokenManagerBuilder {
+        let request_timeout = client.request_timeout();
+        let fingerprints = crate::store::FingerprintKey::from_api_key(client.api_key());
         TokenManagerBuilder {
             client,
             store: crate::metrics::instrument(Arc::new(store)),
@@ -289,6 +291,8 @@ impl TokenManager {
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
                 max_lifetime: MAX_ACCESS_LIFETIME,
                 min_validity: DEFAULT_MIN_VALIDITY,
+                request_timeout,
+                fingerprints,
             },
             keep_alive_margin: DEFAULT_KEEP_ALIVE_MARGIN,
         }
@@ -584,7 +588,7 @@ async fn steps(
         match decide(&state, policy, now, utc_now) {
             Step::Serve => return Ok(()),
             Step::Save => {
-                let tokens = state.tokens.clone().expect("a pending save has tokens");
+                let tokens = state.document_to_save().expect("a pending save has tokens");
                 match shared.store.save(&tokens, lock).await {
                     Ok(version) => {
                         shared.apply(Outcome::Saved(version));
@@ -626,7 +630,7 @@ async fn mark_attempt(
     before: &Arc<State>,
 ) -> Result<(), TokenError> {
     let marked = shared.apply(Outcome::Sending);
-    let tokens = marked.tokens.clone().expect("a refresh has tokens");
+    let tokens = marked.document_to_save().expect("a refresh has tokens");
     match shared.store.save(&tokens, lock).await {
         Ok(version) => {
             shared.apply(Outcome::Saved(version));

@@ -11,30 +11,36 @@
 //! | 3 | no tokens at all                                                        | `Fail` (new tokens: store empty) |
 //! | 4 | the refresh token is marked dead (by any process)                       | `Fail` (new tokens: the reason) |
 //! | 5 | the refresh token's own expiry has passed                               | `Fail` (new tokens: expired) |
-//! | 6 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
-//! | 7 | the token is possibly rotated (by any process) and the shared cooldown since the last attempt has not passed | `Fail` (outcome unknown) |
-//! | 8 | the last refresh is more recent than the minimum interval               | `Wait` until it is |
-//! | 9 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
+//! | 6 | the refresh token is one this host knows was rotated away (a fingerprint it remembers) | `Fail` (store: never sent; a host holding newer tokens writes them back) |
+//! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
+//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight), at most `MAX_COOLDOWN` from when this host first saw the mark | `Fail` (outcome unknown) |
+//! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` ago (on this host's clock) | `Wait` until then |
+//! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
+//! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
 //! `apply` folds in what happened:
 //!
 //! | outcome | new state |
 //! |---------|-----------|
-//! | store read, nothing pending, document differs | adopt it (another process wrote it), unless it is the very document ours were rotated from, at a lower version (the store went back): then ours are written back |
-//! | store read, nothing pending, store empty but tokens known | write ours back (pending save over nothing) |
-//! | store read, a save pending over the document it was derived from | keep ours, at the document's version |
-//! | store read, a save pending but the document was replaced by someone else | adopt the document, drop ours |
-//! | saved as version `v` | nothing pending, version `v` |
+//! | store read (any) | the fingerprints of rotated-away tokens it lists are remembered (at most 64) |
+//! | store read, nothing pending, an operator's newer generation | adopt it |
+//! | store read, nothing pending, its token known rotated away, or from before what this host has seen (generation, sequence) with another token | the store went back: ours are written back over it (pending save, marked written back) |
+//! | store read, nothing pending, document differs otherwise | adopt it (another process wrote it) |
+//! | store read, nothing pending, store empty but tokens known | write ours back (pending save over nothing, marked written back) |
+//! | store read, a save pending, an operator's newer generation | adopt it, drop ours |
+//! | store read, a save pending otherwise | keep ours, at the document's version (a pending rotation is never dropped) |
+//! | saved as version `v` | nothing pending, version `v`; the document written is numbered past everything seen and lists the most recent 16 rotated-away fingerprints |
 //! | about to send | the token is marked possibly rotated (attempts + 1, last attempt now): saved before the request, so a crash or a lost answer leaves the doubt in the store |
-//! | refreshed | new tokens, pending save; lifetime on the server's clock when its `Date` is within the skew bound, clamped to `[min interval, max lifetime]`; refresh point at `min(margin, lifetime / 2) × (1 + jitter)` before expiry |
+//! | refreshed | new tokens, pending save, the sent token's fingerprint remembered; lifetime on the server's clock when its `Date` is within the skew bound, clamped to `[min interval, max lifetime]`; refresh point at `min(margin, lifetime / 2) × (1 + jitter)` before expiry |
 //! | 401 | dead (after an unknown outcome: "rejected after an unknown outcome"), pending save |
 //! | unknown outcome, or 500/502/504 | stays possibly rotated; cooldown |
 //! | undecodable success with a readable refresh token | the recovered token, usable, pending save, cooldown |
 //! | any other failure (connect, 429, 503, 403, …): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
-//! | replaced by the caller | the new tokens, pending save that overrides whatever is stored |
+//! | replaced by the caller | the new tokens at a new operator generation, pending save that overrides whatever is stored |
 //! | access token reported rejected | that access token is dropped (if it is still the one handed out) |
 //! | renewal of the grant asked for | no token is fresh until the refresh token differs from the one named (here or by another process); the current access token is still handed out |
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +50,13 @@ use crate::error::Error;
 use crate::manager::TokenError;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::session::Session;
-use crate::store::{NewTokensReason, StoredTokens, TokenHealth, TokenState};
+use crate::store::{
+    Fingerprint, FingerprintKey, NewTokensReason, StoreError, StoredTokens, TokenHealth,
+    TokenState, DOCUMENT_FINGERPRINTS, RESTORE_GRACE,
+};
+
+/// How many fingerprints of rotated-away refresh tokens a host remembers (the most recent).
+const HOST_FINGERPRINTS: usize = 64;
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
 /// mistaken header cannot stop refreshing for longer than this.
@@ -82,6 +94,11 @@ pub(crate) struct Policy {
     /// An access token is handed out only while at least this much of it is left (half its
     /// lifetime, for tokens living less than twice this).
     pub(crate) min_validity: Duration,
+    /// The total timeout of one refresh request: a possibly-rotated token is not sent again
+    /// before the attempt that marked it can no longer be in flight.
+    pub(crate) request_timeout: Duration,
+    /// Fingerprints of refresh tokens (keyed with the api key).
+    pub(crate) fingerprints: FingerprintKey,
 }
 
 /// The current access token and when, on the monotonic clock, it stops being handed out and
@@ -149,6 +166,20 @@ pub(crate) struct State {
     /// token is fresh (a refresh is due) until the refresh token changes, here or by another
     /// process. The current access token is still handed out meanwhile.
     pub(crate) renewal: Option<RefreshToken>,
+    /// Fingerprints of refresh tokens this host knows were rotated away (its own rotations and
+    /// every document's list), newest last, at most [`HOST_FINGERPRINTS`]: none of them is ever
+    /// sent or adopted.
+    pub(crate) rotated: VecDeque<Fingerprint>,
+    /// The newest position in the grant's history this host has read or written (operator
+    /// generation, write sequence): a document from before it means the store went back.
+    pub(crate) seen: (u64, u64),
+    /// When this host first saw the current possibly-rotated mark (its attempts and time, and the
+    /// monotonic time it was first read): a skewed clock on the marking host cannot make the wait
+    /// before resending longer than [`MAX_COOLDOWN`].
+    pub(crate) mark_seen: Option<(u32, DateTime<Utc>, Duration)>,
+    /// When this host first saw the written-back tokens it holds (their `restored_at`, and the
+    /// monotonic time): the restore grace runs from then.
+    pub(crate) restore_seen: Option<(DateTime<Utc>, Duration)>,
 }
 
 /// What a refresh task does next.
@@ -198,6 +229,46 @@ impl State {
         self.servable()
             .filter(|access| !access.refresh_at.passed(now) && !self.renewal_pending())
             .map(|access| &access.token)
+    }
+
+    /// Starts the restore grace when the tokens held were written back and this host had not
+    /// seen them yet.
+    fn track_restore(&mut self, now: Duration) {
+        self.restore_seen = match self.tokens.as_ref().and_then(|t| t.lineage.restored_at) {
+            Some(at) => match self.restore_seen {
+                Some((seen_at, seen)) if seen_at == at => Some((seen_at, seen)),
+                _ => Some((at, now)),
+            },
+            None => None,
+        };
+    }
+
+    /// Whether `token` is known to have been rotated away.
+    pub(crate) fn knows_rotated(&self, key: &FingerprintKey, token: &RefreshToken) -> bool {
+        self.rotated.contains(&key.fingerprint(token))
+    }
+
+    /// Remembers fingerprints of rotated-away tokens (bounded; the oldest are forgotten first).
+    fn learn_rotated(&mut self, fingerprints: &[Fingerprint]) {
+        for fingerprint in fingerprints {
+            remember(&mut self.rotated, *fingerprint);
+        }
+    }
+
+    /// The document a save writes now: the tokens, numbered past everything this host has seen
+    /// in their generation, carrying the most recent fingerprints of rotated-away tokens.
+    pub(crate) fn document_to_save(&self) -> Option<StoredTokens> {
+        let mut tokens = self.tokens.clone()?;
+        let lineage = &mut tokens.lineage;
+        let base = if lineage.generation == self.seen.0 {
+            lineage.sequence.max(self.seen.1)
+        } else {
+            lineage.sequence
+        };
+        lineage.sequence = base.saturating_add(1);
+        let skip = self.rotated.len().saturating_sub(DOCUMENT_FINGERPRINTS);
+        lineage.rotated = self.rotated.iter().skip(skip).copied().collect();
+        Some(tokens)
     }
 
     /// Whether a renewal was asked for and the refresh token has not changed since.
@@ -328,6 +399,16 @@ pub(crate) fn decide(
             .flatten();
         return Step::Fail(new_tokens(reason, cause));
     }
+    if let Some(tokens) = &state.tokens {
+        if state.knows_rotated(&policy.fingerprints, &tokens.refresh_token) {
+            return Step::Fail(TokenError::Store(Arc::new(StoreError::Other(
+                "the token store holds a refresh token this host saw rotated away, which is \
+                 never sent; a host holding the newer tokens writes them back (or an operator \
+                 seeds new ones: `genlogs-auth init --force`)"
+                    .into(),
+            ))));
+        }
+    }
     if let Some(failure) = &state.failure {
         if !failure.retry_at.passed(now) {
             return Step::Fail(TokenError::Refresh(failure.error.clone()));
@@ -339,13 +420,46 @@ pub(crate) fn decide(
         ..
     } = health
     {
-        let wait =
-            chrono::Duration::from_std(backoff(policy, attempts)).unwrap_or(chrono::Duration::MAX);
+        // Not before the marking attempt can no longer be in flight (its lease covers that
+        // too), then backing off; a marking host's clock running ahead cannot stretch the wait
+        // past MAX_COOLDOWN from when this host first saw the mark.
+        let wait = backoff(policy, attempts)
+            .max(
+                policy
+                    .request_timeout
+                    .saturating_add(Duration::from_secs(2)),
+            )
+            .min(MAX_COOLDOWN);
         let retry_at = last_attempt
-            .checked_add_signed(wait)
+            .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        if utc_now < retry_at {
-            return Step::Fail(TokenError::OutcomeUnknown { retry_at });
+        let waited_enough = match state.mark_seen {
+            Some((seen_attempts, seen_last, seen_at))
+                if seen_attempts == attempts && seen_last == last_attempt =>
+            {
+                Deadline::after(seen_at, MAX_COOLDOWN).passed(now)
+            }
+            _ => false,
+        };
+        if utc_now < retry_at && !waited_enough {
+            let capped = utc_now
+                .checked_add_signed(chrono::Duration::from_std(MAX_COOLDOWN).unwrap_or_default())
+                .unwrap_or(retry_at);
+            return Step::Fail(TokenError::OutcomeUnknown {
+                retry_at: retry_at.min(capped),
+            });
+        }
+    }
+    if let Some(restored) = state.tokens.as_ref().and_then(|t| t.lineage.restored_at) {
+        // Written back into a store that went back or came back empty: give every host the
+        // grace to write back newer tokens before anyone refreshes from these. Timed from when
+        // this host first saw them, on its own clock, so no writer's clock can stretch it.
+        let until = match state.restore_seen {
+            Some((at, seen)) if at == restored => Deadline::after(seen, RESTORE_GRACE),
+            _ => Deadline::after(now, RESTORE_GRACE),
+        };
+        if !until.passed(now) {
+            return Step::Wait(until);
         }
     }
     if let Some(last) = state.last_refresh {
@@ -370,14 +484,32 @@ pub(crate) fn apply(
     utc_now: DateTime<Utc>,
 ) -> State {
     match outcome {
-        Outcome::Loaded(stored) => loaded(state, stored, policy, now, utc_now),
+        Outcome::Loaded(stored) => {
+            let mut state = loaded(state, stored, policy, now, utc_now);
+            state.mark_seen = match state.tokens.as_ref().map(|t| t.state) {
+                Some(TokenState::PossiblyRotated {
+                    attempts,
+                    last_attempt,
+                    ..
+                }) => match state.mark_seen {
+                    Some((a, l, at)) if a == attempts && l == last_attempt => Some((a, l, at)),
+                    _ => Some((attempts, last_attempt, now)),
+                },
+                _ => None,
+            };
+            state.track_restore(now);
+            state
+        }
         Outcome::Saved(version) => {
             let mut state = state;
+            // What was saved: the document `document_to_save` made of this same state.
+            if let Some(saved) = state.document_to_save() {
+                state.seen = state.seen.max(saved.lineage.mark());
+                state.tokens = Some(StoredTokens { version, ..saved });
+            }
             state.pending = None;
             state.previous_access = None;
-            if let Some(tokens) = state.tokens.as_mut() {
-                tokens.version = version;
-            }
+            state.track_restore(now);
             state
         }
         Outcome::Sending => sending(state, now, utc_now),
@@ -387,11 +519,22 @@ pub(crate) fn apply(
             jitter,
         } => {
             let version = state.tokens.as_ref().map_or(0, |t| t.version);
-            let tokens = StoredTokens {
+            let mut lineage = state
+                .tokens
+                .as_ref()
+                .map(|t| t.lineage.clone())
+                .unwrap_or_default();
+            lineage.restored_at = None;
+            let mut rotated = state.rotated;
+            let mut tokens = StoredTokens {
                 refreshed_at: Some(utc_now),
                 version,
+                lineage,
                 ..StoredTokens::from_session(&session)
             };
+            let fingerprint = policy.fingerprints.fingerprint(&sent);
+            remember(&mut rotated, fingerprint);
+            tokens.lineage.rotated.push(fingerprint);
             State {
                 access: Some(session_access(&session, policy, now, utc_now, jitter)),
                 tokens: Some(tokens),
@@ -406,16 +549,32 @@ pub(crate) fn apply(
                 predecessor: Some(sent),
                 previous_access: state.access,
                 renewal: None,
+                rotated,
+                seen: state.seen,
+                mark_seen: None,
+                restore_seen: None,
             }
         }
         Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
-        Outcome::Replaced(tokens) => State {
-            pending: Some(Pending {
-                overwrites: Overwrites::Anything,
-                rotation: false,
-            }),
-            ..State::from_document(tokens, policy, now, utc_now)
-        },
+        Outcome::Replaced(tokens) => {
+            // An operator's write: a new generation, which every host follows.
+            let mut tokens = tokens;
+            tokens.lineage.generation = crate::store::Lineage::operator_generation(
+                state.seen.0.max(tokens.lineage.generation),
+                utc_now,
+            );
+            tokens.lineage.sequence = 0;
+            tokens.lineage.restored_at = None;
+            State {
+                pending: Some(Pending {
+                    overwrites: Overwrites::Anything,
+                    rotation: false,
+                }),
+                rotated: state.rotated,
+                seen: state.seen,
+                ..State::from_document(tokens, policy, now, utc_now)
+            }
+        }
         Outcome::AccessRejected(rejected) => {
             let mut state = state;
             let is_rejected = |access: &Option<Access>| {
@@ -452,6 +611,7 @@ fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
         _ => (utc_now, 0),
     };
     state.sending_from = Some(tokens.state);
+    tokens.lineage.restored_at = None;
     tokens.state = TokenState::PossiblyRotated {
         since,
         attempts: attempts.saturating_add(1),
@@ -473,12 +633,14 @@ fn loaded(
     utc_now: DateTime<Utc>,
 ) -> State {
     let Some(stored) = stored else {
-        // An empty store (flushed, or a file deleted) while we know tokens: write them back,
-        // unless someone else writes first.
+        // An empty store (flushed, restarted without persistence, a file deleted) while we know
+        // tokens: write them back, unless someone else writes first; nobody refreshes from them
+        // before the others had a chance to write back newer ones.
         let mut state = state;
         if let Some(tokens) = state.tokens.as_mut() {
             tokens.version = 0;
             if state.pending.is_none() {
+                tokens.lineage.restored_at = Some(utc_now);
                 state.pending = Some(Pending {
                     overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
                     rotation: false,
@@ -487,21 +649,55 @@ fn loaded(
         }
         return state;
     };
+    let mut state = state;
+    // Fingerprints of rotated-away tokens are facts, whoever wrote them down.
+    state.learn_rotated(&stored.lineage.rotated);
     let Some(ours) = &state.tokens else {
-        return State::from_document(stored, policy, now, utc_now);
+        return adopt(state, stored, policy, now, utc_now);
     };
+    let stale = state.knows_rotated(&policy.fingerprints, &stored.refresh_token);
+    let same_token = stored.same_refresh_token(ours);
+    let operator = stored.lineage.generation > state.seen.0.max(ours.lineage.generation);
+    let went_back = stored.lineage.mark() < state.seen;
     match &state.pending {
+        // An operator wrote new tokens: followed, whatever this host holds.
+        Some(_)
+            if operator
+                && !matches!(
+                    state.pending,
+                    Some(Pending {
+                        overwrites: Overwrites::Anything,
+                        ..
+                    })
+                ) =>
+        {
+            tracing::warn!("an operator replaced the genlogs tokens in the store; following them");
+            adopt(state, stored, policy, now, utc_now)
+        }
         Some(pending) => {
             let ours_replace_it = match &pending.overwrites {
                 Overwrites::Anything => true,
+                // What this host holds is newer than a document holding the token ours came
+                // from, holding ours, holding a token known rotated away, or from before what
+                // this host has seen. A pending rotation is never dropped for another document:
+                // its refresh token is the only valid one if GenLogs rotated for us.
                 Overwrites::Successor(predecessor) => {
-                    same(&stored.refresh_token, predecessor) || stored.same_refresh_token(ours)
+                    same(&stored.refresh_token, predecessor)
+                        || same_token
+                        || stale
+                        || went_back
+                        || pending.rotation
                 }
             };
             if ours_replace_it {
-                let mut state = state;
                 if let Some(tokens) = state.tokens.as_mut() {
                     tokens.version = stored.version;
+                    if matches!(pending.overwrites, Overwrites::Anything) {
+                        tokens.lineage.generation = tokens
+                            .lineage
+                            .generation
+                            .max(stored.lineage.generation.saturating_add(1));
+                    }
                 }
                 state
             } else {
@@ -509,31 +705,32 @@ fn loaded(
                     "the token store holds tokens written by someone else; adopting them and \
                      dropping the unsaved ones"
                 );
-                State::from_document(stored, policy, now, utc_now)
+                adopt(state, stored, policy, now, utc_now)
             }
         }
-        None if stored.version == ours.version && stored.same_refresh_token(ours) => {
+        None if stored.version == ours.version && same_token && !went_back => {
             // Unchanged, apart from what only this process tracks.
-            let mut state = state;
             if let Some(tokens) = state.tokens.as_mut() {
                 tokens.state = stored.state;
+                tokens.lineage = stored.lineage.clone();
             }
+            state.seen = state.seen.max(stored.lineage.mark());
             state
         }
-        None if stored.version < ours.version
-            && state
-                .predecessor
-                .as_ref()
-                .is_some_and(|predecessor| same(&stored.refresh_token, predecessor)) =>
-        {
-            // The store went back to the tokens ours replaced (a failover lost the write, a backup
-            // was restored): sending that token would be a reuse. Write ours back over it.
+        None if operator => adopt(state, stored, policy, now, utc_now),
+        None if stale || (went_back && !same_token) => {
+            // The store went back (a failover lost writes, a restart from an old snapshot, a
+            // restored backup): sending its token would be a reuse, and adopting it would hide
+            // the newer tokens this host holds. Write them back over it, numbered past
+            // everything seen; nobody refreshes from them for a short grace, so that a host
+            // holding newer ones still can write them back.
             tracing::warn!(
-                "the token store went back to rotated-away tokens; writing the newer ones back"
+                known_rotated = stale,
+                "the token store went back to older tokens; writing the newer ones back"
             );
-            let mut state = state;
             if let Some(tokens) = state.tokens.as_mut() {
                 tokens.version = stored.version;
+                tokens.lineage.restored_at = Some(utc_now);
             }
             state.pending = Some(Pending {
                 overwrites: Overwrites::Successor(stored.refresh_token),
@@ -543,16 +740,43 @@ fn loaded(
         }
         None => {
             tracing::info!("adopted genlogs tokens from the store");
-            let keep_failure = stored.same_refresh_token(ours);
-            let mut adopted = State::from_document(stored, policy, now, utc_now);
+            let keep_failure = same_token;
+            let previous = state.clone();
+            let mut adopted = adopt(state, stored, policy, now, utc_now);
             if keep_failure {
-                adopted.failure = state.failure;
-                adopted.last_refresh = state.last_refresh;
-                adopted.predecessor = state.predecessor;
-                adopted.renewal = state.renewal;
+                adopted.failure = previous.failure;
+                adopted.last_refresh = previous.last_refresh;
+                adopted.predecessor = previous.predecessor;
+                adopted.renewal = previous.renewal;
             }
             adopted
         }
+    }
+}
+
+/// The state after adopting `stored`: its tokens, with this host's memory of rotated-away
+/// tokens and of the newest position seen kept.
+fn adopt(
+    state: State,
+    stored: StoredTokens,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let seen = state.seen.max(stored.lineage.mark());
+    let mut adopted = State::from_document(stored, policy, now, utc_now);
+    adopted.rotated = state.rotated;
+    adopted.seen = seen;
+    adopted
+}
+
+/// Adds a fingerprint to a host's bounded memory of rotated-away tokens.
+fn remember(rotated: &mut VecDeque<Fingerprint>, fingerprint: Fingerprint) {
+    if !rotated.contains(&fingerprint) {
+        if rotated.len() == HOST_FINGERPRINTS {
+            rotated.pop_front();
+        }
+        rotated.push_back(fingerprint);
     }
 }
 
@@ -648,6 +872,9 @@ fn failed(
             tokens.refresh_token = recovered.token;
             tokens.refresh_expires = recovered.expires.map(Into::into);
             tokens.refreshed_at = Some(utc_now);
+            let fingerprint = policy.fingerprints.fingerprint(&sent);
+            remember(&mut state.rotated, fingerprint);
+            tokens.lineage.rotated.push(fingerprint);
             state.predecessor = Some(sent.clone());
             TokenState::Usable
         }
@@ -713,6 +940,9 @@ mod tests {
             max_clock_skew: Duration::from_secs(3600),
             max_lifetime: Duration::from_secs(24 * 3600),
             min_validity: Duration::ZERO,
+            // Below the first cooldown, so the backoff rows read as before.
+            request_timeout: Duration::from_secs(1),
+            fingerprints: FingerprintKey::from_api_key(&crate::secret::ApiKey::new("test-key")),
         }
     }
 
@@ -909,7 +1139,7 @@ mod tests {
     }
 
     #[test]
-    fn row_6_no_refresh_during_the_cooldown() {
+    fn row_7_no_refresh_during_the_cooldown() {
         let state = failed(
             with_access("rt", secs(2)),
             Error::Server {
@@ -930,7 +1160,7 @@ mod tests {
     }
 
     #[test]
-    fn row_7_refreshes_keep_the_minimum_interval() {
+    fn row_10_refreshes_keep_the_minimum_interval() {
         let state = saved(refreshed(
             with_access("rt", secs(600)),
             session(chrono::Duration::minutes(30), None),
@@ -949,7 +1179,7 @@ mod tests {
     }
 
     #[test]
-    fn row_8_otherwise_refresh() {
+    fn row_11_otherwise_refresh() {
         let state = apply(
             State::default(),
             Outcome::Loaded(Some(document("rt", 1))),
@@ -1019,25 +1249,50 @@ mod tests {
         assert!(state.pending.is_some());
     }
 
+    fn operator_document(refresh: &str, version: u64) -> StoredTokens {
+        let mut document = document(refresh, version);
+        document.lineage.generation = crate::store::Lineage::operator_generation(0, utc());
+        document
+    }
+
     #[test]
-    fn a_pending_rotation_yields_to_tokens_someone_else_wrote() {
+    fn a_pending_rotation_is_never_dropped_for_another_document_but_an_operator_is_followed() {
         let state = refreshed(
             with_access("rt", secs(600)),
             session(chrono::Duration::minutes(30), None),
             Duration::ZERO,
         );
-        let state = apply(
+        // Another host wrote while this one held new tokens: they are the only valid ones if
+        // GenLogs rotated for us, so they are kept and saved over it.
+        let kept = apply(
+            state.clone(),
+            Outcome::Loaded(Some(document("rt-other", 9))),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        let tokens = kept.tokens.as_ref().unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
+        assert_eq!(tokens.version, 9);
+        assert!(matches!(step(&kept, Duration::ZERO), Step::Save));
+        // An operator's re-seed (a newer generation) is followed.
+        let followed = apply(
             state,
-            Outcome::Loaded(Some(document("rt-operator", 9))),
+            Outcome::Loaded(Some(operator_document("rt-operator", 9))),
             &policy(),
             Duration::ZERO,
             utc(),
         );
         assert_eq!(
-            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            followed
+                .tokens
+                .as_ref()
+                .unwrap()
+                .refresh_token
+                .expose_secret(),
             "rt-operator"
         );
-        assert!(state.pending.is_none());
+        assert!(followed.pending.is_none());
     }
 
     #[test]
@@ -1475,7 +1730,7 @@ mod tests {
     }
 
     #[test]
-    fn row_7_another_process_s_unknown_outcome_holds_everyone_for_the_shared_cooldown() {
+    fn row_8_another_process_s_unknown_outcome_holds_everyone_for_the_shared_cooldown() {
         let mut stored = document("rt", 4);
         stored.state = TokenState::PossiblyRotated {
             since: utc(),
@@ -1561,18 +1816,183 @@ mod tests {
         assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
         assert_eq!(tokens.version, 1);
         assert!(matches!(step(&state, secs(1)), Step::Save));
-        // An operator's new document at a lower version is adopted, though.
+        // A document from before what this host has seen, with a token it never saw rotated,
+        // is not adopted either: the newer tokens go back.
         let state = apply(
             saved(state),
-            Outcome::Loaded(Some(document("rt-operator", 1))),
+            Outcome::Loaded(Some(document("rt-older", 1))),
             &policy(),
             secs(2),
+            utc(),
+        );
+        assert_eq!(
+            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            "rt-new"
+        );
+        assert!(matches!(step(&state, secs(2)), Step::Save));
+        // An operator's new document at a lower version is adopted: its generation is newer.
+        let state = apply(
+            saved(state),
+            Outcome::Loaded(Some(operator_document("rt-operator", 1))),
+            &policy(),
+            secs(3),
             utc(),
         );
         assert_eq!(
             state.tokens.unwrap().refresh_token.expose_secret(),
             "rt-operator"
         );
+    }
+
+    /// Two rotations (rt → rt-2 → rt-3), each saved, then the store goes back to the first.
+    fn rotated_twice() -> State {
+        let mut state = with_access("rt", secs(600));
+        for (sent, new) in [("rt", "rt-2"), ("rt-2", "rt-3")] {
+            let mut session = session(chrono::Duration::minutes(30), None);
+            session.refresh_token = RefreshToken::new(new);
+            state = saved(apply(
+                state,
+                Outcome::Refreshed {
+                    sent: RefreshToken::new(sent),
+                    session: Box::new(session),
+                    jitter: 0.0,
+                },
+                &policy(),
+                Duration::ZERO,
+                utc(),
+            ));
+        }
+        state
+    }
+
+    #[test]
+    fn row_6_a_store_that_went_back_two_rotations_is_recognised_by_fingerprint_and_never_sent_from()
+    {
+        let state = rotated_twice();
+        let saved_sequence = state.tokens.as_ref().unwrap().lineage.sequence;
+        assert_eq!(saved_sequence, 2, "one write per rotation");
+        let written = state.document_to_save().unwrap();
+        assert_eq!(
+            written.lineage.rotated.len(),
+            2,
+            "the document carries both"
+        );
+        let shown = serde_json::to_string(&written.lineage).unwrap();
+        assert!(
+            !shown.contains("rt-2") && !shown.contains("\"rt\""),
+            "{shown}"
+        );
+        // Restored from a snapshot at a *higher* version (the store's counter moved on since):
+        // the version cannot tell, the fingerprint does.
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(document("rt", 40))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        let tokens = state.tokens.as_ref().unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-3");
+        assert_eq!(tokens.version, 40, "written back over what is there");
+        assert!(tokens.lineage.restored_at.is_some());
+        let to_save = state.document_to_save().unwrap();
+        assert!(to_save.lineage.sequence > saved_sequence);
+        assert!(matches!(step(&state, secs(1)), Step::Save));
+        // A fresh host reading a document whose list names rt-2 never sends rt-2.
+        let fresh = apply(
+            State::default(),
+            Outcome::Loaded(Some(StoredTokens {
+                lineage: written.lineage.clone(),
+                ..document("rt-2", 7)
+            })),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(matches!(
+            step(&fresh, secs(1)),
+            Step::Fail(TokenError::Store(_))
+        ));
+    }
+
+    #[test]
+    fn row_9_written_back_tokens_are_not_refreshed_from_before_the_restore_grace() {
+        let state = apply(
+            rotated_twice(),
+            Outcome::Loaded(None),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(1)), Step::Save));
+        let state = apply(state, Outcome::Saved(1), &policy(), secs(1), utc());
+        let state = apply(
+            state,
+            Outcome::RenewalRequested(RefreshToken::new("rt-3")),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        match decide(&state, &policy(), secs(2), utc()) {
+            Step::Wait(until) => assert_eq!(until, Deadline(secs(1) + RESTORE_GRACE)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decide(&state, &policy(), secs(1) + RESTORE_GRACE, utc()),
+            Step::Refresh
+        ));
+    }
+
+    #[test]
+    fn row_8_a_possibly_rotated_mark_waits_out_the_request_and_a_skewed_clock_at_most_max_cooldown()
+    {
+        let policy = Policy {
+            request_timeout: secs(30),
+            ..policy()
+        };
+        let marked = |last_attempt: DateTime<Utc>| StoredTokens {
+            state: TokenState::PossiblyRotated {
+                since: last_attempt,
+                attempts: 1,
+                last_attempt,
+            },
+            ..document("rt", 3)
+        };
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(marked(utc()))),
+            &policy,
+            secs(0),
+            utc(),
+        );
+        let at = |seconds: i64| utc() + chrono::Duration::seconds(seconds);
+        assert!(matches!(
+            decide(&state, &policy, secs(31), at(31)),
+            Step::Fail(_)
+        ));
+        assert!(matches!(
+            decide(&state, &policy, secs(32), at(32)),
+            Step::Refresh
+        ));
+        // The marking host's clock ran a day ahead: this host waits MAX_COOLDOWN, no more.
+        let ahead = apply(
+            State::default(),
+            Outcome::Loaded(Some(marked(at(24 * 3600)))),
+            &policy,
+            secs(100),
+            utc(),
+        );
+        let later = |d: Duration| utc() + chrono::Duration::from_std(d).unwrap();
+        let just_before = secs(100) + MAX_COOLDOWN - secs(1);
+        assert!(matches!(
+            decide(&ahead, &policy, just_before, later(just_before)),
+            Step::Fail(_)
+        ));
+        let after = secs(100) + MAX_COOLDOWN;
+        assert!(matches!(
+            decide(&ahead, &policy, after, later(after)),
+            Step::Refresh
+        ));
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! `memory.rs`, [`FileStore`] in `file.rs`, `RedisStore` under `redis/`).
 
 mod file;
+mod lineage;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 
 pub(crate) use file::readable_by_others;
 pub use file::{FileStore, DEFAULT_LOCK_WAIT};
+pub use lineage::{Fingerprint, Lineage, RESTORE_GRACE};
+pub(crate) use lineage::{FingerprintKey, DOCUMENT_FINGERPRINTS};
 pub use memory::MemoryStore;
 
 use std::any::Any;
@@ -50,6 +53,11 @@ pub struct StoredTokens {
     /// was derived from (compare-and-set), so a stale writer never overwrites newer tokens.
     #[serde(default)]
     pub version: u64,
+    /// Where this document stands in the grant's history: operator generation, write sequence,
+    /// fingerprints of rotated-away refresh tokens (never the tokens), and whether it was
+    /// written back into a store that went back. The manager maintains it; see [`Lineage`].
+    #[serde(default, skip_serializing_if = "Lineage::is_empty")]
+    pub lineage: Lineage,
 }
 
 impl StoredTokens {
@@ -63,6 +71,7 @@ impl StoredTokens {
             state: TokenState::Usable,
             refreshed_at: None,
             version: 0,
+            lineage: Lineage::default(),
         }
     }
 
@@ -76,6 +85,7 @@ impl StoredTokens {
             state: TokenState::Usable,
             refreshed_at: None,
             version: 0,
+            lineage: Lineage::default(),
         }
     }
 
@@ -457,18 +467,14 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     }
 
     /// Replaces whatever is stored with `tokens` (an operator's new tokens): takes the lock, reads
-    /// the version, and saves over it. Returns the new version.
+    /// the version, and saves over it with a new operator generation ([`Lineage`]), so that
+    /// every host follows it. Returns the new version.
     async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
         let lock = self.lock().await?;
         // An unreadable document is overwritten too: that is what replacing is for.
-        let version = match self.load().await {
-            Ok(stored) => stored.map_or(0, |stored| stored.version),
-            Err(_) => 0,
-        };
-        let tokens = StoredTokens {
-            version,
-            ..tokens.clone()
-        };
+        let stored = self.load().await.ok().flatten();
+        let version = stored.as_ref().map_or(0, |stored| stored.version);
+        let tokens = operator_write(tokens, stored.as_ref(), version);
         let saved = self.save(&tokens, &lock).await;
         self.release(lock).await;
         saved
@@ -510,6 +516,29 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+}
+
+/// `tokens` as an operator writes them over `stored` (at `version`): a generation newer than
+/// anything before, which every host follows, while a store that merely went back is not.
+pub(crate) fn operator_write(
+    tokens: &StoredTokens,
+    stored: Option<&StoredTokens>,
+    version: u64,
+) -> StoredTokens {
+    let previous = stored.map_or(0, |stored| stored.lineage.generation);
+    StoredTokens {
+        version,
+        lineage: Lineage {
+            generation: Lineage::operator_generation(
+                previous.max(tokens.lineage.generation),
+                Utc::now(),
+            ),
+            sequence: 0,
+            rotated: tokens.lineage.rotated.clone(),
+            restored_at: None,
+        },
+        ..tokens.clone()
     }
 }
 

@@ -475,10 +475,8 @@ impl TokenStore for RedisStore {
         // The version is stored in clear, so a document this store cannot decrypt (a rotated
         // key) is still replaced, as replacing is for.
         let version = self.stored_version().await?;
-        let tokens = StoredTokens {
-            version,
-            ..tokens.clone()
-        };
+        let stored = self.load().await.ok().flatten();
+        let tokens = crate::store::operator_write(tokens, stored.as_ref(), version);
         let saved = self.save(&tokens, &lock).await;
         self.release(lock).await;
         saved
