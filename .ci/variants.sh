@@ -29,8 +29,13 @@ git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$copy"
 # the copy's would overwrite this checkout's in the shared target directory (and force a rebuild
 # here afterwards). Renamed packages get artifacts of their own; the library names stay, so the
 # code compiles exactly as it is. The lock file then changes only for these two path packages.
-sed -i 's/^name = "genlogs-auth"$/name = "genlogs-auth-variant"/; s/^genlogs-auth-codegen = { path = "codegen" }$/genlogs-auth-codegen = { path = "codegen", package = "genlogs-auth-codegen-variant" }/; s/^genlogs-auth = { path = "\.", features = \["testing"\] }$/genlogs-auth = { path = ".", package = "genlogs-auth-variant", features = ["testing"] }/' "$copy/Cargo.toml"
+sed -i 's/^name = "genlogs-auth"$/name = "genlogs-auth-variant"/; s/^genlogs-auth-codegen = { path = "codegen" }$/genlogs-auth-codegen = { path = "codegen", package = "genlogs-auth-codegen-variant" }/; s/^genlogs-auth = { path = "\.", features = /genlogs-auth = { path = ".", package = "genlogs-auth-variant", features = /' "$copy/Cargo.toml"
 sed -i 's/^name = "genlogs-auth-codegen"$/name = "genlogs-auth-codegen-variant"/' "$copy/codegen/Cargo.toml"
+# A dependency line the renames above missed would make every variant fail for the wrong reason.
+if grep -qE '^genlogs-auth(-codegen)? = \{ path = "[^"]*"(, features = [^}]*)? \}$' "$copy/Cargo.toml"; then
+    echo "variants.sh: a path dependency on this crate was not renamed in the copy's Cargo.toml" >&2
+    exit 1
+fi
 printf '\n[lib]\nname = "genlogs_auth"\n' >>"$copy/Cargo.toml"
 printf '\n[lib]\nname = "genlogs_auth_codegen"\n' >>"$copy/codegen/Cargo.toml"
 
