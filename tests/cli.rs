@@ -159,6 +159,7 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
         state: TokenState::Usable,
         refreshed_at: Some(at("2026-11-26T09:59:59Z")),
         version: 0,
+        lineage: Default::default(),
     };
     store.replace(&usable).await.unwrap();
     let human = run(&dir, &["status"], &env, "", &secrets).await;

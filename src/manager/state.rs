@@ -532,9 +532,12 @@ pub(crate) fn apply(
                 lineage,
                 ..StoredTokens::from_session(&session)
             };
-            let fingerprint = policy.fingerprints.fingerprint(&sent);
-            remember(&mut rotated, fingerprint);
-            tokens.lineage.rotated.push(fingerprint);
+            // A server that answers with the same refresh token did not rotate it.
+            if !same(&sent, &session.refresh_token) {
+                let fingerprint = policy.fingerprints.fingerprint(&sent);
+                remember(&mut rotated, fingerprint);
+                tokens.lineage.rotated.push(fingerprint);
+            }
             State {
                 access: Some(session_access(&session, policy, now, utc_now, jitter)),
                 tokens: Some(tokens),
@@ -869,12 +872,14 @@ fn failed(
         (Some(recovered), _) => {
             // The rotated refresh token survived an undecodable response: keep it (the old
             // access token stays valid while it lasts).
+            if !same(&sent, &recovered.token) {
+                let fingerprint = policy.fingerprints.fingerprint(&sent);
+                remember(&mut state.rotated, fingerprint);
+                tokens.lineage.rotated.push(fingerprint);
+            }
             tokens.refresh_token = recovered.token;
             tokens.refresh_expires = recovered.expires.map(Into::into);
             tokens.refreshed_at = Some(utc_now);
-            let fingerprint = policy.fingerprints.fingerprint(&sent);
-            remember(&mut state.rotated, fingerprint);
-            tokens.lineage.rotated.push(fingerprint);
             state.predecessor = Some(sent.clone());
             TokenState::Usable
         }
@@ -1913,6 +1918,25 @@ mod tests {
             step(&fresh, secs(1)),
             Step::Fail(TokenError::Store(_))
         ));
+    }
+
+    #[test]
+    fn a_server_that_answers_with_the_same_refresh_token_did_not_rotate_it() {
+        let mut same = session(chrono::Duration::minutes(30), None);
+        same.refresh_token = RefreshToken::new("rt");
+        let state = saved(apply(
+            with_access("rt", secs(600)),
+            Outcome::Refreshed {
+                sent: RefreshToken::new("rt"),
+                session: Box::new(same),
+                jitter: 0.0,
+            },
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        ));
+        assert!(!state.knows_rotated(&policy().fingerprints, &RefreshToken::new("rt")));
+        assert!(state.tokens.as_ref().unwrap().lineage.rotated.is_empty());
     }
 
     #[test]
