@@ -8,6 +8,7 @@
 //! that Sentinel names ([`RedisStore::new`]).
 
 mod connection;
+mod durability;
 mod endpoint;
 mod lease;
 mod scripts;
@@ -20,9 +21,11 @@ use async_trait::async_trait;
 use redis::RedisError;
 
 use crate::store::{
-    decode_document, StoreError, StoreLock, StoredTokens, TokenStore, UnreadableReason,
+    decode_document, next_version, StoreError, StoreLock, StoredTokens, TokenStore,
+    UnreadableReason,
 };
 use connection::{Connection, Target};
+use durability::{AofSupport, Answers, Durability};
 use endpoint::Endpoint;
 use lease::LeaseGuard;
 
@@ -49,6 +52,17 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// and a lease held for a whole refresh is polled every 10 ms (a hundred cheap `SET NX` a second).
 const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
 
+/// The longest lease, in milliseconds, sent to Redis: 2^53 - 1 (about 285,000 years), so that
+/// the lease scripts' Lua numbers (doubles) hold it exactly and `PEXPIRE` never overflows.
+const MAX_LEASE_MS: u64 = (1 << 53) - 1;
+
+/// A lease's length in milliseconds as sent to Redis: at least 1, at most [`MAX_LEASE_MS`].
+fn lease_ms(lease: Duration) -> u64 {
+    u64::try_from(lease.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_LEASE_MS)
+}
+
 /// Tokens of one grant in Redis, shared by every host that uses that grant.
 ///
 /// Created without touching the network; the connection is made on first use (inside a Tokio
@@ -65,6 +79,10 @@ pub struct RedisStore {
     endpoint: Endpoint,
     target: Target,
     connection: tokio::sync::OnceCell<Connection>,
+    /// The connection of durable saves: its response timeout also covers `WAIT` (and `WAITAOF`).
+    durable_connection: tokio::sync::OnceCell<Connection>,
+    durability: Option<Durability>,
+    aof: AofSupport,
     encryption: Option<EncryptionKey>,
     lease: Duration,
     lock_wait: Duration,
@@ -124,6 +142,9 @@ impl RedisStore {
             endpoint,
             target,
             connection: tokio::sync::OnceCell::new(),
+            durable_connection: tokio::sync::OnceCell::new(),
+            durability: None,
+            aof: AofSupport::default(),
             encryption: None,
             lease: DEFAULT_LEASE,
             lock_wait: crate::DEFAULT_LOCK_WAIT,
@@ -174,6 +195,7 @@ impl RedisStore {
             },
         };
         self.connection = tokio::sync::OnceCell::new();
+        self.durable_connection = tokio::sync::OnceCell::new();
         Ok(self)
     }
 
@@ -211,6 +233,47 @@ impl RedisStore {
         self.timeout = timeout;
         // The connection carries the timeouts it was made with.
         self.connection = tokio::sync::OnceCell::new();
+        self.durable_connection = tokio::sync::OnceCell::new();
+        self
+    }
+
+    /// Durable before used: a save (the manager's possibly-rotated mark before it sends a
+    /// refresh, the rotated tokens after one, and [`replace`](TokenStore::replace)) counts only
+    /// once at least `replicas` replicas have acknowledged it, waiting up to `timeout` (at least
+    /// 1 ms) for them. Fewer acknowledgements is [`StoreError::NotDurable`]: the document was
+    /// written on the primary but the save has failed, so the manager sends nothing (a mark) or
+    /// keeps the rotated tokens in memory with the lock and saves them again (a rotation).
+    ///
+    /// After the save script the store sends `WAIT replicas timeout` in the same pipeline, so
+    /// over the same connection (`WAIT` covers only the writes made earlier on its connection).
+    /// A save may then take up to `timeout` longer (twice that with
+    /// [`with_replica_fsync`](Self::with_replica_fsync)), on top of
+    /// [`with_timeout`](Self::with_timeout)'s bound. This narrows, but does not close, the
+    /// window in which a failover loses a save: see the README's "Running a fleet".
+    /// `replicas == 0` turns it off. Default: off (a save counts once the primary has it).
+    #[must_use]
+    pub fn with_min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        let fsync = self.durability.is_some_and(|durability| durability.fsync);
+        self.durability = (replicas > 0).then_some(Durability {
+            replicas,
+            timeout,
+            fsync,
+        });
+        self.durable_connection = tokio::sync::OnceCell::new();
+        self
+    }
+
+    /// With [`with_min_replicas`](Self::with_min_replicas): also require those replicas to have
+    /// fsynced the save to their append-only file (`WAITAOF 0 replicas timeout`, Redis 7.2 or
+    /// later, replicas with `appendonly yes`; a replica without AOF never counts). A server
+    /// older than 7.2 answers that it does not know `WAITAOF`: that is logged once, and its saves
+    /// then wait for the acknowledgement (`WAIT`) alone. Without `with_min_replicas` this does
+    /// nothing. Default: off.
+    #[must_use]
+    pub fn with_replica_fsync(mut self) -> Self {
+        if let Some(durability) = self.durability.as_mut() {
+            durability.fsync = true;
+        }
         self
     }
 
@@ -240,19 +303,77 @@ impl RedisStore {
             .cloned()
     }
 
+    /// The connection of durable saves, made on first use like [`connection`](Self::connection):
+    /// its response timeout is the command timeout plus the waits, so a `WAIT` that blocks for
+    /// its whole timeout is answered, not cut off.
+    async fn durable_connection(&self, durability: &Durability) -> Result<Connection, StoreError> {
+        let timeout = self.timeout.saturating_add(durability.total_wait());
+        self.durable_connection
+            .get_or_try_init(|| self.bounded(self.target.connect(timeout)))
+            .await
+            .cloned()
+    }
+
     /// Runs one exchange with Redis, bounded: a connection attempt and a command.
     async fn bounded<T>(
         &self,
         exchange: impl std::future::Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(2 * self.timeout, exchange).await {
+        self.bounded_by(2 * self.timeout, exchange).await
+    }
+
+    /// Like [`bounded`](Self::bounded), within `limit`.
+    async fn bounded_by<T>(
+        &self,
+        limit: Duration,
+        exchange: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result.map_err(|e| self.failure(e)),
             Err(_) => Err(StoreError::Unreachable(Box::new(RedisFailure(format!(
-                "no answer from Redis at {:?} within {:?}",
-                self.endpoint,
-                2 * self.timeout
+                "no answer from Redis at {:?} within {limit:?}",
+                self.endpoint
             ))))),
         }
+    }
+
+    /// Runs the save script and `WAIT` (and `WAITAOF`) in one pipeline, on one connection:
+    /// `ok` only once enough replicas acknowledged the write; the script's answer otherwise.
+    async fn save_durably(
+        &self,
+        durability: &Durability,
+        owner: &str,
+        expected: u64,
+        version: u64,
+        document: &[u8],
+    ) -> Result<String, StoreError> {
+        let script = redis::cmd("EVAL")
+            .arg(scripts::SAVE_LUA)
+            .arg(2)
+            .arg(&self.tokens_key)
+            .arg(&self.lock_key)
+            .arg(owner)
+            .arg(expected.to_string())
+            .arg(version.to_string())
+            .arg(document)
+            .clone();
+        let aof = durability.fsync && self.aof.may_be_supported();
+        let pipeline = durability.pipeline(script, aof);
+        let mut connection = self.durable_connection(durability).await?;
+        let limit = (2 * self.timeout).saturating_add(durability.total_wait());
+        let values: Vec<redis::Value> = self
+            .bounded_by(limit, pipeline.query_async(&mut connection))
+            .await?;
+        let answers = Answers::read(values, aof)?;
+        let script = answers.script.as_ref().map_err(|e| self.failure(e.clone()))?;
+        if script != "ok" {
+            // Nothing was written: the waits do not matter.
+            return Ok(script.clone());
+        }
+        answers
+            .check(durability, &self.aof)
+            .map_err(|check| check.into_store_error(|e| self.failure(e)))?;
+        Ok("ok".into())
     }
 
     /// A Redis error as a store error, scrubbed of the URL's credentials: a failure to reach
@@ -315,6 +436,7 @@ impl fmt::Debug for RedisStore {
             .field("name", &self.name)
             .field("encrypted", &self.encryption.is_some())
             .field("lease", &self.lease)
+            .field("durability", &self.durability)
             .field("lock_wait", &self.lock_wait)
             .field("timeout", &self.timeout)
             .finish()
@@ -372,9 +494,7 @@ impl TokenStore for RedisStore {
         let mut connection = self.connection().await?;
         let owner = lease::new_owner()
             .map_err(|_| StoreError::Other("no randomness for a lease owner id".into()))?;
-        let lease_ms = u64::try_from(self.lease.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let lease_ms = lease_ms(self.lease);
         let waiting_since = Instant::now();
         let mut poll = Duration::from_millis(1);
         loop {
@@ -421,7 +541,7 @@ impl TokenStore for RedisStore {
 
     async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
         let guard = self.lease_of(lock)?;
-        let version = tokens.version + 1;
+        let version = next_version(tokens.version)?;
         let json = serde_json::to_vec(&StoredTokens {
             version,
             ..tokens.clone()
@@ -431,29 +551,37 @@ impl TokenStore for RedisStore {
             Some(key) => sealing::seal(key, &self.name, version, &json)?,
             None => json,
         };
-        let mut connection = self.connection().await?;
-        let answer: String = self
-            .bounded(
-                scripts::SAVE
-                    .key(&self.tokens_key)
-                    .key(&self.lock_key)
-                    .arg(&guard.owner)
-                    .arg(tokens.version.to_string())
-                    .arg(version.to_string())
-                    .arg(document)
-                    .invoke_async(&mut connection),
-            )
-            .await?;
+        let answer = match &self.durability {
+            Some(durability) => {
+                self.save_durably(durability, &guard.owner, tokens.version, version, &document)
+                    .await?
+            }
+            None => {
+                let mut connection = self.connection().await?;
+                self.bounded(
+                    scripts::SAVE
+                        .key(&self.tokens_key)
+                        .key(&self.lock_key)
+                        .arg(&guard.owner)
+                        .arg(tokens.version.to_string())
+                        .arg(version.to_string())
+                        .arg(document)
+                        .invoke_async::<String>(&mut connection),
+                )
+                .await?
+            }
+        };
         scripts::save_outcome(&answer, tokens.version)?;
         Ok(version)
     }
 
     async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
         let guard = self.lease_of(lock)?;
-        let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX).max(1);
+        let by_ms = lease_ms(by);
         let mut connection = self.connection().await?;
         let sent_at = Instant::now();
-        let extended: i64 = self
+        // The milliseconds left after the extension (never fewer than before it), 0 when lost.
+        let left: i64 = self
             .bounded(
                 scripts::EXTEND
                     .key(&self.tokens_key)
@@ -463,10 +591,12 @@ impl TokenStore for RedisStore {
                     .invoke_async(&mut connection),
             )
             .await?;
-        if extended != 1 {
+        let Ok(left @ 1..) = u64::try_from(left) else {
             return Err(StoreError::LeaseLost);
-        }
-        lock.set_deadline(sent_at + by);
+        };
+        // Redis measured what is left after the request left here, so counting it from then
+        // never overstates the lease.
+        lock.set_deadline(sent_at + Duration::from_millis(left));
         Ok(())
     }
 
