@@ -82,6 +82,8 @@ pub struct RedisStore {
     /// The connection of durable saves: its response timeout also covers `WAIT` (and `WAITAOF`).
     durable_connection: tokio::sync::OnceCell<Connection>,
     durability: Option<Durability>,
+    /// Set by `with_replica_fsync`, whichever order the setters come in.
+    replica_fsync: bool,
     aof: AofSupport,
     encryption: Option<EncryptionKey>,
     lease: Duration,
@@ -91,10 +93,28 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// A store for the grant `name` (any label without braces or white space, e.g. the GenLogs
-    /// user) on the Redis at `url`: `redis://[:password@]host[:port][/db]`, `rediss://…` for
-    /// TLS (rustls, the system's root certificates) or `unix:///path`. Errors never show the URL.
+    /// user) on the Redis at `url`: `rediss://[:password@]host[:port][/db]` (TLS: rustls, the
+    /// system's root certificates), `unix:///path[?pass=…]`, or `redis://…` to a loopback host
+    /// (`localhost`, `127.0.0.0/8`, `::1`). Plain `redis://` to any other host is refused, since
+    /// the Redis password and the tokens would cross the network unencrypted: use `rediss://`, or
+    /// [`new_allowing_plaintext`](Self::new_allowing_plaintext) on a network you trust. Errors
+    /// never show the URL.
     pub fn new(url: &str, name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse(url)?;
+        endpoint.refuse_plaintext_remote("new_allowing_plaintext")?;
+        Self::open(url, endpoint, name)
+    }
+
+    /// Like [`new`](Self::new), also accepting plain `redis://` to a host that is not loopback:
+    /// the Redis password and the tokens (encrypted only with
+    /// [`with_encryption_key`](Self::with_encryption_key)) then cross the network in clear. For a
+    /// network you trust (a private link, a sidecar proxy that adds TLS). A separate constructor,
+    /// so that the choice is visible where the store is made and no later setting can undo it.
+    pub fn new_allowing_plaintext(url: &str, name: &str) -> Result<Self, StoreError> {
+        Self::open(url, Endpoint::parse(url)?, name)
+    }
+
+    fn open(url: &str, endpoint: Endpoint, name: &str) -> Result<Self, StoreError> {
         check_name(name)?;
         let client = redis::Client::open(url).map_err(|e| {
             StoreError::Other(format!(
@@ -110,12 +130,29 @@ impl RedisStore {
     /// and credentials); the others are discovered from them, and a MOVED or ASK answer (slots
     /// moved by resharding or a failover) is followed. Both keys of a grant share one hash slot,
     /// so every call goes to the one node that owns it. The setters apply as to [`new`](Self::new).
+    /// As there, plain `redis://` nodes must be loopback ones
+    /// ([`cluster_allowing_plaintext`](Self::cluster_allowing_plaintext) otherwise).
     /// A call that has to connect first (the first one, or the next after a failed connection)
     /// also waits for the connection and the cluster's slot map, bounded like a command (twice
     /// [`with_timeout`](Self::with_timeout)); later calls are bounded as on one server. Errors
     /// never show the URLs.
     pub fn cluster(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse_cluster(node_urls)?;
+        endpoint.refuse_plaintext_remote("cluster_allowing_plaintext")?;
+        Self::open_cluster(node_urls, endpoint, name)
+    }
+
+    /// Like [`cluster`](Self::cluster), also accepting plain `redis://` nodes that are not
+    /// loopback (see [`new_allowing_plaintext`](Self::new_allowing_plaintext)).
+    pub fn cluster_allowing_plaintext(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
+        Self::open_cluster(node_urls, Endpoint::parse_cluster(node_urls)?, name)
+    }
+
+    fn open_cluster(
+        node_urls: &[&str],
+        endpoint: Endpoint,
+        name: &str,
+    ) -> Result<Self, StoreError> {
         check_name(name)?;
         let nodes: Vec<String> = node_urls.iter().map(|url| url.to_string()).collect();
         // Checks the URLs (and that they share their credentials) now, as `new` does; the
@@ -144,6 +181,7 @@ impl RedisStore {
             connection: tokio::sync::OnceCell::new(),
             durable_connection: tokio::sync::OnceCell::new(),
             durability: None,
+            replica_fsync: false,
             aof: AofSupport::default(),
             encryption: None,
             lease: DEFAULT_LEASE,
@@ -253,11 +291,10 @@ impl RedisStore {
     /// `replicas == 0` turns it off. Default: off (a save counts once the primary has it).
     #[must_use]
     pub fn with_min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
-        let fsync = self.durability.is_some_and(|durability| durability.fsync);
         self.durability = (replicas > 0).then_some(Durability {
             replicas,
             timeout,
-            fsync,
+            fsync: self.replica_fsync,
         });
         self.durable_connection = tokio::sync::OnceCell::new();
         self
@@ -267,13 +304,15 @@ impl RedisStore {
     /// fsynced the save to their append-only file (`WAITAOF 0 replicas timeout`, Redis 7.2 or
     /// later, replicas with `appendonly yes`; a replica without AOF never counts). A server
     /// older than 7.2 answers that it does not know `WAITAOF`: that is logged once, and its saves
-    /// then wait for the acknowledgement (`WAIT`) alone. Without `with_min_replicas` this does
-    /// nothing. Default: off.
+    /// then wait for the acknowledgement (`WAIT`) alone. Without `with_min_replicas` (or with
+    /// 0 replicas) this does nothing. Default: off.
     #[must_use]
     pub fn with_replica_fsync(mut self) -> Self {
+        self.replica_fsync = true;
         if let Some(durability) = self.durability.as_mut() {
             durability.fsync = true;
         }
+        self.durable_connection = tokio::sync::OnceCell::new();
         self
     }
 
@@ -642,7 +681,7 @@ mod tests {
 
     #[test]
     fn a_cluster_store_debug_shows_its_nodes_but_no_password() {
-        let store = RedisStore::cluster(
+        let store = RedisStore::cluster_allowing_plaintext(
             &[
                 "redis://:pw-5150@node-a:7000/",
                 "redis://:pw-5150@node-b:7001/",
@@ -656,16 +695,76 @@ mod tests {
         assert!(debug.contains("node-a:7000,node-b:7001") && debug.contains("cluster: true"));
         assert!(!debug.contains("pw-5150"), "{debug}");
         assert_eq!(store.lock_key(), "{genlogs:grant}:lock");
-        assert!(RedisStore::cluster(&["redis://node-a:7000/"], "a b").is_err());
+        assert!(RedisStore::cluster_allowing_plaintext(&["redis://node-a:7000/"], "a b").is_err());
+        let refused = RedisStore::cluster(&["redis://:pw-5150@node-a:7000/"], "grant").unwrap_err();
+        assert!(!refused.to_string().contains("pw-5150"), "{refused}");
     }
 
     #[test]
     fn debug_shows_neither_the_password_nor_the_key() {
-        let store = RedisStore::new("redis://user:pw-5150@cache.internal:6380/1", "grant")
-            .unwrap()
+        let store =
+            RedisStore::new_allowing_plaintext("redis://user:pw-5150@cache.internal:6380/1", "grant")
+                .unwrap()
             .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
         let debug = format!("{store:?}");
         assert!(debug.contains("cache.internal:6380") && debug.contains("encrypted: true"));
         assert!(!debug.contains("pw-5150") && !debug.contains("user") && !debug.contains("42,"));
+    }
+
+    #[test]
+    fn plain_redis_to_a_remote_host_needs_the_explicit_constructor() {
+        let url = "redis://:pw-5150@cache.internal:6379/";
+        let refused = RedisStore::new(url, "grant").unwrap_err();
+        let message = refused.to_string();
+        assert!(
+            message.contains("cache.internal:6379") && message.contains("new_allowing_plaintext"),
+            "{message}"
+        );
+        assert!(!format!("{message} {refused:?}").contains("pw-5150"));
+        assert!(RedisStore::new_allowing_plaintext(url, "grant").is_ok());
+        for accepted in [
+            "rediss://:pw-5150@cache.internal:6380/",
+            "redis://:pw-5150@127.0.0.1:6379/",
+            "redis://localhost/",
+            "unix:///run/redis.sock?pass=pw-5150",
+        ] {
+            let store = RedisStore::new(accepted, "grant").unwrap();
+            assert!(!format!("{store:?}").contains("pw-5150"), "{store:?}");
+        }
+    }
+
+    #[test]
+    fn a_durability_requirement_shows_in_debug_and_zero_replicas_turn_it_off() {
+        let store = RedisStore::new("redis://127.0.0.1/", "grant")
+            .unwrap()
+            .with_min_replicas(2, Duration::from_millis(250))
+            .with_replica_fsync();
+        assert_eq!(
+            store.durability,
+            Some(Durability {
+                replicas: 2,
+                timeout: Duration::from_millis(250),
+                fsync: true
+            })
+        );
+        assert!(format!("{store:?}").contains("replicas: 2"));
+        // The fsync requirement stays when the count changes; nothing is required with 0.
+        let store = store.with_min_replicas(1, Duration::from_secs(1));
+        assert!(store.durability.is_some_and(|d| d.fsync && d.replicas == 1));
+        assert_eq!(store.with_min_replicas(0, Duration::from_secs(1)).durability, None);
+        let no_op = RedisStore::new("redis://127.0.0.1/", "grant")
+            .unwrap()
+            .with_replica_fsync();
+        assert_eq!(no_op.durability, None);
+        // Either order.
+        let later = no_op.with_min_replicas(1, Duration::from_secs(1));
+        assert!(later.durability.is_some_and(|d| d.fsync));
+    }
+
+    #[test]
+    fn leases_sent_to_redis_are_between_1_ms_and_2_to_the_53() {
+        assert_eq!(lease_ms(Duration::ZERO), 1);
+        assert_eq!(lease_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(lease_ms(Duration::MAX), MAX_LEASE_MS);
     }
 }
