@@ -66,6 +66,45 @@ impl RedisServer {
         server
     }
 
+    /// Starts a replica of `primary` (`--replicaof`), with `extra` arguments for `redis-server`
+    /// after the defaults (e.g. `--appendonly yes`), and waits until it is in sync.
+    pub fn start_replica_of(primary: &RedisServer, extra: &[&str]) -> Self {
+        let mut replica = Self {
+            port: free_port(),
+            child: None,
+            paused: false,
+            tls: None,
+            extra: [
+                &["--replicaof", "127.0.0.1", &primary.port.to_string()][..],
+                extra,
+            ]
+            .concat()
+            .iter()
+            .map(|arg| arg.to_string())
+            .collect(),
+        };
+        replica.spawn();
+        replica.wait_in_sync();
+        replica
+    }
+
+    /// Waits until this replica reports `master_link_status:up`.
+    pub fn wait_in_sync(&self) {
+        let started = Instant::now();
+        loop {
+            let info = redis_cli(&["-p", &self.port.to_string(), "info", "replication"]);
+            if String::from_utf8_lossy(&info.stdout).contains("master_link_status:up") {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "the replica on port {} was not in sync within {START_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `rediss://localhost:<tls port>/`.
     pub fn tls_url(&self) -> String {
         format!(
@@ -131,7 +170,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("redis-server is running").id()
     }
 

@@ -189,7 +189,10 @@ mod tests {
     fn plain_redis_to_a_remote_host_needs_the_opt_in_and_says_which() {
         let url = "redis://:s3cret@cache.internal:6379/0";
         let refused = redis_store(url, "grant", false).unwrap_err();
-        assert!(refused.contains("GENLOGS_STORE_ALLOW_PLAINTEXT=1"), "{refused}");
+        assert!(
+            refused.contains("GENLOGS_STORE_ALLOW_PLAINTEXT=1"),
+            "{refused}"
+        );
         assert!(!refused.contains("s3cret"), "{refused}");
         assert!(redis_store(url, "grant", true).is_ok());
         // Other refusals get no such hint.

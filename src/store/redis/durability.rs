@@ -173,7 +173,10 @@ impl Answers {
 #[derive(Debug)]
 pub(super) enum Check {
     /// Too few replicas acknowledged (or fsynced) it.
-    NotDurable { acknowledged: usize, required: usize },
+    NotDurable {
+        acknowledged: usize,
+        required: usize,
+    },
     /// The wait itself failed (e.g. sent to a replica).
     Failed(RedisError),
     /// An answer that is not what the command answers.
@@ -182,7 +185,10 @@ pub(super) enum Check {
 
 impl Check {
     /// As a store error; `failure` turns a Redis error into one (scrubbed of credentials).
-    pub(super) fn into_store_error(self, failure: impl FnOnce(RedisError) -> StoreError) -> StoreError {
+    pub(super) fn into_store_error(
+        self,
+        failure: impl FnOnce(RedisError) -> StoreError,
+    ) -> StoreError {
         match self {
             Check::NotDurable {
                 acknowledged,
@@ -244,7 +250,9 @@ mod tests {
     #[test]
     fn the_waits_follow_the_script_in_one_pipeline() {
         let script = redis::cmd("EVAL").arg("return 'ok'").arg(0).clone();
-        let packed = durability(true).pipeline(script, true).get_packed_pipeline();
+        let packed = durability(true)
+            .pipeline(script, true)
+            .get_packed_pipeline();
         let text = String::from_utf8_lossy(&packed);
         let (eval, wait, waitaof) = (
             text.find("EVAL").unwrap(),
@@ -320,7 +328,13 @@ mod tests {
 
     #[test]
     fn a_script_error_is_kept_and_a_wrong_length_is_malformed() {
-        let read = answers(&["-READONLY You can't write against a read only replica.\r\n", ":0\r\n"], false);
+        let read = answers(
+            &[
+                "-READONLY You can't write against a read only replica.\r\n",
+                ":0\r\n",
+            ],
+            false,
+        );
         assert!(read.script.is_err());
         assert!(Answers::read(vec![parse("+ok\r\n")], false).is_err());
         let read = answers(&["+ok\r\n", "+what\r\n"], false);

@@ -220,7 +220,10 @@ mod tests {
         ] {
             let endpoint = Endpoint::parse(url).unwrap();
             let debug = format!("{endpoint:?}");
-            assert!(debug.ends_with("/run/redis.sock") && !debug.contains("pw"), "{debug}");
+            assert!(
+                debug.ends_with("/run/redis.sock") && !debug.contains("pw"),
+                "{debug}"
+            );
             let scrubbed = endpoint.scrub(&format!(
                 "failed: {url} with pw-unix! (pw%2Dunix%21), query {}",
                 url.split_once('?').unwrap().1

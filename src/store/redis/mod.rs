@@ -25,7 +25,7 @@ use crate::store::{
     UnreadableReason,
 };
 use connection::{Connection, Target};
-use durability::{AofSupport, Answers, Durability};
+use durability::{Answers, AofSupport, Durability};
 use endpoint::Endpoint;
 use lease::LeaseGuard;
 
@@ -404,7 +404,10 @@ impl RedisStore {
             .bounded_by(limit, pipeline.query_async(&mut connection))
             .await?;
         let answers = Answers::read(values, aof)?;
-        let script = answers.script.as_ref().map_err(|e| self.failure(e.clone()))?;
+        let script = answers
+            .script
+            .as_ref()
+            .map_err(|e| self.failure(e.clone()))?;
         if script != "ok" {
             // Nothing was written: the waits do not matter.
             return Ok(script.clone());
@@ -702,10 +705,12 @@ mod tests {
 
     #[test]
     fn debug_shows_neither_the_password_nor_the_key() {
-        let store =
-            RedisStore::new_allowing_plaintext("redis://user:pw-5150@cache.internal:6380/1", "grant")
-                .unwrap()
-            .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
+        let store = RedisStore::new_allowing_plaintext(
+            "redis://user:pw-5150@cache.internal:6380/1",
+            "grant",
+        )
+        .unwrap()
+        .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
         let debug = format!("{store:?}");
         assert!(debug.contains("cache.internal:6380") && debug.contains("encrypted: true"));
         assert!(!debug.contains("pw-5150") && !debug.contains("user") && !debug.contains("42,"));
@@ -751,7 +756,12 @@ mod tests {
         // The fsync requirement stays when the count changes; nothing is required with 0.
         let store = store.with_min_replicas(1, Duration::from_secs(1));
         assert!(store.durability.is_some_and(|d| d.fsync && d.replicas == 1));
-        assert_eq!(store.with_min_replicas(0, Duration::from_secs(1)).durability, None);
+        assert_eq!(
+            store
+                .with_min_replicas(0, Duration::from_secs(1))
+                .durability,
+            None
+        );
         let no_op = RedisStore::new("redis://127.0.0.1/", "grant")
             .unwrap()
             .with_replica_fsync();
