@@ -303,7 +303,7 @@ pub enum StoreError {
     #[error("the token store's lease was lost before the write; nothing was written")]
     LeaseLost,
     /// The tokens were written, but fewer replicas than required acknowledged the write in time
-    /// (a Redis store [with minimum replicas](crate::RedisStore::with_min_replicas)): a failover
+    /// (a Redis store with `RedisStore::with_min_replicas`): a failover
     /// could lose it, so the save counts as failed. The manager then sends nothing and keeps the
     /// tokens (and the lock) and saves again; a new save over the written document succeeds once
     /// the replicas are back.
