@@ -182,19 +182,9 @@ async fn a_save_waits_for_the_replica_and_fails_as_not_durable_without_it() {
 async fn an_fsync_requirement_uses_waitaof_where_known_and_wait_alone_before_redis_7_2() {
     let _serial = SERIAL.lock().await;
     let primary = RedisServer::start();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("redis-aof-replica-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let replica = RedisServer::start_replica_of(
         &primary,
-        &[
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            dir.to_str().unwrap(),
-        ],
+        &["--appendonly", "yes", "--appendfsync", "always"],
     );
     let store = durable_store(&primary, 1).with_replica_fsync();
     // Redis 7.2 or later: WAITAOF counts the replica's fsync. Older: it answers "unknown
@@ -203,8 +193,6 @@ async fn an_fsync_requirement_uses_waitaof_where_known_and_wait_alone_before_red
         assert_eq!(save_over(&store, refresh).await.unwrap(), version);
     }
     assert_eq!(held_by(&replica, &store).await.0.as_deref(), Some("3"));
-    drop(replica);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn manager(genlogs: &MockGenLogs, store: RedisStore) -> TokenManager {
