@@ -289,3 +289,40 @@ async fn an_unreachable_cluster_is_unreachable_and_never_shows_the_urls_or_passw
     let mixed = RedisStore::cluster(&[urls[0], "rediss://:hunter2-pw@127.0.0.1:2/"], "g");
     assert_shows_none_of(&mixed.unwrap_err(), &["hunter2"]);
 }
+
+#[tokio::test]
+async fn a_durable_save_on_a_cluster_goes_to_the_slot_owner_and_counts_its_replicas() {
+    // The script and WAIT travel in one pipeline, routed by the script's keys to the slot's
+    // owner: these nodes have no replicas, so the save is written there and is not durable.
+    let cluster = RedisCluster::start();
+    let store = store(&cluster, "grant-1").with_min_replicas(1, Duration::from_millis(200));
+    let lock = store.lock().await.unwrap();
+    assert!(matches!(
+        store.save(&tokens("rt-1"), &lock).await,
+        Err(StoreError::NotDurable {
+            acknowledged: 0,
+            required: 1,
+            ..
+        })
+    ));
+    let written = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        (written.version, written.refresh_token.expose_secret()),
+        (1, "rt-1")
+    );
+    // Without the requirement the same store saves over it.
+    let plain = self::store(&cluster, "grant-1");
+    assert_eq!(
+        plain
+            .save(
+                &StoredTokens {
+                    version: 1,
+                    ..tokens("rt-2")
+                },
+                &lock
+            )
+            .await
+            .unwrap(),
+        2
+    );
+}

@@ -130,6 +130,124 @@ async fn extend_keeps_the_lease_and_moves_its_deadline() {
 }
 
 #[tokio::test]
+async fn extend_never_shortens_a_lease() {
+    let server = RedisServer::start();
+    let store = store(&server).with_lease(Duration::from_secs(60));
+    let mut lock = store.lock().await.unwrap();
+    let pttl = || async {
+        ::redis::cmd("PTTL")
+            .arg(store.lock_key())
+            .query_async::<i64>(&mut raw(&server).await)
+            .await
+            .unwrap()
+    };
+    // Asking for less than is left keeps what is left, in Redis and in the local deadline.
+    store
+        .extend(&mut lock, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(pttl().await > 50_000, "PTTL {}", pttl().await);
+    assert!(lock.time_left().unwrap() > Duration::from_secs(50));
+    // Asking for more extends it.
+    store
+        .extend(&mut lock, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(pttl().await > 110_000, "PTTL {}", pttl().await);
+    assert!(lock.time_left().unwrap() > Duration::from_secs(110));
+    store
+        .extend(&mut lock, Duration::from_millis(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn versions_compare_exactly_beyond_2_to_the_53_and_never_wrap() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let lock = store.lock().await.unwrap();
+    let set_version = |version: &'static str| {
+        let server = &server;
+        let key = store.tokens_key().to_string();
+        async move {
+            let _: () = ::redis::cmd("HSET")
+                .arg(key)
+                .arg("version")
+                .arg(version)
+                .query_async(&mut raw(server).await)
+                .await
+                .unwrap();
+        }
+    };
+    let at = |version: u64| StoredTokens {
+        version,
+        ..tokens("rt-big")
+    };
+    // 2^53 + 1 and 2^53 are one double: compared as numbers they would be equal.
+    set_version("9007199254740993").await;
+    assert!(matches!(
+        store.save(&at(9_007_199_254_740_992), &lock).await,
+        Err(StoreError::Conflict {
+            expected: 9_007_199_254_740_992,
+            found: 9_007_199_254_740_993
+        })
+    ));
+    assert_eq!(
+        store.save(&at(9_007_199_254_740_993), &lock).await.unwrap(),
+        9_007_199_254_740_994
+    );
+    // At the largest version nothing can be saved over it: refused before Redis is asked.
+    set_version("18446744073709551615").await;
+    let error = store.save(&at(u64::MAX), &lock).await.unwrap_err();
+    assert!(error.to_string().contains("maximum"), "{error}");
+    let stored: String = ::redis::cmd("HGET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(stored, "18446744073709551615");
+}
+
+#[tokio::test]
+async fn plain_redis_to_a_remote_host_is_refused_unless_opted_in() {
+    let url = "redis://:pw-remote-1@cache.internal:6379/";
+    let refused = RedisStore::new(url, "grant-1").unwrap_err();
+    assert!(refused.to_string().contains("rediss://"), "{refused}");
+    assert_shows_none_of(&refused, &["pw-remote-1", url]);
+    let refused = RedisStore::cluster(&[url], "grant-1").unwrap_err();
+    assert!(
+        refused.to_string().contains("cluster_allowing_plaintext"),
+        "{refused}"
+    );
+    assert!(RedisStore::new_allowing_plaintext(url, "grant-1").is_ok());
+    assert!(RedisStore::cluster_allowing_plaintext(&[url], "grant-1").is_ok());
+    assert!(RedisStore::new("rediss://:pw-remote-1@cache.internal:6380/", "grant-1").is_ok());
+}
+
+#[tokio::test]
+async fn a_unix_socket_password_never_shows() {
+    // No socket there: the connection fails, and the message must not carry the password.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for parameter in ["pass", "password"] {
+        let url = format!(
+            "unix://{}/no-such-redis.sock?{parameter}=pw-unix-7",
+            dir.display()
+        );
+        let store = RedisStore::new(&url, "grant-1")
+            .unwrap()
+            .with_timeout(Duration::from_millis(500));
+        assert!(!format!("{store:?}").contains("pw-unix-7"));
+        let error = store.load().await.unwrap_err();
+        assert_shows_none_of(&error, &["pw-unix-7", &url]);
+        let error = store.replace(&tokens("rt-secret-3")).await.unwrap_err();
+        assert_shows_none_of(&error, &["pw-unix-7", &url, "rt-secret-3"]);
+    }
+}
+
+#[tokio::test]
 async fn save_refuses_a_stale_version_and_writes_nothing() {
     let server = RedisServer::start();
     let store = store(&server);

@@ -34,6 +34,7 @@ pub(super) fn store_error_kind(error: &StoreError) -> &'static str {
         StoreError::Busy { .. } => "busy",
         StoreError::Conflict { .. } => "conflict",
         StoreError::LeaseLost => "lease_lost",
+        StoreError::NotDurable { .. } => "not_durable",
         StoreError::Corrupt { .. } | StoreError::Unreadable { .. } => "unreadable",
         StoreError::InsecurePermissions { .. } => "insecure_permissions",
         StoreError::Io { .. } => "io",
@@ -144,6 +145,13 @@ mod tests {
                 "conflict",
             ),
             (StoreError::LeaseLost, "lease_lost"),
+            (
+                StoreError::NotDurable {
+                    acknowledged: 0,
+                    required: 1,
+                },
+                "not_durable",
+            ),
             (
                 StoreError::Corrupt {
                     path: path.clone(),

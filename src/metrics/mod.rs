@@ -43,7 +43,8 @@ pub const REFRESHES_TOTAL: &str = "genlogs_auth_refreshes_total";
 /// Counter, labels `store` and `kind`: store calls made by the manager that failed. `store` is the
 /// store's [`kind`](crate::TokenStore::kind) (`memory`, `file`, `redis`, `other`); `kind` is
 /// `unreachable`, `busy` (the lock was not free in time), `conflict` (another process saved
-/// first), `lease_lost`, `unreadable` (not a token document, or not decryptable),
+/// first), `lease_lost`, `not_durable` (written, but too few replicas acknowledged it in time),
+/// `unreadable` (not a token document, or not decryptable),
 /// `insecure_permissions`, `io` or `other`. A conflict or a lost lease is handled by the manager
 /// (it reads again); the others reach callers as [`TokenError::Store`](crate::TokenError::Store)
 /// when no valid token is cached.

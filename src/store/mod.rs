@@ -312,6 +312,22 @@ pub enum StoreError {
     /// so nothing was written.
     #[error("the token store's lease was lost before the write; nothing was written")]
     LeaseLost,
+    /// The tokens were written, but fewer replicas than required acknowledged the write in time
+    /// (a Redis store with `RedisStore::with_min_replicas`): a failover
+    /// could lose it, so the save counts as failed. The manager then sends nothing and keeps the
+    /// tokens (and the lock) and saves again; a new save over the written document succeeds once
+    /// the replicas are back.
+    #[error(
+        "the tokens were written but only {acknowledged} of the {required} replicas required \
+         acknowledged them in time; the save counts as failed (a failover could lose it)"
+    )]
+    #[non_exhaustive]
+    NotDurable {
+        /// How many replicas acknowledged the write (for an fsync requirement, fsynced it).
+        acknowledged: usize,
+        /// How many were required.
+        required: usize,
+    },
     /// The store could not be reached (a network store): nothing is known about what it holds.
     #[error("the token store is unreachable")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),

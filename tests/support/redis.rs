@@ -20,6 +20,9 @@ pub struct RedisServer {
     tls: Option<(u16, Vec<String>)>,
     /// More arguments for `redis-server` (a cluster node's).
     extra: Vec<String>,
+    /// A working directory of its own (a replica writes the primary's snapshot there), removed
+    /// on drop.
+    dir: Option<PathBuf>,
 }
 
 /// A free loopback port.
@@ -39,6 +42,7 @@ impl RedisServer {
             paused: false,
             tls: None,
             extra: Vec::new(),
+            dir: None,
         };
         server.spawn();
         server
@@ -61,9 +65,57 @@ impl RedisServer {
             paused: false,
             tls: Some((free_port(), args.map(String::from).to_vec())),
             extra: Vec::new(),
+            dir: None,
         };
         server.spawn();
         server
+    }
+
+    /// Starts a replica of `primary` (`--replicaof`), with `extra` arguments for `redis-server`
+    /// after the defaults (e.g. `--appendonly yes`), and waits until it is in sync.
+    pub fn start_replica_of(primary: &RedisServer, extra: &[&str]) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "genlogs-redis-replica-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the replica's files");
+        let mut replica = Self {
+            port,
+            child: None,
+            paused: false,
+            tls: None,
+            extra: [
+                &["--replicaof", "127.0.0.1", &primary.port.to_string()][..],
+                &["--dir", &dir.display().to_string()][..],
+                extra,
+            ]
+            .concat()
+            .iter()
+            .map(|arg| arg.to_string())
+            .collect(),
+            dir: Some(dir),
+        };
+        replica.spawn();
+        replica.wait_in_sync();
+        replica
+    }
+
+    /// Waits until this replica reports `master_link_status:up`.
+    pub fn wait_in_sync(&self) {
+        let started = Instant::now();
+        loop {
+            let info = redis_cli(&["-p", &self.port.to_string(), "info", "replication"]);
+            if String::from_utf8_lossy(&info.stdout).contains("master_link_status:up") {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "the replica on port {} was not in sync within {START_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `rediss://localhost:<tls port>/`.
@@ -131,7 +183,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("redis-server is running").id()
     }
 
@@ -169,6 +221,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -222,6 +277,8 @@ impl RedisCluster {
                         "--dir".into(),
                         dir.display().to_string(),
                     ],
+                    // The cluster removes its directory itself.
+                    dir: None,
                 };
                 node.spawn();
                 node

@@ -76,19 +76,46 @@ impl StoreUrl {
     }
 }
 
+/// Set to `1` to allow plain `redis://` to a host that is not loopback (the library refuses it:
+/// the password and the tokens would cross the network unencrypted).
+#[cfg(feature = "redis")]
+const ALLOW_PLAINTEXT_VAR: &str = "GENLOGS_STORE_ALLOW_PLAINTEXT";
+
 /// A Redis store for the grant named by `GENLOGS_STORE_NAME` (default `default`), encrypted with
-/// the 64-hex-digit key in `GENLOGS_STORE_KEY` when it is set: both from the environment, like
-/// every secret of this command. Nothing is connected until the first command.
+/// the 64-hex-digit key in `GENLOGS_STORE_KEY` when it is set; plain `redis://` to a remote host
+/// only with `GENLOGS_STORE_ALLOW_PLAINTEXT=1`: all from the environment, like every secret of
+/// this command. Nothing is connected until the first command.
 #[cfg(feature = "redis")]
 fn open_redis(url: &str) -> Result<Arc<dyn TokenStore>, String> {
     let name = std::env::var("GENLOGS_STORE_NAME").unwrap_or_else(|_| "default".into());
-    let mut store = genlogs_auth::RedisStore::new(url, &name).map_err(|e| e.to_string())?;
+    let allow_plaintext = std::env::var_os(ALLOW_PLAINTEXT_VAR).is_some_and(|value| value == "1");
+    let mut store = redis_store(url, &name, allow_plaintext)?;
     if let Ok(hex) = std::env::var("GENLOGS_STORE_KEY") {
         let key = genlogs_auth::EncryptionKey::from_hex(hex.trim())
             .map_err(|e| format!("GENLOGS_STORE_KEY: {e}"))?;
         store = store.with_encryption_key(key);
     }
     Ok(Arc::new(store))
+}
+
+/// The store for `url`; a refusal of plain `redis://` to a remote host says how to opt in here.
+#[cfg(feature = "redis")]
+fn redis_store(
+    url: &str,
+    name: &str,
+    allow_plaintext: bool,
+) -> Result<genlogs_auth::RedisStore, String> {
+    use genlogs_auth::RedisStore;
+    if allow_plaintext {
+        return RedisStore::new_allowing_plaintext(url, name).map_err(|e| e.to_string());
+    }
+    RedisStore::new(url, name).map_err(|refused| {
+        if RedisStore::new_allowing_plaintext(url, name).is_ok() {
+            format!("{refused} (here: {ALLOW_PLAINTEXT_VAR}=1)")
+        } else {
+            refused.to_string()
+        }
+    })
 }
 
 #[cfg(not(feature = "redis"))]
@@ -155,5 +182,22 @@ mod tests {
         let url = StoreUrl::parse("redis://user:s3cret@127.0.0.1:1/0").unwrap();
         let store = url.open().unwrap();
         assert!(!format!("{store:?}").contains("s3cret"), "{store:?}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn plain_redis_to_a_remote_host_needs_the_opt_in_and_says_which() {
+        let url = "redis://:s3cret@cache.internal:6379/0";
+        let refused = redis_store(url, "grant", false).unwrap_err();
+        assert!(
+            refused.contains("GENLOGS_STORE_ALLOW_PLAINTEXT=1"),
+            "{refused}"
+        );
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(redis_store(url, "grant", true).is_ok());
+        // Other refusals get no such hint.
+        let bad_name = redis_store(url, "a b", false).unwrap_err();
+        assert!(!bad_name.contains("ALLOW_PLAINTEXT"), "{bad_name}");
+        assert!(redis_store("rediss://cache.internal:6380/0", "grant", false).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! Where the Redis server is, described without its credentials: a Redis URL may carry a
-//! password (`redis://:password@host/`), and neither it nor the URL may reach a message.
+//! password (`redis://:password@host/`, `unix:///path?pass=…`), and neither it nor the URL may
+//! reach a message; and whether the URL would send them in clear over a network.
 
 use std::fmt;
 
@@ -14,7 +15,14 @@ pub(super) struct Endpoint {
     address: String,
     /// Strings that must never be shown: the password, the user name and the whole URL.
     secrets: Vec<String>,
+    /// Plain `redis://` to a host that is not loopback: the password and the tokens would cross
+    /// a network in clear.
+    plaintext_remote: bool,
 }
+
+/// Query parameters that carry credentials (`unix:///path?pass=…`, and spellings other clients
+/// use): scrubbed like the URL's user-info part.
+const CREDENTIAL_PARAMETERS: [&str; 4] = ["pass", "password", "user", "username"];
 
 impl Endpoint {
     /// Parses `url`, failing without showing it.
@@ -45,10 +53,28 @@ impl Endpoint {
                 }
             }
         }
+        if let Some(query) = parsed.query() {
+            // The raw query too: a library may print it whole, still percent-encoded.
+            secrets.push(query.to_string());
+            for (name, value) in parsed.query_pairs() {
+                if CREDENTIAL_PARAMETERS.contains(&name.as_ref()) && !value.is_empty() {
+                    secrets.push(value.into_owned());
+                }
+            }
+            for pair in query.split('&') {
+                if let Some((name, value)) = pair.split_once('=') {
+                    if CREDENTIAL_PARAMETERS.contains(&name) && !value.is_empty() {
+                        secrets.push(value.to_string());
+                    }
+                }
+            }
+        }
+        let plaintext_remote = parsed.scheme() == "redis" && !is_loopback(&parsed);
         Ok(Self {
             scheme: parsed.scheme().to_string(),
             address,
             secrets,
+            plaintext_remote,
         })
     }
 
@@ -69,6 +95,7 @@ impl Endpoint {
             }
             cluster.address = format!("{},{}", cluster.address, node.address);
             cluster.secrets.extend(node.secrets);
+            cluster.plaintext_remote |= node.plaintext_remote;
         }
         if cluster.scheme != "redis" && cluster.scheme != "rediss" {
             return Err(refused(
@@ -76,6 +103,21 @@ impl Endpoint {
             ));
         }
         Ok(cluster)
+    }
+
+    /// Refuses plain `redis://` to a host that is not loopback, which would send the Redis
+    /// password and the tokens unencrypted over the network; `rediss://`, `unix://` and
+    /// loopback `redis://` pass. `opt_in` names the constructor that allows it anyway.
+    pub(super) fn refuse_plaintext_remote(&self, opt_in: &str) -> Result<(), StoreError> {
+        if !self.plaintext_remote {
+            return Ok(());
+        }
+        Err(StoreError::Other(format!(
+            "refusing plain redis:// to {}, which is not loopback: the Redis password and the \
+             tokens would cross the network unencrypted; use rediss:// (TLS), or opt in with \
+             RedisStore::{opt_in}",
+            self.address
+        )))
     }
 
     /// Is it reached with TLS (`rediss://`)?
@@ -93,6 +135,31 @@ impl Endpoint {
             text = text.replace(secret.as_str(), "[REDACTED]");
         }
         text
+    }
+}
+
+/// Whether the URL's host is this machine: `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        // A `redis://` URL is not a "special" URL to the url crate: its IP addresses come as
+        // domains, unparsed.
+        Some(url::Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.');
+            match domain
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+            {
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => {
+                    domain.eq_ignore_ascii_case("localhost")
+                        || domain.to_ascii_lowercase().ends_with(".localhost")
+                }
+            }
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -142,6 +209,68 @@ mod tests {
             let error = Endpoint::parse_cluster(refused).unwrap_err().to_string();
             assert!(!error.contains("pw-"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_unix_socket_password_in_the_query_is_scrubbed() {
+        for url in [
+            "unix:///run/redis.sock?db=1&pass=pw%2Dunix%21",
+            "unix:///run/redis.sock?password=pw%2Dunix%21&db=1",
+            "redis+unix:///run/redis.sock?user=admin&pass=pw%2Dunix%21",
+        ] {
+            let endpoint = Endpoint::parse(url).unwrap();
+            let debug = format!("{endpoint:?}");
+            assert!(
+                debug.ends_with("/run/redis.sock") && !debug.contains("pw"),
+                "{debug}"
+            );
+            let scrubbed = endpoint.scrub(&format!(
+                "failed: {url} with pw-unix! (pw%2Dunix%21), query {}",
+                url.split_once('?').unwrap().1
+            ));
+            assert!(!scrubbed.contains("pw"), "{scrubbed}");
+            if url.contains("user=") {
+                assert!(!endpoint.scrub("as admin").contains("admin"));
+            }
+        }
+    }
+
+    #[test]
+    fn only_plain_redis_to_a_remote_host_is_plaintext_remote() {
+        let refused = |url: &str| Endpoint::parse(url).unwrap().plaintext_remote;
+        for remote in [
+            "redis://cache.internal:6379/",
+            "redis://:pw@10.0.0.5/",
+            "redis://[2001:db8::1]:6379/",
+            "redis://localhost.example.com/",
+            "redis://128.0.0.1/",
+        ] {
+            assert!(refused(remote), "{remote}");
+        }
+        for fine in [
+            "redis://127.0.0.1:6379/",
+            "redis://127.8.9.10/",
+            "redis://localhost/",
+            "redis://LOCALHOST./",
+            "redis://[::1]:7000/",
+            "rediss://cache.internal:6380/",
+            "unix:///run/redis.sock",
+            "redis+unix:///run/redis.sock",
+        ] {
+            assert!(!refused(fine), "{fine}");
+        }
+        let error = Endpoint::parse("redis://:pw-9@cache.internal/")
+            .unwrap()
+            .refuse_plaintext_remote("new_allowing_plaintext")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("rediss://") && error.contains("new_allowing_plaintext"),
+            "{error}"
+        );
+        assert!(!error.contains("pw-9"), "{error}");
+        let mixed = Endpoint::parse_cluster(&["redis://127.0.0.1:7000/", "redis://node-b:7001/"]);
+        assert!(mixed.unwrap().plaintext_remote);
     }
 
     #[test]

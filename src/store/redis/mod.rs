@@ -8,6 +8,7 @@
 //! that Sentinel names ([`RedisStore::new`]).
 
 mod connection;
+mod durability;
 mod endpoint;
 mod lease;
 mod scripts;
@@ -20,9 +21,11 @@ use async_trait::async_trait;
 use redis::RedisError;
 
 use crate::store::{
-    decode_document, StoreError, StoreLock, StoredTokens, TokenStore, UnreadableReason,
+    decode_document, next_version, StoreError, StoreLock, StoredTokens, TokenStore,
+    UnreadableReason,
 };
 use connection::{Connection, Target};
+use durability::{Answers, AofSupport, Durability};
 use endpoint::Endpoint;
 use lease::LeaseGuard;
 
@@ -49,6 +52,17 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// and a lease held for a whole refresh is polled every 10 ms (a hundred cheap `SET NX` a second).
 const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
 
+/// The longest lease, in milliseconds, sent to Redis: 2^53 - 1 (about 285,000 years), so that
+/// the lease scripts' Lua numbers (doubles) hold it exactly and `PEXPIRE` never overflows.
+const MAX_LEASE_MS: u64 = (1 << 53) - 1;
+
+/// A lease's length in milliseconds as sent to Redis: at least 1, at most [`MAX_LEASE_MS`].
+fn lease_ms(lease: Duration) -> u64 {
+    u64::try_from(lease.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_LEASE_MS)
+}
+
 /// Tokens of one grant in Redis, shared by every host that uses that grant.
 ///
 /// Created without touching the network; the connection is made on first use (inside a Tokio
@@ -65,6 +79,12 @@ pub struct RedisStore {
     endpoint: Endpoint,
     target: Target,
     connection: tokio::sync::OnceCell<Connection>,
+    /// The connection of durable saves: its response timeout also covers `WAIT` (and `WAITAOF`).
+    durable_connection: tokio::sync::OnceCell<Connection>,
+    durability: Option<Durability>,
+    /// Set by `with_replica_fsync`, whichever order the setters come in.
+    replica_fsync: bool,
+    aof: AofSupport,
     encryption: Option<EncryptionKey>,
     lease: Duration,
     lock_wait: Duration,
@@ -73,10 +93,28 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// A store for the grant `name` (any label without braces or white space, e.g. the GenLogs
-    /// user) on the Redis at `url`: `redis://[:password@]host[:port][/db]`, `rediss://…` for
-    /// TLS (rustls, the system's root certificates) or `unix:///path`. Errors never show the URL.
+    /// user) on the Redis at `url`: `rediss://[:password@]host[:port][/db]` (TLS: rustls, the
+    /// system's root certificates), `unix:///path[?pass=…]`, or `redis://…` to a loopback host
+    /// (`localhost`, `127.0.0.0/8`, `::1`). Plain `redis://` to any other host is refused, since
+    /// the Redis password and the tokens would cross the network unencrypted: use `rediss://`, or
+    /// [`new_allowing_plaintext`](Self::new_allowing_plaintext) on a network you trust. Errors
+    /// never show the URL.
     pub fn new(url: &str, name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse(url)?;
+        endpoint.refuse_plaintext_remote("new_allowing_plaintext")?;
+        Self::open(url, endpoint, name)
+    }
+
+    /// Like [`new`](Self::new), also accepting plain `redis://` to a host that is not loopback:
+    /// the Redis password and the tokens (encrypted only with
+    /// [`with_encryption_key`](Self::with_encryption_key)) then cross the network in clear. For a
+    /// network you trust (a private link, a sidecar proxy that adds TLS). A separate constructor,
+    /// so that the choice is visible where the store is made and no later setting can undo it.
+    pub fn new_allowing_plaintext(url: &str, name: &str) -> Result<Self, StoreError> {
+        Self::open(url, Endpoint::parse(url)?, name)
+    }
+
+    fn open(url: &str, endpoint: Endpoint, name: &str) -> Result<Self, StoreError> {
         check_name(name)?;
         let client = redis::Client::open(url).map_err(|e| {
             StoreError::Other(format!(
@@ -92,12 +130,29 @@ impl RedisStore {
     /// and credentials); the others are discovered from them, and a MOVED or ASK answer (slots
     /// moved by resharding or a failover) is followed. Both keys of a grant share one hash slot,
     /// so every call goes to the one node that owns it. The setters apply as to [`new`](Self::new).
+    /// As there, plain `redis://` nodes must be loopback ones
+    /// ([`cluster_allowing_plaintext`](Self::cluster_allowing_plaintext) otherwise).
     /// A call that has to connect first (the first one, or the next after a failed connection)
     /// also waits for the connection and the cluster's slot map, bounded like a command (twice
     /// [`with_timeout`](Self::with_timeout)); later calls are bounded as on one server. Errors
     /// never show the URLs.
     pub fn cluster(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse_cluster(node_urls)?;
+        endpoint.refuse_plaintext_remote("cluster_allowing_plaintext")?;
+        Self::open_cluster(node_urls, endpoint, name)
+    }
+
+    /// Like [`cluster`](Self::cluster), also accepting plain `redis://` nodes that are not
+    /// loopback (see [`new_allowing_plaintext`](Self::new_allowing_plaintext)).
+    pub fn cluster_allowing_plaintext(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
+        Self::open_cluster(node_urls, Endpoint::parse_cluster(node_urls)?, name)
+    }
+
+    fn open_cluster(
+        node_urls: &[&str],
+        endpoint: Endpoint,
+        name: &str,
+    ) -> Result<Self, StoreError> {
         check_name(name)?;
         let nodes: Vec<String> = node_urls.iter().map(|url| url.to_string()).collect();
         // Checks the URLs (and that they share their credentials) now, as `new` does; the
@@ -124,6 +179,10 @@ impl RedisStore {
             endpoint,
             target,
             connection: tokio::sync::OnceCell::new(),
+            durable_connection: tokio::sync::OnceCell::new(),
+            durability: None,
+            replica_fsync: false,
+            aof: AofSupport::default(),
             encryption: None,
             lease: DEFAULT_LEASE,
             lock_wait: crate::DEFAULT_LOCK_WAIT,
@@ -174,6 +233,7 @@ impl RedisStore {
             },
         };
         self.connection = tokio::sync::OnceCell::new();
+        self.durable_connection = tokio::sync::OnceCell::new();
         Ok(self)
     }
 
@@ -211,6 +271,48 @@ impl RedisStore {
         self.timeout = timeout;
         // The connection carries the timeouts it was made with.
         self.connection = tokio::sync::OnceCell::new();
+        self.durable_connection = tokio::sync::OnceCell::new();
+        self
+    }
+
+    /// Durable before used: a save (the manager's possibly-rotated mark before it sends a
+    /// refresh, the rotated tokens after one, and [`replace`](TokenStore::replace)) counts only
+    /// once at least `replicas` replicas have acknowledged it, waiting up to `timeout` (at least
+    /// 1 ms) for them. Fewer acknowledgements is [`StoreError::NotDurable`]: the document was
+    /// written on the primary but the save has failed, so the manager sends nothing (a mark) or
+    /// keeps the rotated tokens in memory with the lock and saves them again (a rotation).
+    ///
+    /// After the save script the store sends `WAIT replicas timeout` in the same pipeline, so
+    /// over the same connection (`WAIT` covers only the writes made earlier on its connection).
+    /// A save may then take up to `timeout` longer (twice that with
+    /// [`with_replica_fsync`](Self::with_replica_fsync)), on top of
+    /// [`with_timeout`](Self::with_timeout)'s bound. This narrows, but does not close, the
+    /// window in which a failover loses a save: see the README's "Running a fleet".
+    /// `replicas == 0` turns it off. Default: off (a save counts once the primary has it).
+    #[must_use]
+    pub fn with_min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.durability = (replicas > 0).then_some(Durability {
+            replicas,
+            timeout,
+            fsync: self.replica_fsync,
+        });
+        self.durable_connection = tokio::sync::OnceCell::new();
+        self
+    }
+
+    /// With [`with_min_replicas`](Self::with_min_replicas): also require those replicas to have
+    /// fsynced the save to their append-only file (`WAITAOF 0 replicas timeout`, Redis 7.2 or
+    /// later, replicas with `appendonly yes`; a replica without AOF never counts). A server
+    /// older than 7.2 answers that it does not know `WAITAOF`: that is logged once, and its saves
+    /// then wait for the acknowledgement (`WAIT`) alone. Without `with_min_replicas` (or with
+    /// 0 replicas) this does nothing. Default: off.
+    #[must_use]
+    pub fn with_replica_fsync(mut self) -> Self {
+        self.replica_fsync = true;
+        if let Some(durability) = self.durability.as_mut() {
+            durability.fsync = true;
+        }
+        self.durable_connection = tokio::sync::OnceCell::new();
         self
     }
 
@@ -240,19 +342,80 @@ impl RedisStore {
             .cloned()
     }
 
+    /// The connection of durable saves, made on first use like [`connection`](Self::connection):
+    /// its response timeout is the command timeout plus the waits, so a `WAIT` that blocks for
+    /// its whole timeout is answered, not cut off.
+    async fn durable_connection(&self, durability: &Durability) -> Result<Connection, StoreError> {
+        let timeout = self.timeout.saturating_add(durability.total_wait());
+        self.durable_connection
+            .get_or_try_init(|| self.bounded(self.target.connect(timeout)))
+            .await
+            .cloned()
+    }
+
     /// Runs one exchange with Redis, bounded: a connection attempt and a command.
     async fn bounded<T>(
         &self,
         exchange: impl std::future::Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(2 * self.timeout, exchange).await {
+        self.bounded_by(2 * self.timeout, exchange).await
+    }
+
+    /// Like [`bounded`](Self::bounded), within `limit`.
+    async fn bounded_by<T>(
+        &self,
+        limit: Duration,
+        exchange: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result.map_err(|e| self.failure(e)),
             Err(_) => Err(StoreError::Unreachable(Box::new(RedisFailure(format!(
-                "no answer from Redis at {:?} within {:?}",
-                self.endpoint,
-                2 * self.timeout
+                "no answer from Redis at {:?} within {limit:?}",
+                self.endpoint
             ))))),
         }
+    }
+
+    /// Runs the save script and `WAIT` (and `WAITAOF`) in one pipeline, on one connection:
+    /// `ok` only once enough replicas acknowledged the write; the script's answer otherwise.
+    async fn save_durably(
+        &self,
+        durability: &Durability,
+        owner: &str,
+        expected: u64,
+        version: u64,
+        document: &[u8],
+    ) -> Result<String, StoreError> {
+        let script = redis::cmd("EVAL")
+            .arg(scripts::SAVE_LUA)
+            .arg(2)
+            .arg(&self.tokens_key)
+            .arg(&self.lock_key)
+            .arg(owner)
+            .arg(expected.to_string())
+            .arg(version.to_string())
+            .arg(document)
+            .clone();
+        let aof = durability.fsync && self.aof.may_be_supported();
+        let pipeline = durability.pipeline(script, aof);
+        let mut connection = self.durable_connection(durability).await?;
+        let limit = (2 * self.timeout).saturating_add(durability.total_wait());
+        let values: Vec<redis::Value> = self
+            .bounded_by(limit, pipeline.query_async(&mut connection))
+            .await?;
+        let answers = Answers::read(values, aof)?;
+        let script = answers
+            .script
+            .as_ref()
+            .map_err(|e| self.failure(e.clone()))?;
+        if script != "ok" {
+            // Nothing was written: the waits do not matter.
+            return Ok(script.clone());
+        }
+        answers
+            .check(durability, &self.aof)
+            .map_err(|check| check.into_store_error(|e| self.failure(e)))?;
+        Ok("ok".into())
     }
 
     /// A Redis error as a store error, scrubbed of the URL's credentials: a failure to reach
@@ -315,6 +478,7 @@ impl fmt::Debug for RedisStore {
             .field("name", &self.name)
             .field("encrypted", &self.encryption.is_some())
             .field("lease", &self.lease)
+            .field("durability", &self.durability)
             .field("lock_wait", &self.lock_wait)
             .field("timeout", &self.timeout)
             .finish()
@@ -372,9 +536,7 @@ impl TokenStore for RedisStore {
         let mut connection = self.connection().await?;
         let owner = lease::new_owner()
             .map_err(|_| StoreError::Other("no randomness for a lease owner id".into()))?;
-        let lease_ms = u64::try_from(self.lease.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let lease_ms = lease_ms(self.lease);
         let waiting_since = Instant::now();
         let mut poll = Duration::from_millis(1);
         loop {
@@ -421,7 +583,7 @@ impl TokenStore for RedisStore {
 
     async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
         let guard = self.lease_of(lock)?;
-        let version = tokens.version + 1;
+        let version = next_version(tokens.version)?;
         let json = serde_json::to_vec(&StoredTokens {
             version,
             ..tokens.clone()
@@ -431,29 +593,37 @@ impl TokenStore for RedisStore {
             Some(key) => sealing::seal(key, &self.name, version, &json)?,
             None => json,
         };
-        let mut connection = self.connection().await?;
-        let answer: String = self
-            .bounded(
-                scripts::SAVE
-                    .key(&self.tokens_key)
-                    .key(&self.lock_key)
-                    .arg(&guard.owner)
-                    .arg(tokens.version.to_string())
-                    .arg(version.to_string())
-                    .arg(document)
-                    .invoke_async(&mut connection),
-            )
-            .await?;
+        let answer = match &self.durability {
+            Some(durability) => {
+                self.save_durably(durability, &guard.owner, tokens.version, version, &document)
+                    .await?
+            }
+            None => {
+                let mut connection = self.connection().await?;
+                self.bounded(
+                    scripts::SAVE
+                        .key(&self.tokens_key)
+                        .key(&self.lock_key)
+                        .arg(&guard.owner)
+                        .arg(tokens.version.to_string())
+                        .arg(version.to_string())
+                        .arg(document)
+                        .invoke_async::<String>(&mut connection),
+                )
+                .await?
+            }
+        };
         scripts::save_outcome(&answer, tokens.version)?;
         Ok(version)
     }
 
     async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
         let guard = self.lease_of(lock)?;
-        let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX).max(1);
+        let by_ms = lease_ms(by);
         let mut connection = self.connection().await?;
         let sent_at = Instant::now();
-        let extended: i64 = self
+        // The milliseconds left after the extension (never fewer than before it), 0 when lost.
+        let left: i64 = self
             .bounded(
                 scripts::EXTEND
                     .key(&self.tokens_key)
@@ -463,10 +633,12 @@ impl TokenStore for RedisStore {
                     .invoke_async(&mut connection),
             )
             .await?;
-        if extended != 1 {
+        let Ok(left @ 1..) = u64::try_from(left) else {
             return Err(StoreError::LeaseLost);
-        }
-        lock.set_deadline(sent_at + by);
+        };
+        // Redis measured what is left after the request left here, so counting it from then
+        // never overstates the lease.
+        lock.set_deadline(sent_at + Duration::from_millis(left));
         Ok(())
     }
 
@@ -510,7 +682,7 @@ mod tests {
 
     #[test]
     fn a_cluster_store_debug_shows_its_nodes_but_no_password() {
-        let store = RedisStore::cluster(
+        let store = RedisStore::cluster_allowing_plaintext(
             &[
                 "redis://:pw-5150@node-a:7000/",
                 "redis://:pw-5150@node-b:7001/",
@@ -524,16 +696,83 @@ mod tests {
         assert!(debug.contains("node-a:7000,node-b:7001") && debug.contains("cluster: true"));
         assert!(!debug.contains("pw-5150"), "{debug}");
         assert_eq!(store.lock_key(), "{genlogs:grant}:lock");
-        assert!(RedisStore::cluster(&["redis://node-a:7000/"], "a b").is_err());
+        assert!(RedisStore::cluster_allowing_plaintext(&["redis://node-a:7000/"], "a b").is_err());
+        let refused = RedisStore::cluster(&["redis://:pw-5150@node-a:7000/"], "grant").unwrap_err();
+        assert!(!refused.to_string().contains("pw-5150"), "{refused}");
     }
 
     #[test]
     fn debug_shows_neither_the_password_nor_the_key() {
-        let store = RedisStore::new("redis://user:pw-5150@cache.internal:6380/1", "grant")
-            .unwrap()
-            .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
+        let store = RedisStore::new_allowing_plaintext(
+            "redis://user:pw-5150@cache.internal:6380/1",
+            "grant",
+        )
+        .unwrap()
+        .with_encryption_key(EncryptionKey::from_bytes([42; 32]));
         let debug = format!("{store:?}");
         assert!(debug.contains("cache.internal:6380") && debug.contains("encrypted: true"));
         assert!(!debug.contains("pw-5150") && !debug.contains("user") && !debug.contains("42,"));
+    }
+
+    #[test]
+    fn plain_redis_to_a_remote_host_needs_the_explicit_constructor() {
+        let url = "redis://:pw-5150@cache.internal:6379/";
+        let refused = RedisStore::new(url, "grant").unwrap_err();
+        let message = refused.to_string();
+        assert!(
+            message.contains("cache.internal:6379") && message.contains("new_allowing_plaintext"),
+            "{message}"
+        );
+        assert!(!format!("{message} {refused:?}").contains("pw-5150"));
+        assert!(RedisStore::new_allowing_plaintext(url, "grant").is_ok());
+        for accepted in [
+            "rediss://:pw-5150@cache.internal:6380/",
+            "redis://:pw-5150@127.0.0.1:6379/",
+            "redis://localhost/",
+            "unix:///run/redis.sock?pass=pw-5150",
+        ] {
+            let store = RedisStore::new(accepted, "grant").unwrap();
+            assert!(!format!("{store:?}").contains("pw-5150"), "{store:?}");
+        }
+    }
+
+    #[test]
+    fn a_durability_requirement_shows_in_debug_and_zero_replicas_turn_it_off() {
+        let store = RedisStore::new("redis://127.0.0.1/", "grant")
+            .unwrap()
+            .with_min_replicas(2, Duration::from_millis(250))
+            .with_replica_fsync();
+        assert_eq!(
+            store.durability,
+            Some(Durability {
+                replicas: 2,
+                timeout: Duration::from_millis(250),
+                fsync: true
+            })
+        );
+        assert!(format!("{store:?}").contains("replicas: 2"));
+        // The fsync requirement stays when the count changes; nothing is required with 0.
+        let store = store.with_min_replicas(1, Duration::from_secs(1));
+        assert!(store.durability.is_some_and(|d| d.fsync && d.replicas == 1));
+        assert_eq!(
+            store
+                .with_min_replicas(0, Duration::from_secs(1))
+                .durability,
+            None
+        );
+        let no_op = RedisStore::new("redis://127.0.0.1/", "grant")
+            .unwrap()
+            .with_replica_fsync();
+        assert_eq!(no_op.durability, None);
+        // Either order.
+        let later = no_op.with_min_replicas(1, Duration::from_secs(1));
+        assert!(later.durability.is_some_and(|d| d.fsync));
+    }
+
+    #[test]
+    fn leases_sent_to_redis_are_between_1_ms_and_2_to_the_53() {
+        assert_eq!(lease_ms(Duration::ZERO), 1);
+        assert_eq!(lease_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(lease_ms(Duration::MAX), MAX_LEASE_MS);
     }
 }

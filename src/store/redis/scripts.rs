@@ -23,26 +23,30 @@ pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Extends the lease to `ARGV[2]` milliseconds from now if `ARGV[1]` still owns it: 1, else 0.
+/// Extends the lease to at least `ARGV[2]` milliseconds from now if `ARGV[1]` still owns it,
+/// never shortening it (a longer lease granted earlier stays): answers the milliseconds left
+/// afterwards, or 0 when `ARGV[1]` does not own it. A lease with no expiry (never written by this
+/// crate) gets one.
 pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if redis.call('GET', KEYS[2]) == ARGV[1] then
-            return redis.call('PEXPIRE', KEYS[2], ARGV[2])
+        if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+            return 0
         end
-        return 0
+        local requested = tonumber(ARGV[2])
+        local left = redis.call('PTTL', KEYS[2])
+        if left >= requested then
+            return left
+        end
+        redis.call('PEXPIRE', KEYS[2], ARGV[2])
+        return requested
         ",
     )
 });
 
-/// Writes the document `ARGV[4]` as version `ARGV[3]` if `ARGV[1]` owns the lease and the stored
-/// version is `ARGV[2]` (a missing document counts as `0`). Versions are compared as the decimal
-/// strings they are stored as, so no Lua number rounding is involved.
-///
-/// Answers `ok`, `lease_lost`, or `conflict:<found version>`.
-pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+/// The source of [`SAVE`], also sent whole (`EVAL`) in the pipeline of a durable save, so that a
+/// server that forgot the script (restarted, failed over) cannot fail that pipeline halfway.
+pub(super) const SAVE_LUA: &str = r"
         if redis.call('GET', KEYS[2]) ~= ARGV[1] then
             return 'lease_lost'
         end
@@ -52,9 +56,17 @@ pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| {
         end
         redis.call('HSET', KEYS[1], 'version', ARGV[3], 'doc', ARGV[4])
         return 'ok'
-        ",
-    )
-});
+        ";
+
+/// Writes the document `ARGV[4]` as version `ARGV[3]` if `ARGV[1]` owns the lease and the stored
+/// version is `ARGV[2]` (a missing document counts as `0`). Versions are compared as the decimal
+/// strings they are stored as, never converted to Lua numbers (doubles, exact only up to 2^53),
+/// so any `u64` compares exactly; the new version is computed in Rust with a checked add
+/// ([`next_version`](crate::store::next_version)), so a document at `u64::MAX` is never saved
+/// over and no version wraps to 0.
+///
+/// Answers `ok`, `lease_lost`, or `conflict:<found version>`.
+pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_LUA));
 
 /// What [`SAVE`] answered, for a save that expected version `expected`.
 pub(super) fn save_outcome(answer: &str, expected: u64) -> Result<(), StoreError> {

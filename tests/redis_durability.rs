@@ -1,0 +1,334 @@
+//! `RedisStore::with_min_replicas` against a real primary and replica (`redis-server
+//! --replicaof`): a save counts only once the replica acknowledged it; a paused or killed replica
+//! makes it `StoreError::NotDurable` within about the timeout, and a `TokenManager` over such a
+//! store sends no refresh, keeps serving, and saves once the replica is back.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use genlogs_auth::testing::{MockGenLogs, REFRESH_PATH};
+use genlogs_auth::{
+    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenError, TokenManager,
+    TokenStore,
+};
+use support::redis::{signal, RedisServer};
+
+/// How long a save waits for the replica.
+const WAIT: Duration = Duration::from_millis(300);
+
+/// The tests of this file run one at a time: each starts two servers, and the timing assertions
+/// are about the WAIT, not about a machine busy with another test's servers.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn tokens(refresh: &str) -> StoredTokens {
+    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+}
+
+fn durable_store(primary: &RedisServer, replicas: usize) -> RedisStore {
+    RedisStore::new(&primary.url(), "grant-1")
+        .unwrap()
+        .with_lock_wait(Duration::from_secs(10))
+        .with_min_replicas(replicas, WAIT)
+}
+
+/// The version and refresh token `server` holds (a replica answers reads).
+async fn held_by(server: &RedisServer, store: &RedisStore) -> (Option<String>, Option<String>) {
+    let mut connection = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (version, document): (Option<String>, Option<String>) = ::redis::cmd("HMGET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .arg("doc")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let refresh = document.map(|document| {
+        let value: serde_json::Value = serde_json::from_str(&document).unwrap();
+        value["refresh_token"].as_str().unwrap().to_string()
+    });
+    (version, refresh)
+}
+
+/// Saves `refresh` over whatever the store holds now, under a fresh lease.
+async fn save_over(store: &RedisStore, refresh: &str) -> Result<u64, StoreError> {
+    let lock = store.lock().await.unwrap();
+    let version = store
+        .load()
+        .await
+        .unwrap()
+        .map_or(0, |stored| stored.version);
+    let saved = store
+        .save(
+            &StoredTokens {
+                version,
+                ..tokens(refresh)
+            },
+            &lock,
+        )
+        .await;
+    store.release(lock).await;
+    saved
+}
+
+#[tokio::test]
+async fn a_save_waits_for_the_replica_and_fails_as_not_durable_without_it() {
+    let _serial = SERIAL.lock().await;
+    let primary = RedisServer::start();
+    let mut replica = RedisServer::start_replica_of(&primary, &[]);
+    let store = durable_store(&primary, 1);
+
+    // Acknowledged: the replica holds it the moment the save returns.
+    assert_eq!(save_over(&store, "rt-1").await.unwrap(), 1);
+    assert_eq!(
+        held_by(&replica, &store).await,
+        (Some("1".into()), Some("rt-1".into()))
+    );
+
+    // What the wait costs on loopback with the replica up (printed, not asserted: a shared
+    // machine's timings are noise), on a grant of its own: lock, load, save, release per round.
+    let plain = RedisStore::new(&primary.url(), "grant-bench").unwrap();
+    let durable = RedisStore::new(&primary.url(), "grant-bench")
+        .unwrap()
+        .with_min_replicas(1, WAIT);
+    for (label, store) in [
+        ("plain", &plain),
+        ("min_replicas(1)", &durable),
+        ("plain", &plain),
+    ] {
+        let rounds = 200;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            save_over(store, "rt-bench").await.unwrap();
+        }
+        eprintln!(
+            "{label}: {:?} per lock+load+save+release",
+            started.elapsed() / rounds
+        );
+    }
+
+    // Paused: the primary takes the write, the replica never acknowledges it.
+    replica.pause();
+    let started = Instant::now();
+    let error = save_over(&store, "rt-2").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            error,
+            StoreError::NotDurable {
+                acknowledged: 0,
+                required: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        took >= WAIT && took < WAIT + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the tokens were written but only 0 of the 1 replicas required acknowledged them in \
+         time; the save counts as failed (a failover could lose it)"
+    );
+    eprintln!("a save with the replica paused failed after {took:?} (WAIT timeout {WAIT:?})");
+
+    // Back: a save over what the primary holds (its own unacknowledged write) succeeds, and the
+    // replica has everything.
+    replica.resume();
+    replica.wait_in_sync();
+    assert_eq!(save_over(&store, "rt-3").await.unwrap(), 3);
+    assert_eq!(
+        held_by(&replica, &store).await,
+        (Some("3".into()), Some("rt-3".into()))
+    );
+
+    // Killed: the same, until a new replica has synced.
+    replica.kill();
+    assert!(matches!(
+        save_over(&store, "rt-4").await,
+        Err(StoreError::NotDurable {
+            acknowledged: 0,
+            ..
+        })
+    ));
+    replica.restart();
+    replica.wait_in_sync();
+    assert_eq!(save_over(&store, "rt-5").await.unwrap(), 5);
+
+    // More replicas required than there are: one acknowledgement is not enough.
+    let two = durable_store(&primary, 2);
+    assert!(matches!(
+        save_over(&two, "rt-6").await,
+        Err(StoreError::NotDurable {
+            acknowledged: 1,
+            required: 2,
+            ..
+        })
+    ));
+    // `replace` is a save too.
+    assert!(matches!(
+        two.replace(&tokens("rt-7")).await,
+        Err(StoreError::NotDurable { .. })
+    ));
+    assert_eq!(store.replace(&tokens("rt-8")).await.unwrap(), 8);
+}
+
+#[tokio::test]
+async fn an_fsync_requirement_uses_waitaof_where_known_and_wait_alone_before_redis_7_2() {
+    let _serial = SERIAL.lock().await;
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_replica_of(
+        &primary,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
+    let store = durable_store(&primary, 1).with_replica_fsync();
+    // Redis 7.2 or later: WAITAOF counts the replica's fsync. Older: it answers "unknown
+    // command", once; both saves then count on WAIT.
+    for (refresh, version) in [("rt-1", 1), ("rt-2", 2), ("rt-3", 3)] {
+        assert_eq!(save_over(&store, refresh).await.unwrap(), version);
+    }
+    assert_eq!(held_by(&replica, &store).await.0.as_deref(), Some("3"));
+}
+
+fn manager(genlogs: &MockGenLogs, store: RedisStore) -> TokenManager {
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .with_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    TokenManager::builder(client, store)
+        .with_refresh_jitter(0.0)
+        .with_retry_cooldown(Duration::from_millis(100))
+        .with_min_refresh_interval(Duration::from_millis(100))
+        .build()
+}
+
+/// Calls `refresh_now` until it succeeds (a cooldown after the failure may still run).
+async fn refreshed(manager: &TokenManager) -> genlogs_auth::AccessToken {
+    let started = Instant::now();
+    loop {
+        match manager.refresh_now().await {
+            Ok(token) => return (*token).clone(),
+            Err(error) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "never refreshed: {error:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_manager_sends_nothing_while_its_mark_is_not_durable_and_recovers() {
+    let _serial = SERIAL.lock().await;
+    let primary = RedisServer::start();
+    let mut replica = RedisServer::start_replica_of(&primary, &[]);
+    let genlogs = MockGenLogs::builder().start().await;
+    let seeded = genlogs.issue_tokens();
+    let store = durable_store(&primary, 1);
+    store.replace(&seeded).await.unwrap();
+    let manager = manager(&genlogs, durable_store(&primary, 1));
+    let served = manager.access_token().await.unwrap();
+    assert_eq!(
+        Some(served.expose_secret()),
+        seeded.access_token.as_ref().map(|t| t.expose_secret())
+    );
+
+    replica.pause();
+    let error = manager.refresh_now().await.unwrap_err();
+    match &error {
+        TokenError::Store(cause) => {
+            assert!(
+                matches!(**cause, StoreError::NotDurable { .. }),
+                "{cause:?}"
+            );
+        }
+        other => panic!("expected a store error, got {other:?}"),
+    }
+    // The mark before the send was not durable: nothing was sent, and the cached token is
+    // still served.
+    assert_eq!(genlogs.refresh_requests(), 0);
+    assert_eq!(
+        manager.access_token().await.unwrap().expose_secret(),
+        served.expose_secret()
+    );
+    assert!(manager.unsaved_tokens().is_none());
+
+    replica.resume();
+    replica.wait_in_sync();
+    let fresh = refreshed(&manager).await;
+    assert_ne!(fresh.expose_secret(), served.expose_secret());
+    assert_eq!(genlogs.refresh_requests(), 1);
+    assert_eq!(genlogs.reuses(), 0);
+    let (_, on_replica) = held_by(&replica, &store).await;
+    assert!(genlogs.is_valid_refresh_token(&on_replica.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_whose_save_is_not_durable_is_kept_and_saved_once_the_replica_is_back() {
+    let _serial = SERIAL.lock().await;
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&primary, &[]);
+    let genlogs = MockGenLogs::builder().start().await;
+    let seeded = genlogs.issue_tokens();
+    let store = durable_store(&primary, 1);
+    store.replace(&seeded).await.unwrap();
+    let manager = manager(&genlogs, durable_store(&primary, 1));
+    let served = manager.access_token().await.unwrap();
+
+    // The replica stops while GenLogs rotates: the mark before the send was acknowledged, the
+    // rotation after it cannot be.
+    let replica_pid = replica.pid();
+    genlogs.fail_with(move |request| {
+        if request.path() == REFRESH_PATH {
+            signal(replica_pid, "-STOP");
+        }
+        None
+    });
+    // The renewal happened (GenLogs rotated); what `refresh_now` answers is the token still
+    // served, the one from before the rotation, since the new one is not saved.
+    let answered = manager.refresh_now().await;
+    genlogs.clear_faults();
+    if let Ok(token) = &answered {
+        assert_eq!(token.expose_secret(), served.expose_secret());
+    }
+    assert_eq!(genlogs.refresh_requests(), 1);
+    let unsaved = manager
+        .unsaved_tokens()
+        .expect("the rotated tokens, kept in memory");
+    assert!(genlogs.is_valid_refresh_token(unsaved.refresh_token.expose_secret()));
+    // Until they are durable, the token from before the rotation is served.
+    assert_eq!(
+        manager.access_token().await.unwrap().expose_secret(),
+        served.expose_secret()
+    );
+
+    // The primary took the write that was not acknowledged: the retry's compare-and-set reads
+    // it back (the same tokens, so they are ours) and saves over it.
+    let (written, on_primary) = held_by(&primary, &store).await;
+    assert_eq!(
+        on_primary.as_deref(),
+        Some(unsaved.refresh_token.expose_secret())
+    );
+
+    signal(replica_pid, "-CONT");
+    replica.wait_in_sync();
+    // The retry saves over the primary's unacknowledged copy of the same tokens.
+    manager.flush().await.unwrap();
+    assert!(manager.unsaved_tokens().is_none());
+    assert_eq!(genlogs.refresh_requests(), 1);
+    let (saved, on_replica) = held_by(&replica, &store).await;
+    assert_eq!(
+        on_replica.as_deref(),
+        Some(unsaved.refresh_token.expose_secret())
+    );
+    let number = |version: Option<String>| version.unwrap().parse::<u64>().unwrap();
+    assert_eq!(number(saved), number(written) + 1);
+}
