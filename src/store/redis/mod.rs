@@ -10,6 +10,7 @@
 mod connection;
 mod endpoint;
 mod lease;
+mod orphan;
 mod scripts;
 mod sealing;
 
@@ -386,7 +387,7 @@ impl TokenStore for RedisStore {
             // Measured before the request leaves, so the local deadline never overstates the
             // lease Redis grants.
             let sent_at = Instant::now();
-            let taken: Option<String> = self
+            let taken: Option<String> = match self
                 .bounded(
                     redis::cmd("SET")
                         .arg(&self.lock_key)
@@ -396,7 +397,25 @@ impl TokenStore for RedisStore {
                         .arg(lease_ms)
                         .query_async(&mut connection),
                 )
-                .await?;
+                .await
+            {
+                Ok(taken) => taken,
+                Err(error) => {
+                    // No answer: the `SET` may still run when Redis answers again, leaving a
+                    // lease no one would release.
+                    if matches!(error, StoreError::Unreachable(_)) {
+                        orphan::sweep(
+                            connection.clone(),
+                            self.tokens_key.clone(),
+                            self.lock_key.clone(),
+                            owner.clone(),
+                            sent_at + self.lease,
+                            self.timeout,
+                        );
+                    }
+                    return Err(error);
+                }
+            };
             if taken.is_some() {
                 let guard = LeaseGuard::new(
                     self.tokens_key.clone(),
