@@ -4,8 +4,8 @@
 //!
 //! Keys, for a grant named `NAME`: `{genlogs:NAME}:tokens` (a hash: `version`, `doc`) and
 //! `{genlogs:NAME}:lock` (the lease). The braces put both in one hash slot, so the scripts work
-//! on Redis Cluster ([`RedisStore::cluster`]) as well as on a single server or on the primary
-//! that Sentinel names ([`RedisStore::new`]).
+//! on Redis Cluster ([`RedisStore::cluster`]) as well as on a single server ([`RedisStore::new`])
+//! or on the primary that Redis Sentinel names ([`RedisStore::sentinel`]).
 
 mod connection;
 mod endpoint;
@@ -13,6 +13,7 @@ mod lease;
 mod orphan;
 mod scripts;
 mod sealing;
+mod sentinel;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -56,9 +57,9 @@ const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
 /// runtime) and remade automatically after Redis restarts or the network drops. `Debug` shows the
 /// host (or the cluster's nodes) and the grant's name, never the URL's credentials.
 ///
-/// One server or a Sentinel-managed primary: [`RedisStore::new`] with the primary's URL (the
-/// store does not ask Sentinel itself; after a failover, give it the new primary's address).
-/// A Redis Cluster: [`RedisStore::cluster`] with one or more of its nodes.
+/// One server: [`RedisStore::new`] with its URL. A primary monitored by Redis Sentinel, followed
+/// across failovers: [`RedisStore::sentinel`] with the sentinels' URLs. A Redis Cluster:
+/// [`RedisStore::cluster`] with one or more of its nodes.
 pub struct RedisStore {
     name: String,
     tokens_key: String,
@@ -173,6 +174,10 @@ impl RedisStore {
                 tls,
                 certificates: Some(certificates),
             },
+            Target::Sentinel(mut config) => {
+                config.set_certificates(certificates);
+                Target::Sentinel(config)
+            }
         };
         self.connection = tokio::sync::OnceCell::new();
         Ok(self)
@@ -310,8 +315,12 @@ impl RedisStore {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("endpoint", &self.endpoint)
+        let mut debug = f.debug_struct("RedisStore");
+        debug.field("endpoint", &self.endpoint);
+        if let Some(service) = self.target.sentinel_service() {
+            debug.field("sentinel_service", &service);
+        }
+        debug
             .field("cluster", &self.target.is_cluster())
             .field("name", &self.name)
             .field("encrypted", &self.encryption.is_some())
