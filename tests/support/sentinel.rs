@@ -44,15 +44,22 @@ impl SentinelSet {
     /// Starts the primary, its replica and three sentinels (quorum 2, down after 1 s), and
     /// waits until every sentinel knows the replica and the two other sentinels.
     pub fn start() -> Self {
-        let primary = RedisServer::start();
-        let replica =
-            RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port().to_string()]);
         let dir = std::env::temp_dir().join(format!(
             "genlogs-redis-sentinel-{}-{}",
             std::process::id(),
             free_port()
         ));
         std::fs::create_dir_all(&dir).expect("a directory for the sentinels' config files");
+        // The replica's full sync writes an RDB file into its directory: not the crate's.
+        let dir_arg = dir.display().to_string();
+        let primary = RedisServer::start_with(&["--dir", &dir_arg]);
+        let replica = RedisServer::start_with(&[
+            "--dir",
+            &dir_arg,
+            "--replicaof",
+            "127.0.0.1",
+            &primary.port().to_string(),
+        ]);
         let mut set = Self {
             nodes: vec![primary, replica],
             sentinels: Vec::new(),
