@@ -7,6 +7,7 @@ pub mod child;
 pub mod fixture;
 pub mod genlogs;
 pub mod redis;
+pub mod sentinel;
 pub mod server;
 
 use std::error::Error as _;

@@ -26,7 +26,7 @@ pub struct RedisServer {
 }
 
 /// A free loopback port.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
@@ -43,6 +43,19 @@ impl RedisServer {
             tls: None,
             extra: Vec::new(),
             dir: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Like [`start`](Self::start), with more arguments for `redis-server` (e.g. `--replicaof`).
+    pub fn start_with(extra: &[&str]) -> Self {
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+            paused: false,
+            tls: None,
+            extra: extra.iter().map(|arg| arg.to_string()).collect(),
         };
         server.spawn();
         server
@@ -414,7 +427,7 @@ impl Drop for RedisCluster {
 }
 
 /// Runs `redis-cli` with `args`, failing the test with how to install it if it is missing.
-fn redis_cli(args: &[&str]) -> std::process::Output {
+pub fn redis_cli(args: &[&str]) -> std::process::Output {
     Command::new("redis-cli")
         .args(args)
         .stdin(Stdio::null())

@@ -1,13 +1,16 @@
-//! Which Redis a [`RedisStore`](super::RedisStore) talks to — one server (also a primary found
-//! through Sentinel) or a Redis Cluster — and the connection it uses for either, so that the
-//! store, its scripts and its leases run the same commands on both.
+//! Which Redis a [`RedisStore`](super::RedisStore) talks to — one server, the primary that Redis
+//! Sentinel names, or a Redis Cluster — and the connection it uses for each, so that the store,
+//! its scripts and its leases run the same commands on all three.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, TlsCertificates, Value};
+
+use super::sentinel::{SentinelConfig, SentinelLink};
 
 /// Where the store connects: the client of one server, or what a cluster client is built from.
 #[derive(Clone)]
@@ -21,11 +24,14 @@ pub(super) enum Target {
         tls: bool,
         certificates: Option<TlsCertificates>,
     },
+    /// The primary of a service monitored by Redis Sentinel, found again after a failover.
+    Sentinel(SentinelConfig),
 }
 
 impl Target {
-    /// A connection with these bounds. For one server it is lazy (no network until the first
-    /// command); for a cluster it discovers the slots now, so the caller bounds the wait.
+    /// A connection with these bounds. For one server and for Sentinel it is lazy (no network
+    /// until the first command, which finds the primary first); for a cluster it discovers the
+    /// slots now, so the caller bounds the wait.
     pub(super) async fn connect(&self, timeout: Duration) -> Result<Connection, RedisError> {
         match self {
             Self::Server(client) => {
@@ -53,6 +59,7 @@ impl Target {
                 let client = builder.build()?;
                 client.get_async_connection().await.map(Connection::Cluster)
             }
+            Self::Sentinel(config) => config.connect(timeout).map(Connection::Sentinel),
         }
     }
 
@@ -60,13 +67,23 @@ impl Target {
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster { .. })
     }
+
+    /// The Sentinel service whose primary this is, if it is one.
+    pub(super) fn sentinel_service(&self) -> Option<&str> {
+        match self {
+            Self::Sentinel(config) => Some(config.service()),
+            _ => None,
+        }
+    }
 }
 
-/// A connection to one server or to a cluster; cheap to clone (both share their sockets).
+/// A connection to one server, to a cluster or to Sentinel's current primary; cheap to clone
+/// (clones share their sockets, and a Sentinel one the primary it follows).
 #[derive(Clone)]
 pub(super) enum Connection {
     Server(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(Arc<SentinelLink>),
 }
 
 impl ConnectionLike for Connection {
@@ -74,6 +91,7 @@ impl ConnectionLike for Connection {
         match self {
             Self::Server(connection) => connection.req_packed_command(cmd),
             Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::Sentinel(link) => link.req_packed_command(cmd),
         }
     }
 
@@ -86,6 +104,7 @@ impl ConnectionLike for Connection {
         match self {
             Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(link) => link.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -93,6 +112,8 @@ impl ConnectionLike for Connection {
         match self {
             Self::Server(connection) => connection.get_db(),
             Self::Cluster(connection) => connection.get_db(),
+            // Commands go to the database the connection was opened on; none selects another.
+            Self::Sentinel(_) => 0,
         }
     }
 }

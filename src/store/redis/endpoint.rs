@@ -120,6 +120,13 @@ impl Endpoint {
         )))
     }
 
+    /// Scrubs `secret` too (a password given apart from the URLs).
+    pub(super) fn also_scrub(&mut self, secret: &str) {
+        if !secret.is_empty() {
+            self.secrets.push(secret.to_string());
+        }
+    }
+
     /// Is it reached with TLS (`rediss://`)?
     pub(super) fn is_tls(&self) -> bool {
         self.scheme == "rediss"

@@ -4,15 +4,17 @@
 //!
 //! Keys, for a grant named `NAME`: `{genlogs:NAME}:tokens` (a hash: `version`, `doc`) and
 //! `{genlogs:NAME}:lock` (the lease). The braces put both in one hash slot, so the scripts work
-//! on Redis Cluster ([`RedisStore::cluster`]) as well as on a single server or on the primary
-//! that Sentinel names ([`RedisStore::new`]).
+//! on Redis Cluster ([`RedisStore::cluster`]) as well as on a single server ([`RedisStore::new`])
+//! or on the primary that Redis Sentinel names ([`RedisStore::sentinel`]).
 
 mod connection;
 mod durability;
 mod endpoint;
 mod lease;
+mod orphan;
 mod scripts;
 mod sealing;
+mod sentinel;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -69,9 +71,9 @@ fn lease_ms(lease: Duration) -> u64 {
 /// runtime) and remade automatically after Redis restarts or the network drops. `Debug` shows the
 /// host (or the cluster's nodes) and the grant's name, never the URL's credentials.
 ///
-/// One server or a Sentinel-managed primary: [`RedisStore::new`] with the primary's URL (the
-/// store does not ask Sentinel itself; after a failover, give it the new primary's address).
-/// A Redis Cluster: [`RedisStore::cluster`] with one or more of its nodes.
+/// One server: [`RedisStore::new`] with its URL. A primary monitored by Redis Sentinel, followed
+/// across failovers: [`RedisStore::sentinel`] with the sentinels' URLs. A Redis Cluster:
+/// [`RedisStore::cluster`] with one or more of its nodes.
 pub struct RedisStore {
     name: String,
     tokens_key: String,
@@ -231,6 +233,10 @@ impl RedisStore {
                 tls,
                 certificates: Some(certificates),
             },
+            Target::Sentinel(mut config) => {
+                config.set_certificates(certificates);
+                Target::Sentinel(config)
+            }
         };
         self.connection = tokio::sync::OnceCell::new();
         self.durable_connection = tokio::sync::OnceCell::new();
@@ -472,8 +478,12 @@ impl RedisStore {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("endpoint", &self.endpoint)
+        let mut debug = f.debug_struct("RedisStore");
+        debug.field("endpoint", &self.endpoint);
+        if let Some(service) = self.target.sentinel_service() {
+            debug.field("sentinel_service", &service);
+        }
+        debug
             .field("cluster", &self.target.is_cluster())
             .field("name", &self.name)
             .field("encrypted", &self.encryption.is_some())
@@ -548,7 +558,7 @@ impl TokenStore for RedisStore {
             // Measured before the request leaves, so the local deadline never overstates the
             // lease Redis grants.
             let sent_at = Instant::now();
-            let taken: Option<String> = self
+            let taken: Option<String> = match self
                 .bounded(
                     redis::cmd("SET")
                         .arg(&self.lock_key)
@@ -558,7 +568,25 @@ impl TokenStore for RedisStore {
                         .arg(lease_ms)
                         .query_async(&mut connection),
                 )
-                .await?;
+                .await
+            {
+                Ok(taken) => taken,
+                Err(error) => {
+                    // No answer: the `SET` may still run when Redis answers again, leaving a
+                    // lease no one would release.
+                    if matches!(error, StoreError::Unreachable(_)) {
+                        orphan::sweep(
+                            connection.clone(),
+                            self.tokens_key.clone(),
+                            self.lock_key.clone(),
+                            owner.clone(),
+                            sent_at + self.lease,
+                            self.timeout,
+                        );
+                    }
+                    return Err(error);
+                }
+            };
             if taken.is_some() {
                 let guard = LeaseGuard::new(
                     self.tokens_key.clone(),
