@@ -50,12 +50,21 @@ impl RedisServer {
 
     /// Like [`start`](Self::start), with more arguments for `redis-server` (e.g. `--replicaof`).
     pub fn start_with(extra: &[&str]) -> Self {
+        let port = free_port();
+        // Its own directory: a replica writes the primary's snapshot to its working directory.
+        let dir = std::env::temp_dir().join(format!("genlogs-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the server's files");
         let mut server = Self {
-            port: free_port(),
+            port,
             child: None,
             paused: false,
             tls: None,
-            extra: extra.iter().map(|arg| arg.to_string()).collect(),
+            extra: [&["--dir", &dir.display().to_string()][..], extra]
+                .concat()
+                .iter()
+                .map(|arg| arg.to_string())
+                .collect(),
+            dir: Some(dir),
         };
         server.spawn();
         server
