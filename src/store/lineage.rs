@@ -30,9 +30,10 @@ use crate::secret::{ApiKey, RefreshToken};
 pub const DOCUMENT_FINGERPRINTS: usize = 16;
 
 /// After tokens were written back into a store that went back or came back empty, no host
-/// refreshes from them for this long: the hosts watching the store (every 2 s by default) write
-/// back any newer tokens they hold meanwhile.
-pub const RESTORE_GRACE: Duration = Duration::from_secs(5);
+/// refreshes from them for this long: hosts that hold newer tokens and read the store meanwhile
+/// (any caller needing a refresh, the keep-alive task's store watch) write them back first.
+/// Access tokens are still handed out; only the next refresh waits.
+pub const RESTORE_GRACE: Duration = Duration::from_secs(3);
 
 /// A keyed hash of a refresh token: equal for equal tokens under one api key, and useless for
 /// finding the token. `Debug` and serialization show hex.

@@ -392,7 +392,13 @@ mod tests {
 
     #[test]
     fn sentinel_urls_must_agree_and_are_never_shown() {
-        let ok = RedisStore::sentinel(
+        // Plain redis:// to hosts that are not loopback: refused unless opted in.
+        let refused = RedisStore::sentinel(&["redis://:s-pw-1@sen-a:26379/"], "svc", "grant");
+        assert!(
+            matches!(&refused, Err(e) if !e.to_string().contains("s-pw-1")),
+            "{refused:?}"
+        );
+        let ok = RedisStore::sentinel_allowing_plaintext(
             &[
                 "redis://:s-pw-1@sen-a:26379/",
                 "redis://:s-pw-1@sen-b:26380/",
