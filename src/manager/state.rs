@@ -1961,8 +1961,9 @@ mod tests {
             Step::Wait(until) => assert_eq!(until, Deadline(secs(1) + RESTORE_GRACE)),
             other => panic!("{other:?}"),
         }
+        // Past the grace (and the minimum interval since the last refresh).
         assert!(matches!(
-            decide(&state, &policy(), secs(1) + RESTORE_GRACE, utc()),
+            decide(&state, &policy(), secs(10), utc()),
             Step::Refresh
         ));
     }
