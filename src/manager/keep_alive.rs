@@ -20,6 +20,10 @@ pub const DEFAULT_KEEP_ALIVE_MARGIN: f64 = 0.25;
 /// operator re-seeded, are noticed by then.
 const CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
+/// How often the keep-alive task reads the store to notice that it went back (and writes the
+/// newer tokens back): one cheap read per interval and host.
+pub const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
 /// After a renewal that failed for a reason that may pass, and after one that succeeded, the task
 /// looks again after this.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -91,37 +95,54 @@ impl Drop for KeepAlive {
 }
 
 async fn run(manager: TokenManager) {
+    let clock = &manager.shared.clock;
+    let mut next_check = clock.monotonic();
     loop {
-        let wait = match manager.renew_grant_if_due().await {
-            Ok(GrantRenewal::NotDue { renew_at }) => {
-                let left = (renew_at - manager.shared.clock.utc_now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO);
-                if left.is_zero() {
-                    // Due, yet not renewed (the refresh was not needed after all, or changed
-                    // nothing): look again later, not in a loop.
-                    CHECK_INTERVAL
-                } else {
-                    left.min(CHECK_INTERVAL)
-                }
-            }
-            Ok(GrantRenewal::Renewed { .. }) => {
-                tracing::info!("genlogs grant kept alive: refresh token renewed");
-                // Looked at again soon, not at once: a server issuing refresh tokens that are
-                // due on arrival gets one renewal a minute, not a storm.
-                RETRY_AFTER_FAILURE.max(manager.shared.policy.min_interval)
-            }
-            Ok(GrantRenewal::ExpiryUnknown) => CHECK_INTERVAL,
-            Err(error) if error.needs_new_tokens() => {
-                tracing::error!(error = %error, "genlogs grant cannot be kept alive: new tokens are required");
+        // The store watch: a store that went back (a failover that lost writes, a restore, a
+        // restart that came back empty) gets this host's newer tokens back within an interval,
+        // even while nobody asks for a token, so a host that knows nothing newer finds them.
+        if let Err(error) = manager.watch_store().await {
+            tracing::debug!(error = %error, "the genlogs token store could not be watched");
+        }
+        if clock.monotonic() >= next_check {
+            let wait = renew(&manager).await;
+            next_check = clock.monotonic().saturating_add(wait);
+        }
+        let until_check = next_check.saturating_sub(clock.monotonic());
+        clock.sleep(until_check.min(STORE_WATCH_INTERVAL)).await;
+    }
+}
+
+/// One keep-alive check; how long until the next.
+async fn renew(manager: &TokenManager) -> Duration {
+    match manager.renew_grant_if_due().await {
+        Ok(GrantRenewal::NotDue { renew_at }) => {
+            let left = (renew_at - manager.shared.clock.utc_now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            if left.is_zero() {
+                // Due, yet not renewed (the refresh was not needed after all, or changed
+                // nothing): look again later, not in a loop.
                 CHECK_INTERVAL
+            } else {
+                left.min(CHECK_INTERVAL)
             }
-            Err(error) => {
-                tracing::warn!(error = %error, "renewing the genlogs grant failed; trying again later");
-                RETRY_AFTER_FAILURE
-            }
-        };
-        manager.shared.clock.sleep(wait).await;
+        }
+        Ok(GrantRenewal::Renewed { .. }) => {
+            tracing::info!("genlogs grant kept alive: refresh token renewed");
+            // Looked at again soon, not at once: a server issuing refresh tokens that are due
+            // on arrival gets one renewal a minute, not a storm.
+            RETRY_AFTER_FAILURE.max(manager.shared.policy.min_interval)
+        }
+        Ok(GrantRenewal::ExpiryUnknown) => CHECK_INTERVAL,
+        Err(error) if error.needs_new_tokens() => {
+            tracing::error!(error = %error, "genlogs grant cannot be kept alive: new tokens are required");
+            CHECK_INTERVAL
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "renewing the genlogs grant failed; trying again later");
+            RETRY_AFTER_FAILURE
+        }
     }
 }
 

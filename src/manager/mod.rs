@@ -25,7 +25,7 @@ use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
 use crate::AuthClient;
 
 pub use error::TokenError;
-pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN};
+pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
 pub use state::MAX_COOLDOWN;
 
 use flight::Flights;
@@ -430,6 +430,19 @@ impl TokenManager {
             })
     }
 
+    /// Reads the store and, if it went back or came back empty (this host then holds newer
+    /// tokens, which `sync` marks for writing back), writes them back now.
+    async fn watch_store(&self) -> Result<(), TokenError> {
+        if self.shared.current().tokens.is_none() {
+            return Ok(()); // nothing to write back, and nothing to learn before someone asks
+        }
+        self.sync().await?;
+        if self.shared.current().pending.is_some() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Renews the grant whose refresh token is `known` (unless it has changed already): one
     /// refresh task, whose error is returned when the grant did not change. `Ok(true)` when it
     /// changed.
@@ -449,7 +462,10 @@ impl TokenManager {
     /// Keeps the grant alive while the service is idle: a background task renews the refresh
     /// token when less than [a share](TokenManagerBuilder::with_keep_alive_margin) of its
     /// lifetime is left, whether or not anyone asks for an access token, so a service idle for
-    /// longer than the refresh token lives does not lose the grant. It looks again at least
+    /// longer than the refresh token lives does not lose the grant. The same task reads the
+    /// store every [`STORE_WATCH_INTERVAL`] and, if it went back (a failover that lost writes,
+    /// a restored snapshot) or came back empty, writes this host's newer tokens back at once;
+    /// every host of a fleet should run it. It looks again at least
     /// hourly (tokens another process renewed are adopted, never renewed twice) and waits on the
     /// manager's [`Clock`]. Dropping the returned handle stops it; a renewal under way finishes.
     ///
