@@ -12,7 +12,7 @@ use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenError, TokenManager,
     TokenStore,
 };
-use support::redis::{signal, RedisServer};
+use support::redis::{redis_cli, signal, RedisServer};
 
 /// How long a save waits for the replica.
 const WAIT: Duration = Duration::from_millis(300);
@@ -331,4 +331,85 @@ async fn a_rotation_whose_save_is_not_durable_is_kept_and_saved_once_the_replica
     );
     let number = |version: Option<String>| version.unwrap().parse::<u64>().unwrap();
     assert_eq!(number(saved), number(written) + 1);
+}
+
+/// Issue 14: a lease ran out while its holder held the only valid tokens after a failed save.
+/// The holder now extends its lease in the background and retries the save until it succeeds;
+/// meanwhile no other host gets the lease or sends anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_outlives_a_pending_save_and_the_save_is_retried_in_the_background() {
+    let _serial = SERIAL.lock().await;
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&primary, &[]);
+    let genlogs = MockGenLogs::builder().start().await;
+    let store = durable_store(&primary, 1);
+    store.replace(&genlogs.issue_tokens()).await.unwrap();
+    // A 1 s request timeout: the lease the manager keeps before a send is 1 s + 2 s + 2 s.
+    let host = |lock_wait: Duration| {
+        let client = AuthClient::builder(genlogs.api_key())
+            .with_base_url(genlogs.base_url())
+            .with_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let store = durable_store(&primary, 1)
+            .with_lease(Duration::from_secs(3))
+            .with_lock_wait(lock_wait);
+        TokenManager::builder(client, store)
+            .with_min_refresh_interval(Duration::from_millis(100))
+            .build()
+    };
+    let holder = host(Duration::from_secs(10));
+    let other = host(Duration::from_millis(500));
+    holder.access_token().await.unwrap();
+    other.access_token().await.unwrap();
+
+    let replica_pid = replica.pid();
+    genlogs.fail_with(move |request| {
+        if request.path() == REFRESH_PATH {
+            signal(replica_pid, "-STOP");
+        }
+        None
+    });
+    assert!(
+        holder.refresh_now().await.is_err(),
+        "the rotation is not durable"
+    );
+    genlogs.clear_faults();
+    assert!(holder.unsaved_tokens().is_some());
+
+    // Well past any lease the holder took: it still holds it, and the other host can neither
+    // take it nor send anything.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let ttl = redis_cli(&[
+        "-p",
+        &primary.port().to_string(),
+        "PTTL",
+        "{genlogs:grant-1}:lock",
+    ]);
+    let ttl: i64 = String::from_utf8(ttl.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > 0,
+        "the lease is kept while the rotation is unsaved ({ttl} ms)"
+    );
+    assert!(other.refresh_now().await.is_err());
+    assert_eq!(genlogs.refresh_requests(), 1);
+
+    // The replica is back: the holder's background retry saves without being asked, and the
+    // other host is served the newest tokens.
+    signal(replica_pid, "-CONT");
+    replica.wait_in_sync();
+    let started = Instant::now();
+    while holder.unsaved_tokens().is_some() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("saved {:?} after the replica came back", started.elapsed());
+    // (It adopts the holder's saved rotation: that counts as its refresh.)
+    let token = refreshed(&other).await;
+    assert!(genlogs.is_valid_access_token(token.expose_secret()));
+    assert_eq!(genlogs.reuses(), 0);
 }

@@ -70,6 +70,9 @@ pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// timeout by this much; a shorter lease is extended first.
 const LEASE_SAFETY: Duration = Duration::from_secs(2);
 
+/// While a rotation is unsaved, its save is tried again (and the lease extended) this often.
+const PENDING_RETRY: Duration = Duration::from_secs(1);
+
 /// A refresh task acts at most this many times (saves, sends, waits) before giving up: a store
 /// that keeps changing under it cannot keep it busy forever.
 const MAX_STEPS: usize = 12;
@@ -196,6 +199,7 @@ impl TokenManagerBuilder {
                 current: RwLock::new(Arc::new(State::default())),
                 flights: Flights::default(),
                 serial: tokio::sync::Mutex::new(None),
+                keeping_pending: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -224,6 +228,8 @@ struct Shared {
     /// One refresh task or replacement at a time; holds the store's lock between tasks while
     /// rotated tokens could not be saved, so no other process reads the rotated-away token.
     serial: tokio::sync::Mutex<Option<StoreLock>>,
+    /// Whether `keep_pending_safe` runs.
+    keeping_pending: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -451,7 +457,12 @@ impl TokenManager {
         // A task already under way may have started before the request: then one more.
         for _ in 0..2 {
             let result = self.shared.flights.join(|| run(self.shared.clone())).await;
-            if !self.shared.current().renewal_pending() {
+            let state = self.shared.current();
+            if !state.renewal_pending() {
+                if state.unsaved_refresh_token().is_some() {
+                    // Renewed, but not saved yet: say why (the store's error).
+                    result?;
+                }
                 return Ok(true);
             }
             result?;
@@ -527,6 +538,8 @@ enum Until {
 async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
     let mut serial = shared.serial.lock().await;
     let result = act(&shared, &mut serial, Until::Answered).await;
+    drop(serial);
+    guard_pending(&shared);
     if result.is_err() {
         let now = shared.clock.monotonic();
         shared.quiet_until(Deadline::after(now, shared.policy.cooldown));
@@ -630,6 +643,13 @@ async fn steps(
             Step::Refresh => {
                 keep_lease(shared, lock).await?;
                 mark_attempt(shared, lock, &state).await?;
+                // The mark took a round trip: the lease must still outlast the request.
+                if lock
+                    .time_left()
+                    .is_some_and(|left| left < lease_needed(shared))
+                {
+                    keep_lease(shared, lock).await?;
+                }
                 send(shared, &state).await;
             }
         }
@@ -699,7 +719,7 @@ async fn send(shared: &Shared, state: &State) {
 /// the same token. The lease is extended (an owner-checked round trip) before every send, so a
 /// lease lost early (evicted, a failover) is noticed before anything is sent.
 async fn keep_lease(shared: &Shared, lock: &mut StoreLock) -> Result<(), TokenError> {
-    let needed = shared.client.request_timeout().saturating_add(LEASE_SAFETY);
+    let needed = lease_needed(shared);
     if lock.time_left().is_none() {
         return Ok(());
     }
@@ -711,6 +731,71 @@ async fn keep_lease(shared: &Shared, lock: &mut StoreLock) -> Result<(), TokenEr
     match lock.time_left() {
         Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
         _ => Ok(()),
+    }
+}
+
+/// How much of the lease must be left to send a refresh: the request's total timeout and a
+/// margin.
+fn lease_needed(shared: &Shared) -> Duration {
+    shared.client.request_timeout().saturating_add(LEASE_SAFETY)
+}
+
+/// While news of a sent token (a rotation above all) is not saved, this process holds the
+/// store's lock, so that no other process reads the store (which still shows the sent token as
+/// usable) and sends it again. A lease would run out meanwhile: this task extends it and tries
+/// the save again every [`PENDING_RETRY`], until it succeeds. One per manager at a time.
+async fn keep_pending_safe(weak: std::sync::Weak<Shared>) {
+    loop {
+        let sleep = match weak.upgrade() {
+            Some(shared) => shared.clock.sleep(PENDING_RETRY),
+            None => return, // the manager is gone
+        };
+        sleep.await;
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let mut serial = shared.serial.lock().await;
+        if !shared.current().unsaved_news_of_a_sent_token() {
+            break;
+        }
+        if let Some(lock) = serial.as_mut() {
+            if lock.time_left().is_some() {
+                let by = lease_needed(&shared).saturating_add(LEASE_SAFETY);
+                if let Err(error) = shared.store.extend(lock, by).await {
+                    tracing::warn!(error = %error, "extending the genlogs token store's lease failed while a rotation is unsaved");
+                }
+            }
+        }
+        let saved = act(&shared, &mut serial, Until::Saved).await;
+        if saved.is_ok() && !shared.current().unsaved_news_of_a_sent_token() {
+            tracing::info!("unsaved genlogs tokens saved on a retry");
+            shared
+                .keeping_pending
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
+    }
+    if let Some(shared) = weak.upgrade() {
+        shared
+            .keeping_pending
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Starts [`keep_pending_safe`] if news of a sent token is unsaved and it is not running.
+fn guard_pending(shared: &Arc<Shared>) {
+    use std::sync::atomic::Ordering;
+    if shared.current().unsaved_news_of_a_sent_token()
+        && shared
+            .keeping_pending
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(keep_pending_safe(Arc::downgrade(shared)));
+        } else {
+            shared.keeping_pending.store(false, Ordering::SeqCst);
+        }
     }
 }
 
