@@ -8,7 +8,7 @@ use std::time::Duration;
 use genlogs_auth::{
     EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
-use support::redis::{assert_shows_none_of, until_ok, RedisServer};
+use support::redis::{assert_shows_none_of, redis_cli, until_ok, RedisServer};
 
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
@@ -619,4 +619,87 @@ async fn rediss_connects_with_tls_to_a_server_signed_by_a_trusted_ca() {
         untrusted.load().await,
         Err(StoreError::Unreachable(_) | StoreError::Other(_))
     ));
+}
+
+/// A store that counts the calls the manager makes, each one round trip to Redis when the lease
+/// is free (a pipeline, `WAIT` included, is one).
+#[derive(Debug)]
+struct Counting {
+    inner: RedisStore,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl Counting {
+    fn note(&self, call: &'static str) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    fn take(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+#[genlogs_auth::async_trait]
+impl TokenStore for Counting {
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        self.note("load");
+        self.inner.load().await
+    }
+    async fn lock(&self) -> Result<genlogs_auth::StoreLock, StoreError> {
+        self.note("lock");
+        self.inner.lock().await
+    }
+    async fn save(
+        &self,
+        tokens: &StoredTokens,
+        lock: &genlogs_auth::StoreLock,
+    ) -> Result<u64, StoreError> {
+        self.note("save");
+        self.inner.save(tokens, lock).await
+    }
+    async fn extend(
+        &self,
+        lock: &mut genlogs_auth::StoreLock,
+        by: Duration,
+    ) -> Result<(), StoreError> {
+        self.note("extend");
+        self.inner.extend(lock, by).await
+    }
+    async fn release(&self, lock: genlogs_auth::StoreLock) {
+        self.note("release");
+        self.inner.release(lock).await
+    }
+}
+
+/// Issue 14, item 7: the store calls (each one round trip to Redis) of one refresh. Printed,
+/// and guarded against growth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refresh_takes_a_known_number_of_redis_round_trips() {
+    let redis = RedisServer::start();
+    let genlogs = genlogs_auth::testing::MockGenLogs::start().await;
+    RedisStore::new(&redis.url(), "round-trips")
+        .unwrap()
+        .replace(&genlogs.issue_tokens())
+        .await
+        .unwrap();
+    let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .build()
+        .unwrap();
+    let store = std::sync::Arc::new(Counting {
+        inner: RedisStore::new(&redis.url(), "round-trips").unwrap(),
+        calls: Default::default(),
+    });
+    let manager = genlogs_auth::TokenManager::builder(client, store.clone()).build();
+    manager.access_token().await.unwrap();
+    store.take();
+    // An access token that has expired: the refresh a caller waits for.
+    manager.invalidate(&manager.access_token().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(5)).await; // the minimum interval since the first
+    manager.access_token().await.unwrap();
+    let calls = store.take();
+    println!("round trips of one refresh: {} ({calls:?})", calls.len());
+    assert_eq!(genlogs.refreshes(), 1);
+    // Take the lease, read, save the mark, (send), save the rotation, release.
+    assert_eq!(calls, ["lock", "load", "save", "save", "release"]);
 }
