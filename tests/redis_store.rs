@@ -8,7 +8,7 @@ use std::time::Duration;
 use genlogs_auth::{
     EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
-use support::redis::{assert_shows_none_of, redis_cli, until_ok, RedisServer};
+use support::redis::{assert_shows_none_of, until_ok, RedisServer};
 
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
