@@ -5,8 +5,9 @@
 //! crate's GenLogs stand-in, which revokes the whole grant when a rotated refresh token comes
 //! back (RFC 9700 §4.14) and counts it in `reuses()`.
 //!
-//! Figures are printed (`--nocapture`); the asserts are the guarantees: 0 reuse, every host
-//! served again without a restart.
+//! Two of the hosts have wall clocks an hour ahead and an hour behind. Figures are printed
+//! (`--nocapture`); the asserts are the guarantees: 0 reuse, every host served again without a
+//! restart, and an operator's re-seed followed.
 
 mod support;
 
@@ -29,16 +30,39 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 struct Fleet {
     genlogs: MockGenLogs,
     hosts: Vec<TokenManager>,
-    _keep_alive: Vec<KeepAlive>,
+    keep_alive: Vec<KeepAlive>,
 }
 
-fn host(genlogs: &MockGenLogs, redis: &RedisServer) -> TokenManager {
+/// The system clock moved by a fixed offset: a host whose wall clock is wrong.
+#[derive(Debug)]
+struct Skewed {
+    system: genlogs_auth::SystemClock,
+    offset: chrono::Duration,
+}
+
+impl genlogs_auth::Clock for Skewed {
+    fn monotonic(&self) -> Duration {
+        self.system.monotonic()
+    }
+
+    fn utc_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.system.utc_now() + self.offset
+    }
+}
+
+/// Host `index`: hosts 1 and 2 have wall clocks an hour ahead and behind.
+fn host(genlogs: &MockGenLogs, redis: &RedisServer, index: usize) -> TokenManager {
     let client = AuthClient::builder(API_KEY)
         .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
+    let hours = [0, 1, -1, 0][index % 4];
     TokenManager::builder(client, RedisStore::new(&redis.url(), GRANT).unwrap())
         .with_min_refresh_interval(Duration::from_millis(100))
+        .with_clock(std::sync::Arc::new(Skewed {
+            system: genlogs_auth::SystemClock::new(),
+            offset: chrono::Duration::hours(hours),
+        }))
         .build()
 }
 
@@ -53,7 +77,7 @@ async fn fleet(redis: &RedisServer) -> Fleet {
         ))
         .await
         .unwrap();
-    let hosts: Vec<TokenManager> = (0..HOSTS).map(|_| host(&genlogs, redis)).collect();
+    let hosts: Vec<TokenManager> = (0..HOSTS).map(|i| host(&genlogs, redis, i)).collect();
     for host in &hosts {
         host.access_token().await.unwrap();
     }
@@ -61,7 +85,7 @@ async fn fleet(redis: &RedisServer) -> Fleet {
     Fleet {
         genlogs,
         hosts,
-        _keep_alive: keep_alive,
+        keep_alive,
     }
 }
 
@@ -150,6 +174,8 @@ async fn a_store_restored_one_or_two_rotations_back_gets_the_newest_tokens_and_n
             fleet.genlogs.refreshes() > 1 + back,
             "a refresh after the restore"
         );
+        operator_reseeds(&redis, &fleet).await;
+        assert_eq!(fleet.genlogs.reuses(), 0);
     }
 }
 
@@ -198,7 +224,7 @@ async fn a_host_started_after_a_restore_is_safe_once_the_watch_wrote_the_newer_t
             tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
             restore(&redis, &old);
             tokio::time::sleep(delay).await;
-            let newcomer = host(&fleet.genlogs, &redis);
+            let newcomer = host(&fleet.genlogs, &redis, 0);
             let _ = newcomer.refresh_now().await;
             if delay.is_zero() {
                 burned_at_once += fleet.genlogs.reuses().min(1);
@@ -216,4 +242,106 @@ async fn a_host_started_after_a_restore_is_safe_once_the_watch_wrote_the_newer_t
          {trials} trials; after {:?}: 0 of {trials}",
         STORE_WATCH_INTERVAL + Duration::from_secs(1)
     );
+}
+
+/// An operator seeds new tokens (`genlogs-auth init --force` does `replace`): every host
+/// follows them, whatever it held, and is served from them.
+async fn operator_reseeds(redis: &RedisServer, fleet: &Fleet) {
+    let seeded = fleet.genlogs.issue_tokens();
+    RedisStore::new(&redis.url(), GRANT)
+        .unwrap()
+        .replace(&seeded)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for host in &fleet.hosts {
+        // Within a watch interval every host reads the operator's generation.
+        loop {
+            let _ = host.refresh_now().await;
+            if host
+                .access_token()
+                .await
+                .is_ok_and(|token| fleet.genlogs.is_valid_access_token(token.expose_secret()))
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < STORE_WATCH_INTERVAL * 5,
+                "a host did not follow the operator"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restarted_empty_while_hosts_hold_different_versions_gets_the_newest() {
+    let _serial = SERIAL.lock().await;
+    let mut redis = RedisServer::start();
+    let mut fleet = fleet(&redis).await;
+    // Host 3 stops watching and falls behind: it holds the first tokens only.
+    drop(fleet.keep_alive.pop());
+    for _ in 0..2 {
+        fleet.hosts[0].refresh_now().await.unwrap();
+    }
+    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
+    let newest = stored_refresh_token(&redis).await;
+
+    redis.kill();
+    redis.restart();
+    // The stale host writes back first (it needs a refresh at once); the newest still wins.
+    let _ = fleet.hosts[3].refresh_now().await;
+    let written_back = until_stored(&redis, &newest, STORE_WATCH_INTERVAL * 3).await;
+    for host in &fleet.hosts {
+        host.refresh_now().await.unwrap();
+    }
+    every_host_is_served(&fleet).await;
+    println!(
+        "restarted empty, hosts two rotations apart: the newest written back after \
+         {written_back:?}; reuses {}",
+        fleet.genlogs.reuses()
+    );
+    assert_eq!(fleet.genlogs.reuses(), 0);
+    operator_reseeds(&redis, &fleet).await;
+    assert_eq!(fleet.genlogs.reuses(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_dead_document_does_not_stop_a_fleet_holding_live_tokens() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let fleet = fleet(&redis).await;
+    // The first grant dies: GenLogs revokes it, a host's 401 marks it dead for everyone.
+    fleet.genlogs.revoke_all();
+    // (A first call may adopt a rotation another host made meanwhile: the host whose clock runs
+    // an hour ahead finds every adopted access token expired and refreshes.)
+    let mut died = None;
+    for _ in 0..5 {
+        if let Err(error) = fleet.hosts[0].refresh_now().await {
+            died = Some(error);
+            break;
+        }
+    }
+    assert!(died.expect("the revoked grant dies").needs_new_tokens());
+    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
+    let dead = snapshot(&redis);
+    // An operator re-seeds; the fleet follows and refreshes once.
+    operator_reseeds(&redis, &fleet).await;
+    fleet.hosts[1].refresh_now().await.unwrap();
+    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
+    let newest = stored_refresh_token(&redis).await;
+
+    // The store goes back to the dead document of the older generation.
+    restore(&redis, &dead);
+    let written_back = until_stored(&redis, &newest, STORE_WATCH_INTERVAL * 3).await;
+    for host in &fleet.hosts {
+        host.refresh_now().await.unwrap();
+    }
+    every_host_is_served(&fleet).await;
+    println!(
+        "rolled back to a dead document: live tokens written back after {written_back:?}; \
+         reuses {}",
+        fleet.genlogs.reuses()
+    );
+    assert_eq!(fleet.genlogs.reuses(), 0);
 }
