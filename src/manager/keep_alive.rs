@@ -49,15 +49,21 @@ pub enum GrantRenewal {
 
 /// When the grant held in `tokens` should be renewed: `margin` of its lifetime before the refresh
 /// token expires, moved earlier by up to `jitter` of that (by `roll`, uniform in `[0, 1)`) so a
-/// fleet does not renew in step. `None` when the expiry is unknown. A token whose issue time is
-/// unknown (seeded by hand) is due at once: renewing it records the time.
+/// fleet does not renew in step. A token whose issue time or expiry is unknown (seeded by hand)
+/// is due at once: renewing it records both. `None` when even a renewal left the expiry unknown.
 pub(crate) fn renew_at(
     tokens: &StoredTokens,
     margin: f64,
     jitter: f64,
     roll: f64,
 ) -> Option<DateTime<Utc>> {
-    let expires = tokens.refresh_expires?;
+    let Some(expires) = tokens.refresh_expires else {
+        // Seeded with a bare refresh token: one renewal learns its expiry (GenLogs sends it).
+        return tokens
+            .refreshed_at
+            .is_none()
+            .then_some(DateTime::<Utc>::MIN_UTC);
+    };
     let Some(issued) = tokens.refreshed_at.filter(|issued| *issued < expires) else {
         return Some(DateTime::<Utc>::MIN_UTC);
     };
@@ -225,7 +231,8 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_issue_time_is_due_at_once_and_an_unknown_expiry_never() {
+    fn an_unknown_issue_time_or_a_bare_token_is_due_at_once_and_an_expiry_unknown_after_renewal_never(
+    ) {
         let seeded = tokens(None, Some("2026-11-08T00:00:00Z"));
         assert_eq!(
             renew_at(&seeded, 0.25, 0.0, 0.0),
@@ -238,7 +245,13 @@ mod tests {
         );
         assert_eq!(
             renew_at(&tokens(Some("2026-11-01T00:00:00Z"), None), 0.25, 0.0, 0.0),
-            None
+            None,
+            "renewed, and still no expiry: nothing to go by"
+        );
+        assert_eq!(
+            renew_at(&tokens(None, None), 0.25, 0.0, 0.0),
+            Some(DateTime::<Utc>::MIN_UTC),
+            "a bare refresh token: one renewal learns its expiry"
         );
     }
 
