@@ -1194,7 +1194,6 @@ impl Sim {
                     let processed = first.process_at.unwrap_or(first.deadline);
                     lease && at >= first.sent_at && at <= processed && at <= second.sent_at
                 });
-                let issued = self.genlogs.issued_at[self.genlogs.current];
                 if lease_lost_in_flight {
                     if second.from_marked {
                         Verdict::Failure(
@@ -1216,7 +1215,11 @@ impl Sim {
                             "the store lost the lease and the mark of a request in flight, and no other running host had seen the mark",
                         )
                     }
-                } else if self.store_faults.iter().any(|&(at, _)| at >= issued) {
+                } else if self
+                    .store_faults
+                    .iter()
+                    .any(|&(at, _)| at >= spender.process_at.unwrap_or(spender.sent_at))
+                {
                     Verdict::Failure(
                         "rollback race: a host sent the restored token before a host holding the valid one wrote it back",
                         what,
