@@ -447,8 +447,13 @@ pub(crate) fn decide(
         // has passed since then, whatever the wall clocks say (one running ahead of the
         // marking host's would cut the wait short when the store lost the lease).
         let in_flight = seen_at.is_some_and(|at| {
-            !Deadline::after(at, policy.request_timeout.saturating_add(Duration::from_secs(2)))
-                .passed(now)
+            !Deadline::after(
+                at,
+                policy
+                    .request_timeout
+                    .saturating_add(Duration::from_secs(2)),
+            )
+            .passed(now)
         });
         if (utc_now < retry_at && !waited_enough) || in_flight {
             let capped = utc_now
