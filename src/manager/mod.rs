@@ -10,6 +10,8 @@
 mod error;
 mod flight;
 mod keep_alive;
+#[cfg(test)]
+mod simulation;
 pub(crate) mod state;
 
 use std::future::Future;

@@ -13,7 +13,7 @@
 //! | 5 | the refresh token's own expiry has passed                               | `Fail` (new tokens: expired) |
 //! | 6 | the refresh token is one this host knows was rotated away (a fingerprint it remembers) | `Fail` (store: never sent; a host holding newer tokens writes them back) |
 //! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
-//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight), at most `MAX_COOLDOWN` from when this host first saw the mark | `Fail` (outcome unknown) |
+//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark | `Fail` (outcome unknown) |
 //! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` ago (on this host's clock) | `Wait` until then |
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
@@ -433,15 +433,29 @@ pub(crate) fn decide(
         let retry_at = last_attempt
             .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let waited_enough = match state.mark_seen {
+        let seen_at = match state.mark_seen {
             Some((seen_attempts, seen_last, seen_at))
                 if seen_attempts == attempts && seen_last == last_attempt =>
             {
-                Deadline::after(seen_at, MAX_COOLDOWN).passed(now)
+                Some(seen_at)
             }
-            _ => false,
+            _ => None,
         };
-        if utc_now < retry_at && !waited_enough {
+        let waited_enough = seen_at.is_some_and(|at| Deadline::after(at, MAX_COOLDOWN).passed(now));
+        // The marking attempt left after the mark was saved, so after this host first saw it:
+        // on this host's own clock, it can no longer be in flight once the request's timeout
+        // has passed since then, whatever the wall clocks say (one running ahead of the
+        // marking host's would cut the wait short when the store lost the lease).
+        let in_flight = seen_at.is_some_and(|at| {
+            !Deadline::after(
+                at,
+                policy
+                    .request_timeout
+                    .saturating_add(Duration::from_secs(2)),
+            )
+            .passed(now)
+        });
+        if (utc_now < retry_at && !waited_enough) || in_flight {
             let capped = utc_now
                 .checked_add_signed(chrono::Duration::from_std(MAX_COOLDOWN).unwrap_or_default())
                 .unwrap_or(retry_at);
@@ -614,6 +628,8 @@ fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
         _ => (utc_now, 0),
     };
     state.sending_from = Some(tokens.state);
+    // This host's own attempt: the request cannot be in flight past its timeout from now.
+    state.mark_seen = Some((attempts.saturating_add(1), utc_now, now));
     tokens.lineage.restored_at = None;
     tokens.state = TokenState::PossiblyRotated {
         since,
@@ -2016,6 +2032,38 @@ mod tests {
         let after = secs(100) + MAX_COOLDOWN;
         assert!(matches!(
             decide(&ahead, &policy, after, later(after)),
+            Step::Refresh
+        ));
+    }
+
+    #[test]
+    fn row_8_a_clock_ahead_of_the_marking_host_s_does_not_cut_the_in_flight_wait_short() {
+        // Found by the simulation (seed 64): the store lost the lease of a request in flight
+        // and a host whose wall clock ran ahead of the marker's sent the same token at once.
+        let policy = Policy {
+            request_timeout: secs(30),
+            ..policy()
+        };
+        let mut marked = document("rt", 3);
+        marked.state = TokenState::PossiblyRotated {
+            since: utc(),
+            attempts: 1,
+            last_attempt: utc(),
+        };
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(marked)),
+            &policy,
+            secs(100),
+            utc(),
+        );
+        let hour_ahead = utc() + chrono::Duration::hours(1);
+        assert!(matches!(
+            decide(&state, &policy, secs(131), hour_ahead),
+            Step::Fail(TokenError::OutcomeUnknown { .. })
+        ));
+        assert!(matches!(
+            decide(&state, &policy, secs(132), hour_ahead),
             Step::Refresh
         ));
     }
