@@ -52,8 +52,11 @@ impl genlogs_auth::Clock for Skewed {
 
 /// Host `index`: hosts 1 and 2 have wall clocks an hour ahead and behind.
 fn host(genlogs: &MockGenLogs, redis: &RedisServer, index: usize) -> TokenManager {
+    // A 3 s request timeout: written-back tokens are not refreshed from for 5 s (the request
+    // timeout + 2 s), rather than 32 s with the default timeout.
     let client = AuthClient::builder(API_KEY)
         .with_base_url(genlogs.base_url())
+        .with_timeout(Duration::from_secs(3))
         .build()
         .unwrap();
     let hours = [0, 1, -1, 0][index % 4];

@@ -14,7 +14,7 @@
 //! | 6 | the refresh token is one this host knows was rotated away (a fingerprint it remembers) | `Fail` (store: never sent; a host holding newer tokens writes them back) |
 //! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
 //! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark | `Fail` (outcome unknown) |
-//! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` ago (on this host's clock) | `Wait` until then |
+//! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` (at least the request timeout + 2 s: a request in flight may still rotate) ago, on this host's clock | `Wait` until then |
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
@@ -466,11 +466,19 @@ pub(crate) fn decide(
     }
     if let Some(restored) = state.tokens.as_ref().and_then(|t| t.lineage.restored_at) {
         // Written back into a store that went back or came back empty: give every host the
-        // grace to write back newer tokens before anyone refreshes from these. Timed from when
-        // this host first saw them, on its own clock, so no writer's clock can stretch it.
+        // grace to write back newer tokens before anyone refreshes from these, and a request
+        // that may still be in flight (its mark lost with the store) the time to end: its
+        // answer, if GenLogs rotated, is then saved over these (a pending rotation is never
+        // dropped). Timed from when this host first saw them, on its own clock, so no writer's
+        // clock can stretch it.
+        let grace = RESTORE_GRACE.max(
+            policy
+                .request_timeout
+                .saturating_add(Duration::from_secs(2)),
+        );
         let until = match state.restore_seen {
-            Some((at, seen)) if at == restored => Deadline::after(seen, RESTORE_GRACE),
-            _ => Deadline::after(now, RESTORE_GRACE),
+            Some((at, seen)) if at == restored => Deadline::after(seen, grace),
+            _ => Deadline::after(now, grace),
         };
         if !until.passed(now) {
             return Step::Wait(until);

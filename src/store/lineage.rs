@@ -30,9 +30,11 @@ use crate::secret::{ApiKey, RefreshToken};
 pub const DOCUMENT_FINGERPRINTS: usize = 16;
 
 /// After tokens were written back into a store that went back or came back empty, no host
-/// refreshes from them for this long: hosts that hold newer tokens and read the store meanwhile
-/// (any caller needing a refresh, the keep-alive task's store watch) write them back first.
-/// Access tokens are still handed out; only the next refresh waits.
+/// refreshes from them for this long, and never sooner than the client's request timeout plus
+/// 2 s (a refresh in flight when the store lost its mark may still rotate; its answer is then
+/// saved over them): hosts that hold newer tokens and read the store meanwhile (any caller
+/// needing a refresh, the keep-alive task's store watch) write them back first. Access tokens
+/// are still handed out; only the next refresh waits.
 pub const RESTORE_GRACE: Duration = Duration::from_secs(3);
 
 /// A keyed hash of a refresh token: equal for equal tokens under one api key, and useless for
