@@ -745,7 +745,9 @@ fn loaded(
             state
         }
         None if operator => adopt(state, stored, policy, now, utc_now),
-        None if stale || (went_back && !same_token) => {
+        // (Also with the same token: what this host holds then says more, e.g. a possibly-rotated
+        // mark of a request still in flight that the store lost.)
+        None if stale || went_back => {
             // The store went back (a failover lost writes, a restart from an old snapshot, a
             // restored backup): sending its token would be a reuse, and adopting it would hide
             // the newer tokens this host holds. Write them back over it, numbered past
