@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 
 use genlogs_auth::{
-    EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore, UnreadableReason,
+    EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenState, TokenStore,
+    UnreadableReason,
 };
 use support::redis::{assert_shows_none_of, until_ok, RedisServer};
 
@@ -702,4 +703,112 @@ async fn one_refresh_takes_a_known_number_of_redis_round_trips() {
     assert_eq!(genlogs.refreshes(), 1);
     // Take the lease, read, save the mark, (send), save the rotation, release.
     assert_eq!(calls, ["lock", "load", "save", "save", "release"]);
+}
+
+/// A store that stops for `pause` right after saving the possibly-rotated mark: the host using
+/// it is paused (GC, `SIGSTOP`) between the mark and the send.
+#[derive(Debug)]
+struct PausingAfterMark {
+    inner: RedisStore,
+    pause: Duration,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[genlogs_auth::async_trait]
+impl TokenStore for PausingAfterMark {
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        self.inner.load().await
+    }
+    async fn lock(&self) -> Result<genlogs_auth::StoreLock, StoreError> {
+        self.inner.lock().await
+    }
+    async fn save(
+        &self,
+        tokens: &StoredTokens,
+        lock: &genlogs_auth::StoreLock,
+    ) -> Result<u64, StoreError> {
+        let saved = self.inner.save(tokens, lock).await;
+        if matches!(tokens.state, TokenState::PossiblyRotated { .. })
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            tokio::time::sleep(self.pause).await;
+        }
+        saved
+    }
+    async fn extend(
+        &self,
+        lock: &mut genlogs_auth::StoreLock,
+        by: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.extend(lock, by).await
+    }
+    async fn release(&self, lock: genlogs_auth::StoreLock) {
+        self.inner.release(lock).await
+    }
+}
+
+/// Issue 14: a holder paused between saving its possibly-rotated mark and sending, past its
+/// lease, while another host takes the lease, waits out the mark and refreshes: on resume the
+/// holder finds its lease gone and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_paused_between_the_mark_and_the_send_sends_nothing_once_its_lease_is_gone() {
+    let redis = RedisServer::start();
+    let genlogs = genlogs_auth::testing::MockGenLogs::start().await;
+    RedisStore::new(&redis.url(), "paused-holder")
+        .unwrap()
+        .replace(&genlogs.issue_tokens())
+        .await
+        .unwrap();
+    let manager = |store: std::sync::Arc<dyn TokenStore>| {
+        let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
+            .with_base_url(genlogs.base_url())
+            .with_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        genlogs_auth::TokenManager::builder(client, store)
+            .with_retry_cooldown(Duration::from_millis(500))
+            .with_min_refresh_interval(Duration::from_millis(100))
+            .build()
+    };
+    let leased = || {
+        RedisStore::new(&redis.url(), "paused-holder")
+            .unwrap()
+            .with_lease(Duration::from_secs(3))
+            .with_lock_wait(Duration::from_millis(500))
+    };
+    let holder = manager(std::sync::Arc::new(PausingAfterMark {
+        inner: leased(),
+        pause: Duration::from_secs(8),
+        armed: true.into(),
+    }));
+    let other = manager(std::sync::Arc::new(leased()));
+    holder.access_token().await.unwrap();
+    other.access_token().await.unwrap();
+
+    let paused = tokio::spawn({
+        let holder = holder.clone();
+        async move { holder.refresh_now().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The other host waits for the lease to run out and for the mark's wait, then refreshes.
+    let started = std::time::Instant::now();
+    loop {
+        if other.refresh_now().await.is_ok() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(genlogs.refresh_requests(), 1, "the other host's refresh");
+    // The holder resumes: its lease is gone, so it sends nothing.
+    let resumed = paused.await.unwrap();
+    assert!(resumed.is_err(), "{resumed:?}");
+    assert_eq!(genlogs.refresh_requests(), 1);
+    assert_eq!(genlogs.reuses(), 0);
+    // And it is served the other host's tokens.
+    let token = holder.access_token().await.unwrap();
+    assert!(genlogs.is_valid_access_token(token.expose_secret()));
 }
