@@ -507,6 +507,17 @@ fn child() {
                             tokio::time::sleep(Duration::from_millis(200)).await;
                             access = manager.access_token().await;
                         }
+                        // Another host's refresh may still be in flight: retried when it cannot
+                        // be any more (the request timeout after this host first saw its mark).
+                        Err(genlogs_auth::TokenError::OutcomeUnknown { retry_at }) => {
+                            eprintln!("once: the outcome of an earlier refresh is unknown; retrying at {retry_at}");
+                            let wait = (*retry_at - chrono::Utc::now())
+                                .to_std()
+                                .unwrap_or_default()
+                                .min(Duration::from_secs(20));
+                            tokio::time::sleep(wait + Duration::from_millis(100)).await;
+                            access = manager.access_token().await;
+                        }
                         _ => break,
                     }
                 }

@@ -446,22 +446,32 @@ pub(crate) fn decide(
         // on this host's own clock, it can no longer be in flight once the request's timeout
         // has passed since then, whatever the wall clocks say (one running ahead of the
         // marking host's would cut the wait short when the store lost the lease).
-        let in_flight = seen_at.is_some_and(|at| {
-            !Deadline::after(
+        let in_flight_until = seen_at.map(|at| {
+            Deadline::after(
                 at,
                 policy
                     .request_timeout
                     .saturating_add(Duration::from_secs(2)),
             )
-            .passed(now)
         });
-        if (utc_now < retry_at && !waited_enough) || in_flight {
-            let capped = utc_now
-                .checked_add_signed(chrono::Duration::from_std(MAX_COOLDOWN).unwrap_or_default())
-                .unwrap_or(retry_at);
-            return Step::Fail(TokenError::OutcomeUnknown {
-                retry_at: retry_at.min(capped),
-            });
+        let in_flight = in_flight_until.is_some_and(|until| !until.passed(now));
+        let backing_off = utc_now < retry_at && !waited_enough;
+        if backing_off || in_flight {
+            let after = |left: Duration| {
+                utc_now
+                    .checked_add_signed(chrono::Duration::from_std(left).unwrap_or_default())
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            };
+            // When the next attempt may go, by whichever wait is longer.
+            let mut at = if backing_off {
+                retry_at.min(after(MAX_COOLDOWN))
+            } else {
+                utc_now
+            };
+            if let Some(until) = in_flight_until.filter(|_| in_flight) {
+                at = at.max(after(until.0.saturating_sub(now)));
+            }
+            return Step::Fail(TokenError::OutcomeUnknown { retry_at: at });
         }
     }
     if let Some(restored) = state.tokens.as_ref().and_then(|t| t.lineage.restored_at) {
