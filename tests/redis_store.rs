@@ -622,15 +622,26 @@ async fn rediss_connects_with_tls_to_a_server_signed_by_a_trusted_ca() {
     ));
 }
 
-/// A store that counts the calls the manager makes, each one round trip to Redis when the lease
-/// is free (a pipeline, `WAIT` included, is one).
+/// A Redis store that records the calls the manager makes (each one round trip to Redis when
+/// the lease is free; a pipeline, `WAIT` included, is one) and, when `pause_after_mark` is set,
+/// stops that long once, right after saving the possibly-rotated mark: its host is paused (GC,
+/// `SIGSTOP`) between the mark and the send.
 #[derive(Debug)]
-struct Counting {
+struct Observed {
     inner: RedisStore,
     calls: std::sync::Mutex<Vec<&'static str>>,
+    pause_after_mark: std::sync::Mutex<Option<Duration>>,
 }
 
-impl Counting {
+impl Observed {
+    fn new(inner: RedisStore, pause_after_mark: Option<Duration>) -> Self {
+        Self {
+            inner,
+            calls: Default::default(),
+            pause_after_mark: std::sync::Mutex::new(pause_after_mark),
+        }
+    }
+
     fn note(&self, call: &'static str) {
         self.calls.lock().unwrap().push(call);
     }
@@ -641,7 +652,7 @@ impl Counting {
 }
 
 #[genlogs_auth::async_trait]
-impl TokenStore for Counting {
+impl TokenStore for Observed {
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.note("load");
         self.inner.load().await
@@ -656,7 +667,14 @@ impl TokenStore for Counting {
         lock: &genlogs_auth::StoreLock,
     ) -> Result<u64, StoreError> {
         self.note("save");
-        self.inner.save(tokens, lock).await
+        let saved = self.inner.save(tokens, lock).await;
+        if matches!(tokens.state, TokenState::PossiblyRotated { .. }) {
+            let pause = self.pause_after_mark.lock().unwrap().take();
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        saved
     }
     async fn extend(
         &self,
@@ -687,10 +705,10 @@ async fn one_refresh_takes_a_known_number_of_redis_round_trips() {
         .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
-    let store = std::sync::Arc::new(Counting {
-        inner: RedisStore::new(&redis.url(), "round-trips").unwrap(),
-        calls: Default::default(),
-    });
+    let store = std::sync::Arc::new(Observed::new(
+        RedisStore::new(&redis.url(), "round-trips").unwrap(),
+        None,
+    ));
     let manager = genlogs_auth::TokenManager::builder(client, store.clone()).build();
     manager.access_token().await.unwrap();
     store.take();
@@ -703,48 +721,6 @@ async fn one_refresh_takes_a_known_number_of_redis_round_trips() {
     assert_eq!(genlogs.refreshes(), 1);
     // Take the lease, read, save the mark, (send), save the rotation, release.
     assert_eq!(calls, ["lock", "load", "save", "save", "release"]);
-}
-
-/// A store that stops for `pause` right after saving the possibly-rotated mark: the host using
-/// it is paused (GC, `SIGSTOP`) between the mark and the send.
-#[derive(Debug)]
-struct PausingAfterMark {
-    inner: RedisStore,
-    pause: Duration,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-#[genlogs_auth::async_trait]
-impl TokenStore for PausingAfterMark {
-    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        self.inner.load().await
-    }
-    async fn lock(&self) -> Result<genlogs_auth::StoreLock, StoreError> {
-        self.inner.lock().await
-    }
-    async fn save(
-        &self,
-        tokens: &StoredTokens,
-        lock: &genlogs_auth::StoreLock,
-    ) -> Result<u64, StoreError> {
-        let saved = self.inner.save(tokens, lock).await;
-        if matches!(tokens.state, TokenState::PossiblyRotated { .. })
-            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            tokio::time::sleep(self.pause).await;
-        }
-        saved
-    }
-    async fn extend(
-        &self,
-        lock: &mut genlogs_auth::StoreLock,
-        by: Duration,
-    ) -> Result<(), StoreError> {
-        self.inner.extend(lock, by).await
-    }
-    async fn release(&self, lock: genlogs_auth::StoreLock) {
-        self.inner.release(lock).await
-    }
 }
 
 /// Issue 14: a holder paused between saving its possibly-rotated mark and sending, past its
@@ -776,11 +752,10 @@ async fn a_holder_paused_between_the_mark_and_the_send_sends_nothing_once_its_le
             .with_lease(Duration::from_secs(3))
             .with_lock_wait(Duration::from_millis(500))
     };
-    let holder = manager(std::sync::Arc::new(PausingAfterMark {
-        inner: leased(),
-        pause: Duration::from_secs(8),
-        armed: true.into(),
-    }));
+    let holder = manager(std::sync::Arc::new(Observed::new(
+        leased(),
+        Some(Duration::from_secs(8)),
+    )));
     let other = manager(std::sync::Arc::new(leased()));
     holder.access_token().await.unwrap();
     other.access_token().await.unwrap();

@@ -34,8 +34,9 @@ use flight::Flights;
 use state::{apply, decide, Deadline, Outcome, Policy, State, Step};
 
 /// Renew the access token when less than this is left (or half its lifetime, when that is
-/// shorter), and at the latest when it stops being handed out (see [`DEFAULT_MIN_VALIDITY`]). Callers keep getting the cached token meanwhile; only a caller holding no valid
-/// token waits for a refresh.
+/// shorter), and at the latest when it stops being handed out (see [`DEFAULT_MIN_VALIDITY`]).
+/// Callers keep getting the cached token meanwhile; only a caller holding no valid token waits
+/// for a refresh.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// An access token is handed out only while at least this much of it is left, so that it does
@@ -657,13 +658,9 @@ async fn steps(
             Step::Refresh => {
                 keep_lease(shared, lock).await?;
                 mark_attempt(shared, lock, &state).await?;
-                // The mark took a round trip: the lease must still outlast the request.
-                if lock
-                    .time_left()
-                    .is_some_and(|left| left < lease_needed(shared))
-                {
-                    keep_lease(shared, lock).await?;
-                }
+                // The mark took a round trip (or this process was paused): the lease must still
+                // outlast the request. Free while it has time enough.
+                keep_lease(shared, lock).await?;
                 send(shared, &state).await;
                 store_known = true;
             }
@@ -786,19 +783,19 @@ async fn keep_pending_safe(weak: std::sync::Weak<Shared>) {
                 }
             }
         }
-        let saved = act(&shared, &mut serial, Until::Saved).await;
-        if saved.is_ok() && !shared.current().unsaved_news_of_a_sent_token() {
+        if act(&shared, &mut serial, Until::Saved).await.is_ok()
+            && !shared.current().unsaved_news_of_a_sent_token()
+        {
             tracing::info!("unsaved genlogs tokens saved on a retry");
-            shared
-                .keeping_pending
-                .store(false, std::sync::atomic::Ordering::SeqCst);
-            return;
+            break;
         }
     }
     if let Some(shared) = weak.upgrade() {
         shared
             .keeping_pending
             .store(false, std::sync::atomic::Ordering::SeqCst);
+        // News that became unsaved after the last look gets a task of its own.
+        guard_pending(&shared);
     }
 }
 

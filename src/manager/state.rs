@@ -157,8 +157,6 @@ pub(crate) struct State {
     /// The token state before the attempt in flight was marked (to take the mark back when the
     /// request was not processed, and to tell a plain 401 from one after an unknown outcome).
     pub(crate) sending_from: Option<TokenState>,
-    /// The refresh token ours were rotated from, to recognise a store that went back to it.
-    pub(crate) predecessor: Option<RefreshToken>,
     /// The access token before a rotation that is not saved yet: still valid, and served
     /// meanwhile (the new one is not, until its refresh token is safe).
     pub(crate) previous_access: Option<Access>,
@@ -581,7 +579,6 @@ pub(crate) fn apply(
                 last_refresh: Some(now),
                 quiet_until: None,
                 sending_from: None,
-                predecessor: Some(sent),
                 previous_access: state.access,
                 renewal: None,
                 rotated,
@@ -779,14 +776,20 @@ fn loaded(
         }
         None => {
             tracing::info!("adopted genlogs tokens from the store");
-            let keep_failure = same_token;
-            let previous = state.clone();
+            // The same token (another process marked it): what this process knows of its own
+            // attempts with it still holds.
+            let kept = same_token.then(|| {
+                (
+                    state.failure.clone(),
+                    state.last_refresh,
+                    state.renewal.clone(),
+                )
+            });
             let mut adopted = adopt(state, stored, policy, now, utc_now);
-            if keep_failure {
-                adopted.failure = previous.failure;
-                adopted.last_refresh = previous.last_refresh;
-                adopted.predecessor = previous.predecessor;
-                adopted.renewal = previous.renewal;
+            if let Some((failure, last_refresh, renewal)) = kept {
+                adopted.failure = failure;
+                adopted.last_refresh = last_refresh;
+                adopted.renewal = renewal;
             }
             adopted
         }
@@ -916,7 +919,6 @@ fn failed(
             tokens.refresh_token = recovered.token;
             tokens.refresh_expires = recovered.expires.map(Into::into);
             tokens.refreshed_at = Some(utc_now);
-            state.predecessor = Some(sent.clone());
             TokenState::Usable
         }
         (None, FailureKind::Rejected) => TokenState::Dead {
