@@ -52,7 +52,7 @@ pub use session::Session;
 #[cfg(feature = "redis")]
 pub use store::redis::{
     EncryptionKey, InvalidKey, RedisStore, DEFAULT_LEASE, DEFAULT_LEASE_MARGIN,
-    DEFAULT_REDIS_TIMEOUT,
+    DEFAULT_REDIS_TIMEOUT, MAX_REPLICA_WAIT,
 };
 pub use store::{
     FileStore, Fingerprint, Lineage, MemoryStore, NewTokensReason, StoreError, StoreLock,

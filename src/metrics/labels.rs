@@ -9,21 +9,21 @@ use crate::store::{StoreError, TokenState};
 /// current one to 1, so that a state left behind reads 0 rather than its last value.
 pub(super) const TOKEN_STATES: [&str; 4] = ["usable", "possibly_rotated", "dead", "none"];
 
-/// The `outcome` label of a refresh: `None` for a success. Unknown outcomes are told apart as the
-/// manager tells them apart (a 500, 502 or 504 may have been processed), so the counter agrees
-/// with what the manager then does with the token.
+/// The `outcome` label of a refresh: `None` for a success. Unknown outcomes are told apart by
+/// the error's own predicates, the ones the manager decides with, so the counter agrees with
+/// what the manager then does with the token.
 pub(super) fn refresh_outcome(error: Option<&Error>) -> &'static str {
     let Some(error) = error else {
         return "ok";
     };
-    if error.unknown_outcome().is_some() {
-        return "unknown";
-    }
-    match error.status().map(|status| status.as_u16()) {
-        Some(401) => "rejected",
-        Some(500 | 502 | 504) => "unknown",
-        Some(429 | 503) => "throttled",
-        _ => "failed",
+    if error.is_token_rejected() {
+        "rejected"
+    } else if error.unknown_outcome().is_some() || error.may_have_spent_token() {
+        "unknown"
+    } else if matches!(error.status().map(|s| s.as_u16()), Some(429 | 503)) {
+        "throttled"
+    } else {
+        "failed"
     }
 }
 

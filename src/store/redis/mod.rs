@@ -58,6 +58,10 @@ const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
 /// the lease scripts' Lua numbers (doubles) hold it exactly and `PEXPIRE` never overflows.
 const MAX_LEASE_MS: u64 = (1 << 53) - 1;
 
+/// The longest wait for replicas' acknowledgements (`with_min_replicas`): a save that waits
+/// longer would outlast any useful lease.
+pub const MAX_REPLICA_WAIT: Duration = Duration::from_secs(60);
+
 /// A lease's length in milliseconds as sent to Redis: at least 1, at most [`MAX_LEASE_MS`].
 fn lease_ms(lease: Duration) -> u64 {
     u64::try_from(lease.as_millis())
@@ -255,10 +259,11 @@ impl RedisStore {
 
     /// How long a lease lasts unless extended. Default: [`DEFAULT_LEASE`]. Keep it longer than
     /// the client's total timeout plus a margin: the manager sends no refresh unless that much
-    /// of the lease is left.
+    /// of the lease is left. At least 1 ms; at most what Redis takes (2^53 − 1 ms).
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        // Clamped once here, so that every deadline computed from it is representable.
+        self.lease = Duration::from_millis(lease_ms(lease));
         self
     }
 
@@ -294,12 +299,14 @@ impl RedisStore {
     /// [`with_replica_fsync`](Self::with_replica_fsync)), on top of
     /// [`with_timeout`](Self::with_timeout)'s bound. This narrows, but does not close, the
     /// window in which a failover loses a save: see the README's "Running a fleet".
-    /// `replicas == 0` turns it off. Default: off (a save counts once the primary has it).
+    /// `replicas == 0` turns it off; `timeout` is at most [`MAX_REPLICA_WAIT`]. Default: off (a
+    /// save counts once the primary has it).
     #[must_use]
     pub fn with_min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
         self.durability = (replicas > 0).then_some(Durability {
             replicas,
-            timeout,
+            // A wait Redis refuses would fail every save after its write.
+            timeout: timeout.min(MAX_REPLICA_WAIT),
             fsync: self.replica_fsync,
         });
         self.durable_connection = tokio::sync::OnceCell::new();
@@ -364,7 +371,8 @@ impl RedisStore {
         &self,
         exchange: impl std::future::Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        self.bounded_by(2 * self.timeout, exchange).await
+        self.bounded_by(self.timeout.saturating_mul(2), exchange)
+            .await
     }
 
     /// Like [`bounded`](Self::bounded), within `limit`.
@@ -405,7 +413,10 @@ impl RedisStore {
         let aof = durability.fsync && self.aof.may_be_supported();
         let pipeline = durability.pipeline(script, aof);
         let mut connection = self.durable_connection(durability).await?;
-        let limit = (2 * self.timeout).saturating_add(durability.total_wait());
+        let limit = self
+            .timeout
+            .saturating_mul(2)
+            .saturating_add(durability.total_wait());
         let values: Vec<redis::Value> = self
             .bounded_by(limit, pipeline.query_async(&mut connection))
             .await?;
@@ -558,23 +569,33 @@ impl TokenStore for RedisStore {
             // Measured before the request leaves, so the local deadline never overstates the
             // lease Redis grants.
             let sent_at = Instant::now();
+            // Whether Redis answered, or the connection failed in a way that says the `SET`
+            // never left (refused, not connected): then no orphan can follow.
+            let settled = std::sync::atomic::AtomicBool::new(false);
             let taken: Option<String> = match self
-                .bounded(
-                    redis::cmd("SET")
+                .bounded(async {
+                    let answer = redis::cmd("SET")
                         .arg(&self.lock_key)
                         .arg(&owner)
                         .arg("NX")
                         .arg("PX")
                         .arg(lease_ms)
-                        .query_async(&mut connection),
-                )
+                        .query_async(&mut connection)
+                        .await;
+                    let in_doubt = answer
+                        .as_ref()
+                        .is_err_and(|e| e.is_timeout() || e.is_connection_dropped());
+                    settled.store(!in_doubt, std::sync::atomic::Ordering::Relaxed);
+                    answer
+                })
                 .await
             {
                 Ok(taken) => taken,
                 Err(error) => {
                     // No answer: the `SET` may still run when Redis answers again, leaving a
-                    // lease no one would release.
-                    if matches!(error, StoreError::Unreachable(_)) {
+                    // lease no one would release. (Not after a refused connection: a fleet
+                    // retrying during an outage would pile up sweeps of leases never asked for.)
+                    if !settled.load(std::sync::atomic::Ordering::Relaxed) {
                         orphan::sweep(
                             connection.clone(),
                             self.tokens_key.clone(),

@@ -130,7 +130,9 @@ impl RedisStore {
         if let Some(username) = username {
             self.endpoint.also_scrub(username);
         }
+        // Both connections carry the credentials they were made with.
         self.connection = Default::default();
+        self.durable_connection = Default::default();
         Ok(self)
     }
 }
@@ -342,7 +344,7 @@ impl SentinelLink {
     pub(super) fn req_packed_command<'a>(&'a self, cmd: &'a Cmd) -> redis::RedisFuture<'a, Value> {
         Box::pin(
             self.exchange(is_read(cmd), move |mut connection| async move {
-                connection.req_packed_command(cmd).await
+                refused_as_error(connection.req_packed_command(cmd).await?)
             }),
         )
     }
@@ -354,9 +356,10 @@ impl SentinelLink {
         count: usize,
     ) -> redis::RedisFuture<'a, Vec<Value>> {
         Box::pin(self.exchange(false, move |mut connection| async move {
-            connection
+            let values = connection
                 .req_packed_commands(pipeline, offset, count)
-                .await
+                .await?;
+            values.into_iter().map(refused_as_error).collect()
         }))
     }
 }
@@ -368,6 +371,17 @@ fn is_read(cmd: &Cmd) -> bool {
             .iter()
             .any(|read| name.eq_ignore_ascii_case(read)),
         _ => false,
+    }
+}
+
+/// A multiplexed connection hands an error reply back as a value: a `READONLY` one (the node was
+/// demoted, nothing was written) is made the error it is, so that the primary is found again.
+fn refused_as_error(value: Value) -> RedisResult<Value> {
+    match value {
+        Value::ServerError(error) if error.kind() == Some(redis::ServerErrorKind::ReadOnly) => {
+            Err(error.into())
+        }
+        value => Ok(value),
     }
 }
 
@@ -389,6 +403,21 @@ fn lost_the_primary(error: &RedisError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_readonly_reply_is_an_error_that_finds_the_primary_again() {
+        let reply = |text: &str| match redis::parse_redis_value(text.as_bytes()).unwrap() {
+            value @ Value::ServerError(_) => value,
+            other => panic!("{other:?}"),
+        };
+        let refused = refused_as_error(reply(
+            "-READONLY You can't write against a read only replica.\r\n",
+        ));
+        assert!(refused.as_ref().is_err_and(is_readonly), "{refused:?}");
+        // Any other error reply stays a value, for the caller to read.
+        assert!(refused_as_error(reply("-ERR something else\r\n")).is_ok());
+        assert!(refused_as_error(Value::Okay).is_ok());
+    }
 
     #[test]
     fn sentinel_urls_must_agree_and_are_never_shown() {
