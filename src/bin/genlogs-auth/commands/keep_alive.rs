@@ -12,15 +12,19 @@ use crate::{Failure, Outcome};
 pub async fn run(global: &Global, args: &KeepAliveArgs) -> Result<Outcome, Failure> {
     let client = super::client(global)?;
     let (url, store) = super::store(global)?;
-    let manager = TokenManager::builder(client, store)
+    let manager = TokenManager::builder(client, store.clone())
         .with_keep_alive_margin(args.margin)
         // One process, one check: no fleet to spread out.
         .with_refresh_jitter(0.0)
         .build();
     let mut result = manager.renew_grant_if_due().await;
     if crate::rescue::save_or_rescue(&manager, &url).await? {
-        // Saved on a retry: the renewal happened and its tokens are in the store now.
-        result = manager.renew_grant_if_due().await;
+        // Saved on a retry: the renewal happened, and its tokens are in the store now. Report
+        // what the store holds; asking the manager again could renew a second time.
+        let saved = store.load().await.ok().flatten();
+        result = Ok(GrantRenewal::Renewed {
+            refresh_expires: saved.and_then(|tokens| tokens.refresh_expires),
+        });
     }
     let renewal = result.map_err(|e| super::token_failure(&e))?;
     let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);

@@ -51,8 +51,22 @@ pub fn client(global: &Global) -> Result<AuthClient, Failure> {
 
 /// A manager over the configured store and `client`.
 pub fn manager(global: &Global, client: AuthClient) -> Result<(StoreUrl, TokenManager), Failure> {
+    let (url, manager, _) = manager_and_store(global, client)?;
+    Ok((url, manager))
+}
+
+/// A manager over the configured store and `client`, and the store itself (to report what it
+/// holds afterwards without opening it again).
+pub fn manager_and_store(
+    global: &Global,
+    client: AuthClient,
+) -> Result<(StoreUrl, TokenManager, Arc<dyn TokenStore>), Failure> {
     let (url, store) = store(global)?;
-    Ok((url, TokenManager::builder(client, store).build()))
+    Ok((
+        url,
+        TokenManager::builder(client, store.clone()).build(),
+        store,
+    ))
 }
 
 /// The failure for a manager's error: exit 2 when new tokens are required, else 1, with what to

@@ -21,7 +21,7 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<Outcome, Failure
 /// rotated tokens are saved under the same lock, and a save that keeps failing is rescued.
 async fn stored(global: &Global) -> Result<Outcome, Failure> {
     let client = super::client(global)?;
-    let (url, manager) = super::manager(global, client)?;
+    let (url, manager, store) = super::manager_and_store(global, client)?;
     let mut result = manager.refresh_now().await.map(drop);
     if crate::rescue::save_or_rescue(&manager, &url).await? {
         // Saved on a retry: the refresh happened, and its tokens are in the store now.
@@ -29,10 +29,7 @@ async fn stored(global: &Global) -> Result<Outcome, Failure> {
     }
     result.map_err(|e| super::token_failure(&e))?;
     // What the store holds now (never a token): the manager saved it before answering.
-    let saved = match url.open() {
-        Ok(store) => store.load().await.ok().flatten(),
-        Err(_) => None,
-    };
+    let saved = store.load().await.ok().flatten();
     let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
         at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     };
@@ -113,8 +110,15 @@ async fn raw(global: &Global) -> Result<Outcome, Failure> {
     };
     // The response as generated from the spec, in GenLogs' own shape: tokens serialize as their
     // values (printing them is the point here), expiries as RFC 3339.
-    let body = serde_json::to_value(session.response())
-        .map_err(|e| Failure::new(format!("cannot write the session as JSON: {e}")))?;
+    let body = serde_json::to_value(session.response()).map_err(|e| {
+        // The token sent is spent: the new one must not be lost with this error.
+        crate::rescue::failure(
+            &StoredTokens::from_session(&session),
+            None,
+            format!("cannot write the session as JSON: {e}"),
+            crate::EXIT_FAILURE,
+        )
+    })?;
     Ok(Outcome {
         stdout: format!("{body:#}\n"),
         code: 0,
