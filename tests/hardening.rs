@@ -490,7 +490,10 @@ async fn a_token_is_never_handed_out_so_late_that_genlogs_rejects_it_as_expired(
     manager.access_token().await.unwrap();
     genlogs.fail_with(|request| request.is_refresh().then(Fault::unavailable));
 
-    let http = genlogs_auth::reqwest::Client::new();
+    let http = genlogs_auth::reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
     let (mut accepted, mut expired, mut refused) = (0, 0, 0);
     let until = std::time::Instant::now() + Duration::from_secs(4);
     while std::time::Instant::now() < until {

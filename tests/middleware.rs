@@ -443,6 +443,8 @@ async fn a_second_401_after_the_retry_is_returned_as_is() {
         seen[1].header("access-token")
     );
     assert_eq!(kit.genlogs.refreshes(), 1);
+    // The token of the retry was invalidated too: the manager hands out none until a refresh.
+    assert!(kit.manager.cached_access_token().is_none());
     let trace = captured.text();
     assert_eq!(
         trace.matches(REJECTED).count(),

@@ -96,29 +96,9 @@ impl RedisServer {
     /// Starts a replica of `primary` (`--replicaof`), with `extra` arguments for `redis-server`
     /// after the defaults (e.g. `--appendonly yes`), and waits until it is in sync.
     pub fn start_replica_of(primary: &RedisServer, extra: &[&str]) -> Self {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "genlogs-redis-replica-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("a directory for the replica's files");
-        let mut replica = Self {
-            port,
-            child: None,
-            paused: false,
-            tls: None,
-            extra: [
-                &["--replicaof", "127.0.0.1", &primary.port.to_string()][..],
-                &["--dir", &dir.display().to_string()][..],
-                extra,
-            ]
-            .concat()
-            .iter()
-            .map(|arg| arg.to_string())
-            .collect(),
-            dir: Some(dir),
-        };
-        replica.spawn();
+        let primary_port = primary.port.to_string();
+        let replica =
+            Self::start_with(&[&["--replicaof", "127.0.0.1", &primary_port][..], extra].concat());
         replica.wait_in_sync();
         replica
     }
