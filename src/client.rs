@@ -76,7 +76,11 @@ impl AuthClient {
     /// [`Error::OutcomeUnknown`] it may already be dead (see
     /// [`Error::may_have_spent_token`]).
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Session, Error> {
-        match self.raw.refresh_tokens(refresh_token.expose_secret()).await {
+        match self
+            .raw
+            .refresh_tokens_required(refresh_token.expose_secret())
+            .await
+        {
             Ok(response) => {
                 let status = response.status();
                 let server_date = response

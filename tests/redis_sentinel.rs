@@ -3,17 +3,25 @@
 //! sentinels name, follows a `SENTINEL FAILOVER` and the death of the primary without being
 //! rebuilt, and managers over it refresh without ever presenting a rotated token twice.
 //!
+//! The last two tests run 4 host processes (this test binary, re-run on its ignored `child`
+//! test) sharing the grant through the sentinels, one killing the primary right after a
+//! rotation was saved, one asking the sentinels for a failover.
+//!
 //! The latencies measured are printed (`--nocapture`); the bounds asserted are generous guards.
 //! Skipped, saying so, only where `redis-server` has no sentinel mode (`.ci/run` installs it).
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
+use support::child::spawn_child;
 use support::sentinel::{SentinelSet, SERVICE};
 
 const API_KEY: &str = "sentinel-test-key";
@@ -69,8 +77,12 @@ async fn genlogs(lifetime: Duration, seed_store: &RedisStore) -> MockGenLogs {
 }
 
 fn manager(genlogs: &MockGenLogs, store: RedisStore) -> TokenManager {
+    manager_at(&genlogs.base_url(), store)
+}
+
+fn manager_at(base_url: &str, store: RedisStore) -> TokenManager {
     let client = AuthClient::builder(API_KEY)
-        .with_base_url(genlogs.base_url())
+        .with_base_url(base_url)
         .with_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -252,40 +264,6 @@ async fn after_sentinel_failover_the_same_store_and_manager_carry_on_with_zero_r
     assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_primary_is_replaced_and_every_host_is_served_again_without_restart() {
-    let _serial = SERIAL.lock().await;
-    let Some(mut set) = sentinels() else { return };
-    let seed = store(&set);
-    let genlogs = genlogs(Duration::from_secs(4), &seed).await;
-    let hosts: Vec<TokenManager> = (0..3).map(|_| manager(&genlogs, store(&set))).collect();
-    for host in &hosts {
-        host.access_token().await.unwrap();
-    }
-    // Right after a rotation was saved: wait for the next refresh, then kill the primary.
-    let before = genlogs.refreshes();
-    until_refreshed(&genlogs, &hosts, before, Instant::now()).await;
-    let rotated = genlogs.refreshes();
-    let killed = Instant::now();
-    set.nodes[0].kill();
-
-    let refreshed = until_refreshed(&genlogs, &hosts, rotated, killed).await;
-    let promoted = set.primary_port();
-    eprintln!(
-        "primary killed: first refresh {refreshed:?} after the kill (new primary on port \
-         {promoted}); refreshes {}, reuses {}",
-        genlogs.refreshes(),
-        genlogs.reuses()
-    );
-    assert_eq!(promoted, set.nodes[1].port(), "the replica was promoted");
-    assert!(refreshed < Duration::from_secs(30), "{refreshed:?}");
-    assert_eq!(genlogs.reuses(), 0, "no refresh token presented twice");
-    let stored = support::redis::until_ok(|| seed.load())
-        .await
-        .expect("the grant on the new primary");
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
-}
-
 /// A store on a grant of its own, for probing.
 fn store_for_probe(set: &SentinelSet) -> ProbeStore {
     let urls = set.urls();
@@ -318,4 +296,184 @@ impl std::ops::Deref for ProbeStore {
     fn deref(&self) -> &RedisStore {
         &self.probe
     }
+}
+
+/// How many host processes the fleet tests run.
+const HOSTS: usize = 4;
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Host processes sharing the grant through the sentinels, each asking for a token every
+/// 100 ms and reporting on stdout (`SERVED <unix ms>`, `FAILED <unix ms>`).
+struct Fleet {
+    children: Vec<std::process::Child>,
+    /// When each host was last served, in ms since 1970.
+    served: Arc<Mutex<Vec<u64>>>,
+    stop: PathBuf,
+}
+
+impl Fleet {
+    fn start(set: &SentinelSet, genlogs: &MockGenLogs, name: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("sentinel-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stop = dir.join("stop");
+        let env = [
+            ("GENLOGS_TEST_BASE_URL", genlogs.base_url()),
+            ("GENLOGS_TEST_SENTINELS", set.urls().join(",")),
+            ("GENLOGS_TEST_STOP", stop.display().to_string()),
+        ];
+        let served = Arc::new(Mutex::new(vec![0; HOSTS]));
+        let children = (0..HOSTS)
+            .map(|host| {
+                let mut child = spawn_child("host", &env);
+                let stdout = child.stdout.take().unwrap();
+                let served = Arc::clone(&served);
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        if let Some((_, at)) = line.split_once("SERVED ") {
+                            served.lock().unwrap()[host] = at.trim().parse().unwrap();
+                        }
+                    }
+                });
+                child
+            })
+            .collect();
+        Fleet {
+            children,
+            served,
+            stop,
+        }
+    }
+
+    /// Waits until every host was served after `since` (ms since 1970).
+    async fn until_all_served_after(&self, since: u64) {
+        let started = Instant::now();
+        while self.served.lock().unwrap().iter().any(|&at| at <= since) {
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "a host was not served again: {:?} (since {since})",
+                self.served.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops every host; each must exit cleanly.
+    fn stop(self) {
+        std::fs::write(&self.stop, b"stop").unwrap();
+        for mut child in self.children {
+            assert!(child.wait().unwrap().success(), "a host process failed");
+        }
+    }
+}
+
+/// Waits for `genlogs` to rotate past `before` refreshes and for the rotation to be saved in
+/// the store (acknowledged); returns the refresh count then.
+async fn until_rotation_saved(genlogs: &MockGenLogs, store: &RedisStore, before: u64) -> u64 {
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "no rotation");
+        let refreshes = genlogs.refreshes();
+        if refreshes > before {
+            if let Ok(Some(stored)) = store.load().await {
+                if genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()) {
+                    return refreshes;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The first refresh after `rotated` refreshes, in ms since 1970.
+async fn until_next_refresh(genlogs: &MockGenLogs, rotated: u64) -> u64 {
+    let started = Instant::now();
+    while genlogs.refreshes() <= rotated {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no refresh after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    unix_ms()
+}
+
+/// Runs `fault` on a fleet of [`HOSTS`] processes right after a rotation was saved, then checks
+/// that every host is served again, with no refresh token ever presented twice.
+async fn fleet_survives(name: &str, fault: impl FnOnce(&mut SentinelSet)) {
+    let Some(mut set) = sentinels() else { return };
+    let seed = store(&set);
+    let genlogs = genlogs(Duration::from_secs(4), &seed).await;
+    let fleet = Fleet::start(&set, &genlogs, name);
+    fleet.until_all_served_after(0).await;
+    let rotated = until_rotation_saved(&genlogs, &seed, genlogs.refreshes()).await;
+    let faulted_at = unix_ms();
+    let faulted = Instant::now();
+    fault(&mut set);
+    let refreshed_at = until_next_refresh(&genlogs, rotated).await;
+    fleet.until_all_served_after(refreshed_at).await;
+    let all_served = faulted.elapsed();
+    eprintln!(
+        "{name}, {HOSTS} host processes: next successful refresh {:?} after the fault, every \
+         host served again {all_served:?} after it; refreshes {}, reuses {}",
+        Duration::from_millis(refreshed_at - faulted_at),
+        genlogs.refreshes(),
+        genlogs.reuses()
+    );
+    fleet.stop();
+    assert_eq!(genlogs.reuses(), 0, "no refresh token presented twice");
+    let stored = support::redis::until_ok(|| seed.load())
+        .await
+        .expect("the grant on the new primary");
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_host_processes_survive_the_primary_killed_right_after_a_rotation() {
+    let _serial = SERIAL.lock().await;
+    fleet_survives("primary killed", |set| set.nodes[0].kill()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_host_processes_survive_a_sentinel_failover_right_after_a_rotation() {
+    let _serial = SERIAL.lock().await;
+    fleet_survives("SENTINEL FAILOVER", |set| set.failover()).await;
+}
+
+/// A host process of [`Fleet`] (run by `spawn_child`).
+#[test]
+#[ignore = "run by the fleet tests as a child process"]
+fn child() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let urls = var("GENLOGS_TEST_SENTINELS");
+        let urls: Vec<&str> = urls.split(',').collect();
+        let store = RedisStore::sentinel(&urls, SERVICE, GRANT)
+            .unwrap()
+            .with_timeout(TIMEOUT)
+            .with_lease(Duration::from_secs(10))
+            .with_lock_wait(Duration::from_secs(10));
+        let manager = manager_at(&var("GENLOGS_TEST_BASE_URL"), store);
+        let stop = PathBuf::from(var("GENLOGS_TEST_STOP"));
+        while !stop.exists() {
+            match tokio::time::timeout(Duration::from_secs(10), manager.access_token()).await {
+                Ok(Ok(_)) => println!("SERVED {}", unix_ms()),
+                Ok(Err(error)) => println!("FAILED {} {error}", unix_ms()),
+                Err(_) => println!("FAILED {} timed out", unix_ms()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
 }

@@ -787,3 +787,44 @@ async fn a_holder_paused_between_the_mark_and_the_send_sends_nothing_once_its_le
     let token = holder.access_token().await.unwrap();
     assert!(genlogs.is_valid_access_token(token.expose_secret()));
 }
+
+#[tokio::test]
+async fn a_document_read_from_another_server_instance_than_the_one_that_saved_it_is_flagged() {
+    let mut server = RedisServer::start_with(&[]);
+    let store = store(&server);
+    let lock = store.lock().await.unwrap();
+    store.save(&tokens("rt-1"), &lock).await.unwrap();
+    store.release(lock).await;
+    let same = store.load().await.unwrap().unwrap();
+    assert!(!same.lineage.instance_changed, "read where it was saved");
+
+    // Restored from a backup: another instance (a new `run_id`) answers.
+    let backup = server.snapshot();
+    server.restart_from(&backup);
+    let moved = until_ok(|| store.load()).await.unwrap();
+    assert_eq!(moved.refresh_token.expose_secret(), "rt-1");
+    assert!(moved.lineage.instance_changed, "read from another instance");
+
+    // Saved again on this instance, it is current.
+    let lock = until_ok(|| store.lock()).await;
+    store
+        .save(
+            &StoredTokens {
+                version: moved.version,
+                ..tokens("rt-2")
+            },
+            &lock,
+        )
+        .await
+        .unwrap();
+    store.release(lock).await;
+    assert!(
+        !store
+            .load()
+            .await
+            .unwrap()
+            .unwrap()
+            .lineage
+            .instance_changed
+    );
+}

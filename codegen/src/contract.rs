@@ -2,7 +2,8 @@
 //! names by hand, checked on the corrected document before any code is generated.
 //!
 //! The library reads the generated types only where it must: `AuthClient::refresh` calls
-//! `refresh_tokens(refresh_token)`, `Session::from_response` reads the two token objects, and the
+//! `refresh_tokens_required(refresh_token)` (the generated method with `None` for any optional
+//! parameter), `Session::from_response` reads the two token objects, and the
 //! error layer decodes FastAPI's 422 body. Everything else (`user_id`, `company_id`, new fields)
 //! is carried whole in the generated `AuthenticationResponse` and follows the spec by itself. If
 //! upstream changes one of the named things, the build stops here with the JSON path, what the
@@ -17,7 +18,7 @@ use crate::{JsonPath, SpecError};
 
 /// The operation the client calls, and the generated method it calls.
 const REFRESH: (&str, &str, &str) = ("post", "/token/refresh", "refresh_tokens");
-/// Its arguments, in order.
+/// Its required arguments, in order (optional ones may come and go).
 const REFRESH_PARAMETERS: &[&str] = &["refresh_token"];
 const CLIENT: &str = "src/client.rs (AuthClient::refresh)";
 const SESSION: &str = "src/session.rs (Session::from_response)";
@@ -162,11 +163,14 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
             &format!("the operation is now named {actual_id:?}"),
         ));
     }
+    // Only the required ones: the layer calls the generated method through
+    // `refresh_tokens_required` (generate.rs), which passes `None` for every optional one.
     let parameters: Vec<&str> = operation
         .get("parameters")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .filter(|p| p.get("required").and_then(Value::as_bool) == Some(true))
         .filter_map(|p| p.get("name").and_then(Value::as_str))
         .collect();
     if parameters != REFRESH_PARAMETERS {
@@ -175,7 +179,7 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
             CLIENT,
             &format!("calls `{id}({})`", REFRESH_PARAMETERS.join(", ")),
             &format!(
-                "its parameters are now ({}), so the generated method takes other arguments",
+                "its required parameters are now ({}), so the generated method takes other arguments",
                 parameters.join(", ")
             ),
         ));

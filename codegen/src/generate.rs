@@ -33,13 +33,74 @@ pub fn generate(document: &Value) -> Result<String, SpecError> {
             format!("progenitor rejected the document: {e}; extend the quirk pass in codegen/src/quirks/"),
         )
     })?;
-    let file = syn::parse2::<syn::File>(tokens).map_err(|e| {
+    let mut file = syn::parse2::<syn::File>(tokens).map_err(|e| {
         SpecError::new(
             JsonPath::root(),
             format!("progenitor produced code that does not parse: {e}"),
         )
     })?;
+    add_required_only_call(&mut file, REQUIRED_ONLY.0, REQUIRED_ONLY.1);
     Ok(prettyplease::unparse(&file))
+}
+
+/// The generated method the hand-written layer calls, and the name of the call it uses instead.
+pub const REQUIRED_ONLY: (&str, &str) = ("refresh_tokens", "refresh_tokens_required");
+
+/// Adds `Client::<shim>`: the generated `method` called with its required arguments only and
+/// `None` for every optional one (progenitor's positional methods take them all, in an order
+/// of its own), so an optional parameter upstream adds never changes what the hand-written layer
+/// calls. Nothing is added when there is no such method (the contract reports that first).
+fn add_required_only_call(file: &mut syn::File, method: &str, shim: &str) {
+    let signature = file.items.iter().find_map(|item| match item {
+        syn::Item::Impl(block) if block.trait_.is_none() && is_client(&block.self_ty) => {
+            block.items.iter().find_map(|item| match item {
+                syn::ImplItem::Fn(f) if f.sig.ident == method => Some(f.sig.clone()),
+                _ => None,
+            })
+        }
+        _ => None,
+    });
+    let Some(mut signature) = signature else {
+        return;
+    };
+    let mut arguments: Vec<syn::Expr> = Vec::new();
+    let inputs = std::mem::take(&mut signature.inputs);
+    for input in inputs {
+        match &input {
+            syn::FnArg::Typed(typed) if is_option(&typed.ty) => {
+                arguments.push(syn::parse_quote!(None));
+            }
+            syn::FnArg::Typed(typed) => {
+                let pattern = &typed.pat;
+                arguments.push(syn::parse_quote!(#pattern));
+                signature.inputs.push(input);
+            }
+            syn::FnArg::Receiver(_) => signature.inputs.push(input),
+        }
+    }
+    let called = syn::Ident::new(method, proc_macro2::Span::call_site());
+    signature.ident = syn::Ident::new(shim, proc_macro2::Span::call_site());
+    let doc = format!(
+        " `{method}` with its required arguments only (`None` for every optional one): what the \
+         hand-written layer calls, so that an optional parameter upstream adds never breaks it."
+    );
+    file.items.push(syn::parse_quote! {
+        impl Client {
+            #[doc = #doc]
+            pub #signature {
+                self.#called(#(#arguments),*).await
+            }
+        }
+    });
+}
+
+fn is_client(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(path) if path.path.is_ident("Client"))
+}
+
+fn is_option(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(path)
+        if path.path.segments.last().is_some_and(|segment| segment.ident == "Option"))
 }
 
 /// progenitor's typed httpmock extensions (`MockServerExt`) for the corrected document, formatted

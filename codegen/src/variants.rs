@@ -156,6 +156,38 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
             ),
         },
         Variant {
+            name: "optional-query-parameter",
+            what: "a new optional query parameter (FastAPI's `scope: str | None = None`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
+                    "name": "scope", "in": "query", "required": false,
+                    "schema": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Scope" }
+                }));
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-parameter-added     POST /token/refresh parameter scope: query string?",
+                "  parameter query scope: string? (optional)",
+                "scope: Option<&'a str>",
+            ),
+        },
+        Variant {
+            name: "optional-header-parameter",
+            what: "a new optional header parameter (`x-request-id`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
+                    "name": "x-request-id", "in": "header", "required": false,
+                    "schema": { "type": "string", "title": "X-Request-Id" }
+                }));
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-parameter-added     POST /token/refresh parameter x-request-id: header string",
+                "  parameter header x-request-id: string (optional)",
+                "x_request_id: Option<&'a str>",
+            ),
+        },
+        Variant {
             name: "second-error-schema",
             what: "a second error schema on the operation (401 `{detail: string}`)",
             text: edit(&|d| {

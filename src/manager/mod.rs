@@ -425,7 +425,10 @@ impl TokenManager {
         {
             // No refresh task runs meanwhile: its own read and decisions stay in order.
             let _serial = self.shared.serial.lock().await;
-            let stored = self.shared.store.load().await.map_err(store_error)?;
+            let stored = match self.shared.store.load().await {
+                Ok(stored) => stored,
+                Err(error) => return Err(store_failed(&self.shared, error)),
+            };
             self.shared.apply(Outcome::Loaded(stored));
         }
         self.shared
@@ -612,7 +615,13 @@ async fn steps(
             Some(lock) => lock,
             None => {
                 store_known = false;
-                held.insert(shared.store.lock().await.map_err(store_error)?)
+                held.insert(
+                    shared
+                        .store
+                        .lock()
+                        .await
+                        .map_err(|error| store_failed(shared, error))?,
+                )
             }
         };
         let state = if std::mem::take(&mut store_known) {
@@ -623,7 +632,7 @@ async fn steps(
                 // A replacement overwrites a document that cannot be read (corrupt, too widely
                 // readable): that is what replacing is for.
                 Err(_) if until == Until::Saved => None,
-                Err(error) => return Err(store_error(error)),
+                Err(error) => return Err(store_failed(shared, error)),
             };
             shared.apply(Outcome::Loaded(stored))
         };
@@ -643,7 +652,7 @@ async fn steps(
                     Err(StoreError::LeaseLost) => *held = None,
                     Err(error) => {
                         tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
-                        return Err(store_error(error));
+                        return Err(store_failed(shared, error));
                     }
                 }
             }
@@ -818,4 +827,13 @@ fn guard_pending(shared: &Arc<Shared>) {
 
 fn store_error(error: StoreError) -> TokenError {
     TokenError::Store(Arc::new(error))
+}
+
+/// [`store_error`], noting in the state first when the store did not answer (row 8 of the
+/// decision table waits for an unsaved rotation to be saved after an outage).
+fn store_failed(shared: &Shared, error: StoreError) -> TokenError {
+    if matches!(error, StoreError::Unreachable(_)) {
+        shared.apply(Outcome::StoreUnreachable);
+    }
+    store_error(error)
 }

@@ -13,7 +13,7 @@
 //! | 5 | the refresh token's own expiry has passed                               | `Fail` (new tokens: expired) |
 //! | 6 | the refresh token is one this host knows was rotated away (a fingerprint it remembers) | `Fail` (store: never sent; a host holding newer tokens writes them back) |
 //! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
-//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark | `Fail` (outcome unknown) |
+//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark; and, when this host found the store unreachable, not before `STORE_OUTAGE_SETTLE` (3 s) after it answered again (the outage may have outlived the marking host's lease while it held an unsaved rotation) | `Fail` (outcome unknown) |
 //! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` (at least the request timeout + 2 s: a request in flight may still rotate) ago, on this host's clock | `Wait` until then |
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
@@ -27,6 +27,7 @@
 //! | store read, nothing pending, its token known rotated away, or from before what this host has seen (generation, sequence) with another token | the store went back: ours are written back over it (pending save, marked written back) |
 //! | store read, nothing pending, document differs otherwise | adopt it (another process wrote it) |
 //! | store read, nothing pending, store empty but tokens known | write ours back (pending save over nothing, marked written back) |
+//! | store read, the store answers from another server instance than the one that saved it (restarted, failed over, restored) | as above, then whatever this host now holds (its own, or the document adopted) is written back, marked written back: the restore grace (row 9) holds everyone's next refresh, the newcomer's too |
 //! | store read, a save pending, an operator's newer generation | adopt it, drop ours |
 //! | store read, a save pending otherwise | keep ours, at the document's version (a pending rotation is never dropped) |
 //! | saved as version `v` | nothing pending, version `v`; the document written is numbered past everything seen and lists the most recent 16 rotated-away fingerprints |
@@ -38,6 +39,7 @@
 //! | any other failure (connect, 429, 503, 403, …): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens at a new operator generation, pending save that overrides whatever is stored |
 //! | access token reported rejected | that access token is dropped (if it is still the one handed out) |
+//! | the store did not answer | remembered: the next read starts the outage settle of row 8 |
 //! | renewal of the grant asked for | no token is fresh until the refresh token differs from the one named (here or by another process); the current access token is still handed out |
 
 use std::collections::VecDeque;
@@ -57,6 +59,12 @@ use crate::store::{
 
 /// How many fingerprints of rotated-away refresh tokens a host remembers (the most recent).
 const HOST_FINGERPRINTS: usize = 64;
+
+/// After this host found the store unreachable, a possibly-rotated token is not sent again
+/// before this long after the store answered again: a store watch interval (every host holding
+/// an unsaved rotation retries at least that often) and a second.
+pub(crate) const STORE_OUTAGE_SETTLE: Duration =
+    crate::manager::STORE_WATCH_INTERVAL.saturating_add(Duration::from_secs(1));
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
 /// mistaken header cannot stop refreshing for longer than this.
@@ -178,6 +186,10 @@ pub(crate) struct State {
     /// When this host first saw the written-back tokens it holds (their `restored_at`, and the
     /// monotonic time): the restore grace runs from then.
     pub(crate) restore_seen: Option<(DateTime<Utc>, Duration)>,
+    /// This host's last store call found the store unreachable.
+    pub(crate) store_out: bool,
+    /// When this host read the store again after finding it unreachable (monotonic).
+    pub(crate) store_back: Option<Duration>,
 }
 
 /// What a refresh task does next.
@@ -219,6 +231,8 @@ pub(crate) enum Outcome {
     AccessRejected(Arc<AccessToken>),
     /// The grant whose refresh token is this one should be renewed (keep-alive, `refresh_now`).
     RenewalRequested(RefreshToken),
+    /// The store did not answer.
+    StoreUnreachable,
 }
 
 impl State {
@@ -452,6 +466,16 @@ pub(crate) fn decide(
                     .saturating_add(Duration::from_secs(2)),
             )
         });
+        // Back from a store outage that may have outlived the marking host's lease: its holder,
+        // if GenLogs rotated, had no store to save to; give its retry and store watch the time
+        // to save before the token goes again.
+        let after_outage = state
+            .store_back
+            .map(|at| Deadline::after(at, STORE_OUTAGE_SETTLE));
+        let in_flight_until = match (in_flight_until, after_outage) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         let in_flight = in_flight_until.is_some_and(|until| !until.passed(now));
         let backing_off = utc_now < retry_at && !waited_enough;
         if backing_off || in_flight {
@@ -515,7 +539,14 @@ pub(crate) fn apply(
 ) -> State {
     match outcome {
         Outcome::Loaded(stored) => {
+            let store_back = if state.store_out {
+                Some(now)
+            } else {
+                state.store_back
+            };
             let mut state = loaded(state, stored, policy, now, utc_now);
+            state.store_out = false;
+            state.store_back = store_back;
             state.mark_seen = match state.tokens.as_ref().map(|t| t.state) {
                 Some(TokenState::PossiblyRotated {
                     attempts,
@@ -585,6 +616,8 @@ pub(crate) fn apply(
                 seen: state.seen,
                 mark_seen: None,
                 restore_seen: None,
+                store_out: state.store_out,
+                store_back: state.store_back,
             }
         }
         Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
@@ -623,6 +656,10 @@ pub(crate) fn apply(
             }
             state
         }
+        Outcome::StoreUnreachable => State {
+            store_out: true,
+            ..state
+        },
         Outcome::RenewalRequested(refresh_token) => State {
             renewal: Some(refresh_token),
             ..state
@@ -659,7 +696,39 @@ fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
     state
 }
 
+/// [`loaded_document`], then the restore grace when the store now answers from another server
+/// instance than the one that saved the document.
 fn loaded(
+    state: State,
+    stored: Option<StoredTokens>,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let moved_from = stored
+        .as_ref()
+        .filter(|stored| stored.lineage.instance_changed)
+        .map(|stored| stored.refresh_token.clone());
+    let mut state = loaded_document(state, stored, policy, now, utc_now);
+    if let (Some(predecessor), Some(tokens)) = (moved_from, state.tokens.as_mut()) {
+        // Restarted, failed over or restored: the store may have lost later writes that only
+        // running hosts hold (a newcomer, or a host that last read before them, cannot tell), or
+        // the mark of a request still in flight. Write back the newest this host knows with the
+        // restore grace, so nobody refreshes before those hosts wrote back theirs and that
+        // request ended.
+        tokens.lineage.instance_changed = false;
+        tokens.lineage.restored_at = Some(utc_now);
+        if state.pending.is_none() {
+            state.pending = Some(Pending {
+                overwrites: Overwrites::Successor(predecessor),
+                rotation: false,
+            });
+        }
+    }
+    state
+}
+
+fn loaded_document(
     state: State,
     stored: Option<StoredTokens>,
     policy: &Policy,
@@ -742,7 +811,11 @@ fn loaded(
                 adopt(state, stored, policy, now, utc_now)
             }
         }
-        None if stored.version == ours.version && same_token && !went_back => {
+        None if stored.version == ours.version
+            && same_token
+            && !went_back
+            && !stored.lineage.instance_changed =>
+        {
             // Unchanged, apart from what only this process tracks.
             if let Some(tokens) = state.tokens.as_mut() {
                 tokens.state = stored.state;
@@ -1796,6 +1869,43 @@ mod tests {
     }
 
     #[test]
+    fn row_8_after_a_store_outage_a_possibly_rotated_token_waits_for_the_holder_to_save() {
+        let mut stored = document("rt", 4);
+        stored.state = TokenState::PossiblyRotated {
+            since: utc(),
+            attempts: 1,
+            last_attempt: utc(),
+        };
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(stored.clone())),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        // Long after the attempt, with no outage: sent again.
+        assert!(matches!(step(&state, secs(60)), Step::Refresh));
+        // The store stopped answering (longer than the marking host's lease, perhaps), then
+        // answered again at 60 s: its holder may have an unsaved rotation to save first.
+        let state = apply(state, Outcome::StoreUnreachable, &policy(), secs(30), utc());
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(stored)),
+            &policy(),
+            secs(60),
+            utc(),
+        );
+        assert!(matches!(
+            step(&state, secs(60)),
+            Step::Fail(TokenError::OutcomeUnknown { .. })
+        ));
+        assert!(matches!(
+            step(&state, secs(60) + STORE_OUTAGE_SETTLE),
+            Step::Refresh
+        ));
+    }
+
+    #[test]
     fn only_a_pending_new_refresh_token_counts_as_unsaved() {
         let state = with_access("rt", secs(600));
         assert!(state.unsaved_refresh_token().is_none());
@@ -1977,6 +2087,72 @@ mod tests {
         assert!(state.tokens.as_ref().unwrap().lineage.rotated.is_empty());
     }
 
+    /// A document as a store reads it from another server instance than the one that saved it.
+    fn from_another_instance(refresh: &str, version: u64) -> StoredTokens {
+        let mut doc = document(refresh, version);
+        doc.lineage.instance_changed = true;
+        doc
+    }
+
+    #[test]
+    fn row_9_a_newcomer_reading_a_store_that_changed_instance_writes_it_back_and_waits_the_grace() {
+        // A process started right after a failover or a restore knows nothing newer: the
+        // instance change alone holds its refresh until hosts holding newer tokens wrote them
+        // back.
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(from_another_instance("rt-5", 5))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(1)), Step::Save));
+        let written = state.document_to_save().unwrap();
+        assert_eq!(written.lineage.restored_at, Some(utc()));
+        assert!(!written.lineage.instance_changed);
+        let state = apply(state, Outcome::Saved(6), &policy(), secs(1), utc());
+        waits_the_grace_from_1_s(&state);
+    }
+
+    /// Written back at 1 s: the next refresh waits until the grace has passed, then goes.
+    fn waits_the_grace_from_1_s(state: &State) {
+        match decide(state, &policy(), secs(2), utc()) {
+            Step::Wait(until) => assert_eq!(until, Deadline(secs(1) + RESTORE_GRACE)),
+            other => panic!("{other:?}"),
+        }
+        // Past the grace (and the minimum interval since the last refresh).
+        assert!(matches!(
+            decide(state, &policy(), secs(10), utc()),
+            Step::Refresh
+        ));
+    }
+
+    #[test]
+    fn the_same_document_read_from_another_instance_is_written_back_with_the_grace() {
+        let current = rotated_twice().tokens.unwrap();
+        let mut moved = current.clone();
+        moved.lineage.instance_changed = true;
+        let state = apply(
+            rotated_twice(),
+            Outcome::Loaded(Some(moved)),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        let written = state.document_to_save().expect("written back");
+        assert_eq!(written.refresh_token.expose_secret(), "rt-3");
+        assert_eq!(written.lineage.restored_at, Some(utc()));
+        // Read from the instance that saved it, it is simply current.
+        let state = apply(
+            rotated_twice(),
+            Outcome::Loaded(Some(current)),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(state.pending.is_none());
+    }
+
     #[test]
     fn row_9_written_back_tokens_are_not_refreshed_from_before_the_restore_grace() {
         let state = apply(
@@ -1995,15 +2171,7 @@ mod tests {
             secs(1),
             utc(),
         );
-        match decide(&state, &policy(), secs(2), utc()) {
-            Step::Wait(until) => assert_eq!(until, Deadline(secs(1) + RESTORE_GRACE)),
-            other => panic!("{other:?}"),
-        }
-        // Past the grace (and the minimum interval since the last refresh).
-        assert!(matches!(
-            decide(&state, &policy(), secs(10), utc()),
-            Step::Refresh
-        ));
+        waits_the_grace_from_1_s(&state);
     }
 
     #[test]

@@ -15,6 +15,13 @@
 //! - `restored_at`: the tokens were written back into a store that had gone back or come back
 //!   empty; no host refreshes from them before [`RESTORE_GRACE`] has passed, so every host had a
 //!   chance to write back newer ones.
+//! - `instance_changed`: set by a store when it reads, never stored: the store now answers from
+//!   another server instance than the one that saved the document (a restart, a failover, a
+//!   restored backup; Redis's `run_id`), so it may have lost later writes that only running
+//!   hosts hold, or the possibly-rotated mark of a request still in flight. The manager writes
+//!   the document back with `restored_at`, so nobody refreshes from it before the grace: that
+//!   also protects a host that has seen nothing newer (one started after the rollback), which
+//!   nothing in the document could warn.
 
 use std::fmt;
 use std::time::Duration;
@@ -123,6 +130,11 @@ pub struct Lineage {
     /// When these tokens were written back into a store that had gone back or come back empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_at: Option<DateTime<Utc>>,
+    /// Set by the store that read the document, never stored: it now answers from another server
+    /// instance than the one that saved the document (restarted, failed over, restored), so it
+    /// may have lost later writes. A store that cannot tell leaves it `false`.
+    #[serde(skip)]
+    pub instance_changed: bool,
 }
 
 impl Lineage {

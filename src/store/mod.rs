@@ -553,6 +553,7 @@ pub(crate) fn operator_write(
             sequence: 0,
             rotated: tokens.lineage.rotated.clone(),
             restored_at: None,
+            instance_changed: false,
         },
         ..tokens.clone()
     }

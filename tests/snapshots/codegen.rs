@@ -208,3 +208,12 @@ pub mod prelude {
     #[allow(unused_imports)]
     pub use super::Client;
 }
+impl Client {
+    /// `refresh_tokens` with its required arguments only (`None` for every optional one): what the hand-written layer calls, so that an optional parameter upstream adds never breaks it.
+    pub async fn refresh_tokens_required<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> Result<ResponseValue<types::AuthenticationResponse>, Error<ByteStream>> {
+        self.refresh_tokens(refresh_token).await
+    }
+}

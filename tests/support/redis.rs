@@ -207,6 +207,37 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// The server's data as a backup keeps it: `SAVE`, and the RDB file read (then removed, so
+    /// that [`restart`](Self::restart) still starts empty). Needs a server with a directory of
+    /// its own ([`start_with`](Self::start_with)).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let dir = self
+            .dir
+            .as_ref()
+            .expect("a server started with a directory");
+        let out = redis_cli(&["-p", &self.port.to_string(), "SAVE"]);
+        assert!(out.status.success(), "{out:?}");
+        let file = dir.join("dump.rdb");
+        let data = std::fs::read(&file).expect("the RDB file SAVE wrote");
+        let _ = std::fs::remove_file(&file);
+        data
+    }
+
+    /// Kills the server and starts another instance (a new `run_id`) on the same port from
+    /// `snapshot`, as restoring a backup, or failing over to a replica that missed the last
+    /// writes, does.
+    pub fn restart_from(&mut self, snapshot: &[u8]) {
+        self.kill();
+        let file = self
+            .dir
+            .as_ref()
+            .expect("a server started with a directory")
+            .join("dump.rdb");
+        std::fs::write(&file, snapshot).unwrap();
+        self.spawn();
+        let _ = std::fs::remove_file(&file);
+    }
+
     /// Stops the server (`SIGSTOP`): connections stay open and nothing answers.
     pub fn pause(&mut self) {
         signal(self.pid(), "-STOP");

@@ -401,7 +401,7 @@ impl RedisStore {
         document: &[u8],
     ) -> Result<String, StoreError> {
         let script = redis::cmd("EVAL")
-            .arg(scripts::SAVE_LUA)
+            .arg(scripts::SAVE_LUA.as_str())
             .arg(2)
             .arg(&self.tokens_key)
             .arg(&self.lock_key)
@@ -527,13 +527,16 @@ impl std::error::Error for RedisFailure {}
 impl TokenStore for RedisStore {
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         let mut connection = self.connection().await?;
-        let (version, document): (Option<String>, Option<Vec<u8>>) = self
+        let (version, document, saved_on, instance): (
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            String,
+        ) = self
             .bounded(
-                redis::cmd("HMGET")
-                    .arg(&self.tokens_key)
-                    .arg("version")
-                    .arg("doc")
-                    .query_async(&mut connection),
+                scripts::LOAD
+                    .key(&self.tokens_key)
+                    .invoke_async(&mut connection),
             )
             .await?;
         let Some(document) = document else {
@@ -546,8 +549,14 @@ impl TokenStore for RedisStore {
         })?;
         let json = sealing::open(self.encryption.as_ref(), &self.name, version, &document)
             .map_err(|reason| self.unreadable(reason))?;
-        let tokens = decode_document(&json)
+        let mut tokens = decode_document(&json)
             .map_err(|problem| self.unreadable(UnreadableReason::NotATokenDocument { problem }))?;
+        // Saved by another server instance (restarted, failed over, restored): it may have lost
+        // later writes. Unknown on either side (an older document, `INFO` refused): not flagged.
+        tokens.lineage.instance_changed = matches!(
+            saved_on.as_deref(),
+            Some(saved_on) if !saved_on.is_empty() && !instance.is_empty() && saved_on != instance
+        );
         // The hash's version is the one the save script compares; the copy inside the document
         // is informative only.
         Ok(Some(StoredTokens { version, ..tokens }))

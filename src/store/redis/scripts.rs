@@ -10,6 +10,28 @@ use redis::Script;
 
 use crate::store::StoreError;
 
+/// The server instance's `run_id` (`''` when `INFO` is refused, e.g. by an ACL): it changes
+/// with every restart, and a failover answers from another instance, so a document saved on
+/// another instance may have been rolled back (lost later writes).
+const RUN_ID_LUA: &str = r"
+        local run_id = ''
+        local ok, info = pcall(redis.call, 'INFO', 'server')
+        if ok and type(info) == 'string' then
+            run_id = string.match(info, 'run_id:(%x+)') or ''
+        end
+        ";
+
+/// Reads the grant: answers `{version, doc, instance that saved it, this instance}` (the first
+/// three `false` when missing). One round trip, as the `HMGET` it replaces.
+pub(super) static LOAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{RUN_ID_LUA}
+        local stored = redis.call('HMGET', KEYS[1], 'version', 'doc', 'instance')
+        return {{stored[1], stored[2], stored[3], run_id}}
+        "
+    ))
+});
+
 /// Deletes the lease if `ARGV[1]` still owns it: a holder whose lease ran out must not release
 /// the next holder's.
 pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
@@ -46,7 +68,12 @@ pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
 
 /// The source of [`SAVE`], also sent whole (`EVAL`) in the pipeline of a durable save, so that a
 /// server that forgot the script (restarted, failed over) cannot fail that pipeline halfway.
-pub(super) const SAVE_LUA: &str = r"
+/// It records the instance that saved the document (see [`LOAD`]); replicas get the primary's.
+pub(super) static SAVE_LUA: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r"
+        if redis.replicate_commands then redis.replicate_commands() end
+        {RUN_ID_LUA}
         if redis.call('GET', KEYS[2]) ~= ARGV[1] then
             return 'lease_lost'
         end
@@ -54,9 +81,11 @@ pub(super) const SAVE_LUA: &str = r"
         if found ~= ARGV[2] then
             return 'conflict:' .. found
         end
-        redis.call('HSET', KEYS[1], 'version', ARGV[3], 'doc', ARGV[4])
+        redis.call('HSET', KEYS[1], 'version', ARGV[3], 'doc', ARGV[4], 'instance', run_id)
         return 'ok'
-        ";
+        "
+    )
+});
 
 /// Writes the document `ARGV[4]` as version `ARGV[3]` if `ARGV[1]` owns the lease and the stored
 /// version is `ARGV[2]` (a missing document counts as `0`). Versions are compared as the decimal
@@ -66,7 +95,7 @@ pub(super) const SAVE_LUA: &str = r"
 /// over and no version wraps to 0.
 ///
 /// Answers `ok`, `lease_lost`, or `conflict:<found version>`.
-pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_LUA));
+pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(&SAVE_LUA));
 
 /// What [`SAVE`] answered, for a save that expected version `expected`.
 pub(super) fn save_outcome(answer: &str, expected: u64) -> Result<(), StoreError> {

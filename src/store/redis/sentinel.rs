@@ -366,10 +366,21 @@ impl SentinelLink {
 
 /// Is `cmd` one of the reads the store sends (which may be sent twice)?
 fn is_read(cmd: &Cmd) -> bool {
-    match cmd.args_iter().next() {
-        Some(redis::Arg::Simple(name)) => [&b"HMGET"[..], b"HGET", b"GET", b"PTTL"]
-            .iter()
-            .any(|read| name.eq_ignore_ascii_case(read)),
+    let mut args = cmd.args_iter();
+    match (args.next(), args.next()) {
+        (Some(redis::Arg::Simple(name)), _)
+            if [&b"HMGET"[..], b"HGET", b"GET", b"PTTL"]
+                .iter()
+                .any(|read| name.eq_ignore_ascii_case(read)) =>
+        {
+            true
+        }
+        // The store's read script.
+        (Some(redis::Arg::Simple(name)), Some(redis::Arg::Simple(sha)))
+            if name.eq_ignore_ascii_case(b"EVALSHA") =>
+        {
+            sha == super::scripts::LOAD.get_hash().as_bytes()
+        }
         _ => false,
     }
 }
@@ -480,5 +491,11 @@ mod tests {
         assert!(is_read(redis::cmd("HMGET").arg("k").arg("version")));
         assert!(!is_read(redis::cmd("SET").arg("k").arg("v").arg("NX")));
         assert!(!is_read(redis::cmd("EVALSHA").arg("0123")));
+        assert!(is_read(
+            redis::cmd("EVALSHA")
+                .arg(super::super::scripts::LOAD.get_hash())
+                .arg(1)
+                .arg("k")
+        ));
     }
 }
