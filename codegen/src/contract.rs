@@ -453,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_call_names_the_client() {
+    fn a_changed_call_or_a_new_required_parameter_names_the_client() {
         let renamed = error_after(|doc| {
             doc["paths"]["/token/refresh"]["post"]["operationId"] = json!("refresh");
         });
@@ -465,7 +465,7 @@ mod tests {
             doc["paths"]["/token/refresh"]["post"]["parameters"]
                 .as_array_mut()
                 .unwrap()
-                .push(json!({ "name": "scope", "in": "query", "schema": { "type": "string" } }));
+                .push(json!({ "name": "scope", "in": "query", "required": true, "schema": { "type": "string" } }));
         });
         assert!(
             parameter.starts_with("openapi.json at $.paths['/token/refresh'].post.parameters: "),
@@ -475,6 +475,15 @@ mod tests {
             parameter.contains("now (refresh_token, scope)") && parameter.contains("src/client.rs"),
             "{parameter}"
         );
+        // An optional one is passed as `None` by the generated `refresh_tokens_required`.
+        let mut optional = document();
+        for (name, place) in [("scope", "query"), ("x-request-id", "header")] {
+            optional["paths"]["/token/refresh"]["post"]["parameters"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({ "name": name, "in": place, "schema": { "type": "string" } }));
+        }
+        assert!(check(&optional).is_ok());
         let body = error_after(|doc| {
             doc["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"]
                 ["application/json"]["schema"] = json!({ "$ref": "#/components/schemas/Tokens" });
