@@ -12,8 +12,7 @@
 
 use serde_json::Value;
 
-use crate::surface::type_name;
-use crate::walk::operations;
+use crate::walk::{operations, type_name};
 use crate::{JsonPath, SpecError};
 
 /// The operation the client calls, and the generated method it calls.

@@ -1,21 +1,17 @@
 //! The spec pipeline of `genlogs-auth`: GenLogs' `openapi.json` → quirk fixes and 3.1 → 3.0
 //! translations → the hand-written layer's contract → progenitor → prettyplease.
 //!
-//! One crate serves build.rs (a build-dependency: [`build_script`]), the committed snapshots and
-//! their tests ([`snapshots`]), and the change report (the `spec-diff` binary, [`change_report`]),
-//! so the code the library ships, what review reads and what the report compares all come from
-//! the same pipeline.
+//! It is the library's build-dependency ([`build_script`]), so it holds only what a build needs.
+//! The committed snapshots, the change report, the upstream variants and the `update` command
+//! live in the `genlogs-auth-tools` crate (`tools/`), which builds never compile; it runs this
+//! same pipeline, so the code the library ships and what review reads and compares agree.
 
 #![deny(missing_docs, missing_debug_implementations)]
 
-pub mod cli;
 pub mod contract;
-pub mod diff;
 pub mod generate;
 pub mod json_path;
 pub mod quirks;
-pub mod surface;
-pub mod variants;
 pub mod walk;
 
 use std::fmt;
@@ -88,36 +84,6 @@ pub fn normalize(text: &str) -> Result<Normalized, SpecError> {
     })?;
     let fixes = quirks::apply_all(&mut document)?;
     Ok(Normalized { document, fixes })
-}
-
-/// The three committed snapshots of one spec: what review reads when the spec changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshots {
-    /// The generated Rust code, as prettyplease formats it (`codegen.rs`).
-    pub code: String,
-    /// The corrected document, pretty-printed in upstream's key order (`normalized.json`).
-    pub normalized: String,
-    /// Operations, parameters, statuses, fields and quirk-fix outcomes (`surface.txt`).
-    pub surface: String,
-}
-
-/// Runs the whole pipeline on a spec's text, as build.rs does: code is generated, then the
-/// hand-written layer's contract checked, before anything is compiled.
-pub fn snapshots(text: &str) -> Result<Snapshots, SpecError> {
-    let normalized = normalize(text)?;
-    let code = generate(&normalized.document)?;
-    contract::check(&normalized.document)?;
-    Ok(Snapshots {
-        code,
-        surface: surface::Surface::of(&normalized.document).render(&normalized.fixes),
-        normalized: normalized.to_pretty_json(),
-    })
-}
-
-/// The change report between two specs' texts, each corrected by the quirk pass first.
-pub fn change_report(old: &str, new: &str) -> Result<Vec<diff::Change>, SpecError> {
-    let surface = |text: &str| normalize(text).map(|n| surface::Surface::of(&n.document));
-    Ok(diff::compare(&surface(old)?, &surface(new)?))
 }
 
 /// What build.rs does, as a function the tests can call: reads `openapi.json` under

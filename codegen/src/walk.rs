@@ -165,6 +165,55 @@ fn walk_schema(
     Ok(())
 }
 
+/// A schema in one short, comparable phrase: `TokenSchema`, `string(date-time)`,
+/// `array<ValidationError>`, `string|integer`, `object{a,b}`; a `?` marks `nullable`.
+pub fn type_name(schema: &Value) -> String {
+    let nullable = if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+        "?"
+    } else {
+        ""
+    };
+    format!("{}{nullable}", base_type_name(schema))
+}
+
+fn base_type_name(schema: &Value) -> String {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        return reference
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference)
+            .to_string();
+    }
+    for combiner in ["anyOf", "oneOf", "allOf"] {
+        if let Some(options) = schema.get(combiner).and_then(Value::as_array) {
+            let separator = if combiner == "allOf" { "&" } else { "|" };
+            return options
+                .iter()
+                .map(type_name)
+                .collect::<Vec<_>>()
+                .join(separator);
+        }
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("array") => format!(
+            "array<{}>",
+            schema.get("items").map_or_else(|| "any".into(), type_name)
+        ),
+        Some("object") => match schema.get("properties").and_then(Value::as_object) {
+            Some(properties) => format!(
+                "object{{{}}}",
+                properties.keys().cloned().collect::<Vec<_>>().join(",")
+            ),
+            None => "object".into(),
+        },
+        Some(kind) => match schema.get("format").and_then(Value::as_str) {
+            Some(format) => format!("{kind}({format})"),
+            None => kind.to_string(),
+        },
+        None => "any".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

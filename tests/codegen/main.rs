@@ -1,4 +1,5 @@
-//! The spec pipeline (the `genlogs-auth-codegen` crate, the same code build.rs runs) on this
+//! The spec pipeline (the `genlogs-auth-codegen` crate, the same code build.rs runs, with the
+//! snapshots and variants of `genlogs-auth-tools`) on this
 //! crate's `openapi.json`: the whole pipeline on the embedded spec and broken ones, the committed
 //! snapshots, and regeneration on the upstream variants with their change reports. The
 //! pipeline's own unit tests are in `codegen/`.
@@ -6,6 +7,7 @@
 //! Rewrite the snapshots with: `EXPECTORATE=overwrite cargo test --test codegen`
 
 use genlogs_auth_codegen as codegen;
+use genlogs_auth_tools as tools;
 
 mod pipeline;
 mod properties;

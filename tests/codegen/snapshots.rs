@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use crate::{codegen, tempdir, upstream};
+use crate::{tempdir, tools, upstream};
 
 /// The one command that rewrites every snapshot.
 const REFRESH: &str = "EXPECTORATE=overwrite cargo test --test codegen";
 
-fn snapshots() -> codegen::Snapshots {
-    codegen::snapshots(&upstream()).unwrap_or_else(|e| panic!("{e}"))
+fn snapshots() -> tools::Snapshots {
+    tools::snapshots(&upstream()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `expectorate::assert_contents` (which prints the diff, and rewrites the file under

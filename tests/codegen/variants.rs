@@ -1,13 +1,13 @@
 //! Regeneration that survives upstream edits, checked on the pipeline for every variant in
-//! `genlogs_auth_codegen::variants` (`.ci/variants.sh` builds the whole crate on each): the
+//! `genlogs_auth_tools::variants` (`.ci/variants.sh` builds the whole crate on each): the
 //! pipeline generates code with the expected items, passes the hand-written layer's contract,
 //! reports the expected change and the expected fix or translation in `surface.txt`; or it fails
 //! with the expected message.
 
 use serde_json::Value;
 
-use crate::codegen::variants::{self, Expect};
-use crate::codegen::{self, cli};
+use crate::tools::variants::{self, Expect};
+use crate::tools::{self, cli};
 use crate::upstream;
 
 #[test]
@@ -16,7 +16,7 @@ fn every_variant_regenerates_or_fails_as_expected() {
     assert_eq!(all.len(), 13, "the eleven upstream changes of the spec issue, and the optional query and header parameters of issue 16");
     for variant in all {
         let name = variant.name;
-        match (&variant.expect, codegen::snapshots(&variant.text)) {
+        match (&variant.expect, tools::snapshots(&variant.text)) {
             (
                 Expect::Builds {
                     report,
@@ -71,7 +71,7 @@ fn a_nullable_field_is_generated_as_an_option_also_through_a_ref() {
     properties["described"] = serde_json::json!({
         "$ref": "#/components/schemas/AccessTokenSchema", "description": "A 3.1 `$ref` with a sibling."
     });
-    let snapshots = codegen::snapshots(&doc.to_string()).unwrap();
+    let snapshots = tools::snapshots(&doc.to_string()).unwrap();
     let code = snapshots.code;
     assert!(
         code.contains("pub previous: ::std::option::Option<TokenSchema>"),

@@ -1,12 +1,12 @@
-//! The `spec-diff` binary, run for real on this repository's `openapi.json` and one of its
+//! The `diff` command of the `genlogs-auth-tools` binary, run for real on this repository's `openapi.json` and one of its
 //! variants; its output is compared with the golden files in `tests/golden/`.
 //!
-//! Rewrite them with: `EXPECTORATE=overwrite cargo test -p genlogs-auth-codegen --test spec_diff`
+//! Rewrite them with: `EXPECTORATE=overwrite cargo test -p genlogs-auth-tools --test spec_diff`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use genlogs_auth_codegen::variants;
+use genlogs_auth_tools::variants;
 
 /// The repository's `openapi.json`, and a document with two of its variants' changes: `POST /token`
 /// added (not breaking) and `company_id` removed (breaking). Written once: the tests run in
@@ -35,7 +35,8 @@ fn write_documents() -> (PathBuf, PathBuf) {
 
 fn spec_diff(args: &[&str]) -> (i32, String, String) {
     let (old, new) = documents();
-    let output = Command::new(env!("CARGO_BIN_EXE_spec-diff"))
+    let output = Command::new(env!("CARGO_BIN_EXE_genlogs-auth-tools"))
+        .arg("diff")
         .args(args)
         .arg(old)
         .arg(new)
@@ -71,8 +72,8 @@ fn the_json_report_for_tools_and_the_breaking_exit_status() {
 
 #[test]
 fn a_document_that_cannot_be_read_exits_2_on_stderr() {
-    let output = Command::new(env!("CARGO_BIN_EXE_spec-diff"))
-        .args(["/nonexistent/old.json", "/nonexistent/new.json"])
+    let output = Command::new(env!("CARGO_BIN_EXE_genlogs-auth-tools"))
+        .args(["diff", "/nonexistent/old.json", "/nonexistent/new.json"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

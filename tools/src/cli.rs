@@ -1,10 +1,11 @@
-//! The `spec-diff` command, as a function of its arguments and a file reader so that its parsing
-//! and exit statuses are unit-tested; `src/bin/spec-diff.rs` only wires it to the process.
+//! The `diff` command (`genlogs-auth-tools diff`, formerly the `spec-diff` binary), as a function
+//! of its arguments and a file reader so that its parsing and exit statuses are unit-tested;
+//! `src/main.rs` only wires it to the process.
 
 use crate::diff;
 
 /// How to call `spec-diff`.
-pub const USAGE: &str = "usage: spec-diff [--json | --markdown] [--fail-on-breaking] OLD.json NEW.json  (`-` reads stdin)";
+pub const USAGE: &str = "usage: genlogs-auth-tools diff [--json | --markdown] [--fail-on-breaking] OLD.json NEW.json  (`-` reads stdin)";
 
 /// What `spec-diff` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

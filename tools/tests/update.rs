@@ -1,0 +1,108 @@
+//! `update NEW.json` on a scratch copy of the crate's spec: an optional parameter, a removed
+//! field, a contract break and a truncated file, each with what must follow.
+
+use std::path::{Path, PathBuf};
+
+use genlogs_auth_tools::update::{run, SNAPSHOTS};
+use genlogs_auth_tools::variants;
+
+/// A scratch crate root holding this repository's `openapi.json` and a manifest at `version`.
+fn scratch(name: &str, version: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("update-{name}"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("tests/snapshots")).unwrap();
+    std::fs::copy(upstream_path(), root.join("openapi.json")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        format!("[package]\nname = \"genlogs-auth\"\nversion = \"{version}\"\n"),
+    )
+    .unwrap();
+    root
+}
+
+fn upstream_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.json")
+}
+
+/// The variant's document, written next to the scratch root.
+fn variant(root: &Path, name: &str) -> PathBuf {
+    let upstream = std::fs::read_to_string(upstream_path()).unwrap();
+    let all = variants::all(&upstream).unwrap();
+    let text = &all.iter().find(|v| v.name == name).unwrap().text;
+    let path = root.with_extension(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn update(root: &Path, new: &Path) -> (u8, String) {
+    run(&[new.display().to_string()], root)
+}
+
+#[test]
+fn an_optional_parameter_updates_everything_and_needs_a_patch_release() {
+    let root = scratch("optional", "0.2.0");
+    let new = variant(&root, "optional-query-parameter");
+    let (status, out) = update(&root, &new);
+    assert_eq!(status, 0, "{out}");
+    // Dropped in unedited.
+    assert_eq!(
+        std::fs::read(root.join("openapi.json")).unwrap(),
+        std::fs::read(&new).unwrap()
+    );
+    for snapshot in SNAPSHOTS {
+        assert!(root.join(snapshot).exists(), "{snapshot}");
+    }
+    let code = std::fs::read_to_string(root.join(SNAPSHOTS[0])).unwrap();
+    assert!(code.contains("scope: Option<&'a str>"), "{code}");
+    assert!(code.contains("pub async fn refresh_tokens_required<'a>("));
+    let report = std::fs::read_to_string(root.join("target/spec-update/report.md")).unwrap();
+    assert!(report.contains("optional-parameter-added"), "{report}");
+    assert!(
+        out.contains("breaking: no; version 0.2.0 needs a patch bump"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_removed_field_is_breaking_and_needs_a_minor_release_before_1_0() {
+    let root = scratch("removed", "0.2.0");
+    let (status, out) = update(&root, &variant(&root, "required-field-removed"));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("BREAKING response-field-removed"), "{out}");
+    assert!(
+        out.contains("breaking: yes; version 0.2.0 needs a minor"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_contract_break_exits_1_naming_the_file_to_edit() {
+    let root = scratch("contract", "0.2.0");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(upstream_path()).unwrap()).unwrap();
+    doc["paths"]["/token/refresh"]["post"]["operationId"] = "renamed".into();
+    let new = root.with_extension("renamed.json");
+    std::fs::write(&new, doc.to_string()).unwrap();
+    let (status, out) = update(&root, &new);
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("hand edit needed"), "{out}");
+    assert!(out.contains("src/client.rs"), "{out}");
+    // The document is in place, the snapshots untouched: the edit is the one step left.
+    assert_eq!(
+        std::fs::read(root.join("openapi.json")).unwrap(),
+        std::fs::read(&new).unwrap()
+    );
+    assert!(!root.join(SNAPSHOTS[0]).exists());
+}
+
+#[test]
+fn a_file_that_is_not_json_changes_nothing() {
+    let root = scratch("truncated", "0.2.0");
+    let (status, out) = update(&root, &variant(&root, "truncated"));
+    assert_eq!(status, 2, "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert_eq!(
+        std::fs::read(root.join("openapi.json")).unwrap(),
+        std::fs::read(upstream_path()).unwrap()
+    );
+}
