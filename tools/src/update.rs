@@ -111,7 +111,7 @@ fn update(new: &Path, root: &Path, report: &Path) -> Result<(u8, String), String
     let version = crate_version(&read(&root.join("Cargo.toml"))?);
     let _ = writeln!(
         out,
-        "breaking: {}; version {version} needs a {} bump",
+        "breaking: {}; version bump from {version}: {}",
         if breaking > 0 { "yes" } else { "no" },
         bump(&version, &changes)
     );

@@ -58,7 +58,7 @@ fn an_optional_parameter_updates_everything_and_needs_a_patch_release() {
     let report = std::fs::read_to_string(root.join("target/spec-update/report.md")).unwrap();
     assert!(report.contains("optional-parameter-added"), "{report}");
     assert!(
-        out.contains("breaking: no; version 0.2.0 needs a patch bump"),
+        out.contains("breaking: no; version bump from 0.2.0: patch"),
         "{out}"
     );
 }
@@ -70,7 +70,7 @@ fn a_removed_field_is_breaking_and_needs_a_minor_release_before_1_0() {
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("BREAKING response-field-removed"), "{out}");
     assert!(
-        out.contains("breaking: yes; version 0.2.0 needs a minor"),
+        out.contains("breaking: yes; version bump from 0.2.0: minor"),
         "{out}"
     );
 }
