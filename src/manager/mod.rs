@@ -31,7 +31,7 @@ pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN, STORE_W
 pub use state::MAX_COOLDOWN;
 
 use flight::Flights;
-use state::{apply, decide, Deadline, Outcome, Policy, State, Step};
+use state::{apply, decide, LoadNote, Outcome, Policy, State, Step};
 
 /// Renew the access token when less than this is left (or half its lifetime, when that is
 /// shorter), and at the latest when it stops being handed out (see [`DEFAULT_MIN_VALIDITY`]).
@@ -256,30 +256,43 @@ impl Shared {
     /// [`TokenManager::invalidate`] is never lost).
     fn apply(&self, outcome: Outcome) -> Arc<State> {
         let (now, utc_now) = (self.clock.monotonic(), self.clock.utc_now());
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let next = Arc::new(apply(
-            (**current).clone(),
-            outcome,
-            &self.policy,
-            now,
-            utc_now,
-        ));
-        *current = next.clone();
+        let read = matches!(outcome, Outcome::Loaded(_));
+        let next = {
+            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+            let next = Arc::new(apply(
+                (**current).clone(),
+                outcome,
+                &self.policy,
+                now,
+                utc_now,
+            ));
+            *current = next.clone();
+            next
+        };
+        if read {
+            log_note(next.note);
+        }
         crate::metrics::observe(&next, now, utc_now);
         next
     }
+}
 
-    /// Puts back a state saved earlier (an attempt that was not made after all).
-    fn restore(&self, state: State) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
-    }
-
-    /// No background refresh before `until` (after one that failed).
-    fn quiet_until(&self, until: Deadline) {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = (**current).clone();
-        next.quiet_until = Some(until);
-        *current = Arc::new(next);
+/// Logs what a store read did (the pure core returns it; the shell does the I/O).
+fn log_note(note: Option<LoadNote>) {
+    match note {
+        None => {}
+        Some(LoadNote::OperatorFollowed) => {
+            tracing::warn!("an operator replaced the genlogs tokens in the store; following them");
+        }
+        Some(LoadNote::WroteBack { known_rotated }) => tracing::warn!(
+            known_rotated,
+            "the token store went back to older tokens; writing the newer ones back"
+        ),
+        Some(LoadNote::Adopted) => tracing::info!("adopted genlogs tokens from the store"),
+        Some(LoadNote::AdoptedOverUnsaved) => tracing::warn!(
+            "the token store holds tokens written by someone else; adopting them and dropping \
+             the unsaved ones"
+        ),
     }
 }
 
@@ -547,8 +560,7 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
     drop(serial);
     guard_pending(&shared);
     if result.is_err() {
-        let now = shared.clock.monotonic();
-        shared.quiet_until(Deadline::after(now, shared.policy.cooldown));
+        shared.apply(Outcome::TaskFailed);
     }
     crate::metrics::observe(
         &shared.current(),
@@ -639,8 +651,7 @@ async fn steps(
         let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
         match decide(&state, policy, now, utc_now) {
             Step::Serve => return Ok(()),
-            Step::Save => {
-                let tokens = state.document_to_save().expect("a pending save has tokens");
+            Step::Save(tokens) => {
                 match shared.store.save(&tokens, lock).await {
                     Ok(version) => {
                         shared.apply(Outcome::Saved(version));
@@ -662,15 +673,15 @@ async fn steps(
                 if let Some(lock) = held.take() {
                     shared.store.release(lock).await;
                 }
-                tokio::time::sleep(until.0.saturating_sub(now)).await;
+                shared.clock.sleep(until.0.saturating_sub(now)).await;
             }
-            Step::Refresh => {
+            Step::Refresh(sent) => {
                 keep_lease(shared, lock).await?;
-                mark_attempt(shared, lock, &state).await?;
+                mark_attempt(shared, lock).await?;
                 // The mark took a round trip (or this process was paused): the lease must still
                 // outlast the request. Free while it has time enough.
                 keep_lease(shared, lock).await?;
-                send(shared, &state).await;
+                send(shared, sent).await;
                 store_known = true;
             }
         }
@@ -681,34 +692,30 @@ async fn steps(
 }
 
 /// Saves the possibly-rotated mark of the attempt about to be sent; nothing is sent if that fails.
-async fn mark_attempt(
-    shared: &Shared,
-    lock: &StoreLock,
-    before: &Arc<State>,
-) -> Result<(), TokenError> {
+async fn mark_attempt(shared: &Shared, lock: &StoreLock) -> Result<(), TokenError> {
     let marked = shared.apply(Outcome::Sending);
-    let tokens = marked.document_to_save().expect("a refresh has tokens");
+    let Some(tokens) = marked.document_to_save() else {
+        // (`decide` answers `Refresh` only with tokens, which `Sending` marks.)
+        shared.apply(Outcome::SendAborted);
+        return Err(store_error(StoreError::Other(
+            "there were no tokens to mark before the send".into(),
+        )));
+    };
     match shared.store.save(&tokens, lock).await {
         Ok(version) => {
             shared.apply(Outcome::Saved(version));
             Ok(())
         }
         Err(error) => {
-            // Not sent: take the mark back.
-            shared.restore((**before).clone());
+            // Not sent: take the mark back (and nothing else that changed meanwhile).
+            shared.apply(Outcome::SendAborted);
             Err(store_error(error))
         }
     }
 }
 
 /// Sends the stored refresh token and folds in what came back.
-async fn send(shared: &Shared, state: &State) {
-    let sent = state
-        .tokens
-        .as_ref()
-        .expect("a refresh has tokens")
-        .refresh_token
-        .clone();
+async fn send(shared: &Shared, sent: RefreshToken) {
     tracing::info!("genlogs token refresh started");
     let started = shared.clock.monotonic();
     let result = crate::metrics::refresh(shared.client.refresh(&sent)).await;

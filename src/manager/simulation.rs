@@ -60,7 +60,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
-use super::state::{apply, decide, Deadline, Outcome, Policy, State, Step};
+use super::state::{apply, decide, Outcome, Policy, State, Step};
 use super::{LEASE_SAFETY, MAX_STEPS, STORE_WATCH_INTERVAL};
 use crate::error::{Error, UnknownOutcome};
 use crate::secret::{AccessToken, ApiKey, RefreshToken};
@@ -140,7 +140,7 @@ struct Task {
     until: Until,
     phase: Phase,
     steps: usize,
-    /// The state `mark_attempt` restores when the mark cannot be saved.
+    /// The state before the attempt was marked: what the request sends.
     before: Option<State>,
 }
 
@@ -831,8 +831,7 @@ impl Sim {
             }
         }
         if result.is_err() && task.until == Until::Answered {
-            let until = Deadline::after(self.mono(h), self.policy.cooldown);
-            self.hosts[h].state.quiet_until = Some(until);
+            self.apply(h, Outcome::TaskFailed);
         }
     }
 
@@ -903,7 +902,7 @@ impl Sim {
                 );
                 match step {
                     Step::Serve => self.end(h, Ok(())),
-                    Step::Save => self.set_phase(h, Phase::Save, latency),
+                    Step::Save(_) => self.set_phase(h, Phase::Save, latency),
                     _ if until == Until::Saved => self.end(h, Ok(())),
                     Step::Fail(_) => self.end(h, Err("decided to fail")),
                     Step::Wait(deadline) => {
@@ -914,7 +913,7 @@ impl Sim {
                         let wait = ms(deadline.0.saturating_sub(mono));
                         self.hosts[h].next_step = now + wait;
                     }
-                    Step::Refresh => self.set_phase(h, Phase::Extend, latency),
+                    Step::Refresh(_) => self.set_phase(h, Phase::Extend, latency),
                 }
             }
             Phase::Save => {
@@ -971,7 +970,7 @@ impl Sim {
                     }
                     Err(error) => {
                         note!(self, "h{h} could not save the mark: {error:?}");
-                        self.hosts[h].state = before;
+                        self.apply(h, Outcome::SendAborted);
                         self.end(h, Err("mark not saved"));
                     }
                 }
@@ -1381,8 +1380,8 @@ fn describe(doc: Option<&StoredTokens>) -> String {
 fn step_name(step: &Step) -> String {
     match step {
         Step::Serve => "Serve".into(),
-        Step::Save => "Save".into(),
-        Step::Refresh => "Refresh".into(),
+        Step::Save(_) => "Save".into(),
+        Step::Refresh(_) => "Refresh".into(),
         Step::Wait(until) => format!("Wait({:?})", until.0),
         Step::Fail(error) => format!("Fail({error})"),
     }

@@ -186,10 +186,41 @@ pub(crate) struct State {
     /// When this host first saw the written-back tokens it holds (their `restored_at`, and the
     /// monotonic time): the restore grace runs from then.
     pub(crate) restore_seen: Option<(DateTime<Utc>, Duration)>,
+    /// What [`Outcome::Sending`] changed, until the request goes: taken back by
+    /// [`Outcome::SendAborted`] when the mark could not be saved (nothing else is undone).
+    pub(crate) undo_send: Option<Box<UndoSend>>,
+    /// What the last store read did that an operator should hear about (the shell logs it).
+    pub(crate) note: Option<LoadNote>,
     /// This host's last store call found the store unreachable.
     pub(crate) store_out: bool,
     /// When this host read the store again after finding it unreachable (monotonic).
     pub(crate) store_back: Option<Duration>,
+}
+
+/// The fields [`Outcome::Sending`] changes, as they were before it.
+#[derive(Debug, Clone)]
+pub(crate) struct UndoSend {
+    token_state: TokenState,
+    restored_at: Option<DateTime<Utc>>,
+    last_refresh: Option<Duration>,
+    mark_seen: Option<(u32, DateTime<Utc>, Duration)>,
+    pending: Option<Pending>,
+}
+
+/// What a store read did, for the shell to log (`state.rs` does no I/O, logging included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadNote {
+    /// An operator's newer generation is followed, whatever this host held.
+    OperatorFollowed,
+    /// The store went back: this host's newer tokens are written back over it.
+    WroteBack {
+        /// Its token is one this host knows was rotated away.
+        known_rotated: bool,
+    },
+    /// Tokens another process wrote were adopted.
+    Adopted,
+    /// Tokens another process wrote were adopted, and this host's unsaved ones dropped.
+    AdoptedOverUnsaved,
 }
 
 /// What a refresh task does next.
@@ -197,10 +228,11 @@ pub(crate) struct State {
 pub(crate) enum Step {
     /// The cached token is good: hand it out.
     Serve,
-    /// Write the pending document under the lock.
-    Save,
-    /// Mark the attempt in the store ([`Outcome::Sending`]), then send the stored refresh token.
-    Refresh,
+    /// Write this document (the pending one) under the lock.
+    Save(Box<StoredTokens>),
+    /// Mark the attempt in the store ([`Outcome::Sending`]), then send this refresh token (the
+    /// stored one).
+    Refresh(RefreshToken),
     /// Nothing may be sent before this point; try again then.
     Wait(Deadline),
     /// Give callers this error (those holding a valid token keep using it).
@@ -233,6 +265,11 @@ pub(crate) enum Outcome {
     RenewalRequested(RefreshToken),
     /// The store did not answer.
     StoreUnreachable,
+    /// The possibly-rotated mark could not be saved, so the request was not sent: what
+    /// [`Outcome::Sending`] changed is taken back, and nothing else.
+    SendAborted,
+    /// A refresh task ended with an error: no background refresh for a cooldown.
+    TaskFailed,
 }
 
 impl State {
@@ -400,7 +437,9 @@ pub(crate) fn decide(
         return Step::Serve;
     }
     if state.pending.is_some() {
-        return Step::Save;
+        if let Some(document) = state.document_to_save() {
+            return Step::Save(Box::new(document));
+        }
     }
     // Rows 3 to 5 and 7 read the document alone: the rules `genlogs-auth status` shows too.
     let health = TokenHealth::of(state.tokens.as_ref(), utc_now);
@@ -522,7 +561,11 @@ pub(crate) fn decide(
             return Step::Wait(allowed);
         }
     }
-    Step::Refresh
+    match &state.tokens {
+        Some(tokens) => Step::Refresh(tokens.refresh_token.clone()),
+        // (Row 3 answered already: a state without tokens never gets here.)
+        None => Step::Fail(new_tokens(NewTokensReason::NoTokens, None)),
+    }
 }
 
 fn new_tokens(reason: NewTokensReason, cause: Option<Arc<Error>>) -> TokenError {
@@ -544,7 +587,16 @@ pub(crate) fn apply(
             } else {
                 state.store_back
             };
-            let mut state = loaded(state, stored, policy, now, utc_now);
+            let mut state = loaded(
+                State {
+                    note: None,
+                    ..state
+                },
+                stored,
+                policy,
+                now,
+                utc_now,
+            );
             state.store_out = false;
             state.store_back = store_back;
             state.mark_seen = match state.tokens.as_ref().map(|t| t.state) {
@@ -616,6 +668,8 @@ pub(crate) fn apply(
                 seen: state.seen,
                 mark_seen: None,
                 restore_seen: None,
+                undo_send: None,
+                note: None,
                 store_out: state.store_out,
                 store_back: state.store_back,
             }
@@ -664,6 +718,24 @@ pub(crate) fn apply(
             renewal: Some(refresh_token),
             ..state
         },
+        Outcome::SendAborted => {
+            let mut state = state;
+            if let Some(undo) = state.undo_send.take() {
+                if let Some(tokens) = state.tokens.as_mut() {
+                    tokens.state = undo.token_state;
+                    tokens.lineage.restored_at = undo.restored_at;
+                }
+                state.last_refresh = undo.last_refresh;
+                state.mark_seen = undo.mark_seen;
+                state.pending = undo.pending;
+                state.sending_from = None;
+            }
+            state
+        }
+        Outcome::TaskFailed => State {
+            quiet_until: Some(Deadline::after(now, policy.cooldown)),
+            ..state
+        },
     }
 }
 
@@ -679,6 +751,13 @@ fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
         } => (since, attempts),
         _ => (utc_now, 0),
     };
+    state.undo_send = Some(Box::new(UndoSend {
+        token_state: tokens.state,
+        restored_at: tokens.lineage.restored_at,
+        last_refresh: state.last_refresh,
+        mark_seen: state.mark_seen,
+        pending: state.pending.clone(),
+    }));
     state.sending_from = Some(tokens.state);
     // This host's own attempt: the request cannot be in flight past its timeout from now.
     state.mark_seen = Some((attempts.saturating_add(1), utc_now, now));
@@ -774,8 +853,10 @@ fn loaded_document(
                     })
                 ) =>
         {
-            tracing::warn!("an operator replaced the genlogs tokens in the store; following them");
-            adopt(state, stored, policy, now, utc_now)
+            noted(
+                adopt(state, stored, policy, now, utc_now),
+                LoadNote::OperatorFollowed,
+            )
         }
         Some(pending) => {
             let ours_replace_it = match &pending.overwrites {
@@ -804,11 +885,10 @@ fn loaded_document(
                 }
                 state
             } else {
-                tracing::warn!(
-                    "the token store holds tokens written by someone else; adopting them and \
-                     dropping the unsaved ones"
-                );
-                adopt(state, stored, policy, now, utc_now)
+                noted(
+                    adopt(state, stored, policy, now, utc_now),
+                    LoadNote::AdoptedOverUnsaved,
+                )
             }
         }
         None if stored.version == ours.version
@@ -824,7 +904,10 @@ fn loaded_document(
             state.seen = state.seen.max(stored.lineage.mark());
             state
         }
-        None if operator => adopt(state, stored, policy, now, utc_now),
+        None if operator => noted(
+            adopt(state, stored, policy, now, utc_now),
+            LoadNote::OperatorFollowed,
+        ),
         // (Also with the same token: what this host holds then says more, e.g. a possibly-rotated
         // mark of a request still in flight that the store lost.)
         None if stale || went_back => {
@@ -833,10 +916,9 @@ fn loaded_document(
             // the newer tokens this host holds. Write them back over it, numbered past
             // everything seen; nobody refreshes from them for a short grace, so that a host
             // holding newer ones still can write them back.
-            tracing::warn!(
-                known_rotated = stale,
-                "the token store went back to older tokens; writing the newer ones back"
-            );
+            state.note = Some(LoadNote::WroteBack {
+                known_rotated: stale,
+            });
             if let Some(tokens) = state.tokens.as_mut() {
                 tokens.version = stored.version;
                 tokens.lineage.restored_at = Some(utc_now);
@@ -848,7 +930,6 @@ fn loaded_document(
             state
         }
         None => {
-            tracing::info!("adopted genlogs tokens from the store");
             // The same token (another process marked it): what this process knows of its own
             // attempts with it still holds.
             let kept = same_token.then(|| {
@@ -864,8 +945,15 @@ fn loaded_document(
                 adopted.last_refresh = last_refresh;
                 adopted.renewal = renewal;
             }
-            adopted
+            noted(adopted, LoadNote::Adopted)
         }
+    }
+}
+
+fn noted(state: State, note: LoadNote) -> State {
+    State {
+        note: Some(note),
+        ..state
     }
 }
 
@@ -1166,7 +1254,7 @@ mod tests {
     fn row_1_a_saved_token_before_its_refresh_point_is_served() {
         let state = with_access("rt", secs(600));
         assert!(matches!(step(&state, secs(539)), Step::Serve));
-        assert!(matches!(step(&state, secs(540)), Step::Refresh));
+        assert!(matches!(step(&state, secs(540)), Step::Refresh(_)));
     }
 
     #[test]
@@ -1176,7 +1264,7 @@ mod tests {
             session(chrono::Duration::minutes(30), None),
             Duration::ZERO,
         );
-        assert!(matches!(step(&state, Duration::ZERO), Step::Save));
+        assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
         assert_eq!(
             state.valid(Duration::ZERO).map(|t| t.expose_secret()),
             Some("at"),
@@ -1266,13 +1354,13 @@ mod tests {
         );
         // Not processed: the mark saved before sending is taken back.
         assert_eq!(state.tokens.as_ref().unwrap().state, TokenState::Usable);
-        assert!(matches!(step(&state, Duration::ZERO), Step::Save));
+        assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
         let state = saved(state);
         assert!(matches!(
             step(&state, secs(4)),
             Step::Fail(TokenError::Refresh(_))
         ));
-        assert!(matches!(step(&state, secs(5)), Step::Refresh));
+        assert!(matches!(step(&state, secs(5)), Step::Refresh(_)));
     }
 
     #[test]
@@ -1291,7 +1379,7 @@ mod tests {
             utc(),
         );
         assert!(matches!(step(&state, secs(101)), Step::Wait(Deadline(d)) if d == secs(105)));
-        assert!(matches!(step(&state, secs(105)), Step::Refresh));
+        assert!(matches!(step(&state, secs(105)), Step::Refresh(_)));
     }
 
     #[test]
@@ -1303,7 +1391,7 @@ mod tests {
             Duration::ZERO,
             utc(),
         );
-        assert!(matches!(step(&state, Duration::ZERO), Step::Refresh));
+        assert!(matches!(step(&state, Duration::ZERO), Step::Refresh(_)));
     }
 
     #[test]
@@ -1331,7 +1419,7 @@ mod tests {
             secs(1),
             utc(),
         );
-        assert!(matches!(step(&state, secs(1)), Step::Save));
+        assert!(matches!(step(&state, secs(1)), Step::Save(_)));
         assert_eq!(state.tokens.as_ref().unwrap().version, 0);
         assert!(
             state.valid(secs(1)).is_some(),
@@ -1390,7 +1478,7 @@ mod tests {
         let tokens = kept.tokens.as_ref().unwrap();
         assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
         assert_eq!(tokens.version, 9);
-        assert!(matches!(step(&kept, Duration::ZERO), Step::Save));
+        assert!(matches!(step(&kept, Duration::ZERO), Step::Save(_)));
         // An operator's re-seed (a newer generation) is followed.
         let followed = apply(
             state,
@@ -1432,7 +1520,7 @@ mod tests {
             "rt-new"
         );
         assert_eq!(state.tokens.as_ref().unwrap().version, 4);
-        assert!(matches!(step(&state, Duration::ZERO), Step::Save));
+        assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
     }
 
     #[test]
@@ -1634,7 +1722,7 @@ mod tests {
         );
         assert!(matches!(
             decide(&asked, &policy(), Duration::ZERO, utc()),
-            Step::Refresh
+            Step::Refresh(_)
         ));
         // Another process renewed meanwhile: the store's newer tokens satisfy the request.
         let adopted = apply(
@@ -1698,7 +1786,7 @@ mod tests {
             }
         ));
         assert!(
-            matches!(step(&state, Duration::ZERO), Step::Save),
+            matches!(step(&state, Duration::ZERO), Step::Save(_)),
             "the dead mark is shared through the store"
         );
 
@@ -1758,7 +1846,7 @@ mod tests {
             Step::Fail(TokenError::Refresh(_))
         ));
         assert!(
-            matches!(step(&state, secs(5)), Step::Refresh),
+            matches!(step(&state, secs(5)), Step::Refresh(_)),
             "retried once the cooldown is over"
         );
     }
@@ -1865,7 +1953,7 @@ mod tests {
             step(&state, secs(9)),
             Step::Fail(TokenError::OutcomeUnknown { .. })
         ));
-        assert!(matches!(step(&state, secs(10)), Step::Refresh));
+        assert!(matches!(step(&state, secs(10)), Step::Refresh(_)));
     }
 
     #[test]
@@ -1884,7 +1972,7 @@ mod tests {
             utc(),
         );
         // Long after the attempt, with no outage: sent again.
-        assert!(matches!(step(&state, secs(60)), Step::Refresh));
+        assert!(matches!(step(&state, secs(60)), Step::Refresh(_)));
         // The store stopped answering (longer than the marking host's lease, perhaps), then
         // answered again at 60 s: its holder may have an unsaved rotation to save first.
         let state = apply(state, Outcome::StoreUnreachable, &policy(), secs(30), utc());
@@ -1901,8 +1989,75 @@ mod tests {
         ));
         assert!(matches!(
             step(&state, secs(60) + STORE_OUTAGE_SETTLE),
-            Step::Refresh
+            Step::Refresh(_)
         ));
+    }
+
+    #[test]
+    fn an_aborted_send_takes_back_the_mark_and_keeps_an_invalidation_made_meanwhile() {
+        let state = with_access("rt", secs(600));
+        let served = state
+            .fresh(Duration::ZERO)
+            .cloned()
+            .expect("a served token");
+        let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+        assert!(marked.pending.is_some());
+        // Another caller reports the access token rejected while the mark is being saved.
+        let invalidated = apply(
+            marked,
+            Outcome::AccessRejected(served),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        let aborted = apply(invalidated, Outcome::SendAborted, &policy(), secs(1), utc());
+        let tokens = aborted.tokens.as_ref().unwrap();
+        assert_eq!(tokens.state, TokenState::Usable, "the mark is taken back");
+        assert!(aborted.pending.is_none());
+        assert!(aborted.last_refresh.is_none(), "no attempt was made");
+        assert!(
+            aborted.fresh(secs(1)).is_none(),
+            "the invalidation made meanwhile is kept"
+        );
+    }
+
+    #[test]
+    fn a_failed_task_holds_background_refreshes_for_a_cooldown() {
+        let state = apply(
+            with_access("rt", secs(600)),
+            Outcome::TaskFailed,
+            &policy(),
+            secs(3),
+            utc(),
+        );
+        assert_eq!(
+            state.quiet_until,
+            Some(Deadline(secs(3) + policy().cooldown))
+        );
+    }
+
+    #[test]
+    fn a_store_read_notes_what_it_did_for_the_shell_to_log() {
+        let adopted = apply(
+            with_access("rt", secs(600)),
+            Outcome::Loaded(Some(document("rt-other", 7))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert_eq!(adopted.note, Some(LoadNote::Adopted));
+        let unchanged = adopted.tokens.clone();
+        let again = apply(
+            adopted,
+            Outcome::Loaded(unchanged),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert_eq!(
+            again.note, None,
+            "nothing to say about an unchanged document"
+        );
     }
 
     #[test]
@@ -1946,7 +2101,7 @@ mod tests {
             TokenState::PossiblyRotated { attempts: 1, .. }
         ));
         assert!(state.unsaved_news_of_a_sent_token());
-        assert!(matches!(step(&state, secs(20)), Step::Save));
+        assert!(matches!(step(&state, secs(20)), Step::Save(_)));
     }
 
     #[test]
@@ -1968,7 +2123,7 @@ mod tests {
         let tokens = state.tokens.as_ref().unwrap();
         assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
         assert_eq!(tokens.version, 1);
-        assert!(matches!(step(&state, secs(1)), Step::Save));
+        assert!(matches!(step(&state, secs(1)), Step::Save(_)));
         // A document from before what this host has seen, with a token it never saw rotated,
         // is not adopted either: the newer tokens go back.
         let state = apply(
@@ -1982,7 +2137,7 @@ mod tests {
             state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
             "rt-new"
         );
-        assert!(matches!(step(&state, secs(2)), Step::Save));
+        assert!(matches!(step(&state, secs(2)), Step::Save(_)));
         // An operator's new document at a lower version is adopted: its generation is newer.
         let state = apply(
             saved(state),
@@ -2050,7 +2205,7 @@ mod tests {
         assert!(tokens.lineage.restored_at.is_some());
         let to_save = state.document_to_save().unwrap();
         assert!(to_save.lineage.sequence > saved_sequence);
-        assert!(matches!(step(&state, secs(1)), Step::Save));
+        assert!(matches!(step(&state, secs(1)), Step::Save(_)));
         // A fresh host reading a document whose list names rt-2 never sends rt-2.
         let fresh = apply(
             State::default(),
@@ -2106,7 +2261,7 @@ mod tests {
             secs(1),
             utc(),
         );
-        assert!(matches!(step(&state, secs(1)), Step::Save));
+        assert!(matches!(step(&state, secs(1)), Step::Save(_)));
         let written = state.document_to_save().unwrap();
         assert_eq!(written.lineage.restored_at, Some(utc()));
         assert!(!written.lineage.instance_changed);
@@ -2123,7 +2278,7 @@ mod tests {
         // Past the grace (and the minimum interval since the last refresh).
         assert!(matches!(
             decide(state, &policy(), secs(10), utc()),
-            Step::Refresh
+            Step::Refresh(_)
         ));
     }
 
@@ -2162,7 +2317,7 @@ mod tests {
             secs(1),
             utc(),
         );
-        assert!(matches!(step(&state, secs(1)), Step::Save));
+        assert!(matches!(step(&state, secs(1)), Step::Save(_)));
         let state = apply(state, Outcome::Saved(1), &policy(), secs(1), utc());
         let state = apply(
             state,
@@ -2203,7 +2358,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(&state, &policy, secs(32), at(32)),
-            Step::Refresh
+            Step::Refresh(_)
         ));
         // The marking host's clock ran a day ahead: this host waits MAX_COOLDOWN, no more.
         let ahead = apply(
@@ -2222,7 +2377,7 @@ mod tests {
         let after = secs(100) + MAX_COOLDOWN;
         assert!(matches!(
             decide(&ahead, &policy, after, later(after)),
-            Step::Refresh
+            Step::Refresh(_)
         ));
     }
 
@@ -2254,7 +2409,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(&state, &policy, secs(132), hour_ahead),
-            Step::Refresh
+            Step::Refresh(_)
         ));
     }
 
