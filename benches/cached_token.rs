@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
     let bare: RwLock<Arc<AccessToken>> = RwLock::new(token);
 
     let mut group = c.benchmark_group("cached_token");
-    // Context for the README: why the system clock reads CLOCK_MONOTONIC_COARSE.
+    // Context for benches/README.md: why the system clock reads CLOCK_MONOTONIC_COARSE.
     group.bench_function("probe_instant_now", |b| {
         b.iter(|| black_box(std::time::Instant::now()))
     });

@@ -24,6 +24,18 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// Configuration for an [`AuthClient`]; start from [`AuthClient::builder`].
+///
+/// | setter | default | notes |
+/// |---|---|---|
+/// | [`AuthClient::builder(api_key)`](AuthClient::builder) | required | sent as `x-api-key`, a sensitive header |
+/// | [`with_base_url`](Self::with_base_url) | `https://api.genlogs.io/auth` | `https` only, except loopback hosts; no credentials, query or fragment |
+/// | [`with_connect_timeout`](Self::with_connect_timeout) | 5 s | DNS + TCP + TLS (+ a proxy's `CONNECT`); never more than ¾ of the total timeout, so a connection that cannot be made is a `Connect` error (nothing sent), never an unknown outcome |
+/// | [`with_timeout`](Self::with_timeout) | 30 s | whole request, body included (at least [`MIN_TIMEOUT`], 10 ms); applied per request, also to your own builder |
+/// | [`with_max_response_bytes`](Self::with_max_response_bytes) | 64 KiB | counted while streaming, not only from `Content-Length` |
+/// | [`with_http_client_builder`](Self::with_http_client_builder) | `reqwest::Client::builder()` | your `reqwest::ClientBuilder` (roots, a proxy for https, pool settings); the crate then **forces** no redirects, no `Referer`, its connect timeout, and no proxy for a loopback base URL |
+///
+/// `genlogs_auth::reqwest` is the reqwest this crate uses (build your `ClientBuilder` from it),
+/// so you need no `reqwest` dependency of your own.
 #[derive(Debug)]
 #[must_use]
 pub struct AuthClientBuilder {

@@ -15,6 +15,23 @@ use crate::Expiry;
 /// `Display` describes this layer only; the transport cause, where there is one, comes through
 /// [`std::error::Error::source`]. No variant holds a URL (the refresh token travels in the query),
 /// and text taken from a response is truncated and scrubbed of every credential the client knows.
+///
+/// One `#[non_exhaustive]` enum; [`status`](Self::status), [`is_retryable`](Self::is_retryable),
+/// [`is_token_rejected`](Self::is_token_rejected) (401: create new tokens) and
+/// [`may_have_spent_token`](Self::may_have_spent_token) (the outcome is unknown: retry the same
+/// token later) answer the usual questions.
+///
+/// | variant | when | retryable | what to do |
+/// |---|---|---|---|
+/// | [`RefreshTokenRejected`](Self::RefreshTokenRejected) | 401 | no | the refresh token is invalid, expired or already used: create new tokens (`POST /auth/token`) |
+/// | [`Forbidden`](Self::Forbidden) | 403 from the gateway | no | check the api key |
+/// | [`Validation`](Self::Validation) | 422, FastAPI's list (extra keys tolerated) | no | a bug in the request |
+/// | [`RateLimited`](Self::RateLimited) | 429, with `Retry-After` (seconds or HTTP date) parsed and capped at [`MAX_RETRY_AFTER`] (15 min); an unreadable one is `None` | yes | wait [`retry_after()`](Self::retry_after) |
+/// | [`Server`](Self::Server) | 5xx; `detail`, `message` or text, scrubbed and truncated to 200 characters; a 503's `Retry-After`, capped likewise | 503 only | after 500 or 504 the refresh may have happened; after 503 wait `retry_after()` |
+/// | [`UnexpectedStatus`](Self::UnexpectedStatus) | any other status, redirects included | no | |
+/// | [`Connect`](Self::Connect) | the connection could not be made (refused, or not made within the connect timeout); nothing was sent | yes | |
+/// | [`OutcomeUnknown`](Self::OutcomeUnknown) | timeout or dropped connection after connecting; a 2xx whose body is too large, nested deeper than 32 levels, not a token response, or with an empty or white-space token | no | the server may already have rotated the token; if the new one was readable it is in [`recovered_refresh_token()`](Self::recovered_refresh_token), keep it; otherwise (`may_have_spent_token()`) send the same token again later: a 401 then means it was rotated and new tokens are required |
+/// | [`InvalidConfig`](Self::InvalidConfig) | bad base URL, `http://` to a non-loopback host, an api key that is not a header value, a zero connect timeout or a total timeout under 10 ms; prints the [`ConfigError`] once (transparent) | no | fix the configuration |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -1,4 +1,56 @@
-#![doc = include_str!("../README.md")]
+//! Get and keep valid access tokens for the [GenLogs](https://genlogs.io) API.
+//!
+//! GenLogs' `POST /auth/token/refresh` exchanges a refresh token for a new access token and a new,
+//! single-use refresh token. This crate is a typed client for it, generated with
+//! [progenitor](https://github.com/oxidecomputer/progenitor) from GenLogs' OpenAPI document and
+//! corrected where that document is wrong, and a [`TokenManager`] that keeps a valid access token
+//! for a long-running process: it refreshes ahead of expiry, once however many callers ask, and
+//! saves each rotated refresh token before anyone sees the new access token. No error, `Debug`
+//! output, log line or span carries a token, the api key or a URL.
+//!
+//! ```no_run
+//! use genlogs_auth::{AuthClient, FileStore, TokenManager};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = AuthClient::builder(std::env::var("GENLOGS_API_KEY")?).build()?;
+//! // Seed the file once with `StoredTokens::from_refresh_token(…)` (from `POST /auth/token`).
+//! let manager = TokenManager::builder(client, FileStore::new("/var/lib/myapp/genlogs-tokens.json")).build();
+//! let _keep_alive = manager.keep_alive(); // renews the grant while the service is idle
+//! let headers = manager.auth_headers().await?; // `Access-Token` and `x-api-key` for any GenLogs call
+//! # let _ = headers;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Where to start
+//!
+//! | you want | read |
+//! |---|---|
+//! | one refresh, with typed errors | [`AuthClient`], its configuration [`AuthClientBuilder`], and [`Error`] (what each failure means and what to do) |
+//! | a valid access token for weeks | [`TokenManager`] (behaviour, keeping a grant alive), [`TokenManagerBuilder`] (settings and defaults), [`TokenError`] |
+//! | where tokens are kept | [`TokenStore`], [`MemoryStore`] (one process), [`FileStore`] (processes on one host), [`RedisStore`] (a fleet; feature `redis`: guarantees, Cluster, Sentinel, high availability) |
+//! | to call other GenLogs endpoints | [`middleware`] (feature `middleware`), or [`TokenManager::auth_headers`] |
+//! | metrics | [`metrics`] (feature `metrics`) |
+//! | to test your code against a GenLogs stand-in | [`testing`] (feature `testing`), [`httpmock`] (feature `httpmock`) |
+//! | the generated client and wire types | [`raw`], [`AuthClient::generated`] |
+//!
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `redis` | [`RedisStore`]: one grant shared by a fleet of hosts (leases, compare-and-set, optional encryption at rest) |
+//! | `middleware` | [`middleware`]: a reqwest-middleware layer that authenticates every other GenLogs request |
+//! | `metrics` | [`metrics`]: refresh outcomes, store errors and latencies, token expiry and state, through the `metrics` facade |
+//! | `testing` | [`testing`]: [`MockGenLogs`](testing::MockGenLogs), the stand-in for GenLogs |
+//! | `httpmock` | [`httpmock`]: progenitor's typed httpmock expectations |
+//! | `cli` | the `genlogs-auth` command (`genlogs-auth --help`) |
+//!
+//! Outside these pages, in the repository: `README.md` (how to start), `codegen/README.md` (what the
+//! crate corrects in GenLogs' document, and how to update it), `benches/README.md` (benchmark
+//! figures) and `CHANGELOG.md`.
+
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod client;
@@ -80,3 +132,8 @@ pub use reqwest;
 pub mod raw {
     pub use crate::generated::{types, ByteStream, Client, Error, ResponseValue};
 }
+
+// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -14,7 +14,7 @@ use crate::secret::{AccessToken, RefreshToken};
 /// moment it appears in `openapi.json` and a dropped one disappears without a hand edit to this
 /// crate. There are deliberately no hand-written accessors such as `user_id()`: one would stop
 /// this crate from building the day upstream drops the field, while a dropped field read through
-/// `response()` only breaks the code that reads it, and the change report (`spec-diff`) lists it
+/// `response()` only breaks the code that reads it, and the change report (`genlogs-auth-tools diff`) lists it
 /// as `BREAKING response-field-removed`.
 ///
 /// `Debug` shows the expiries and the response's other fields, never a token.

@@ -7,8 +7,9 @@
 //! matches the status and its text says what was wrong; no token from the body, the refresh token
 //! sent, or the api key appears in `{}`, `{:#}`, `{:?}` or any `source()`.
 //!
-//! Cases: `GENLOGS_FUZZ_CASES` (default 1,000, as CI runs it). The README records a run of a
-//! million: `GENLOGS_FUZZ_CASES=1000000 cargo test --release --test fuzz_responses`.
+//! Cases: `GENLOGS_FUZZ_CASES` (default 1,000, as CI runs it). `AuthClient`'s documentation
+//! ("Robustness") records a run of a million:
+//! `GENLOGS_FUZZ_CASES=1000000 cargo test --release --test fuzz_responses`.
 
 mod support;
 

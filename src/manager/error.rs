@@ -8,6 +8,15 @@ use crate::error::Error;
 use crate::store::{NewTokensReason, StoreError};
 
 /// Why the manager cannot hand out a token.
+///
+/// | `TokenError` | what it means for the operator |
+/// |---|---|
+/// | [`NewTokensRequired`](Self::NewTokensRequired) | create new tokens (`POST /auth/token` with email and password) and call [`replace_tokens`](crate::TokenManager::replace_tokens) or save them in the store; `reason` says why (store empty, 401, 401 after an unknown outcome, refresh token expired) |
+/// | [`Refresh`](Self::Refresh) | GenLogs or the network failed and no valid cached token is left; it retries by itself after the cooldown |
+/// | [`OutcomeUnknown`](Self::OutcomeUnknown) | a refresh's answer was lost (here or in another process); the same token is retried at `retry_at` |
+/// | [`Store`](Self::Store) | the store could not be locked (another process holds it past the wait), read or written; rotated tokens are safe in memory until it can |
+/// | [`InvalidAccessToken`](Self::InvalidAccessToken) | GenLogs issued a token that is not a header value |
+/// | [`Interrupted`](Self::Interrupted) | the refresh task died (panic, runtime shutdown); the next call starts a new one |
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {

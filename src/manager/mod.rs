@@ -81,6 +81,18 @@ const PENDING_RETRY: Duration = Duration::from_secs(1);
 const MAX_STEPS: usize = 12;
 
 /// Configuration for a [`TokenManager`].
+///
+/// | setting | default |
+/// |---|---|
+/// | [`with_refresh_margin`](Self::with_refresh_margin) | 60 s before expiry, or half the lifetime if shorter ([`DEFAULT_REFRESH_MARGIN`]) |
+/// | [`with_refresh_jitter`](Self::with_refresh_jitter) | up to 0.5 × the margin earlier, at random ([`DEFAULT_REFRESH_JITTER`]) |
+/// | [`with_retry_cooldown`](Self::with_retry_cooldown) | 5 s, doubling per failure in a row, or `Retry-After`; at most 15 min ([`DEFAULT_RETRY_COOLDOWN`], [`MAX_COOLDOWN`]) |
+/// | [`with_min_refresh_interval`](Self::with_min_refresh_interval) | 5 s ([`DEFAULT_MIN_REFRESH_INTERVAL`]) |
+/// | [`with_max_clock_skew`](Self::with_max_clock_skew) | 1 h ([`DEFAULT_MAX_CLOCK_SKEW`]) |
+/// | [`with_min_validity`](Self::with_min_validity) | 10 s, or half the lifetime if shorter ([`DEFAULT_MIN_VALIDITY`]) |
+/// | [`with_keep_alive_margin`](Self::with_keep_alive_margin) | renew the grant when a quarter of the refresh token's lifetime is left ([`DEFAULT_KEEP_ALIVE_MARGIN`]; used by [`keep_alive`](TokenManager::keep_alive)) |
+/// | [`with_clock`](Self::with_clock) | [`SystemClock`] |
+/// | the client's timeouts | connect 5 s, total 30 s (set on the [`AuthClient`]) |
 #[derive(Debug)]
 #[must_use]
 pub struct TokenManagerBuilder {
@@ -212,6 +224,152 @@ impl TokenManagerBuilder {
 ///
 /// Needs a tokio runtime: refreshes run in spawned tasks, so a caller that is cancelled never
 /// aborts a refresh halfway (which would lose the rotated token).
+///
+/// A process that runs for weeks does not want one refresh call; it wants a valid `Access-Token`
+/// for every other GenLogs request. The manager hands one out, refreshing when it is about to
+/// expire, and keeps the rotated refresh token safe:
+///
+/// ```no_run
+/// use genlogs_auth::{AuthClient, FileStore, TokenManager};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = AuthClient::builder(std::env::var("GENLOGS_API_KEY")?).build()?;
+/// // Seed the file once with `StoredTokens::from_refresh_token(…)` (from `POST /auth/token`).
+/// let manager = TokenManager::builder(client, FileStore::new("/var/lib/myapp/genlogs-tokens.json")).build();
+///
+/// let token = manager.access_token().await?; // valid, refreshed ahead of expiry
+/// # let _ = token;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// To call other GenLogs endpoints with it, let the middleware (`genlogs_auth::middleware`,
+/// feature `middleware`) set the headers, or send [`auth_headers`](Self::auth_headers).
+/// `cargo run --example token_manager` runs this against the local stand-in. The settings and
+/// their defaults are on [`TokenManagerBuilder`]; the errors, and what each means for the
+/// operator, on [`TokenError`]; the stores on [`TokenStore`].
+///
+/// # Behaviour
+///
+/// - **Cheap when cached, never waiting while valid.** [`access_token()`](Self::access_token)
+///   returns a ready future while the cached token is valid
+///   ([`cached_access_token()`](Self::cached_access_token) is the synchronous form). Once a token
+///   is inside the refresh margin, callers still get it at once and **one background refresh**
+///   starts; only a caller holding no valid token waits. The start of that refresh is moved
+///   earlier by a random share of the margin (up to half,
+///   [`with_refresh_jitter`](TokenManagerBuilder::with_refresh_jitter)), so a fleet started
+///   together does not refresh in step.
+/// - **One refresh, whoever asks.** Any number of concurrent callers cause one refresh and all get
+///   its result. The refresh runs in its own task: a caller whose future is dropped (a timeout, a
+///   `select!`) never aborts it halfway, which would lose the rotated token. A refresh task that
+///   dies (a panic, a runtime shut down under it) is never joined again: the next call starts
+///   another.
+/// - **Rotation is saved first.** The new refresh token is written to the store before any caller
+///   receives the new access token. If the write fails, callers get [`TokenError::Store`], the new
+///   tokens stay in memory, **the store stays locked** (no other process can read and send the
+///   rotated-away token; the same holds for a recovered token and a dead or possibly-rotated
+///   mark), and the next call retries the save (not the refresh). Saves are a compare-and-set on
+///   the document's version, so tokens another process saved later are never overwritten.
+/// - **Shared state lives in the store.** Whether the refresh token is dead (a 401) or possibly
+///   rotated (a refresh whose answer was lost) is written to the store
+///   ([`StoredTokens::state`]), so every process sharing it, and this one after a restart, knows.
+///   Tokens saved in the store by another process or an operator are read before anything else
+///   is decided, also during a cooldown, and revive a manager whose token died.
+/// - **Failures.** A connect failure, 429 or 503 keeps serving the cached access token while it is
+///   valid, and retries after a cooldown (5 s, doubling with each failure in a row, or
+///   `Retry-After` when longer, never more than [`MAX_COOLDOWN`] = 15 min); after expiry callers
+///   get [`TokenError::Refresh`].
+/// - **An unknown outcome is retried, not declared dead.** Before every refresh it sends, the
+///   manager marks the token *possibly rotated* in the store (so a crash mid-request, a timeout, a
+///   dropped connection or a 500/502/504 leaves that doubt where every process sees it). After the
+///   cooldown since the last attempt (doubling per attempt, on the wall clock all processes share)
+///   the same token is sent again: if GenLogs never processed the first request, that succeeds; if
+///   it had rotated the token, its answer is lost whatever the client does, and the retry's 401
+///   costs nothing more. That 401 gives [`TokenError::NewTokensRequired`] with the reason
+///   `RejectedAfterUnknownOutcome`; meanwhile callers without a valid token get
+///   [`TokenError::OutcomeUnknown`] with the time of the next attempt. A request that was
+///   certainly not processed (connect failure, 429, 503) takes the mark back. A plain 401 or an
+///   expired refresh token give `NewTokensRequired` too: nothing more is sent with that token
+///   until new tokens arrive ([`replace_tokens`](Self::replace_tokens), or saved in the store by
+///   another process or tool).
+/// - **A store that went back.** If the store returns to the very tokens this process rotated away
+///   (a failover lost a write, a backup was restored), the newer tokens are written back instead
+///   of the old token being sent again; tokens anyone else wrote are adopted.
+/// - **Time you cannot trust.** Expiries are server time. When the response's `Date` is within an
+///   hour of the local clock ([`with_max_clock_skew`](TokenManagerBuilder::with_max_clock_skew)),
+///   the token's lifetime is measured on the server's clock (less a second: `Date` has one-second
+///   resolution), so a skewed local clock changes nothing; a `Date` further off (1970, the far
+///   future) is not believed. Lifetimes are clamped to `[5 s, 24 h]`
+///   ([`DEFAULT_MIN_REFRESH_INTERVAL`], [`MAX_ACCESS_LIFETIME`]): an `expires` in year 9999 is
+///   renewed within a day, and a server issuing already-expired tokens gets one refresh per 5 s,
+///   not a storm. A token whose lifetime is shorter than the margin is renewed at half its
+///   lifetime. Durations saturate; nothing a server sends can overflow them.
+/// - **Never a token about to expire.** An access token is handed out only while at least 10 s of
+///   it are left ([`with_min_validity`](TokenManagerBuilder::with_min_validity),
+///   [`DEFAULT_MIN_VALIDITY`]; half its lifetime for tokens living less than 20 s): the server's
+///   `Date` may lag its clock, and the request to GenLogs takes time. While refreshing fails,
+///   callers get the cached token until then, then an error, never a token GenLogs will answer
+///   `401 expired` to. (Tested against a stand-in whose `Date` runs a second behind: 0 expired
+///   tokens reached it; without the buffer, every run sent some.)
+/// - **Never a stale connection.** Each refresh opens a new connection: a pooled one may have been
+///   closed by the server as idle (uvicorn after 5 s, gateways after a minute) just as the refresh
+///   is written to it, and the single-use token would then be in doubt for a request GenLogs never
+///   saw. A refresh happens once per access token lifetime; the handshake is paid that rarely.
+/// - **Another endpoint said 401.** [`manager.invalidate(&token)`](Self::invalidate) drops that
+///   access token if it is still the current one: the next call refreshes, once however many
+///   callers report it, and never sooner than the minimum interval after the last refresh. The
+///   middleware does this for you.
+/// - **A process about to exit.** [`manager.refresh_now()`](Self::refresh_now) rotates on demand
+///   and saves under the store's lock. After a save that failed ([`TokenError::Store`]),
+///   [`manager.unsaved_tokens()`](Self::unsaved_tokens) holds the only copy of the new refresh
+///   token and [`manager.flush()`](Self::flush) tries the save again; keep them somewhere safe
+///   before exiting (the command writes a rescue file).
+///   [`StoredTokens::health(now)`](StoredTokens::health) reads a stored document by the
+///   manager's own rules (usable, refreshable, possibly rotated, dead, expired, empty).
+/// - **Tracing.** A `genlogs_token_refresh` span with start and outcome events (status,
+///   duration); never a token, a key or a URL.
+///
+/// The decisions are a pure function of the manager's state (`src/manager/state.rs`, its decision
+/// table in that module's documentation, each row a unit test with fixed times); the I/O around
+/// them takes the store's lock, reads the store, then repeats decide → act → apply.
+///
+/// # Keeping a grant alive
+///
+/// The refresh token expires too (GenLogs' live days). A service that asks for no access token
+/// for longer than that, a weekend batch job or a standby replica, would find its grant dead on
+/// the next call. [`keep_alive()`](Self::keep_alive) starts a background task that renews the
+/// grant when less than a quarter of the refresh token's lifetime is left, whether or not anyone
+/// asks for a token:
+///
+/// ```no_run
+/// # use genlogs_auth::TokenManager;
+/// # fn run(manager: TokenManager) {
+/// let keep_alive = manager.keep_alive(); // renews while this handle lives
+/// // … the service runs, busy or idle …
+/// drop(keep_alive); // stops the task; a renewal under way still finishes and is saved
+/// # }
+/// ```
+///
+/// - The share is [`with_keep_alive_margin`](TokenManagerBuilder::with_keep_alive_margin)
+///   (default 0.25); the lifetime runs from when the refresh token was issued
+///   ([`StoredTokens::refreshed_at`]) to its expiry. A token seeded by hand, whose issue time is
+///   unknown, is renewed at the first check, which records it.
+/// - Each host moves its renewal earlier at random by up to the refresh jitter of that share, so a
+///   fleet does not renew in step; the renewal reads the store first, so a grant another host
+///   renewed is adopted, never renewed twice. The task looks again at least hourly.
+/// - It waits on the manager's clock ([`Clock::sleep`]): with a
+///   [`ManualClock`](crate::ManualClock) a test runs a week of idleness in well under a second
+///   (`tests/manager.rs`: 1-day refresh tokens, 168 hours, 9 renewals, 0 reuse).
+/// - [`renew_grant_if_due()`](Self::renew_grant_if_due) is one such check. From cron, without a
+///   long-running process:
+///
+/// ```text
+/// 0 * * * *  GENLOGS_STORE=/var/lib/myapp/genlogs-tokens.json genlogs-auth keep-alive
+/// ```
+///
+/// `genlogs-auth keep-alive` renews only inside the margin (`--margin`), prints what it did (never
+/// a token) and exits as `status` does: 0 alive, 2 new tokens required, 1 failure (try again
+/// later).
 #[derive(Debug, Clone)]
 pub struct TokenManager {
     shared: Arc<Shared>,

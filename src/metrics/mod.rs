@@ -4,9 +4,19 @@
 //! kept; without the feature the hooks are empty inline functions, so the manager's call sites
 //! carry no `#[cfg]` and compile to nothing.
 //!
-//! The constants below are the metric names, each documented with its type, labels and meaning
-//! (the same table is in the [crate documentation](crate#metrics)); [`describe`] registers their
-//! descriptions and units with the installed recorder.
+//! The constants below are the metric names, each documented with its type, labels and meaning;
+//! [`describe`] registers their descriptions and units with the installed recorder.
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `genlogs_auth_refreshes_total` | counter | `outcome` | refresh requests sent: `ok`; `rejected` (401: the refresh token is dead); `unknown` (timeout, lost connection, undecodable success, 500, 502, 504: GenLogs may have rotated the token); `throttled` (429, 503); `failed` (connect failure, 403, 422, any other status) |
+//! | `genlogs_auth_store_errors_total` | counter | `store`, `kind` | store calls by the manager that failed; `store` is `TokenStore::kind` (`memory`, `file`, `redis`, `other`); `kind` is `unreachable`, `busy`, `conflict`, `lease_lost`, `not_durable`, `unreadable`, `insecure_permissions`, `io` or `other` |
+//! | `genlogs_auth_invalidations_total` | counter | | `TokenManager::invalidate` calls |
+//! | `genlogs_auth_refresh_duration_seconds` | histogram | | each refresh request, whatever came back |
+//! | `genlogs_auth_store_duration_seconds` | histogram | `op` | each store call by the manager: `lock` (waiting included), `load`, `save`, `release`, `extend` |
+//! | `genlogs_auth_access_token_expires_in_seconds` | gauge | | until the access token handed out expires; 0 when there is none |
+//! | `genlogs_auth_refresh_token_expires_in_seconds` | gauge | | until the refresh token expires; 0 when there is none or it is dead, NaN while its expiry is unknown |
+//! | `genlogs_auth_token_state` | gauge | `state` | 1 for the refresh token's state, 0 for the others: `usable`, `possibly_rotated`, `dead`, `none` |
 //!
 //! Every label value comes from a small fixed set, derived by asking an error or a state what it
 //! is (never from its text); the `store` label is [`TokenStore::kind`](crate::TokenStore::kind).
@@ -15,6 +25,36 @@
 //! The gauges are updated whenever the manager's state changes and at the end of each refresh
 //! task: between those, the "expires in" values are as of the last update. They are
 //! process-wide: with several managers in one process they show the one that changed last.
+//!
+//! To serve them to Prometheus with
+//! [`metrics-exporter-prometheus`](https://docs.rs/metrics-exporter-prometheus)
+//! (`default-features = false` to render text from your own `/metrics` handler; its default
+//! features add an HTTP listener and a push gateway):
+//!
+//! ```no_run
+//! # #[cfg(feature = "metrics")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use metrics_exporter_prometheus::PrometheusBuilder;
+//!
+//! let prometheus = PrometheusBuilder::new().install_recorder()?;
+//! genlogs_auth::metrics::describe();
+//! // Without the exporter's listener, its upkeep (draining histograms) is yours to run.
+//! let upkeep = prometheus.clone();
+//! tokio::spawn(async move {
+//!     loop {
+//!         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+//!         upkeep.run_upkeep();
+//!     }
+//! });
+//! // In the `/metrics` handler:
+//! let body: String = prometheus.render();
+//! # let _ = body;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `cargo run --example metrics --features metrics` refreshes once against the stand-in and
+//! prints what a scrape would get.
 
 #[cfg(feature = "metrics")]
 mod hooks;

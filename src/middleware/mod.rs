@@ -1,28 +1,78 @@
 //! Authentication for every other GenLogs endpoint, as a
 //! [reqwest-middleware](https://docs.rs/reqwest-middleware) layer (feature `middleware`).
 //!
-//! [`GenLogsAuth`] adds `Access-Token` and `x-api-key` (both sensitive) to requests for the
-//! GenLogs API origin only, from a [`TokenManager`](crate::TokenManager), and retries once with
-//! a new token after a 401. [`client`] wraps it in a ready client whose redirect policy
-//! ([`redirect_policy`]) never follows a redirect to another origin, which reqwest's default
-//! would do with both headers.
+//! Every other GenLogs endpoint wants `Access-Token` and `x-api-key`. [`GenLogsAuth`] adds them
+//! (both sensitive) to requests for the GenLogs API origin only, from a
+//! [`TokenManager`](crate::TokenManager), and retries once with a new token after a 401. [`client`]
+//! wraps it in a ready client whose redirect policy ([`redirect_policy`]) never follows a redirect to
+//! another origin, which reqwest's default would do with both headers.
 //!
 //! ```no_run
-//! # async fn run(manager: genlogs_auth::TokenManager) -> Result<(), Box<dyn std::error::Error>> {
 //! use genlogs_auth::middleware::{self, GenLogsAuth};
+//! # use genlogs_auth::{AuthClient, FileStore, TokenManager};
 //!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # let client = AuthClient::builder(std::env::var("GENLOGS_API_KEY")?).build()?;
+//! # let manager = TokenManager::builder(client, FileStore::new("/var/lib/myapp/genlogs-tokens.json")).build();
 //! let client = middleware::client(GenLogsAuth::new(manager));
-//! let carriers = client
+//! let carriers: serde_json::Value = client
 //!     .get("https://api.genlogs.io/carriers/recommendations")
 //!     .send()
+//!     .await?
+//!     .error_for_status()?
+//!     .json()
 //!     .await?;
 //! # let _ = carriers;
-//! # Ok(()) }
+//! # Ok(())
+//! # }
 //! ```
 //!
-//! With other middleware on your own `reqwest_middleware::ClientBuilder` (retries, tracing), put
-//! `GenLogsAuth` last, nearest the HTTP client: each attempt of an outer retry then gets the
-//! current token. Give your reqwest client [`redirect_policy`].
+//! - **Only to GenLogs.** The headers (both marked sensitive) go only to requests for the API origin,
+//!   `https://api.genlogs.io` ([`DEFAULT_API_ORIGIN`];
+//!   [`with_api_origin("http://127.0.0.1:PORT")`](GenLogsAuth::with_api_origin) for the stand-in;
+//!   plain http only to loopback). A request to any other origin gets neither.
+//! - **A 401 is retried once.** GenLogs answers 401 only for a missing, wrong or expired
+//!   `Access-Token`: the middleware invalidates the token it sent
+//!   ([`manager.invalidate`](crate::TokenManager::invalidate)) and sends the request once more with
+//!   a new one; a second 401, a 403 (the api key) and every other status come back as they are. A
+//!   streamed body cannot be sent twice: its 401 is returned. A
+//!   [`TokenError`] (new tokens required, …) fails the request before anything
+//!   is sent; [`token_error(&error)`](token_error) gets it back.
+//! - **No redirect to another origin.** reqwest removes only `Authorization`, `Cookie` and the like
+//!   when a redirect changes host; with its default policy `Access-Token` and `x-api-key` would
+//!   follow a `Location` anywhere (`tests/middleware.rs` shows it does). [`client`] follows
+//!   same-origin redirects (up to [`MAX_REDIRECTS`], 10) and returns any other redirect as the
+//!   response. Building your own reqwest client (or setting
+//!   [`manager.auth_headers()`](crate::TokenManager::auth_headers) by hand), give it
+//!   [`redirect_policy()`].
+//!
+//! With other middleware on your own `reqwest_middleware::ClientBuilder` (retries with
+//! [reqwest-retry](https://docs.rs/reqwest-retry), tracing), put `GenLogsAuth` last, nearest the
+//! HTTP client, so that every retried attempt gets the current token; give your reqwest client
+//! [`redirect_policy`]:
+//!
+//! ```no_run
+//! use genlogs_auth::middleware::{self, reqwest_middleware::ClientBuilder, GenLogsAuth};
+//! use reqwest_retry::{policies::ExponentialBackoff, RetryTransientMiddleware};
+//!
+//! # async fn run(manager: genlogs_auth::TokenManager) -> Result<(), Box<dyn std::error::Error>> {
+//! let http = genlogs_auth::reqwest::Client::builder()
+//!     .redirect(middleware::redirect_policy()) // never follow a redirect to another origin
+//!     .connect_timeout(std::time::Duration::from_secs(5))
+//!     .timeout(std::time::Duration::from_secs(30))
+//!     .build()?;
+//! let client = ClientBuilder::new(http)
+//!     // 5xx, 429 and connection failures, with backoff (a 401 is not among them).
+//!     .with(RetryTransientMiddleware::new_with_policy(
+//!         ExponentialBackoff::builder().build_with_max_retries(3),
+//!     ))
+//!     .with(GenLogsAuth::new(manager))
+//!     .build();
+//! let answer = client.get("https://api.genlogs.io/carriers/recommendations").send().await?;
+//! # let _ = answer;
+//! # Ok(())
+//! # }
+//! ```
 
 mod auth;
 mod origin;

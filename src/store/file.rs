@@ -34,10 +34,22 @@ const TEMPORARY_RANDOM_CHARS: usize = 12;
 /// How often a waiting [`FileStore::lock`](TokenStore::lock) tries the lock again.
 const LOCK_POLL: Duration = Duration::from_millis(5);
 
-/// Tokens in a JSON file at `path`, locked through `path` + `.lock`.
+/// Tokens in a JSON file at `path`, locked through `path` + `.lock`: restarts and several
+/// processes on one host.
 ///
-/// Temporary files are `.<name>.<random>.tmp` beside it, removed by the save that made them if it
-/// fails, and swept (they can only be a crashed writer's) by the next save under the lock.
+/// The JSON is written to a temporary file (`.<name>.<random>.tmp`) in the same directory,
+/// fsynced, renamed over the old file, and the directory fsynced, so a crash leaves the whole old
+/// or the whole new document (tested by SIGKILLing a writer 200 times). A temporary file is
+/// removed by the save that made it if that save fails, and swept (it can only be a crashed
+/// writer's) by the next save, under the lock.
+///
+/// The file is created `0600`, also when it replaces a wider one, and a token file readable by
+/// group or others is refused on load. A lock file (`<path>.lock`) is held from reading to
+/// writing; a process stopped while holding it cannot hang the others: they wait at most
+/// [`DEFAULT_LOCK_WAIT`] (35 s, longer than one refresh;
+/// [`with_lock_wait`](Self::with_lock_wait)), callers with a valid token are served meanwhile, and
+/// the others get [`TokenError::Store`](crate::TokenError::Store). Older token files, without the
+/// state and version fields, read as usable at version 0.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,

@@ -452,6 +452,15 @@ impl Debug for StoreLock {
 /// Every write happens under [`lock`](Self::lock) and is a compare-and-set on
 /// [`StoredTokens::version`]: that is what keeps two processes from both spending one
 /// single-use refresh token, and a stale process from overwriting newer tokens.
+///
+/// The calls: [`lock()`](Self::lock) (a bounded wait), [`load()`](Self::load), and
+/// [`save(tokens, &lock)`](Self::save), which writes only over the version the tokens were
+/// derived from; [`replace()`](Self::replace) is an operator's overwrite. A lock may be a lease
+/// that runs out by itself ([`StoreLock::lease`]): the manager sends a refresh only while the
+/// lease outlasts the request's total timeout, extending it first if needed.
+///
+/// [`MemoryStore`] serves one process; [`FileStore`] serves restarts and several processes on one
+/// host; `RedisStore` (feature `redis`) serves a fleet of hosts sharing one grant.
 #[async_trait]
 pub trait TokenStore: Send + Sync + Debug + 'static {
     /// The stored tokens; `None` when nothing was ever stored.
@@ -497,8 +506,8 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     }
 
     /// What kind of store this is, as one short lowercase word: `memory`, `file`, `redis`. It is
-    /// the `store` label of the crate's [metrics](crate#metrics), so it must be a fixed word,
-    /// never a path, a URL or a key. The default is `other`.
+    /// the `store` label of the crate's metrics (`genlogs_auth::metrics`, feature `metrics`), so
+    /// it must be a fixed word, never a path, a URL or a key. The default is `other`.
     fn kind(&self) -> &'static str {
         "other"
     }

@@ -1,7 +1,10 @@
 //! A GenLogs stand-in for tests: yours and this crate's (feature `testing`).
 //!
-//! [`MockGenLogs`] is a real HTTP server on a free loopback port, running in the caller's tokio
-//! runtime, that behaves like GenLogs where it matters to a client:
+//! The stand-in the crate tests itself with is public: add
+//! `genlogs-auth = { version = "0.1", features = ["testing"] }` to your `[dev-dependencies]`.
+//! [`MockGenLogs::start().await`](MockGenLogs::start) is a real HTTP server on a free loopback
+//! port, running in your test's tokio runtime, that behaves like GenLogs where it matters to a
+//! client:
 //!
 //! - **Rotation.** Every refresh answers a new access and refresh token (lifetimes
 //!   configurable) and kills the refresh token sent. [`issue_tokens`](MockGenLogs::issue_tokens)
@@ -9,16 +12,22 @@
 //!   ready to seed a store.
 //! - **Reuse detection.** Presenting a rotated refresh token again is answered 401, counted in
 //!   [`reuses`](MockGenLogs::reuses), and (by default, as RFC 9700 §4.14 recommends) revokes the
-//!   whole token family.
+//!   whole token family ([`revoke_family_on_reuse(false)`](MockGenLogsBuilder::revoke_family_on_reuse)
+//!   to only reject).
 //! - **Its bodies.** FastAPI's 401 `{"detail": …}` and 422 list, the gateway's 403 and 429
 //!   `{"message": …}`, text 500s. A wrong or missing `x-api-key` gets the gateway's 403.
 //! - **A protected endpoint** ([`PROTECTED_PATH`], at [`protected_url`](MockGenLogs::protected_url))
-//!   that checks `Access-Token` and `x-api-key` and answers 401 for an expired, revoked or
-//!   unknown access token, so a test can run a whole flow.
-//! - **Faults on demand** for the next N requests or all of them ([`Fault`]): any status with
-//!   body and headers (`Retry-After`), a stall, a dropped connection with or without the
-//!   refresh taking effect, garbage, an oversized or trickled body, every `expires` form
-//!   ([`ExpiresFormat`]).
+//!   that checks `Access-Token` and `x-api-key` like every other GenLogs endpoint and answers
+//!   401 for an expired, revoked or unknown access token, so a test can run a whole flow;
+//!   [`revoke_access_token(token)`](MockGenLogs::revoke_access_token) makes it answer one access
+//!   token 401 before its time.
+//! - **Faults on demand** ([`Fault`]) for the next N requests
+//!   ([`fail_next`](MockGenLogs::fail_next)), all of them
+//!   ([`fail_always`](MockGenLogs::fail_always)) or per request
+//!   ([`fail_with`](MockGenLogs::fail_with)): any status with body and headers
+//!   ([`Fault::rate_limited(30)`](Fault::rate_limited) sets `Retry-After`), a stall, a dropped
+//!   connection with or without the refresh taking effect, garbage, an oversized or trickled
+//!   body, every `expires` form ([`ExpiresFormat`]).
 //! - **Assertions**: [`refreshes`](MockGenLogs::refreshes), [`reuses`](MockGenLogs::reuses),
 //!   [`requests`](MockGenLogs::requests) and [`last_request`](MockGenLogs::last_request) with
 //!   headers. `Debug` output never shows a credential.
@@ -42,7 +51,46 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Your own code under test, with the manager and the middleware in front of it:
+//!
+//! ```
+//! use genlogs_auth::middleware::{self, reqwest_middleware::ClientWithMiddleware, GenLogsAuth};
+//! use genlogs_auth::testing::{Fault, MockGenLogs};
+//! use genlogs_auth::{AuthClient, MemoryStore, StoredTokens, TokenManager};
+//!
+//! /// Your code: lists carriers with whatever token the manager holds.
+//! async fn carriers(client: &ClientWithMiddleware, url: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+//!     Ok(client.get(url).send().await?.error_for_status()?.json().await?)
+//! }
+//!
+//! // In tests/carriers.rs, under #[tokio::test]:
+//! async fn carriers_refreshes_first_and_reports_an_outage() {
+//!     let genlogs = MockGenLogs::start().await;
+//!     // Only a refresh token, as from `POST /auth/token`: the first call must refresh.
+//!     let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().refresh_token);
+//!     let client = AuthClient::builder(genlogs.api_key()).with_base_url(genlogs.base_url()).build().unwrap();
+//!     let manager = TokenManager::builder(client, MemoryStore::new(seed)).build();
+//!     let auth = GenLogsAuth::new(manager).with_api_origin(&genlogs.url("")).unwrap();
+//!     let client = middleware::client(auth);
+//!
+//!     let found = carriers(&client, &genlogs.protected_url()).await.unwrap();
+//!     assert_eq!(found["carriers"][0]["name"], "ACME Freight");
+//!     assert_eq!(genlogs.refreshes(), 1);
+//!     assert!(genlogs.last_request().unwrap().header("access-token").is_some());
+//!
+//!     genlogs.fail_next(1, Fault::unavailable());
+//!     assert!(carriers(&client, &genlogs.protected_url()).await.is_err());
+//!     assert_eq!(genlogs.refreshes(), 1, "the cached token was reused");
+//! }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(carriers_refreshes_first_and_reports_an_outage());
+//! ```
+//!
 //! The server stops when the last clone of its handle is dropped.
+//!
+//! For request-level expectations instead, feature `httpmock` adds progenitor's typed
+//! [httpmock](https://docs.rs/httpmock) extensions: `genlogs_auth::httpmock::MockServerExt` gives
+//! `server.refresh_tokens(|when, then| { when.refresh_token("rt-1"); then.ok(&body); })`, with the
+//! mock server's root as the client's base URL.
 
 mod answer;
 mod fault;

@@ -2,6 +2,69 @@
 //!
 //! A thin front end: parse the arguments, call the library, print. Secrets never come from
 //! argv. Errors are one line on stderr, with what to do; exit codes are documented in `--help`.
+//!
+//! # What it does, for its users
+//!
+//! `genlogs-auth` seeds a token store, checks it, and gets a valid `Access-Token` into a shell
+//! script, with the library doing the work (`cargo install --path . --features cli`). **Secrets never
+//! come from argv**, which every user sees in `ps` and which shell history keeps: the api key comes
+//! from `GENLOGS_API_KEY` or `--api-key-file PATH` (refused unless only its owner can read it), tokens
+//! from stdin. The store is `--store` or `GENLOGS_STORE` (`file:/path` or a path; `redis://…`/`rediss://…`
+//! when built with `--features cli,redis`, for the grant named by `GENLOGS_STORE_NAME`, default
+//! `default`, encrypted with the 64-hex-digit key in `GENLOGS_STORE_KEY` when it is set; plain
+//! `redis://` to a host that is not loopback only with `GENLOGS_STORE_ALLOW_PLAINTEXT=1`; a URL with a
+//! password only through `GENLOGS_STORE`), the base URL `--base-url` or `GENLOGS_BASE_URL`.
+//!
+//! | command | what it does |
+//! |---|---|
+//! | `init [--force]` | seeds the store from stdin: the JSON `POST /auth/token` returned, a token document, or a bare refresh token; refuses to replace tokens that may still be in use without `--force` |
+//! | `status [--json]` | whether the tokens are usable, their expiries and time left, the persisted state (dead, possibly rotated), the last refresh; never a token; reads the store only |
+//! | `token` | a valid access token on stdout, refreshed (and saved) through the manager if due |
+//! | `headers [--format http\|curl\|json]` | `Access-Token` and `x-api-key`, as header lines (`curl -H @file`), a curl config (`curl -K file`) or JSON |
+//! | `refresh` | refreshes the stored tokens now and saves them, in one process under the store's lock; prints their expiries, never a token |
+//! | `refresh --stdin` | one raw refresh of the token on stdin; the new session as GenLogs-shaped JSON on stdout (the secrets are the point; nothing is stored) |
+//! | `keep-alive [--margin SHARE]` | for cron: renews the grant only when less than that share (default 0.25) of the refresh token's lifetime is left, so an idle service keeps it; exits as `status` |
+//! | `mock [--port P]` | the stand-in (`genlogs_auth::testing::MockGenLogs`) on 127.0.0.1, printing its base URL, api key and a seeded refresh token, for tests in any language |
+//!
+//! ```sh
+//! export GENLOGS_API_KEY GENLOGS_STORE=/var/lib/myapp/genlogs-tokens.json
+//! genlogs-auth init < first-tokens.json     # the POST /auth/token body, or a bare refresh token
+//! genlogs-auth refresh                      # rotate now: refreshed and saved by one process
+//! curl -K <(genlogs-auth headers --format curl) https://api.genlogs.io/carriers/recommendations
+//! ```
+//!
+//! Prefer `genlogs-auth refresh` to `genlogs-auth refresh --stdin | genlogs-auth init`: in the pipe
+//! the token is spent before `init` has saved its successor. The command never loses one, though:
+//! when the store does not take tokens (`init` cannot open it, a save fails, live tokens and no
+//! `--force`; a rotation by `token`, `headers` or `refresh` that still cannot be saved after a few
+//! retries), it writes them to a **rescue file**, a new file of mode 0600 in the first directory that
+//! takes it (beside a file store, `$XDG_STATE_HOME/genlogs-auth` or `~/.local/state/genlogs-auth`, the
+//! current directory, the temporary directory), prints its path on stderr (never a token) and exits
+//! with 1. Put them back with `genlogs-auth init --force < PATH` once the store works, then delete
+//! the file.
+//!
+//! Exit codes, for monitoring: **0** success (`status`: usable), **2** new tokens are required
+//! (create them with `POST /auth/token` and run `init --force`), **1** any other failure, `status`
+//! could not tell (an unreadable store, a refresh whose outcome is pending), a refresh whose outcome
+//! is unknown (retry later: the same token is sent again, and only a rejection then means new
+//! tokens), or tokens kept in a rescue file; **64** a wrong command line (clap's usage errors, a
+//! password in `--store`), never 2. Errors are one line on stderr ending with what to do; `--verbose`
+//! adds the library's tracing events (never a token).
+//! Colour only on a terminal, never with `NO_COLOR`. `genlogs-auth status`:
+//!
+//! ```text
+//! store:          file:/var/lib/myapp/genlogs-tokens.json
+//! status:         usable
+//! state:          usable
+//! access token:   expires 2026-11-26T10:29:59Z (in 29m 59s)
+//! refresh token:  expires 2026-12-03T09:30:00Z (in 6d 23h)
+//! last refresh:   2026-11-26T09:59:59Z (1s ago)
+//! version:        1
+//! ```
+//!
+//! `--json` gives the same as one object (`status`: `usable`, `new_tokens_required` or `unknown`;
+//! `access_seconds_left`, `refresh_seconds_left`, …). The outputs of `--help` and `status` are golden
+//! files under `tests/snapshots/cli/`.
 
 mod args;
 mod commands;

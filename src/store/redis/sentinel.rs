@@ -47,8 +47,8 @@ impl RedisStore {
     /// first is bounded like any other (twice [`with_timeout`](Self::with_timeout)). Errors
     /// never show the URLs or a password.
     ///
-    /// Replication is asynchronous: a failover may lose the last writes (see the README,
-    /// "Running a fleet").
+    /// Replication is asynchronous: a failover may lose the last writes (see
+    /// [`RedisStore`]'s "Redis Sentinel" and "High availability").
     ///
     /// As with [`new`](Self::new), plain `redis://` sentinels must be loopback ones (the data
     /// nodes are reached with the sentinels' scheme); see
