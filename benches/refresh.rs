@@ -41,8 +41,8 @@ fn bench(c: &mut Criterion) {
     // The same settings AuthClient's own reqwest client has.
     let settings = || {
         reqwest::Client::builder()
-            .connect_timeout(genlogs_auth::DEFAULT_CONNECT_TIMEOUT)
-            .timeout(genlogs_auth::DEFAULT_TIMEOUT)
+            .connect_timeout(genlogs_auth::client::DEFAULT_CONNECT_TIMEOUT)
+            .timeout(genlogs_auth::client::DEFAULT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
             .no_proxy()

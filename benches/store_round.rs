@@ -14,8 +14,8 @@ use criterion::Criterion;
 use fixtures::genlogs::FakeGenlogs;
 use fixtures::redis::RedisServer;
 use genlogs_auth::{
-    AuthClient, EncryptionKey, FileStore, MemoryStore, RedisStore, RefreshToken, StoredTokens,
-    TokenManager, TokenStore,
+    store::redis::EncryptionKey, AuthClient, FileStore, MemoryStore, RedisStore, RefreshToken,
+    StoredTokens, TokenManager, TokenStore,
 };
 
 const API_KEY: &str = "bench-api-key";

@@ -11,7 +11,8 @@
 mod support;
 
 use genlogs_auth::{
-    AuthClient, EncryptionKey, RedisStore, RefreshToken, StoredTokens, TokenManager, TokenStore,
+    store::redis::EncryptionKey, AuthClient, RedisStore, RefreshToken, StoredTokens, TokenManager,
+    TokenStore,
 };
 use support::genlogs::FakeGenlogs;
 use support::redis::RedisServer;

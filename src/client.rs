@@ -1,10 +1,29 @@
 //! [`AuthClient`]: the generated refresh operation, with typed results and errors.
 
-use progenitor_client::{ClientInfo, Error as RawError};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, DATE};
+pub use crate::config::{
+    AuthClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT, MIN_TIMEOUT,
+};
+pub use crate::error::{
+    InvalidAccessToken, RecoveredRefreshToken, UnknownOutcome, ValidationProblem,
+};
+pub use crate::expiry::{Expiry, ExpiryParseError};
+pub use crate::redact::MAX_MESSAGE_CHARS;
+pub use crate::retry_after::MAX_RETRY_AFTER;
+pub use crate::secret::Token;
+/// The HTTP types of this crate's API ([`Error::status`](crate::Error::status),
+/// [`AuthClient::auth_headers`], [`TokenManager::auth_headers`](crate::TokenManager::auth_headers)),
+/// so that naming them needs no direct `reqwest` or `http` dependency: reqwest's re-exports of
+/// the `http` crate's types.
+pub use reqwest::{
+    header::{HeaderMap, HeaderValue},
+    StatusCode,
+};
 
-use crate::config::AuthClientBuilder;
-use crate::error::{ConfigError, Error, InvalidAccessToken, RecoveredRefreshToken, UnknownOutcome};
+use progenitor_client::{ClientInfo, Error as RawError};
+use reqwest::header::{HeaderName, DATE};
+
+use crate::error::{ConfigError, Error};
 use crate::generated;
 use crate::redact::Scrubber;
 use crate::response::{error_for_status, undecodable_success};
@@ -56,7 +75,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 /// ```
 ///
 /// The configuration and its defaults are on [`AuthClientBuilder`]. `genlogs_auth::reqwest` is the
-/// reqwest this crate uses, and `genlogs_auth::{HeaderMap, HeaderValue, StatusCode}` name the HTTP
+/// reqwest this crate uses, and `genlogs_auth::{client::HeaderMap, client::HeaderValue, client::StatusCode}` name the HTTP
 /// types of the API, so you need no `reqwest` dependency of your own.
 /// [`client.auth_headers(&access_token)`](Self::auth_headers) gives the two headers every other
 /// GenLogs endpoint wants (`Access-Token`, `x-api-key`, both marked sensitive); rather than setting
@@ -86,7 +105,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 ///   character class as often as random base64 does, or hold 24+ JWT characters mixing letters and
 ///   digits, or a long mixed letters-and-digits or oddly-cased piece (the rule and what ordinary
 ///   English it leaves alone are in `src/redact.rs`). It is cut to 200 characters
-///   ([`MAX_MESSAGE_CHARS`](crate::MAX_MESSAGE_CHARS)). A body that does not decode is described by
+///   ([`MAX_MESSAGE_CHARS`]). A body that does not decode is described by
 ///   JSON path and kind of problem
 ///   (`` `access_token_data.expires`: invalid type: integer, expected a datetime string ``), never by
 ///   value. Tests check `{}`, `{:#}`, `{:?}` and every `source()` of every error path.
@@ -113,7 +132,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 /// - **What fuzzing and properties found, now fixed:** a body nested a few hundred levels deep
 ///   overflowed a 2 MiB stack inside serde's recursion in a debug build (serde_json's own limit is
 ///   128), so the hooks refuse bodies nested deeper than 32 levels
-///   ([`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH)) before any parser sees them; chrono's parser
+///   (32 levels) before any parser sees them; chrono's parser
 ///   accepted white space inside numbers (`1970-\t1-01`), so the expiry grammar is checked byte by
 ///   byte; an error response declared without a body beside raw ones tripped progenitor's
 ///   assertion, so the quirk pass gives every error response a raw body and the pipeline reports
@@ -230,7 +249,7 @@ fn blank_token(session: &Session) -> Option<&'static str> {
 fn blank_token_error(status: reqwest::StatusCode, path: &str, session: Session) -> Error {
     let recovered = (path != "refresh_token_data.token").then(|| RecoveredRefreshToken {
         token: session.refresh_token,
-        expires: Some(crate::Expiry::from(session.refresh_expires)),
+        expires: Some(crate::client::Expiry::from(session.refresh_expires)),
     });
     Error::OutcomeUnknown {
         reason: UnknownOutcome::Undecodable {

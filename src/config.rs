@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 
 use crate::client::AuthClient;
-use crate::error::{ConfigError, Error};
+use crate::error::ConfigError;
 use crate::secret::ApiKey;
 use crate::transport::Transport;
 
@@ -70,7 +70,7 @@ impl AuthClientBuilder {
     /// Time allowed to connect (DNS, TCP, TLS, a proxy's `CONNECT`). Default:
     /// [`DEFAULT_CONNECT_TIMEOUT`], and never more than three quarters of the total timeout
     /// ([`with_timeout`](Self::with_timeout)): a connection that cannot be made then always fails
-    /// as [`Error::Connect`] (nothing was sent, safe to retry) before the total timeout could
+    /// as [`Error::Connect`](crate::Error::Connect) (nothing was sent, safe to retry) before the total timeout could
     /// fire and leave the outcome unknown. Also applied to a caller's
     /// [`with_http_client_builder`](Self::with_http_client_builder). Must not be zero.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
@@ -101,7 +101,7 @@ impl AuthClientBuilder {
     /// belong:
     ///
     /// - **no redirects** (`redirect::Policy::none()`): reqwest would resend `x-api-key` to
-    ///   whatever a `Location` names; a 3xx is an [`Error::UnexpectedStatus`];
+    ///   whatever a `Location` names; a 3xx is an [`Error::UnexpectedStatus`](crate::Error::UnexpectedStatus);
     /// - **no `Referer`** (`referer(false)`): it would carry the URL, query included;
     /// - **the connect timeout** of [`with_connect_timeout`](Self::with_connect_timeout),
     ///   replacing the builder's own;
@@ -126,7 +126,7 @@ impl AuthClientBuilder {
     /// single-use refresh token must be treated as possibly spent. A refresh happens once per
     /// access token lifetime, so the cost of a fresh connection (a TCP and TLS handshake) is
     /// paid rarely; the risk of a stale one is never taken.
-    pub fn build(self) -> Result<AuthClient, Error> {
+    pub fn build(self) -> Result<AuthClient, ConfigError> {
         let base_url = validate_base_url(&self.base_url)?;
         let api_key = HeaderValue::from_str(self.api_key.expose_secret())
             .ok()

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::client::Expiry;
 use crate::retry_after::MAX_RETRY_AFTER;
 use crate::secret::RefreshToken;
-use crate::Expiry;
 
 /// Everything that can go wrong getting tokens from GenLogs.
 ///

@@ -6,13 +6,13 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::client::Expiry;
 use crate::error::{Error, RecoveredRefreshToken, UnknownOutcome, ValidationProblem};
 use crate::generated::types;
 use crate::redact::{safe_serde_message, Scrubber};
 use crate::retry_after::retry_after;
 use crate::secret::RefreshToken;
 use crate::transport::BodyRejected;
-use crate::Expiry;
 
 /// An error status with its (capped) body → the error class for that status.
 pub(crate) fn error_for_status(

@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
-    AccessToken, FileStore, NewTokensReason, RefreshToken, StoredTokens, TokenState, TokenStore,
+    store::NewTokensReason, store::TokenState, AccessToken, FileStore, RefreshToken, StoredTokens,
+    TokenStore,
 };
 use tokio::io::AsyncWriteExt;
 

@@ -5,7 +5,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use genlogs_auth::{AuthClient, ConfigError, Error, RefreshToken, UnknownOutcome, MAX_RETRY_AFTER};
+use genlogs_auth::{
+    client::UnknownOutcome, client::MAX_RETRY_AFTER, AuthClient, ConfigError, Error, RefreshToken,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::assert_no_secrets;
@@ -262,7 +264,7 @@ async fn long_error_messages_are_truncated() {
         panic!("{error:?}")
     };
     assert!(
-        message.chars().count() <= genlogs_auth::MAX_MESSAGE_CHARS + 1,
+        message.chars().count() <= genlogs_auth::client::MAX_MESSAGE_CHARS + 1,
         "{}",
         message.len()
     );
@@ -569,6 +571,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
     let insecure = AuthClient::builder(API_KEY)
         .with_base_url("http://api.genlogs.io/auth")
         .build()
+        .map_err(Error::from)
         .unwrap_err();
     assert!(
         matches!(insecure, Error::InvalidConfig(ConfigError::InsecureBaseUrl)),
@@ -577,6 +580,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
 
     let bad_key = AuthClient::builder("key-SECRET-7a1\nInjected: header")
         .build()
+        .map_err(Error::from)
         .unwrap_err();
     assert!(
         matches!(bad_key, Error::InvalidConfig(ConfigError::ApiKey)),
@@ -587,6 +591,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
     let with_credentials = AuthClient::builder(API_KEY)
         .with_base_url(format!("https://user:{SENT}@api.genlogs.io/auth"))
         .build()
+        .map_err(Error::from)
         .unwrap_err();
     assert!(
         matches!(
@@ -600,6 +605,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
     let zero_timeout = AuthClient::builder(API_KEY)
         .with_timeout(Duration::ZERO)
         .build()
+        .map_err(Error::from)
         .unwrap_err();
     assert!(
         matches!(zero_timeout, Error::InvalidConfig(ConfigError::Timeout(_))),
@@ -613,6 +619,7 @@ fn a_configuration_error_says_what_is_wrong_once() {
     let error = AuthClient::builder(API_KEY)
         .with_base_url("http://api.genlogs.io/auth")
         .build()
+        .map_err(Error::from)
         .unwrap_err();
     let Error::InvalidConfig(cause) = &error else {
         panic!("{error:?}")

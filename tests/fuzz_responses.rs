@@ -16,7 +16,9 @@ mod support;
 use std::sync::OnceLock;
 
 use genlogs_auth::testing::{Fault, MockGenLogs};
-use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome, MAX_RETRY_AFTER};
+use genlogs_auth::{
+    client::UnknownOutcome, client::MAX_RETRY_AFTER, AuthClient, Error, RefreshToken,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};

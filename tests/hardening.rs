@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use genlogs_auth::{
-    FileStore, MemoryStore, NewTokensReason, RefreshToken, StoreError, StoredTokens, TokenError,
-    TokenManager, TokenState, TokenStore,
+    store::NewTokensReason, store::TokenState, FileStore, MemoryStore, RefreshToken, StoreError,
+    StoredTokens, TokenError, TokenManager, TokenStore,
 };
 use serde_json::json;
 use support::fixture::{Fixture, FlakyStore, Mode, MARGIN};
@@ -51,7 +51,11 @@ fn token_reply(lifetime: chrono::Duration, date: Option<chrono::DateTime<Utc>>) 
 fn short_lived(fx: &Fixture, lifetime: chrono::Duration) -> Mode {
     let clock = fx.clock.clone();
     Mode::Script(Arc::new(move |_| {
-        token_reply_at(genlogs_auth::Clock::utc_now(&*clock), lifetime, None)
+        token_reply_at(
+            genlogs_auth::manager::Clock::utc_now(&*clock),
+            lifetime,
+            None,
+        )
     }))
 }
 
@@ -92,7 +96,7 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
 
     // The wait is capped: after 15 minutes the manager tries again.
     fx.answer(Mode::Genlogs);
-    fx.clock.advance(genlogs_auth::MAX_COOLDOWN);
+    fx.clock.advance(genlogs_auth::manager::MAX_COOLDOWN);
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2);
 
@@ -142,7 +146,8 @@ fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
             matches!(error, TokenError::OutcomeUnknown { .. }),
             "{error:?}"
         );
-        fx.clock.advance(genlogs_auth::DEFAULT_RETRY_COOLDOWN);
+        fx.clock
+            .advance(genlogs_auth::manager::DEFAULT_RETRY_COOLDOWN);
         let token = tokio::time::timeout(Duration::from_secs(10), manager.access_token())
             .await
             .expect("a later call does not hang")

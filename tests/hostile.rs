@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome};
+use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
 use support::server::{Reply, Server};
 
 const API_KEY: &str = "hostile-test-key";

@@ -5,7 +5,7 @@
 
 use genlogs_auth::httpmock::MockServerExt;
 use genlogs_auth::raw::types::{AuthenticationResponse, TokenSchema};
-use genlogs_auth::{AuthClient, Error, Expiry, RefreshToken, Token};
+use genlogs_auth::{client::Expiry, client::Token, AuthClient, Error, RefreshToken};
 
 const API_KEY: &str = "httpmock-api-key";
 

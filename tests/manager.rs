@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genlogs_auth::{
-    MemoryStore, NewTokensReason, RefreshToken, StoredTokens, TokenError, TokenState, TokenStore,
+    store::NewTokensReason, store::TokenState, MemoryStore, RefreshToken, StoredTokens, TokenError,
+    TokenStore,
 };
 use serde_json::json;
 use support::fixture::{stored_refresh, Fixture, FlakyStore, Mode, MARGIN};
@@ -397,7 +398,7 @@ async fn refresh_now_rotates_a_fresh_token_once_and_saves_it() {
 #[tokio::test]
 async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
     use genlogs_auth::testing::MockGenLogs;
-    use genlogs_auth::{AuthClient, Clock, ManualClock, TokenManager};
+    use genlogs_auth::{manager::Clock, manager::ManualClock, AuthClient, TokenManager};
 
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let day = Duration::from_secs(24 * 3600);
@@ -461,7 +462,9 @@ async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
 #[tokio::test]
 async fn one_keep_alive_check_renews_only_inside_the_margin() {
     use genlogs_auth::testing::MockGenLogs;
-    use genlogs_auth::{AuthClient, Clock, GrantRenewal, ManualClock, TokenManager};
+    use genlogs_auth::{
+        manager::Clock, manager::GrantRenewal, manager::ManualClock, AuthClient, TokenManager,
+    };
 
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let genlogs = MockGenLogs::builder()

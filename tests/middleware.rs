@@ -76,6 +76,9 @@ fn capture_tracing() -> (Captured, tracing::subscriber::DefaultGuard) {
         .with_writer(captured.clone())
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
+    // Tests run in parallel, some with no subscriber: a callsite first seen on such a thread can
+    // be cached as uninteresting; rebuilding the cache makes this thread's subscriber see it.
+    tracing::callsite::rebuild_interest_cache();
     (captured, guard)
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
 use genlogs_auth::{
-    AuthClient, RedisStore, RefreshToken, StoreError, StoreLock, StoredTokens, TokenManager,
+    store::StoreLock, AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager,
     TokenStore,
 };
 use support::child::{read_marker, spawn_child};

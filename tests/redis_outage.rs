@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
-    AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore,
-    DEFAULT_REDIS_TIMEOUT,
+    store::redis::DEFAULT_REDIS_TIMEOUT, AuthClient, RedisStore, StoreError, StoredTokens,
+    TokenManager, TokenStore,
 };
 use support::redis::RedisServer;
 
@@ -177,7 +177,7 @@ async fn a_killed_redis_fails_callers_fast_and_a_restarted_one_is_reseeded_at_on
     // the restore grace (at least the request timeout + 2 s: a refresh in flight when the store
     // lost its mark may still rotate), which gives every host the chance to write back newer
     // ones.
-    let grace = genlogs_auth::RESTORE_GRACE.max(REQUEST_TIMEOUT + Duration::from_secs(2));
+    let grace = genlogs_auth::store::RESTORE_GRACE.max(REQUEST_TIMEOUT + Duration::from_secs(2));
     assert!(
         recovered <= grace + RECOVERY_BOUND,
         "refreshed {recovered:?} after the restart"

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
-    AuthClient, KeepAlive, RedisStore, StoredTokens, TokenManager, TokenStore, STORE_WATCH_INTERVAL,
+    manager::KeepAlive, manager::STORE_WATCH_INTERVAL, AuthClient, RedisStore, StoredTokens,
+    TokenManager, TokenStore,
 };
 use support::redis::{redis_cli, RedisServer};
 
@@ -36,11 +37,11 @@ struct Fleet {
 /// The system clock moved by a fixed offset: a host whose wall clock is wrong.
 #[derive(Debug)]
 struct Skewed {
-    system: genlogs_auth::SystemClock,
+    system: genlogs_auth::manager::SystemClock,
     offset: chrono::Duration,
 }
 
-impl genlogs_auth::Clock for Skewed {
+impl genlogs_auth::manager::Clock for Skewed {
     fn monotonic(&self) -> Duration {
         self.system.monotonic()
     }
@@ -63,7 +64,7 @@ fn host(genlogs: &MockGenLogs, redis: &RedisServer, index: usize) -> TokenManage
     TokenManager::builder(client, RedisStore::new(&redis.url(), GRANT).unwrap())
         .with_min_refresh_interval(Duration::from_millis(100))
         .with_clock(std::sync::Arc::new(Skewed {
-            system: genlogs_auth::SystemClock::new(),
+            system: genlogs_auth::manager::SystemClock::new(),
             offset: chrono::Duration::hours(hours),
         }))
         .build()

@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use genlogs_auth::{
-    EncryptionKey, RedisStore, RefreshToken, StoreError, StoredTokens, TokenState, TokenStore,
-    UnreadableReason,
+    store::redis::EncryptionKey, store::TokenState, store::UnreadableReason, RedisStore,
+    RefreshToken, StoreError, StoredTokens, TokenStore,
 };
 use support::redis::{assert_shows_none_of, until_ok, RedisServer};
 
@@ -327,8 +327,8 @@ async fn the_whole_document_round_trips_with_its_shared_state() {
         access_expires: Some(now),
         refresh_expires: Some(now),
         refreshed_at: Some(now),
-        state: genlogs_auth::TokenState::Dead {
-            reason: genlogs_auth::NewTokensReason::RefreshTokenRejected,
+        state: genlogs_auth::store::TokenState::Dead {
+            reason: genlogs_auth::store::NewTokensReason::RefreshTokenRejected,
             since: now,
         },
         ..tokens("rt-1")
@@ -651,20 +651,20 @@ impl Observed {
     }
 }
 
-#[genlogs_auth::async_trait]
+#[genlogs_auth::store::async_trait]
 impl TokenStore for Observed {
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.note("load");
         self.inner.load().await
     }
-    async fn lock(&self) -> Result<genlogs_auth::StoreLock, StoreError> {
+    async fn lock(&self) -> Result<genlogs_auth::store::StoreLock, StoreError> {
         self.note("lock");
         self.inner.lock().await
     }
     async fn save(
         &self,
         tokens: &StoredTokens,
-        lock: &genlogs_auth::StoreLock,
+        lock: &genlogs_auth::store::StoreLock,
     ) -> Result<u64, StoreError> {
         self.note("save");
         let saved = self.inner.save(tokens, lock).await;
@@ -678,13 +678,13 @@ impl TokenStore for Observed {
     }
     async fn extend(
         &self,
-        lock: &mut genlogs_auth::StoreLock,
+        lock: &mut genlogs_auth::store::StoreLock,
         by: Duration,
     ) -> Result<(), StoreError> {
         self.note("extend");
         self.inner.extend(lock, by).await
     }
-    async fn release(&self, lock: genlogs_auth::StoreLock) {
+    async fn release(&self, lock: genlogs_auth::store::StoreLock) {
         self.note("release");
         self.inner.release(lock).await
     }

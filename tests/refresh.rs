@@ -155,7 +155,7 @@ async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
         matches!(
             error,
             genlogs_auth::Error::OutcomeUnknown {
-                reason: genlogs_auth::UnknownOutcome::TimedOut,
+                reason: genlogs_auth::client::UnknownOutcome::TimedOut,
                 ..
             }
         ),

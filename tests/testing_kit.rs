@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use genlogs_auth::testing::{ExpiresFormat, Fault, MockGenLogs};
-use genlogs_auth::{AuthClient, Error, RefreshToken, UnknownOutcome};
+use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
 
 fn client(genlogs: &MockGenLogs) -> AuthClient {
     AuthClient::builder(genlogs.api_key())

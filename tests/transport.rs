@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use genlogs_auth::reqwest::{self, redirect::Policy};
-use genlogs_auth::{AccessToken, AuthClient, Error, RefreshToken, UnknownOutcome};
+use genlogs_auth::{client::UnknownOutcome, AccessToken, AuthClient, Error, RefreshToken};
 use serde_json::json;
 use support::assert_no_secrets;
 use support::genlogs::FakeGenlogs;
@@ -164,7 +164,7 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
         .await
         .unwrap()
         .status();
-    assert_eq!(status, genlogs_auth::StatusCode::OK);
+    assert_eq!(status, genlogs_auth::client::StatusCode::OK);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! anyone sees the new access token, and sharing through the store everything another process
 //! must know (a dead token, a possibly rotated one).
 //!
-//! The decisions are pure functions in [`state`]; this module is the I/O around them: a refresh
+//! The decisions are pure functions in `state.rs`; this module is the I/O around them: a refresh
 //! task takes the store's lock, reads the store, then repeats decide → act (send, save, wait) →
 //! apply until it can answer.
 
@@ -21,11 +21,11 @@ use std::time::Duration;
 use futures_util::future::{self, Either, FutureExt};
 use reqwest::header::HeaderMap;
 
-use crate::clock::{Clock, SystemClock};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
 use crate::AuthClient;
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use error::TokenError;
 pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
 pub use state::MAX_COOLDOWN;
@@ -358,7 +358,7 @@ impl TokenManagerBuilder {
 ///   fleet does not renew in step; the renewal reads the store first, so a grant another host
 ///   renewed is adopted, never renewed twice. The task looks again at least hourly.
 /// - It waits on the manager's clock ([`Clock::sleep`]): with a
-///   [`ManualClock`](crate::ManualClock) a test runs a week of idleness in well under a second
+///   [`ManualClock`] a test runs a week of idleness in well under a second
 ///   (`tests/manager.rs`: 1-day refresh tokens, 168 hours, 9 renewals, 0 reuse).
 /// - [`renew_grant_if_due()`](Self::renew_grant_if_due) is one such check. From cron, without a
 ///   long-running process:

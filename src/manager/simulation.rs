@@ -77,9 +77,9 @@ const HISTORY_END: Ms = 240_000;
 const MAX_EVENTS: usize = 500;
 
 /// The request's total timeout, the Redis store's lease and lock wait (their defaults).
-const REQUEST_TIMEOUT: Duration = crate::DEFAULT_TIMEOUT;
-const LEASE: Ms = crate::DEFAULT_TIMEOUT.as_millis() as Ms + 15_000;
-const LOCK_WAIT: Ms = crate::DEFAULT_LOCK_WAIT.as_millis() as Ms;
+const REQUEST_TIMEOUT: Duration = crate::client::DEFAULT_TIMEOUT;
+const LEASE: Ms = crate::client::DEFAULT_TIMEOUT.as_millis() as Ms + 15_000;
+const LOCK_WAIT: Ms = crate::store::DEFAULT_LOCK_WAIT.as_millis() as Ms;
 /// How often a waiting `lock()` asks again.
 const LOCK_POLL: Ms = 100;
 

@@ -471,68 +471,8 @@ pub(crate) fn decide(
         ..
     } = health
     {
-        // Not before the marking attempt can no longer be in flight (its lease covers that
-        // too), then backing off; a marking host's clock running ahead cannot stretch the wait
-        // past MAX_COOLDOWN from when this host first saw the mark.
-        let wait = backoff(policy, attempts)
-            .max(
-                policy
-                    .request_timeout
-                    .saturating_add(Duration::from_secs(2)),
-            )
-            .min(MAX_COOLDOWN);
-        let retry_at = last_attempt
-            .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let seen_at = match state.mark_seen {
-            Some((seen_attempts, seen_last, seen_at))
-                if seen_attempts == attempts && seen_last == last_attempt =>
-            {
-                Some(seen_at)
-            }
-            _ => None,
-        };
-        let waited_enough = seen_at.is_some_and(|at| Deadline::after(at, MAX_COOLDOWN).passed(now));
-        // The marking attempt left after the mark was saved, so after this host first saw it:
-        // on this host's own clock, it can no longer be in flight once the request's timeout
-        // has passed since then, whatever the wall clocks say (one running ahead of the
-        // marking host's would cut the wait short when the store lost the lease).
-        let in_flight_until = seen_at.map(|at| {
-            Deadline::after(
-                at,
-                policy
-                    .request_timeout
-                    .saturating_add(Duration::from_secs(2)),
-            )
-        });
-        // Back from a store outage that may have outlived the marking host's lease: its holder,
-        // if GenLogs rotated, had no store to save to; give its retry and store watch the time
-        // to save before the token goes again.
-        let after_outage = state
-            .store_back
-            .map(|at| Deadline::after(at, STORE_OUTAGE_SETTLE));
-        let in_flight_until = match (in_flight_until, after_outage) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let in_flight = in_flight_until.is_some_and(|until| !until.passed(now));
-        let backing_off = utc_now < retry_at && !waited_enough;
-        if backing_off || in_flight {
-            let after = |left: Duration| {
-                utc_now
-                    .checked_add_signed(chrono::Duration::from_std(left).unwrap_or_default())
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
-            };
-            // When the next attempt may go, by whichever wait is longer.
-            let mut at = if backing_off {
-                retry_at.min(after(MAX_COOLDOWN))
-            } else {
-                utc_now
-            };
-            if let Some(until) = in_flight_until.filter(|_| in_flight) {
-                at = at.max(after(until.0.saturating_sub(now)));
-            }
-            return Step::Fail(TokenError::OutcomeUnknown { retry_at: at });
+        if let Some(error) = still_in_doubt(state, policy, attempts, last_attempt, now, utc_now) {
+            return Step::Fail(error);
         }
     }
     if let Some(restored) = state.tokens.as_ref().and_then(|t| t.lineage.restored_at) {
@@ -568,6 +508,82 @@ pub(crate) fn decide(
     }
 }
 
+/// Row 8: while a possibly-rotated token (`attempts` so far, the last at `last_attempt`) must
+/// not be sent again, the error saying when it may; `None` once it may.
+fn still_in_doubt(
+    state: &State,
+    policy: &Policy,
+    attempts: u32,
+    last_attempt: DateTime<Utc>,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> Option<TokenError> {
+    // Not before the marking attempt can no longer be in flight (its lease covers that
+    // too), then backing off; a marking host's clock running ahead cannot stretch the wait
+    // past MAX_COOLDOWN from when this host first saw the mark.
+    let wait = backoff(policy, attempts)
+        .max(
+            policy
+                .request_timeout
+                .saturating_add(Duration::from_secs(2)),
+        )
+        .min(MAX_COOLDOWN);
+    let retry_at = last_attempt
+        .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let seen_at = match state.mark_seen {
+        Some((seen_attempts, seen_last, seen_at))
+            if seen_attempts == attempts && seen_last == last_attempt =>
+        {
+            Some(seen_at)
+        }
+        _ => None,
+    };
+    let waited_enough = seen_at.is_some_and(|at| Deadline::after(at, MAX_COOLDOWN).passed(now));
+    // The marking attempt left after the mark was saved, so after this host first saw it:
+    // on this host's own clock, it can no longer be in flight once the request's timeout
+    // has passed since then, whatever the wall clocks say (one running ahead of the
+    // marking host's would cut the wait short when the store lost the lease).
+    let in_flight_until = seen_at.map(|at| {
+        Deadline::after(
+            at,
+            policy
+                .request_timeout
+                .saturating_add(Duration::from_secs(2)),
+        )
+    });
+    // Back from a store outage that may have outlived the marking host's lease: its holder,
+    // if GenLogs rotated, had no store to save to; give its retry and store watch the time
+    // to save before the token goes again.
+    let after_outage = state
+        .store_back
+        .map(|at| Deadline::after(at, STORE_OUTAGE_SETTLE));
+    let in_flight_until = match (in_flight_until, after_outage) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let in_flight = in_flight_until.is_some_and(|until| !until.passed(now));
+    let backing_off = utc_now < retry_at && !waited_enough;
+    if backing_off || in_flight {
+        let after = |left: Duration| {
+            utc_now
+                .checked_add_signed(chrono::Duration::from_std(left).unwrap_or_default())
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        };
+        // When the next attempt may go, by whichever wait is longer.
+        let mut at = if backing_off {
+            retry_at.min(after(MAX_COOLDOWN))
+        } else {
+            utc_now
+        };
+        if let Some(until) = in_flight_until.filter(|_| in_flight) {
+            at = at.max(after(until.0.saturating_sub(now)));
+        }
+        return Some(TokenError::OutcomeUnknown { retry_at: at });
+    }
+    None
+}
+
 fn new_tokens(reason: NewTokensReason, cause: Option<Arc<Error>>) -> TokenError {
     TokenError::NewTokensRequired { reason, cause }
 }
@@ -581,38 +597,7 @@ pub(crate) fn apply(
     utc_now: DateTime<Utc>,
 ) -> State {
     match outcome {
-        Outcome::Loaded(stored) => {
-            let store_back = if state.store_out {
-                Some(now)
-            } else {
-                state.store_back
-            };
-            let mut state = loaded(
-                State {
-                    note: None,
-                    ..state
-                },
-                stored,
-                policy,
-                now,
-                utc_now,
-            );
-            state.store_out = false;
-            state.store_back = store_back;
-            state.mark_seen = match state.tokens.as_ref().map(|t| t.state) {
-                Some(TokenState::PossiblyRotated {
-                    attempts,
-                    last_attempt,
-                    ..
-                }) => match state.mark_seen {
-                    Some((a, l, at)) if a == attempts && l == last_attempt => Some((a, l, at)),
-                    _ => Some((attempts, last_attempt, now)),
-                },
-                _ => None,
-            };
-            state.track_restore(now);
-            state
-        }
+        Outcome::Loaded(stored) => read(state, stored, policy, now, utc_now),
         Outcome::Saved(version) => {
             let mut state = state;
             // What was saved: the document `document_to_save` made of this same state.
@@ -630,50 +615,7 @@ pub(crate) fn apply(
             sent,
             session,
             jitter,
-        } => {
-            let version = state.tokens.as_ref().map_or(0, |t| t.version);
-            let mut lineage = state
-                .tokens
-                .as_ref()
-                .map(|t| t.lineage.clone())
-                .unwrap_or_default();
-            lineage.restored_at = None;
-            let mut rotated = state.rotated;
-            let mut tokens = StoredTokens {
-                refreshed_at: Some(utc_now),
-                version,
-                lineage,
-                ..StoredTokens::from_session(&session)
-            };
-            // A server that answers with the same refresh token did not rotate it.
-            if !same(&sent, &session.refresh_token) {
-                let fingerprint = policy.fingerprints.fingerprint(&sent);
-                remember(&mut rotated, fingerprint);
-                tokens.lineage.rotated.push(fingerprint);
-            }
-            State {
-                access: Some(session_access(&session, policy, now, utc_now, jitter)),
-                tokens: Some(tokens),
-                pending: Some(Pending {
-                    overwrites: Overwrites::Successor(sent.clone()),
-                    rotation: true,
-                }),
-                failure: None,
-                last_refresh: Some(now),
-                quiet_until: None,
-                sending_from: None,
-                previous_access: state.access,
-                renewal: None,
-                rotated,
-                seen: state.seen,
-                mark_seen: None,
-                restore_seen: None,
-                undo_send: None,
-                note: None,
-                store_out: state.store_out,
-                store_back: state.store_back,
-            }
-        }
+        } => refreshed(state, sent, &session, jitter, policy, now, utc_now),
         Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
         Outcome::Replaced(tokens) => {
             // An operator's write: a new generation, which every host follows.
@@ -718,25 +660,124 @@ pub(crate) fn apply(
             renewal: Some(refresh_token),
             ..state
         },
-        Outcome::SendAborted => {
-            let mut state = state;
-            if let Some(undo) = state.undo_send.take() {
-                if let Some(tokens) = state.tokens.as_mut() {
-                    tokens.state = undo.token_state;
-                    tokens.lineage.restored_at = undo.restored_at;
-                }
-                state.last_refresh = undo.last_refresh;
-                state.mark_seen = undo.mark_seen;
-                state.pending = undo.pending;
-                state.sending_from = None;
-            }
-            state
-        }
+        Outcome::SendAborted => send_aborted(state),
         Outcome::TaskFailed => State {
             quiet_until: Some(Deadline::after(now, policy.cooldown)),
             ..state
         },
     }
+}
+
+/// [`Outcome::Loaded`]: the document folded in ([`loaded`]), then what this host tracks about
+/// it (the store's outage, the mark and the restore it first saw, and when).
+fn read(
+    state: State,
+    stored: Option<StoredTokens>,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let store_back = if state.store_out {
+        Some(now)
+    } else {
+        state.store_back
+    };
+    let mut state = loaded(
+        State {
+            note: None,
+            ..state
+        },
+        stored,
+        policy,
+        now,
+        utc_now,
+    );
+    state.store_out = false;
+    state.store_back = store_back;
+    state.mark_seen = match state.tokens.as_ref().map(|t| t.state) {
+        Some(TokenState::PossiblyRotated {
+            attempts,
+            last_attempt,
+            ..
+        }) => match state.mark_seen {
+            Some((a, l, at)) if a == attempts && l == last_attempt => Some((a, l, at)),
+            _ => Some((attempts, last_attempt, now)),
+        },
+        _ => None,
+    };
+    state.track_restore(now);
+    state
+}
+
+/// [`Outcome::Refreshed`]: the new tokens, pending their save; the sent token remembered as
+/// rotated away (unless the server answered with the same one).
+fn refreshed(
+    state: State,
+    sent: RefreshToken,
+    session: &Session,
+    jitter: f64,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let version = state.tokens.as_ref().map_or(0, |t| t.version);
+    let mut lineage = state
+        .tokens
+        .as_ref()
+        .map(|t| t.lineage.clone())
+        .unwrap_or_default();
+    lineage.restored_at = None;
+    let mut rotated = state.rotated;
+    let mut tokens = StoredTokens {
+        refreshed_at: Some(utc_now),
+        version,
+        lineage,
+        ..StoredTokens::from_session(session)
+    };
+    // A server that answers with the same refresh token did not rotate it.
+    if !same(&sent, &session.refresh_token) {
+        let fingerprint = policy.fingerprints.fingerprint(&sent);
+        remember(&mut rotated, fingerprint);
+        tokens.lineage.rotated.push(fingerprint);
+    }
+    State {
+        access: Some(session_access(session, policy, now, utc_now, jitter)),
+        tokens: Some(tokens),
+        pending: Some(Pending {
+            overwrites: Overwrites::Successor(sent.clone()),
+            rotation: true,
+        }),
+        failure: None,
+        last_refresh: Some(now),
+        quiet_until: None,
+        sending_from: None,
+        previous_access: state.access,
+        renewal: None,
+        rotated,
+        seen: state.seen,
+        mark_seen: None,
+        restore_seen: None,
+        undo_send: None,
+        note: None,
+        store_out: state.store_out,
+        store_back: state.store_back,
+    }
+}
+
+/// [`Outcome::SendAborted`]: what [`Outcome::Sending`] changed is taken back, nothing else.
+fn send_aborted(state: State) -> State {
+    let mut state = state;
+    if let Some(undo) = state.undo_send.take() {
+        if let Some(tokens) = state.tokens.as_mut() {
+            tokens.state = undo.token_state;
+            tokens.lineage.restored_at = undo.restored_at;
+        }
+        state.last_refresh = undo.last_refresh;
+        state.mark_seen = undo.mark_seen;
+        state.pending = undo.pending;
+        state.sending_from = None;
+    }
+    state
 }
 
 /// Marks the stored token possibly rotated before it is sent; the mark is saved first.
@@ -859,37 +900,16 @@ fn loaded_document(
             )
         }
         Some(pending) => {
-            let ours_replace_it = match &pending.overwrites {
-                Overwrites::Anything => true,
-                // What this host holds is newer than a document holding the token ours came
-                // from, holding ours, holding a token known rotated away, or from before what
-                // this host has seen. A pending rotation is never dropped for another document:
-                // its refresh token is the only valid one if GenLogs rotated for us.
-                Overwrites::Successor(predecessor) => {
-                    same(&stored.refresh_token, predecessor)
-                        || same_token
-                        || stale
-                        || went_back
-                        || pending.rotation
-                }
-            };
-            if ours_replace_it {
-                if let Some(tokens) = state.tokens.as_mut() {
-                    tokens.version = stored.version;
-                    if matches!(pending.overwrites, Overwrites::Anything) {
-                        tokens.lineage.generation = tokens
-                            .lineage
-                            .generation
-                            .max(stored.lineage.generation.saturating_add(1));
-                    }
-                }
-                state
-            } else {
-                noted(
-                    adopt(state, stored, policy, now, utc_now),
-                    LoadNote::AdoptedOverUnsaved,
-                )
-            }
+            let pending = pending.clone();
+            with_pending(
+                state,
+                stored,
+                &pending,
+                [same_token, stale, went_back],
+                policy,
+                now,
+                utc_now,
+            )
         }
         None if stored.version == ours.version
             && same_token
@@ -954,6 +974,52 @@ fn noted(state: State, note: LoadNote) -> State {
     State {
         note: Some(note),
         ..state
+    }
+}
+
+/// A document read while this host has something unsaved (`pending`): ours replaces it when it
+/// is newer (the table's "a save pending" rows), or it is adopted. `[same_token, stale,
+/// went_back]` compare it with what this host holds.
+fn with_pending(
+    state: State,
+    stored: StoredTokens,
+    pending: &Pending,
+    [same_token, stale, went_back]: [bool; 3],
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let mut state = state;
+    let ours_replace_it = match &pending.overwrites {
+        Overwrites::Anything => true,
+        // What this host holds is newer than a document holding the token ours came
+        // from, holding ours, holding a token known rotated away, or from before what
+        // this host has seen. A pending rotation is never dropped for another document:
+        // its refresh token is the only valid one if GenLogs rotated for us.
+        Overwrites::Successor(predecessor) => {
+            same(&stored.refresh_token, predecessor)
+                || same_token
+                || stale
+                || went_back
+                || pending.rotation
+        }
+    };
+    if ours_replace_it {
+        if let Some(tokens) = state.tokens.as_mut() {
+            tokens.version = stored.version;
+            if matches!(pending.overwrites, Overwrites::Anything) {
+                tokens.lineage.generation = tokens
+                    .lineage
+                    .generation
+                    .max(stored.lineage.generation.saturating_add(1));
+            }
+        }
+        state
+    } else {
+        noted(
+            adopt(state, stored, policy, now, utc_now),
+            LoadNote::AdoptedOverUnsaved,
+        )
     }
 }
 

@@ -118,7 +118,7 @@ pub const REFRESH_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_refresh_token_e
 
 /// Gauge, label `state`: 1 for the state of the refresh token the manager holds, 0 for the
 /// others. `usable`; `possibly_rotated` (a refresh's outcome is unknown, see
-/// [`TokenState::PossiblyRotated`](crate::TokenState::PossiblyRotated)); `dead` (new tokens are
+/// [`TokenState::PossiblyRotated`](crate::store::TokenState::PossiblyRotated)); `dead` (new tokens are
 /// needed); `none` (no tokens known yet, or the store is empty).
 #[cfg(feature = "metrics")]
 pub const TOKEN_STATE: &str = "genlogs_auth_token_state";

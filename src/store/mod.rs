@@ -6,8 +6,11 @@ mod file;
 mod lineage;
 mod memory;
 #[cfg(feature = "redis")]
-pub(crate) mod redis;
+pub mod redis;
 
+/// The attribute that implementing [`TokenStore`] takes (`#[async_trait]`), re-exported so
+/// that a store of your own needs no direct `async-trait` dependency.
+pub use async_trait::async_trait;
 pub(crate) use file::readable_by_others;
 pub use file::{FileStore, DEFAULT_LOCK_WAIT};
 pub use lineage::{Fingerprint, Lineage, RESTORE_GRACE};
@@ -18,8 +21,6 @@ use std::any::Any;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -230,7 +230,7 @@ impl MockGenLogsBuilder {
     }
 
     /// The server's clock (default [`SystemClock`]): what it issues tokens against, when they
-    /// expire, and its `Date` header. Give it the [`ManualClock`](crate::ManualClock) the
+    /// expire, and its `Date` header. Give it the [`ManualClock`](crate::manager::ManualClock) the
     /// manager under test uses to run days of token lifetimes in a test.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -296,7 +296,7 @@ impl MockGenLogs {
     }
 
     /// `http://127.0.0.1:PORT/auth`: what to pass to
-    /// [`AuthClientBuilder::with_base_url`](crate::AuthClientBuilder::with_base_url).
+    /// [`AuthClientBuilder::with_base_url`](crate::client::AuthClientBuilder::with_base_url).
     pub fn base_url(&self) -> String {
         format!("http://{}/auth", self.addr)
     }

@@ -12,8 +12,8 @@ use super::server::{Reply, Request, Server};
 use chrono::Utc;
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{
-    AuthClient, ManualClock, MemoryStore, StoreError, StoreLock, StoredTokens, TokenManager,
-    TokenState, TokenStore,
+    manager::ManualClock, store::StoreLock, store::TokenState, AuthClient, MemoryStore, StoreError,
+    StoredTokens, TokenManager, TokenStore,
 };
 
 pub const API_KEY: &str = "manager-test-key";

@@ -46,7 +46,7 @@ pub struct Global {
         env = "GENLOGS_BASE_URL",
         hide_env_values = true,
         global = true,
-        default_value = genlogs_auth::DEFAULT_BASE_URL
+        default_value = genlogs_auth::client::DEFAULT_BASE_URL
     )]
     pub base_url: String,
 
@@ -183,7 +183,7 @@ pub struct KeepAliveArgs {
     #[arg(
         long,
         value_name = "SHARE",
-        default_value_t = genlogs_auth::DEFAULT_KEEP_ALIVE_MARGIN,
+        default_value_t = genlogs_auth::manager::DEFAULT_KEEP_ALIVE_MARGIN,
         value_parser = parse_share
     )]
     pub margin: f64,

@@ -91,7 +91,7 @@ fn open_redis(url: &str) -> Result<Arc<dyn TokenStore>, String> {
     let allow_plaintext = std::env::var_os(ALLOW_PLAINTEXT_VAR).is_some_and(|value| value == "1");
     let mut store = redis_store(url, &name, allow_plaintext)?;
     if let Ok(hex) = std::env::var("GENLOGS_STORE_KEY") {
-        let key = genlogs_auth::EncryptionKey::from_hex(hex.trim())
+        let key = genlogs_auth::store::redis::EncryptionKey::from_hex(hex.trim())
             .map_err(|e| format!("GENLOGS_STORE_KEY: {e}"))?;
         store = store.with_encryption_key(key);
     }

@@ -11,7 +11,7 @@ use super::scripts;
 /// process (another manager, or the next task) tries again at once instead of at its next poll.
 pub(super) static RELEASED: Notify = Notify::const_new();
 
-/// What a [`StoreLock`](crate::StoreLock) from a `RedisStore` carries: which lease, and how to
+/// What a [`StoreLock`](crate::store::StoreLock) from a `RedisStore` carries: which lease, and how to
 /// release it when dropped.
 pub(super) struct LeaseGuard {
     /// The lock key this lease is on (a guard from another grant's store is not this lease).

@@ -38,12 +38,12 @@ pub use sealing::{EncryptionKey, InvalidKey};
 pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(15);
 
 /// How long a lease lasts unless extended: the client's default total timeout (30 s,
-/// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)) plus [`DEFAULT_LEASE_MARGIN`]. A host that
+/// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)) plus [`DEFAULT_LEASE_MARGIN`]. A host that
 /// crashes while holding it blocks the others' refreshes this long at most; they serve their
 /// cached access tokens meanwhile. With a longer client timeout, set a longer lease (or let the
 /// manager extend it).
 pub const DEFAULT_LEASE: Duration =
-    Duration::from_secs(crate::DEFAULT_TIMEOUT.as_secs() + DEFAULT_LEASE_MARGIN.as_secs());
+    Duration::from_secs(crate::client::DEFAULT_TIMEOUT.as_secs() + DEFAULT_LEASE_MARGIN.as_secs());
 
 /// How long one Redis command may take, and one connection attempt: a paused or unreachable
 /// Redis fails a call within twice this ("the token store is unreachable"), never hangs it.
@@ -87,7 +87,7 @@ fn lease_ms(lease: Duration) -> u64 {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use genlogs_auth::{AuthClient, EncryptionKey, RedisStore, TokenManager};
+/// use genlogs_auth::{AuthClient, store::redis::EncryptionKey, RedisStore, TokenManager};
 ///
 /// // The same Redis, grant name and key on every host; `rediss://` for TLS (rustls).
 /// let store = RedisStore::new(&std::env::var("REDIS_URL")?, "user-42")?
@@ -125,15 +125,15 @@ fn lease_ms(lease: Duration) -> u64 {
 /// - **One host's verdict is the fleet's.** A 401 or a lost answer marks the token dead or possibly
 ///   rotated in Redis, and no host sends it again before the marking attempt can no longer be in
 ///   flight (its request timeout), nor waits for it longer than
-///   [`MAX_COOLDOWN`](crate::MAX_COOLDOWN) whatever the marking host's clock says.
+///   [`MAX_COOLDOWN`](crate::manager::MAX_COOLDOWN) whatever the marking host's clock says.
 /// - **A rotated token is never sent again, by any host.** Every document carries a
-///   [`Lineage`](crate::Lineage): the keyed fingerprints (HMAC-SHA-256 under a key derived from the
+///   [`Lineage`](crate::store::Lineage): the keyed fingerprints (HMAC-SHA-256 under a key derived from the
 ///   api key; never the tokens) of the 16 most recently rotated-away refresh tokens, a write
 ///   sequence that never goes back, and an operator generation that `replace` /
 ///   `genlogs-auth init --force` / `replace_tokens` set. Hosts remember 64 fingerprints. A document
 ///   whose token a host knows was rotated away, or that is older than what the host has seen, is
 ///   never adopted: the host writes its newer tokens back over it (compare-and-set), and no host
-///   refreshes from written-back tokens for [`RESTORE_GRACE`](crate::RESTORE_GRACE) (3 s, and at
+///   refreshes from written-back tokens for [`RESTORE_GRACE`](crate::store::RESTORE_GRACE) (3 s, and at
 ///   least the request timeout + 2 s: a refresh in flight when the store lost its mark may still
 ///   rotate, and its answer is saved over them), so every host that holds newer ones can write them
 ///   back first. An operator's re-seed has a newer generation and is followed. A pending rotation
@@ -142,14 +142,14 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   instance (a restart from a backup, a failover to a replica that missed writes), so the store
 ///   records which instance saved the document (`INFO`'s `run_id`, read in the same script as the
 ///   document) and says when another one answers now
-///   ([`Lineage::instance_changed`](crate::Lineage::instance_changed)). A host reading such a
+///   ([`Lineage::instance_changed`](crate::store::Lineage::instance_changed)). A host reading such a
 ///   document writes it back with the restore grace instead of refreshing from it, so a host that
 ///   knows nothing newer (one started after the restore) waits too, and a request in flight whose
 ///   mark the store lost can end first. Cost: after every restart or failover, the next refresh
 ///   waits the grace (cached access tokens are still served). Where `INFO` is refused (an ACL),
 ///   this protection is off and only the watch below shortens the window.
 /// - **The store is watched.** The [`keep_alive()`](crate::TokenManager::keep_alive) task reads the
-///   store every [`STORE_WATCH_INTERVAL`](crate::STORE_WATCH_INTERVAL) (2 s) and writes newer tokens
+///   store every [`STORE_WATCH_INTERVAL`](crate::manager::STORE_WATCH_INTERVAL) (2 s) and writes newer tokens
 ///   back at once, so a store that went back is repaired while nobody needs a refresh, before a host
 ///   that knows nothing newer (one started after the restore) reads it. `tests/redis_rollback.rs`,
 ///   four hosts: a store restored one and two rotations back got the newest tokens back after
@@ -245,7 +245,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// | setter | default |
 /// |---|---|
 /// | [`with_lease`](Self::with_lease) | 45 s ([`DEFAULT_LEASE`]: the client's 30 s total timeout + [`DEFAULT_LEASE_MARGIN`], 15 s); the longest a crashed holder blocks the others' refreshes |
-/// | [`with_lock_wait`](Self::with_lock_wait) | 35 s ([`DEFAULT_LOCK_WAIT`](crate::DEFAULT_LOCK_WAIT)), then [`StoreError::Busy`]; cached tokens are served meanwhile |
+/// | [`with_lock_wait`](Self::with_lock_wait) | 35 s ([`DEFAULT_LOCK_WAIT`](crate::store::DEFAULT_LOCK_WAIT)), then [`StoreError::Busy`]; cached tokens are served meanwhile |
 /// | [`with_timeout`](Self::with_timeout) | 2 s per command and per connection attempt ([`DEFAULT_REDIS_TIMEOUT`]) |
 /// | [`with_encryption_key`](Self::with_encryption_key) | none: tokens are stored as JSON |
 /// | [`with_root_certificate`](Self::with_root_certificate) | the system's root certificates, for `rediss://` (tested against a `redis-server` TLS port signed by a private CA) |
@@ -457,7 +457,7 @@ impl RedisStore {
             aof: AofSupport::default(),
             encryption: None,
             lease: DEFAULT_LEASE,
-            lock_wait: crate::DEFAULT_LOCK_WAIT,
+            lock_wait: crate::store::DEFAULT_LOCK_WAIT,
             timeout: DEFAULT_REDIS_TIMEOUT,
         }
     }
@@ -534,7 +534,7 @@ impl RedisStore {
     }
 
     /// How long [`lock`](TokenStore::lock) waits for another host's lease before failing with
-    /// [`StoreError::Busy`]. Default: [`DEFAULT_LOCK_WAIT`](crate::DEFAULT_LOCK_WAIT).
+    /// [`StoreError::Busy`]. Default: [`DEFAULT_LOCK_WAIT`](crate::store::DEFAULT_LOCK_WAIT).
     #[must_use]
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
@@ -1000,7 +1000,9 @@ mod tests {
         // default lease must allow that without an extension, with time to read and save.
         assert!(
             DEFAULT_LEASE
-                >= crate::DEFAULT_TIMEOUT + Duration::from_secs(2) + DEFAULT_LEASE_MARGIN / 2
+                >= crate::client::DEFAULT_TIMEOUT
+                    + Duration::from_secs(2)
+                    + DEFAULT_LEASE_MARGIN / 2
         );
         assert!(DEFAULT_REDIS_TIMEOUT * 2 < DEFAULT_LEASE_MARGIN);
     }

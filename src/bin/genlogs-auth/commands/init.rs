@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use genlogs_auth::{
-    AccessToken, Expiry, RefreshToken, StoreLock, StoredTokens, TokenHealth, TokenState, TokenStore,
+    client::Expiry, store::StoreLock, store::TokenHealth, store::TokenState, AccessToken,
+    RefreshToken, StoredTokens, TokenStore,
 };
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! `status`: what a store holds, read without contacting GenLogs, for people and monitoring.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use genlogs_auth::{NewTokensReason, StoredTokens, TokenHealth};
+use genlogs_auth::{store::NewTokensReason, store::TokenHealth, StoredTokens};
 use serde_json::{json, Value};
 
 use crate::args::Global;
@@ -247,7 +247,7 @@ pub async fn run(global: &Global, colour: bool) -> Result<Outcome, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use genlogs_auth::{RefreshToken, TokenState};
+    use genlogs_auth::{store::TokenState, RefreshToken};
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
