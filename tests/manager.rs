@@ -52,6 +52,30 @@ async fn inside_the_margin_callers_get_the_cached_token_while_one_background_ref
     );
 }
 
+#[tokio::test]
+async fn a_token_future_does_its_work_when_polled_not_when_built() {
+    let fx = Fixture::new().await;
+    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let first = manager.access_token().await.unwrap();
+    let lifetime = ACCESS_LIFETIME.to_std().unwrap();
+    fx.clock.advance(lifetime - MARGIN + Duration::from_secs(1));
+    // Inside the margin, a future built and dropped unpolled starts nothing.
+    drop(manager.access_token());
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        fx.refresh_requests(),
+        1,
+        "an unpolled future started a refresh"
+    );
+    // Polled, it serves the cached token and starts the one background refresh.
+    let token = manager.access_token().await.unwrap();
+    assert_eq!(token.expose_secret(), first.expose_secret());
+    eventually(|| (fx.refresh_requests() == 2).then_some(())).await;
+}
+
 /// Polls `probe` until it answers (the background refresh runs on its own task).
 async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
     for _ in 0..1_000 {

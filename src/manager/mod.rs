@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::future::{self, Either, FutureExt};
+use futures_util::future::FutureExt;
 use reqwest::header::HeaderMap;
 
 use crate::secret::{AccessToken, RefreshToken};
@@ -483,11 +483,10 @@ impl TokenManager {
     /// Only a caller holding no valid token waits for a refresh. If refreshing fails for a
     /// reason that may pass, the cached token is served for as long as it is valid.
     ///
-    /// The cached path is decided before the future is built, so it completes on first poll
-    /// without touching the refresh machinery.
-    pub fn access_token(
-        &self,
-    ) -> impl Future<Output = Result<Arc<AccessToken>, TokenError>> + Send + '_ {
+    /// Nothing happens until the future is polled (a future built and dropped unpolled reads
+    /// no clock and starts no refresh); the cached path then completes on its first poll without
+    /// touching the refresh machinery.
+    pub async fn access_token(&self) -> Result<Arc<AccessToken>, TokenError> {
         let now = self.shared.clock.monotonic();
         let cached = {
             let state = self
@@ -509,9 +508,10 @@ impl TokenManager {
                 if due {
                     self.refresh_in_background();
                 }
-                Either::Left(future::ready(Ok(token)))
+                Ok(token)
             }
-            None => Either::Right(self.refreshed_access_token().boxed()),
+            // Boxed: the refresh's state stays out of every caller's future.
+            None => self.refreshed_access_token().boxed().await,
         }
     }
 
