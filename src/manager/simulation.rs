@@ -672,13 +672,7 @@ impl Sim {
                 let keep = self.store.history.len() - k;
                 self.store.history.truncate(keep);
                 self.store.doc = self.store.history[keep - 1].clone();
-                self.store.new_instance();
-                let lease = self.rng.bool();
-                if lease {
-                    self.store.lease = None;
-                }
-                self.store_faults.push((now, lease));
-                self.cause = Some(Loss::StoreWentBack);
+                let lease = self.went_back(None);
                 note!(
                     self,
                     "STORE fails over and loses its last {k} writes{}: now {}",
@@ -690,13 +684,7 @@ impl Sim {
                 let i = self.rng.usize(0..self.store.history.len());
                 self.store.doc = self.store.history[i].clone();
                 self.store.history.push(self.store.doc.clone());
-                self.store.new_instance();
-                let lease = self.rng.bool();
-                if lease {
-                    self.store.lease = None;
-                }
-                self.store_faults.push((now, lease));
-                self.cause = Some(Loss::StoreWentBack);
+                let lease = self.went_back(None);
                 note!(
                     self,
                     "STORE restored from a backup{}: now {}",
@@ -707,10 +695,7 @@ impl Sim {
             8 => {
                 self.store.doc = None;
                 self.store.history.push(None);
-                self.store.new_instance();
-                self.store.lease = None;
-                self.store_faults.push((now, true));
-                self.cause = Some(Loss::StoreWentBack);
+                self.went_back(Some(true));
                 note!(self, "STORE restarts EMPTY (no persistence), lease gone");
             }
             9 => {
@@ -720,6 +705,20 @@ impl Sim {
             }
             _ => {}
         }
+    }
+
+    /// The store went back (a failover, a restore, an empty restart): another instance answers,
+    /// and the lease is lost with it (`lose_lease`, or drawn at random when `None`). Returns
+    /// whether the lease was lost.
+    fn went_back(&mut self, lose_lease: Option<bool>) -> bool {
+        self.store.new_instance();
+        let lease = lose_lease.unwrap_or_else(|| self.rng.bool());
+        if lease {
+            self.store.lease = None;
+        }
+        self.store_faults.push((self.now, lease));
+        self.cause = Some(Loss::StoreWentBack);
+        lease
     }
 
     // ----- one host -----

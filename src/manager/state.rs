@@ -1999,14 +1999,21 @@ mod tests {
         assert!(state.valid(secs(1)).is_none());
     }
 
+    /// `rt` at version 4, marked possibly rotated by `attempts` attempts, the last now.
+    fn possibly_rotated(attempts: u32) -> StoredTokens {
+        StoredTokens {
+            state: TokenState::PossiblyRotated {
+                since: utc(),
+                attempts,
+                last_attempt: utc(),
+            },
+            ..document("rt", 4)
+        }
+    }
+
     #[test]
     fn row_8_another_process_s_unknown_outcome_holds_everyone_for_the_shared_cooldown() {
-        let mut stored = document("rt", 4);
-        stored.state = TokenState::PossiblyRotated {
-            since: utc(),
-            attempts: 2,
-            last_attempt: utc(),
-        };
+        let stored = possibly_rotated(2);
         let state = apply(
             State::default(),
             Outcome::Loaded(Some(stored)),
@@ -2024,12 +2031,7 @@ mod tests {
 
     #[test]
     fn row_8_after_a_store_outage_a_possibly_rotated_token_waits_for_the_holder_to_save() {
-        let mut stored = document("rt", 4);
-        stored.state = TokenState::PossiblyRotated {
-            since: utc(),
-            attempts: 1,
-            last_attempt: utc(),
-        };
+        let stored = possibly_rotated(1);
         let state = apply(
             State::default(),
             Outcome::Loaded(Some(stored.clone())),
