@@ -16,7 +16,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let genlogs = runtime.block_on(MockGenLogs::builder().api_key("bench-key").start());
+    let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key("bench-key").start());
     // Only a refresh token, as from `POST /auth/token`: the first call refreshes.
     let refresh = genlogs.issue_tokens().refresh_token;
     let client = AuthClient::builder("bench-key")

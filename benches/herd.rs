@@ -98,7 +98,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let genlogs = runtime.block_on(MockGenLogs::builder().api_key("bench-key").start());
+    let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key("bench-key").start());
     let client = AuthClient::builder("bench-key")
         .with_base_url(genlogs.base_url())
         .build()

@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
         "company_id": 7
     });
     // A fixed answer: the same bytes for both sides, and no rotation work on the server.
-    let server = server_runtime.block_on(MockGenLogs::builder().api_key(API_KEY).start());
+    let server = server_runtime.block_on(MockGenLogs::builder().with_api_key(API_KEY).start());
     server.fail_always(Fault::json(200, body));
     let client = AuthClient::builder(API_KEY)
         .with_base_url(server.base_url())

@@ -7,27 +7,26 @@
 mod fixtures;
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
 use fixtures::genlogs::FakeGenlogs;
 use fixtures::redis::RedisServer;
 use genlogs_auth::{
-    store::redis::EncryptionKey, AuthClient, FileStore, MemoryStore, RedisStore, RefreshToken,
-    StoredTokens, TokenManager, TokenStore,
+    store::redis::EncryptionKey, store::BoxedStore, AuthClient, FileStore, MemoryStore, RedisStore,
+    RefreshToken, StoredTokens, TokenManager, TokenStore,
 };
 
 const API_KEY: &str = "bench-api-key";
 const STORES: [&str; 4] = ["memory", "file", "redis", "redis_encrypted"];
 
-fn stores(redis: &RedisServer, dir: &std::path::Path, round: &str) -> Vec<Arc<dyn TokenStore>> {
+fn stores(redis: &RedisServer, dir: &std::path::Path, round: &str) -> Vec<BoxedStore> {
     let grant = format!("bench-{round}");
     vec![
-        Arc::new(MemoryStore::default()),
-        Arc::new(FileStore::new(dir.join(format!("{round}.json")))),
-        Arc::new(RedisStore::new(&redis.url(), &grant).unwrap()),
-        Arc::new(
+        BoxedStore::new(MemoryStore::default()),
+        BoxedStore::new(FileStore::new(dir.join(format!("{round}.json")))),
+        BoxedStore::new(RedisStore::new(&redis.url(), &grant).unwrap()),
+        BoxedStore::new(
             RedisStore::new(&redis.url(), &format!("{grant}-encrypted"))
                 .unwrap()
                 .with_encryption_key(EncryptionKey::from_bytes([3; 32])),
@@ -36,7 +35,7 @@ fn stores(redis: &RedisServer, dir: &std::path::Path, round: &str) -> Vec<Arc<dy
 }
 
 /// One round of what a refresh does with its store, without the request.
-async fn store_round(store: &dyn TokenStore, tokens: &StoredTokens) {
+async fn store_round(store: &BoxedStore, tokens: &StoredTokens) {
     let lock = store.lock().await.unwrap();
     let version = store
         .load()
@@ -74,8 +73,7 @@ fn bench(c: &mut Criterion) {
     };
     for (name, store) in STORES.iter().zip(stores(&redis, dir.path(), "round")) {
         group.bench_function(*name, |b| {
-            b.to_async(&runtime)
-                .iter(|| store_round(store.as_ref(), &tokens))
+            b.to_async(&runtime).iter(|| store_round(&store, &tokens))
         });
     }
     group.finish();

@@ -82,7 +82,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 /// them by hand, use the middleware (`genlogs_auth::middleware`, feature `middleware`).
 ///
 /// The generated client and types stay reachable for what this layer does not wrap:
-/// [`client.generated()`](Self::generated) and `genlogs_auth::raw::{types, Client, …}`.
+/// [`client.raw()`](Self::raw) and `genlogs_auth::raw::{types, Client, …}`.
 ///
 /// # Security
 ///
@@ -111,7 +111,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 ///   value. Tests check `{}`, `{:#}`, `{:?}` and every `source()` of every error path.
 /// - **Bounded.** Connect and total timeouts are always set; bodies are capped while streaming; TLS is
 ///   rustls (no OpenSSL).
-/// - progenitor's own error type (from `client.generated()`) prints undecodable bodies in its
+/// - progenitor's own error type (from `client.raw()`) prints undecodable bodies in its
 ///   `Display`; use `refresh()` unless you need the raw client.
 ///
 /// # Robustness
@@ -162,11 +162,11 @@ impl AuthClient {
         Self { raw, api_key }
     }
 
-    /// The generated client, for operations this layer does not wrap. It sends the api key,
+    /// The generated client ([`raw::Client`](crate::raw::Client)), for operations this layer does not wrap. It sends the api key,
     /// applies the timeout and the body cap, and strips URLs from transport errors like
     /// [`refresh`](Self::refresh), but its errors are progenitor's: their `Display` prints an
     /// undecodable body, which may hold tokens. Prefer `refresh`, whose errors never do.
-    pub fn generated(&self) -> &generated::Client {
+    pub fn raw(&self) -> &generated::Client {
         &self.raw
     }
 

@@ -981,7 +981,7 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
     // Access tokens expire within the test: an expired access token is the normal state of an
     // idle grant, and no reason to rotate.
     let genlogs = MockGenLogs::builder()
-        .access_lifetime(Duration::from_secs(1))
+        .with_access_lifetime(Duration::from_secs(1))
         .start()
         .await;
     let dir = scratch("keep-alive");

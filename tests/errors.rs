@@ -11,7 +11,8 @@ use genlogs_auth::{
 use reqwest::StatusCode;
 use serde_json::json;
 use support::assert_no_secrets;
-use support::server::{Reply, Server};
+use genlogs_auth::testing::Fault;
+use support::answering;
 
 const API_KEY: &str = "key-SECRET-7a1";
 /// Short on purpose: too short for the token-shape heuristic, so only the known-secret
@@ -21,7 +22,7 @@ const RECEIVED_ACCESS: &str = "at-RECEIVED-91c";
 const RECEIVED_REFRESH: &str = "rt-RECEIVED-3d4";
 const SECRETS: &[&str] = &[API_KEY, SENT, RECEIVED_ACCESS, RECEIVED_REFRESH];
 
-fn client_for(server: &Server) -> AuthClient {
+fn client_for(server: &MockGenLogs) -> AuthClient {
     AuthClient::builder(API_KEY)
         .with_base_url(server.base_url())
         .with_timeout(Duration::from_millis(500))
@@ -31,8 +32,8 @@ fn client_for(server: &Server) -> AuthClient {
 }
 
 /// Refreshes once against a server that gives `reply`, checks that the error leaks nothing.
-async fn refresh_error(reply: Reply) -> Error {
-    let server = Server::always(reply).await;
+async fn refresh_error(reply: Fault) -> Error {
+    let server = answering(reply).await;
     let error = client_for(&server)
         .refresh(&RefreshToken::new(SENT))
         .await
@@ -43,7 +44,7 @@ async fn refresh_error(reply: Reply) -> Error {
 
 #[tokio::test]
 async fn status_401_means_the_refresh_token_was_rejected() {
-    let error = refresh_error(Reply::json(
+    let error = refresh_error(Fault::json(
         401,
         json!({ "detail": "Invalid refresh token" }),
     ))
@@ -65,7 +66,7 @@ async fn status_401_means_the_refresh_token_was_rejected() {
 
 #[tokio::test]
 async fn status_403_from_the_gateway_means_the_api_key_was_refused() {
-    let error = refresh_error(Reply::json(403, json!({ "message": "Forbidden" }))).await;
+    let error = refresh_error(Fault::json(403, json!({ "message": "Forbidden" }))).await;
     assert!(
         matches!(&error, Error::Forbidden { message } if message.as_deref() == Some("Forbidden")),
         "{error:?}"
@@ -80,7 +81,7 @@ async fn status_422_lists_fastapis_problems_and_tolerates_extra_keys() {
         { "type": "missing", "loc": ["query", "refresh_token"], "msg": "Field required", "input": null, "url": "https://errors.pydantic.dev/2/v/missing" },
         { "type": "string_too_short", "loc": ["query", "refresh_token", 0], "msg": "String should have at least 1 character", "input": SENT, "ctx": { "min_length": 1 } }
     ]});
-    let error = refresh_error(Reply::json(422, body)).await;
+    let error = refresh_error(Fault::json(422, body)).await;
     let Error::Validation { problems } = &error else {
         panic!("{error:?}")
     };
@@ -100,7 +101,7 @@ async fn status_422_lists_fastapis_problems_and_tolerates_extra_keys() {
 #[tokio::test]
 async fn status_429_is_retryable_after_the_gateways_delay() {
     let error = refresh_error(
-        Reply::json(429, json!({ "message": "Too Many Requests" }))
+        Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "12"),
     )
     .await;
@@ -120,7 +121,7 @@ async fn status_429_is_retryable_after_the_gateways_delay() {
 /// The `Retry-After` a 429 or a 503 carrying `value` (and `Date`, if given) comes back with.
 async fn retry_after_for(status: u16, value: &str, date: Option<&str>) -> Option<Duration> {
     let mut reply =
-        Reply::json(status, json!({ "message": "slow down" })).with_header("retry-after", value);
+        Fault::json(status, json!({ "message": "slow down" })).with_header("retry-after", value);
     if let Some(date) = date {
         reply = reply.with_header("date", date);
     }
@@ -173,7 +174,7 @@ async fn hostile_retry_after_values_are_capped_or_ignored_never_overflowing() {
 
 #[tokio::test]
 async fn status_500_in_plain_text_or_json_is_a_server_error() {
-    let error = refresh_error(Reply::text(500, "Internal Server Error")).await;
+    let error = refresh_error(Fault::text(500, "Internal Server Error")).await;
     assert!(
         matches!(&error, Error::Server { status, message, .. } if *status == 500 && message.as_deref() == Some("Internal Server Error")),
         "{error:?}"
@@ -183,7 +184,7 @@ async fn status_500_in_plain_text_or_json_is_a_server_error() {
         "after a 500 the refresh may have happened"
     );
 
-    let error = refresh_error(Reply::json(
+    let error = refresh_error(Fault::json(
         500,
         json!({ "detail": "token store unavailable" }),
     ))
@@ -196,9 +197,9 @@ async fn status_500_in_plain_text_or_json_is_a_server_error() {
 
 #[tokio::test]
 async fn only_503_among_server_errors_is_retryable() {
-    let unavailable = refresh_error(Reply::text(503, "Service Unavailable")).await;
+    let unavailable = refresh_error(Fault::text(503, "Service Unavailable")).await;
     assert!(unavailable.is_retryable());
-    let gateway_timeout = refresh_error(Reply::json(
+    let gateway_timeout = refresh_error(Fault::json(
         504,
         json!({ "message": "Endpoint request timed out" }),
     ))
@@ -213,7 +214,7 @@ async fn only_503_among_server_errors_is_retryable() {
 
 #[tokio::test]
 async fn any_other_status_comes_back_with_its_message() {
-    let error = refresh_error(Reply::json(404, json!({ "detail": "Not Found" }))).await;
+    let error = refresh_error(Fault::json(404, json!({ "detail": "Not Found" }))).await;
     assert!(
         matches!(&error, Error::UnexpectedStatus { status, message } if *status == 404 && message.as_deref() == Some("Not Found")),
         "{error:?}"
@@ -224,14 +225,14 @@ async fn any_other_status_comes_back_with_its_message() {
 async fn hostile_error_bodies_never_echo_credentials() {
     let echo = format!("refresh token {SENT} with key {API_KEY} and eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U");
     for reply in [
-        Reply::json(401, json!({ "detail": echo })),
-        Reply::json(403, json!({ "message": echo })),
-        Reply::text(500, &echo),
-        Reply::json(
+        Fault::json(401, json!({ "detail": echo })),
+        Fault::json(403, json!({ "message": echo })),
+        Fault::text(500, &echo),
+        Fault::json(
             422,
             json!({ "detail": [{ "type": echo, "loc": [echo], "msg": echo }] }),
         ),
-        Reply::json(418, json!({ "detail": echo })),
+        Fault::json(418, json!({ "detail": echo })),
     ] {
         let error = refresh_error(reply).await;
         let text = format!("{error}");
@@ -246,7 +247,7 @@ async fn a_cut_json_error_body_is_not_echoed() {
         r#"{{"refresh_token_data": {{"token": "{}"#,
         &RECEIVED_REFRESH[..6]
     );
-    let error = refresh_error(Reply::json(500, cut)).await;
+    let error = refresh_error(Fault::json(500, cut)).await;
     assert!(
         matches!(&error, Error::Server { message: Some(m), .. } if m == "(a JSON body that does not parse)"),
         "{error:?}"
@@ -255,7 +256,7 @@ async fn a_cut_json_error_body_is_not_echoed() {
 
 #[tokio::test]
 async fn long_error_messages_are_truncated() {
-    let error = refresh_error(Reply::text(500, &"word ".repeat(2_000))).await;
+    let error = refresh_error(Fault::text(500, &"word ".repeat(2_000))).await;
     let Error::Server {
         message: Some(message),
         ..
@@ -272,7 +273,7 @@ async fn long_error_messages_are_truncated() {
 
 #[tokio::test]
 async fn a_garbage_200_is_an_unknown_outcome_saying_what_is_wrong() {
-    let error = refresh_error(Reply::text(200, "<html>maintenance</html>")).await;
+    let error = refresh_error(Fault::text(200, "<html>maintenance</html>")).await;
     let Error::OutcomeUnknown {
         reason: UnknownOutcome::Undecodable { status, problem },
         recovered: None,
@@ -299,7 +300,7 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
         "refresh_token_data": { "token": RECEIVED_REFRESH, "expires": "2026-12-03T06:08:25.069078" },
         "user_id": "u", "company_id": 1
     });
-    let error = refresh_error(Reply::json(200, body)).await;
+    let error = refresh_error(Fault::json(200, body)).await;
     let Error::OutcomeUnknown {
         reason: UnknownOutcome::Undecodable { problem, .. },
         ..
@@ -322,8 +323,8 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
     assert!(!error.may_have_spent_token() && !error.is_token_rejected());
 }
 
-fn token_response(access: &str, refresh: &str) -> Reply {
-    Reply::json(
+fn token_response(access: &str, refresh: &str) -> Fault {
+    Fault::json(
         200,
         json!({
             "access_token_data": { "token": access, "expires": "2026-12-03T06:08:25" },
@@ -376,7 +377,7 @@ async fn a_200_with_a_blank_refresh_token_is_undecodable_and_recovers_nothing() 
         "refresh_token_data": { "token": "  ", "expires": "2026-12-03T06:08:25" },
         "user_id": "u", "company_id": 1
     });
-    let error = refresh_error(Reply::json(200, body)).await;
+    let error = refresh_error(Fault::json(200, body)).await;
     assert!(error.unknown_outcome().is_some(), "{error:?}");
     assert!(error.recovered_refresh_token().is_none());
 }
@@ -388,7 +389,7 @@ async fn encoded_echoes_of_the_sent_token_and_the_api_key_are_redacted() {
     let percent_encoded = "rt%2fSENT%2b5f%202b";
     let api_key_base64 = "a2V5LVNFQ1JFVC03YTE="; // base64("key-SECRET-7a1")
     let echo = format!("token {form_encoded} or {percent_encoded} with key {api_key_base64}");
-    let server = Server::always(Reply::json(401, json!({ "detail": echo }))).await;
+    let server = answering(Fault::json(401, json!({ "detail": echo }))).await;
     let error = client_for(&server)
         .refresh(&RefreshToken::new(sent))
         .await
@@ -419,7 +420,7 @@ async fn a_200_whose_token_is_the_wrong_type_does_not_quote_it() {
         "refresh_token_data": { "token": RECEIVED_REFRESH, "expires": "2026-12-03T06:08:25" },
         "user_id": "u", "company_id": "seven"
     });
-    let error = refresh_error(Reply::json(200, body)).await;
+    let error = refresh_error(Fault::json(200, body)).await;
     let Error::OutcomeUnknown {
         reason: UnknownOutcome::Undecodable { problem, .. },
         ..
@@ -436,7 +437,7 @@ async fn a_200_whose_token_is_the_wrong_type_does_not_quote_it() {
 #[tokio::test]
 async fn a_200_over_the_size_cap_is_an_unknown_outcome() {
     let padding = "x".repeat(20 * 1024);
-    let error = refresh_error(Reply::json(
+    let error = refresh_error(Fault::json(
         200,
         json!({ "padding": padding, "refresh_token_data": { "token": RECEIVED_REFRESH } }),
     ))
@@ -456,7 +457,7 @@ async fn a_200_over_the_size_cap_is_an_unknown_outcome() {
 #[tokio::test]
 async fn deeply_nested_json_is_refused_before_any_parser_recurses() {
     let nested = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
-    let error = refresh_error(Reply::json(200, &nested)).await;
+    let error = refresh_error(Fault::json(200, &nested)).await;
     assert!(
         matches!(
             error,
@@ -467,7 +468,7 @@ async fn deeply_nested_json_is_refused_before_any_parser_recurses() {
         ),
         "{error:?}"
     );
-    let error = refresh_error(Reply::json(500, &nested)).await;
+    let error = refresh_error(Fault::json(500, &nested)).await;
     assert!(
         matches!(&error, Error::Server { message: Some(m), .. } if m.contains("nests deeper than 32 levels")),
         "{error:?}"
@@ -476,7 +477,7 @@ async fn deeply_nested_json_is_refused_before_any_parser_recurses() {
 
 #[tokio::test]
 async fn an_error_status_over_the_cap_keeps_its_class() {
-    let error = refresh_error(Reply::text(500, &"e".repeat(20 * 1024))).await;
+    let error = refresh_error(Fault::text(500, &"e".repeat(20 * 1024))).await;
     let Error::Server {
         message: Some(message),
         ..
@@ -493,7 +494,7 @@ async fn an_error_status_over_the_cap_keeps_its_class() {
 #[tokio::test]
 async fn a_stalled_server_times_out_as_an_unknown_outcome() {
     let started = Instant::now();
-    let error = refresh_error(Reply::Stall).await;
+    let error = refresh_error(Fault::Stall).await;
     assert!(
         matches!(
             error,
@@ -514,7 +515,7 @@ async fn a_stalled_server_times_out_as_an_unknown_outcome() {
 
 #[tokio::test]
 async fn a_dropped_connection_after_sending_is_an_unknown_outcome() {
-    let error = refresh_error(Reply::Close).await;
+    let error = refresh_error(Fault::Drop { rotate: false }).await;
     assert!(
         matches!(
             error,
@@ -547,9 +548,9 @@ async fn a_refused_connection_is_retryable() {
 
 #[tokio::test]
 async fn a_redirect_is_not_followed_and_its_target_receives_nothing() {
-    let target = Server::always(Reply::json(200, json!({}))).await;
+    let target = answering(Fault::json(200, json!({}))).await;
     let location = format!("{}/token/refresh?refresh_token={SENT}", target.base_url());
-    let error = refresh_error(Reply::Full {
+    let error = refresh_error(Fault::Respond {
         status: 307,
         headers: vec![("location".into(), location)],
         body: Vec::new(),

@@ -13,8 +13,6 @@ use genlogs_auth::{
     AuthClient, FileStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
 use support::child::{read_marker, spawn_child};
-use support::genlogs::FakeGenlogs;
-use support::server::Server;
 
 const API_KEY: &str = "file-store-test-key";
 
@@ -100,19 +98,18 @@ async fn a_corrupt_token_file_is_described_without_its_contents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_token_file_refresh_once() {
-    let genlogs = FakeGenlogs::start(API_KEY).await;
+    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
     // Slow, so that the second process asks while the first is refreshing.
     genlogs.set_latency(Some(Duration::from_millis(300)));
-    let server = Server::over(genlogs.0.clone());
     let path = scratch("two-processes").join("tokens.json");
-    let (_, refresh) = genlogs.create_tokens();
+    let refresh = genlogs.issue_tokens().refresh_token;
     FileStore::new(&path)
         .replace(&tokens(&refresh))
         .await
         .unwrap();
 
     let env = [
-        ("GENLOGS_TEST_BASE_URL", server.base_url()),
+        ("GENLOGS_TEST_BASE_URL", genlogs.base_url()),
         ("GENLOGS_TEST_FILE", path.display().to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

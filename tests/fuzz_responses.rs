@@ -42,7 +42,7 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .unwrap();
-        let genlogs = runtime.block_on(MockGenLogs::builder().api_key(API_KEY).start());
+        let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key(API_KEY).start());
         let client = AuthClient::builder(API_KEY)
             .with_base_url(genlogs.base_url())
             .with_timeout(std::time::Duration::from_secs(5))

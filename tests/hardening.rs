@@ -14,17 +14,17 @@ use genlogs_auth::{
     StoredTokens, TokenError, TokenManager, TokenStore,
 };
 use serde_json::json;
-use support::fixture::{Fixture, FlakyStore, Mode, MARGIN};
-use support::server::Reply;
+use support::fixture::{Fixture, FlakyStore, MARGIN};
+use genlogs_auth::testing::Fault;
 
 /// A 200 whose access token lives `lifetime` from `now` and whose `Date` says `date`.
 fn token_reply_at(
     now: chrono::DateTime<Utc>,
     lifetime: chrono::Duration,
     date: Option<chrono::DateTime<Utc>>,
-) -> Reply {
+) -> Fault {
     let expires = (now + lifetime).format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-    let reply = Reply::json(
+    let reply = Fault::json(
         200,
         json!({
             "access_token_data": { "token": "at-fixed-0123456789", "expires": expires },
@@ -43,20 +43,20 @@ fn token_reply_at(
 }
 
 /// A 200 whose access token lives `lifetime` from now, and whose `Date` says `date`.
-fn token_reply(lifetime: chrono::Duration, date: Option<chrono::DateTime<Utc>>) -> Reply {
+fn token_reply(lifetime: chrono::Duration, date: Option<chrono::DateTime<Utc>>) -> Fault {
     token_reply_at(Utc::now(), lifetime, date)
 }
 
 /// Answers every refresh with tokens living `lifetime` from the fixture's (manual) clock.
-fn short_lived(fx: &Fixture, lifetime: chrono::Duration) -> Mode {
+fn short_lived(fx: &Fixture, lifetime: chrono::Duration) {
     let clock = fx.clock.clone();
-    Mode::Script(Arc::new(move |_| {
-        token_reply_at(
+    fx.genlogs.fail_with(move |_| {
+        Some(token_reply_at(
             genlogs_auth::manager::Clock::utc_now(&*clock),
             lifetime,
             None,
-        )
-    }))
+        ))
+    });
 }
 
 /// Calls the manager `calls` times, advancing the clock evenly over `over`; returns the errors.
@@ -79,8 +79,8 @@ async fn call_over(fx: &Fixture, manager: &TokenManager, calls: u32, over: Durat
 async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    fx.answer(Mode::Fixed(
-        Reply::json(429, json!({ "message": "Too Many Requests" }))
+    fx.genlogs.fail_always((
+        Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "18446744073709551615"),
     ));
     let error = manager.access_token().await.unwrap_err();
@@ -95,7 +95,7 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
     assert_eq!(fx.refresh_requests(), 1);
 
     // The wait is capped: after 15 minutes the manager tries again.
-    fx.answer(Mode::Genlogs);
+    fx.genlogs.clear_faults();
     fx.clock.advance(genlogs_auth::manager::MAX_COOLDOWN);
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2);
@@ -103,12 +103,12 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
     // And new tokens are taken at once, whatever the cooldown.
     let fresh = Fixture::new().await;
     let manager = fresh.manager(MemoryStore::new(fresh.valid_tokens()));
-    fresh.answer(Mode::Fixed(
-        Reply::json(429, json!({ "message": "Too Many Requests" }))
+    fresh.genlogs.fail_always((
+        Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "18446744073709551615"),
     ));
     assert!(manager.access_token().await.is_err());
-    fresh.answer(Mode::Genlogs);
+    fresh.genlogs.clear_faults();
     manager.replace_tokens(fresh.valid_tokens()).await.unwrap();
     manager.access_token().await.unwrap();
     assert_eq!(fresh.refresh_requests(), 2);
@@ -124,7 +124,7 @@ fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
         (fx, manager)
     });
     // The server holds the request unanswered; the runtime running the refresh goes away.
-    fx.answer(Mode::Fixed(Reply::Stall));
+    fx.genlogs.fail_always((Fault::Stall));
     let doomed = tokio::runtime::Runtime::new().unwrap();
     let pending = manager.clone();
     doomed.spawn(async move { pending.access_token().await });
@@ -133,7 +133,7 @@ fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
     }
     doomed.shutdown_background();
 
-    fx.answer(Mode::Genlogs);
+    fx.genlogs.clear_faults();
     let later = tokio::runtime::Runtime::new().unwrap();
     later.block_on(async {
         // The request may have been processed: the attempt was marked before it was sent, so
@@ -164,7 +164,7 @@ async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
     // 30 s tokens against a 60 s margin: renewed at half their lifetime, not on every call.
-    fx.answer(short_lived(&fx, chrono::Duration::seconds(30)));
+    short_lived(&fx, chrono::Duration::seconds(30)));
     assert!(MARGIN > Duration::from_secs(30));
     let errors = call_over(&fx, &manager, 200, Duration::from_secs(5)).await;
     assert_eq!(errors, 0);
@@ -186,7 +186,7 @@ async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
 async fn tokens_that_expire_on_arrival_are_refreshed_once_per_minimum_interval() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    fx.answer(short_lived(&fx, chrono::Duration::seconds(-60)));
+    short_lived(&fx, chrono::Duration::seconds(-60)));
     call_over(&fx, &manager, 500, Duration::from_secs(50)).await;
     let refreshes = fx.refresh_requests();
     assert!(
@@ -203,7 +203,7 @@ async fn a_date_far_off_is_not_believed() {
     ] {
         let fx = Fixture::new().await;
         let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-        fx.answer(Mode::Fixed(token_reply(
+        fx.genlogs.fail_always((token_reply(
             chrono::Duration::minutes(30),
             Some(date),
         )));
@@ -220,7 +220,7 @@ async fn a_date_far_off_is_not_believed() {
 async fn an_expiry_in_year_9999_is_renewed_within_a_day() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    fx.answer(Mode::Fixed(token_reply(
+    fx.genlogs.fail_always((token_reply(
         chrono::DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
             .unwrap()
             .to_utc()
@@ -266,12 +266,12 @@ async fn tokens_saved_by_another_process_are_used_during_a_cooldown() {
     let fx = Fixture::new().await;
     let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
     let manager = fx.manager(store.clone());
-    fx.answer(Mode::Fixed(
-        Reply::json(429, json!({ "message": "Too Many Requests" }))
+    fx.genlogs.fail_always((
+        Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "600"),
     ));
     assert!(manager.access_token().await.is_err());
-    fx.answer(Mode::Genlogs);
+    fx.genlogs.clear_faults();
     // An operator (or another process) saves new tokens while this one is cooling down.
     store.replace(&fx.valid_tokens()).await.unwrap();
     manager.access_token().await.unwrap();
@@ -370,23 +370,23 @@ async fn a_recovered_token_that_cannot_be_saved_keeps_the_store_locked_too() {
         .unwrap();
     // GenLogs rotates, but the answer's access token is blank: only the refresh token is usable.
     let genlogs = fx.genlogs.clone();
-    fx.answer(Mode::Script(Arc::new(move |request| {
-        let Reply::Full {
+    fx.genlogs.fail_with(move |request| {
+        let Fault::Respond {
             status,
             headers,
             body,
-        } = genlogs.handle(request)
+        } = genlogs.process(request)
         else {
             unreachable!("the stand-in answers in full")
         };
         let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         json["access_token_data"]["token"] = json!("  ");
-        Reply::Full {
+        Some(Fault::Respond {
             status,
             headers,
             body: json.to_string().into_bytes(),
-        }
-    })));
+        })
+    });
     let flaky = Arc::new(FlakyStore::wrapping(
         FileStore::new(&path).with_lock_wait(Duration::from_millis(300)),
     ));
@@ -423,7 +423,7 @@ async fn a_stopped_process_holding_the_lock_does_not_hang_callers() {
 
     // Another process takes the lock and stops.
     let holder = FileStore::new(&path).lock().await.unwrap();
-    let lifetime = support::genlogs::ACCESS_LIFETIME.to_std().unwrap();
+    let lifetime = support::ACCESS_LIFETIME.to_std().unwrap();
     fx.clock.advance(lifetime - MARGIN / 2);
     for _ in 0..10 {
         let cached = tokio::time::timeout(Duration::from_secs(5), manager.access_token())
@@ -476,8 +476,8 @@ async fn a_token_is_never_handed_out_so_late_that_genlogs_rejects_it_as_expired(
     use genlogs_auth::AuthClient;
 
     let genlogs = MockGenLogs::builder()
-        .access_lifetime(Duration::from_secs(3))
-        .date_lag(Duration::from_secs(1))
+        .with_access_lifetime(Duration::from_secs(3))
+        .with_date_lag(Duration::from_secs(1))
         .start()
         .await;
     let seeded = StoredTokens {

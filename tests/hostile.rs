@@ -7,14 +7,15 @@ mod support;
 use std::time::{Duration, Instant};
 
 use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
-use support::server::{Reply, Server};
+use genlogs_auth::testing::Fault;
+use support::answering;
 
 const API_KEY: &str = "hostile-test-key";
 const TIMEOUT: Duration = Duration::from_millis(2_500);
 const SIXTY_FOUR_MIB: usize = 64 << 20;
 
-async fn refresh_against(reply: Reply) -> (Error, Duration) {
-    let server = Server::always(reply).await;
+async fn refresh_against(reply: Fault) -> (Error, Duration) {
+    let server = answering(reply).await;
     let client = AuthClient::builder(API_KEY)
         .with_base_url(server.base_url())
         .with_timeout(TIMEOUT)
@@ -45,9 +46,9 @@ fn assert_memory_bounded() {
 
 #[tokio::test]
 async fn one_byte_per_second_times_out_within_the_configured_timeout() {
-    let (error, elapsed) = refresh_against(Reply::Trickle {
+    let (error, elapsed) = refresh_against(Fault::Trickle {
         interval: Duration::from_secs(1),
-        total: 600,
+        bytes: 600,
     })
     .await;
     assert!(
@@ -67,7 +68,7 @@ async fn one_byte_per_second_times_out_within_the_configured_timeout() {
 }
 
 /// Each reply must end in `BodyTooLarge`, before the timeout, with memory bounded.
-async fn assert_cut_at_the_cap(reply: Reply) {
+async fn assert_cut_at_the_cap(reply: Fault) {
     let (error, elapsed) = refresh_against(reply).await;
     assert!(
         matches!(
@@ -85,8 +86,8 @@ async fn assert_cut_at_the_cap(reply: Reply) {
 
 #[tokio::test]
 async fn a_declared_64_mib_body_is_refused_without_reading_it() {
-    assert_cut_at_the_cap(Reply::Huge {
-        total: SIXTY_FOUR_MIB,
+    assert_cut_at_the_cap(Fault::Oversized {
+        bytes: SIXTY_FOUR_MIB,
         chunked: false,
     })
     .await;
@@ -94,8 +95,8 @@ async fn a_declared_64_mib_body_is_refused_without_reading_it() {
 
 #[tokio::test]
 async fn a_chunked_64_mib_body_is_cut_at_the_cap() {
-    assert_cut_at_the_cap(Reply::Huge {
-        total: SIXTY_FOUR_MIB,
+    assert_cut_at_the_cap(Fault::Oversized {
+        bytes: SIXTY_FOUR_MIB,
         chunked: true,
     })
     .await;
@@ -103,5 +104,5 @@ async fn a_chunked_64_mib_body_is_cut_at_the_cap() {
 
 #[tokio::test]
 async fn an_endless_body_is_cut_at_the_cap() {
-    assert_cut_at_the_cap(Reply::Endless).await;
+    assert_cut_at_the_cap(Fault::Oversized { bytes: 1 << 30, chunked: true }).await;
 }

@@ -11,9 +11,9 @@ use genlogs_auth::{
     TokenStore,
 };
 use serde_json::json;
-use support::fixture::{stored_refresh, Fixture, FlakyStore, Mode, MARGIN};
-use support::genlogs::ACCESS_LIFETIME;
-use support::server::Reply;
+use support::fixture::{stored_refresh, Fixture, FlakyStore, MARGIN};
+use support::ACCESS_LIFETIME;
+use genlogs_auth::testing::Fault;
 
 #[tokio::test]
 async fn inside_the_margin_callers_get_the_cached_token_while_one_background_refresh_runs() {
@@ -91,7 +91,7 @@ async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
 async fn a_thousand_concurrent_callers_cause_one_refresh() {
     let fx = Fixture::new().await;
     // Slow enough that every caller arrives while the refresh is in flight.
-    fx.answer(Mode::SlowGenlogs(Duration::from_millis(200)));
+    fx.genlogs.set_latency(Some(Duration::from_millis(200)));
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
     let callers: Vec<_> = (0..1_000)
         .map(|_| {
@@ -119,7 +119,7 @@ async fn a_cancelled_caller_does_not_abort_the_refresh() {
     let before = stored_refresh(&store).await;
     let manager = fx.manager(store.clone());
     // The service answers after 300 ms; the caller gives up after 100 ms, once the request is out.
-    fx.answer(Mode::SlowGenlogs(Duration::from_millis(300)));
+    fx.genlogs.set_latency(Some(Duration::from_millis(300)));
 
     // Poll the caller until the server holds its request, then drop it.
     let mut call = Box::pin(manager.access_token());
@@ -238,7 +238,7 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
     let fx = Fixture::new().await;
     let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
     let manager = fx.manager(store.clone());
-    fx.answer(Mode::Fixed(Reply::text(200, "<html>oops</html>")));
+    fx.genlogs.fail_always((Fault::text(200, "<html>oops</html>")));
     let error = manager.access_token().await.unwrap_err();
     assert!(matches!(error, TokenError::Refresh(_)), "{error:?}");
     assert!(!error.needs_new_tokens());
@@ -255,7 +255,7 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
     assert!(manager.access_token().await.is_err());
     assert_eq!(fx.refresh_requests(), 1);
 
-    fx.answer(Mode::Genlogs);
+    fx.genlogs.clear_faults();
     fx.clock.advance(Duration::from_secs(5));
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2, "one retry, with the same token");
@@ -265,13 +265,13 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
 
 #[tokio::test]
 async fn a_401_after_an_unknown_outcome_says_the_grant_was_lost_and_stops() {
-    for first in [Reply::Close, Reply::text(500, "Internal Server Error")] {
+    for first in [Fault::Drop { rotate: false }, Fault::text(500, "Internal Server Error")] {
         let fx = Fixture::new().await;
         let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
         // GenLogs rotates the token, and the answer is lost (or is a 500).
-        fx.answer(Mode::ProcessThen(first));
+        fx.genlogs.fail_always(Fault::after_processing(first));
         assert!(manager.access_token().await.is_err());
-        fx.answer(Mode::Genlogs);
+        fx.genlogs.clear_faults();
         fx.clock.advance(Duration::from_secs(5));
         for _ in 0..3 {
             let error = manager.access_token().await.unwrap_err();
@@ -295,7 +295,7 @@ async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
     let cached = manager.access_token().await.unwrap();
-    fx.answer(Mode::Fixed(Reply::text(503, "Service Unavailable")));
+    fx.genlogs.fail_always((Fault::text(503, "Service Unavailable")));
 
     let lifetime = ACCESS_LIFETIME.to_std().unwrap();
     fx.clock.advance(lifetime - MARGIN / 2);
@@ -348,7 +348,7 @@ async fn auth_headers_call_another_genlogs_endpoint() {
     let response = reqwest::Client::new()
         .get(format!(
             "http://{}/carriers/recommendations",
-            fx.server.addr
+            fx.genlogs.addr()
         ))
         .headers(headers)
         .send()
@@ -427,8 +427,8 @@ async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let day = Duration::from_secs(24 * 3600);
     let genlogs = MockGenLogs::builder()
-        .clock(clock.clone())
-        .refresh_lifetime(day)
+        .with_clock(clock.clone())
+        .with_refresh_lifetime(day)
         .start()
         .await;
     let seeded = StoredTokens {
@@ -492,8 +492,8 @@ async fn one_keep_alive_check_renews_only_inside_the_margin() {
 
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let genlogs = MockGenLogs::builder()
-        .clock(clock.clone())
-        .refresh_lifetime(Duration::from_secs(4 * 24 * 3600))
+        .with_clock(clock.clone())
+        .with_refresh_lifetime(Duration::from_secs(4 * 24 * 3600))
         .start()
         .await;
     let seeded = StoredTokens {
@@ -526,4 +526,155 @@ async fn one_keep_alive_check_renews_only_inside_the_margin() {
     };
     assert_eq!(genlogs.refreshes(), 1);
     assert!(refresh_expires.unwrap() > clock.utc_now() + chrono::Duration::days(3));
+}
+
+/// A store whose locks are leases of `lease` (a network store's behaviour, in memory), counting
+/// the extensions the manager asks for.
+#[derive(Debug)]
+struct Leased {
+    inner: MemoryStore,
+    lease: Duration,
+    extends: std::sync::atomic::AtomicUsize,
+}
+
+struct LeaseLock {
+    inner: genlogs_auth::store::MemoryLock,
+    lease: Duration,
+}
+
+impl genlogs_auth::store::StoreLock for LeaseLock {
+    fn lease(&self) -> Option<Duration> {
+        Some(self.lease)
+    }
+}
+
+#[genlogs_auth::store::async_trait]
+impl TokenStore for Leased {
+    type Lock = LeaseLock;
+
+    async fn load(&self) -> Result<Option<StoredTokens>, genlogs_auth::StoreError> {
+        self.inner.load().await
+    }
+
+    async fn lock(&self) -> Result<LeaseLock, genlogs_auth::StoreError> {
+        Ok(LeaseLock {
+            inner: self.inner.lock().await?,
+            lease: self.lease,
+        })
+    }
+
+    async fn save(
+        &self,
+        tokens: &StoredTokens,
+        lock: &LeaseLock,
+    ) -> Result<u64, genlogs_auth::StoreError> {
+        self.inner.save(tokens, &lock.inner).await
+    }
+
+    async fn extend(
+        &self,
+        lock: &mut LeaseLock,
+        by: Duration,
+    ) -> Result<(), genlogs_auth::StoreError> {
+        self.extends.fetch_add(1, Ordering::SeqCst);
+        lock.lease = by;
+        Ok(())
+    }
+}
+
+/// Issue 16, item 4: one clock. A week of callers asking every minute, a daily 503 with its
+/// cooldown, the minimum interval's wait, and a lease too short to send under (extended before
+/// every send), all on a `ManualClock` shared with the server: no real sleeping.
+#[tokio::test]
+async fn a_manual_clock_drives_a_week_of_refreshes_cooldowns_waits_and_lease_extensions() {
+    use genlogs_auth::manager::ManualClock;
+    use genlogs_auth::testing::{Fault, MockGenLogs};
+    use genlogs_auth::{AuthClient, TokenManager};
+
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let genlogs = MockGenLogs::builder()
+        .with_clock(clock.clone())
+        .start()
+        .await;
+    let store = Arc::new(Leased {
+        inner: MemoryStore::new(genlogs.issue_tokens()),
+        // Less than the 2 s request timeout plus the manager's margins: extended every time.
+        lease: Duration::from_secs(3),
+        extends: Default::default(),
+    });
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .with_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let manager = TokenManager::builder(client, store.clone())
+        .with_clock(clock.clone())
+        .with_refresh_jitter(0.0)
+        .build();
+
+    let started = std::time::Instant::now();
+    let (mut served, mut failed) = (0, 0);
+    for minute in 0..7 * 24 * 60 {
+        if minute % (24 * 60) == 12 * 60 {
+            genlogs.fail_next(1, Fault::unavailable());
+        }
+        match manager.access_token().await {
+            Ok(token) => {
+                assert!(genlogs.is_valid_access_token(token.expose_secret()));
+                served += 1;
+            }
+            Err(_) => failed += 1,
+        }
+        clock.advance(Duration::from_secs(60));
+    }
+    let week = started.elapsed();
+    let refreshes = genlogs.refreshes();
+    // 30-minute access tokens renewed a minute before expiry, asked for once a minute: one
+    // refresh per 29 to 30 minutes (336 at most); after each daily 503 the next minute's call
+    // refreshes (its 5 s cooldown long over).
+    assert!((330..=350).contains(&refreshes), "{refreshes} refreshes");
+    assert_eq!(served + failed, 7 * 24 * 60);
+    assert!(failed <= 7, "{failed} calls failed");
+    assert_eq!(genlogs.reuses(), 0);
+
+    // The cooldown after a failure, on the manual clock: nothing is sent before it has passed.
+    genlogs.fail_next(1, Fault::unavailable());
+    let requests = genlogs.refresh_requests();
+    manager.refresh_now().await.unwrap_err();
+    manager.refresh_now().await.unwrap_err();
+    assert_eq!(genlogs.refresh_requests(), requests + 1, "cooling down");
+    clock.advance(Duration::from_secs(5));
+    manager.refresh_now().await.unwrap();
+    assert_eq!(genlogs.refresh_requests(), requests + 2);
+
+    // The minimum interval since the last refresh: a `Wait` step that sleeps on the clock and
+    // ends when the clock passes it.
+    let waiting = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.refresh_now().await }
+    });
+    let asked = std::time::Instant::now();
+    while clock.sleepers() == 0 {
+        assert!(asked.elapsed() < Duration::from_secs(10), "never waited");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(!waiting.is_finished());
+    assert_eq!(genlogs.refresh_requests(), requests + 2);
+    clock.advance(Duration::from_secs(5));
+    let token = waiting.await.unwrap().unwrap();
+    assert!(genlogs.is_valid_access_token(token.expose_secret()));
+    assert_eq!(genlogs.refresh_requests(), requests + 3);
+
+    // Every refresh sent was sent under a lease extended for it.
+    assert_eq!(
+        store.extends.load(Ordering::SeqCst) as u64,
+        genlogs.refresh_requests() as u64
+    );
+    let stored = store.load().await.unwrap().unwrap();
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert_eq!(stored.state, TokenState::Usable);
+    println!(
+        "a week on a manual clock: {refreshes} refreshes, {served} calls served, {failed} failed, \
+         in {week:?}"
+    );
 }

@@ -193,9 +193,9 @@ impl Recorded {
 
 async fn stand_in() -> MockGenLogs {
     MockGenLogs::builder()
-        .api_key("metrics-test-api-key-5150")
-        .access_lifetime(ACCESS_LIFETIME)
-        .refresh_lifetime(REFRESH_LIFETIME)
+        .with_api_key("metrics-test-api-key-5150")
+        .with_access_lifetime(ACCESS_LIFETIME)
+        .with_refresh_lifetime(REFRESH_LIFETIME)
         .start()
         .await
 }

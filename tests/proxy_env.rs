@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use genlogs_auth::reqwest;
 use genlogs_auth::{AuthClient, RefreshToken};
-use support::genlogs::FakeGenlogs;
+use genlogs_auth::testing::MockGenLogs;
 
 const API_KEY: &str = "proxy-env-key-SECRET";
 
@@ -43,9 +43,9 @@ async fn loopback_requests_never_go_through_an_environment_proxy() {
 
     // The proxy is live and reqwest uses it from the environment: a client without the crate's
     // rules sends loopback traffic there.
-    let (genlogs, server) = FakeGenlogs::serve(API_KEY).await;
+    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
     let _ = reqwest::Client::new()
-        .get(format!("http://{}/", server.addr))
+        .get(format!("http://{}/", genlogs.addr()))
         .send()
         .await;
     assert_eq!(connections.load(Ordering::SeqCst), 1, "the control request");
@@ -56,15 +56,15 @@ async fn loopback_requests_never_go_through_an_environment_proxy() {
         Some(reqwest::Client::builder().proxy(reqwest::Proxy::all(&proxy).unwrap())),
     ];
     for builder in builders {
-        let mut config = AuthClient::builder(API_KEY).with_base_url(server.base_url());
+        let mut config = AuthClient::builder(API_KEY).with_base_url(genlogs.base_url());
         if let Some(builder) = builder {
             config = config.with_http_client_builder(builder);
         }
-        let (_, refresh) = genlogs.create_tokens();
+        let refresh = genlogs.issue_tokens().refresh_token;
         config
             .build()
             .unwrap()
-            .refresh(&RefreshToken::new(refresh))
+            .refresh(&refresh)
             .await
             .unwrap();
     }

@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use genlogs_auth::store::StoreLock;
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
@@ -41,7 +42,7 @@ async fn a_lease_on_a_cluster_excludes_a_second_owner_until_released() {
     let first = store(&cluster, "grant-1");
     let second = store(&cluster, "grant-1").with_lock_wait(Duration::from_millis(200));
     let lock = first.lock().await.unwrap();
-    assert!(lock.time_left().is_some_and(|left| left > Duration::ZERO));
+    assert!(lock.lease().is_some_and(|lease| lease > Duration::ZERO));
     assert!(matches!(second.lock().await, Err(StoreError::Busy { .. })));
     // Another grant's lease is independent.
     let other_grant = store(&cluster, "grant-2");

@@ -16,8 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
 use genlogs_auth::{
-    store::StoreLock, AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager,
-    TokenStore,
+    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
 use support::child::{read_marker, spawn_child};
 use support::redis::RedisServer;
@@ -60,8 +59,8 @@ struct ShortLived {
 impl ShortLived {
     async fn serve() -> Arc<Self> {
         let genlogs = MockGenLogs::builder()
-            .api_key(API_KEY)
-            .access_lifetime(LIFETIME)
+            .with_api_key(API_KEY)
+            .with_access_lifetime(LIFETIME)
             .start()
             .await;
         let stand_in = Arc::new(Self {
@@ -454,6 +453,8 @@ struct StopAfterFirstLoad {
 
 #[async_trait::async_trait]
 impl TokenStore for StopAfterFirstLoad {
+    type Lock = genlogs_auth::store::redis::RedisLock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         let loaded = self.inner.load().await;
         if !self.stopped.swap(true, Ordering::SeqCst) {
@@ -463,15 +464,15 @@ impl TokenStore for StopAfterFirstLoad {
         loaded
     }
 
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
+    async fn lock(&self) -> Result<Self::Lock, StoreError> {
         self.inner.lock().await
     }
 
-    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+    async fn save(&self, tokens: &StoredTokens, lock: &Self::Lock) -> Result<u64, StoreError> {
         self.inner.save(tokens, lock).await
     }
 
-    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+    async fn extend(&self, lock: &mut Self::Lock, by: Duration) -> Result<(), StoreError> {
         self.inner.extend(lock, by).await
     }
 }

@@ -41,8 +41,8 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// their own stores with the default timeouts, lease and lock wait) that hold a token.
 async fn fleet(redis: &RedisServer) -> (MockGenLogs, Vec<TokenManager>) {
     let genlogs = MockGenLogs::builder()
-        .api_key(API_KEY)
-        .access_lifetime(Duration::from_secs(2))
+        .with_api_key(API_KEY)
+        .with_access_lifetime(Duration::from_secs(2))
         .start()
         .await;
     RedisStore::new(&redis.url(), GRANT)

@@ -73,7 +73,7 @@ fn host(genlogs: &MockGenLogs, redis: &RedisServer, index: usize) -> TokenManage
 /// The grant seeded by an operator, every host holding its first refresh's tokens, each host
 /// running its keep-alive task (and so the store watch).
 async fn fleet(redis: &RedisServer) -> Fleet {
-    let genlogs = MockGenLogs::builder().api_key(API_KEY).start().await;
+    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
     RedisStore::new(&redis.url(), GRANT)
         .unwrap()
         .replace(&StoredTokens::from_refresh_token(

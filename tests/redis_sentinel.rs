@@ -63,8 +63,8 @@ fn tokens(refresh: &str) -> StoredTokens {
 /// A stand-in whose access tokens live `lifetime`, the grant seeded through `seed_store`.
 async fn genlogs(lifetime: Duration, seed_store: &RedisStore) -> MockGenLogs {
     let genlogs = MockGenLogs::builder()
-        .api_key(API_KEY)
-        .access_lifetime(lifetime)
+        .with_api_key(API_KEY)
+        .with_access_lifetime(lifetime)
         .start()
         .await;
     seed_store

@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use genlogs_auth::{
-    store::redis::EncryptionKey, store::TokenState, store::UnreadableReason, RedisStore,
-    RefreshToken, StoreError, StoredTokens, TokenStore,
+    store::redis::EncryptionKey, store::StoreLock, store::TokenState, store::UnreadableReason,
+    RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore,
 };
 use support::redis::{assert_shows_none_of, until_ok, RedisServer};
 
@@ -66,7 +66,7 @@ async fn a_lease_excludes_a_second_owner_until_released() {
     let first = store(&server);
     let second = store(&server).with_lock_wait(Duration::from_millis(200));
     let lock = first.lock().await.unwrap();
-    assert!(lock.time_left().is_some_and(|left| left > Duration::ZERO));
+    assert!(lock.lease().is_some_and(|lease| lease > Duration::ZERO));
     assert!(matches!(second.lock().await, Err(StoreError::Busy { .. })));
     drop(lock); // released by a task on this runtime
     let second = second.with_lock_wait(Duration::from_secs(10));
@@ -118,7 +118,7 @@ async fn extend_keeps_the_lease_and_moves_its_deadline() {
         .extend(&mut lock, Duration::from_secs(60))
         .await
         .unwrap();
-    assert!(lock.time_left().unwrap() > Duration::from_secs(30));
+    assert!(lock.lease().unwrap() > Duration::from_secs(30));
     let ttl: i64 = ::redis::cmd("PTTL")
         .arg(store.lock_key())
         .query_async(&mut raw(&server).await)
@@ -148,14 +148,14 @@ async fn extend_never_shortens_a_lease() {
         .await
         .unwrap();
     assert!(pttl().await > 50_000, "PTTL {}", pttl().await);
-    assert!(lock.time_left().unwrap() > Duration::from_secs(50));
+    assert!(lock.lease().unwrap() > Duration::from_secs(50));
     // Asking for more extends it.
     store
         .extend(&mut lock, Duration::from_secs(120))
         .await
         .unwrap();
     assert!(pttl().await > 110_000, "PTTL {}", pttl().await);
-    assert!(lock.time_left().unwrap() > Duration::from_secs(110));
+    assert!(lock.lease().unwrap() > Duration::from_secs(110));
     store
         .extend(&mut lock, Duration::from_millis(10))
         .await
@@ -310,9 +310,11 @@ async fn a_lock_from_another_grant_or_store_kind_is_refused() {
         store.save(&tokens("rt-1"), &foreign).await,
         Err(StoreError::Other(_))
     ));
-    let memory = genlogs_auth::MemoryStore::default();
+    // Another kind of store's lock does not type-check; boxed, it is refused when used.
+    let boxed = genlogs_auth::store::BoxedStore::new(self::store(&server));
+    let memory = genlogs_auth::store::BoxedStore::new(genlogs_auth::MemoryStore::default());
     let memory_lock = memory.lock().await.unwrap();
-    assert!(store.save(&tokens("rt-1"), &memory_lock).await.is_err());
+    assert!(boxed.save(&tokens("rt-1"), &memory_lock).await.is_err());
     assert!(store.load().await.unwrap().is_none());
 }
 
@@ -653,19 +655,17 @@ impl Observed {
 
 #[genlogs_auth::store::async_trait]
 impl TokenStore for Observed {
+    type Lock = genlogs_auth::store::redis::RedisLock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.note("load");
         self.inner.load().await
     }
-    async fn lock(&self) -> Result<genlogs_auth::store::StoreLock, StoreError> {
+    async fn lock(&self) -> Result<Self::Lock, StoreError> {
         self.note("lock");
         self.inner.lock().await
     }
-    async fn save(
-        &self,
-        tokens: &StoredTokens,
-        lock: &genlogs_auth::store::StoreLock,
-    ) -> Result<u64, StoreError> {
+    async fn save(&self, tokens: &StoredTokens, lock: &Self::Lock) -> Result<u64, StoreError> {
         self.note("save");
         let saved = self.inner.save(tokens, lock).await;
         if matches!(tokens.state, TokenState::PossiblyRotated { .. }) {
@@ -676,15 +676,11 @@ impl TokenStore for Observed {
         }
         saved
     }
-    async fn extend(
-        &self,
-        lock: &mut genlogs_auth::store::StoreLock,
-        by: Duration,
-    ) -> Result<(), StoreError> {
+    async fn extend(&self, lock: &mut Self::Lock, by: Duration) -> Result<(), StoreError> {
         self.note("extend");
         self.inner.extend(lock, by).await
     }
-    async fn release(&self, lock: genlogs_auth::store::StoreLock) {
+    async fn release(&self, lock: Self::Lock) {
         self.note("release");
         self.inner.release(lock).await
     }
@@ -735,7 +731,7 @@ async fn a_holder_paused_between_the_mark_and_the_send_sends_nothing_once_its_le
         .replace(&genlogs.issue_tokens())
         .await
         .unwrap();
-    let manager = |store: std::sync::Arc<dyn TokenStore>| {
+    let manager = |store: genlogs_auth::store::BoxedStore| {
         let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
             .with_base_url(genlogs.base_url())
             .with_timeout(Duration::from_secs(1))
@@ -752,11 +748,11 @@ async fn a_holder_paused_between_the_mark_and_the_send_sends_nothing_once_its_le
             .with_lease(Duration::from_secs(3))
             .with_lock_wait(Duration::from_millis(500))
     };
-    let holder = manager(std::sync::Arc::new(Observed::new(
+    let holder = manager(genlogs_auth::store::BoxedStore::new(Observed::new(
         leased(),
         Some(Duration::from_secs(8)),
     )));
-    let other = manager(std::sync::Arc::new(leased()));
+    let other = manager(genlogs_auth::store::BoxedStore::new(leased()));
     holder.access_token().await.unwrap();
     other.access_token().await.unwrap();
 

@@ -5,13 +5,13 @@ mod support;
 use chrono::{TimeZone, Utc};
 use genlogs_auth::{AuthClient, RefreshToken};
 use serde_json::json;
-use support::genlogs::FakeGenlogs;
-use support::server::{Reply, Server};
+use genlogs_auth::testing::{Fault, MockGenLogs};
+use support::answering;
 
 const API_KEY: &str = "test-api-key-0123";
 
-fn token_response(expires: &str) -> Reply {
-    Reply::json(
+fn token_response(expires: &str) -> Fault {
+    Fault::json(
         200,
         json!({
             "access_token_data": { "token": "new-access", "expires": expires },
@@ -22,7 +22,7 @@ fn token_response(expires: &str) -> Reply {
     )
 }
 
-fn client(server: &Server) -> AuthClient {
+fn client(server: &MockGenLogs) -> AuthClient {
     AuthClient::builder(API_KEY)
         .with_base_url(server.base_url())
         .build()
@@ -40,7 +40,7 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
         "2026-11-26 06:08:25.069078+00:00",
         "2026-11-26 06:08:25.069078",
     ] {
-        let server = Server::always(token_response(form)).await;
+        let server = answering(token_response(form)).await;
         let session = client(&server)
             .refresh(&RefreshToken::new("old-refresh"))
             .await
@@ -56,7 +56,7 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
 
 #[tokio::test]
 async fn the_request_on_the_wire_is_the_documented_one() {
-    let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
+    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
     client(&server)
         .refresh(&RefreshToken::new("old refresh/+token"))
         .await
@@ -83,7 +83,7 @@ async fn the_request_on_the_wire_is_the_documented_one() {
 
 #[tokio::test]
 async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
-    let server = Server::always(
+    let server = answering(
         token_response("2026-11-26T06:08:25Z").with_header("date", "Thu, 26 Nov 2026 05:00:00 GMT"),
     )
     .await;
@@ -105,10 +105,9 @@ async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
 
 #[tokio::test]
 async fn rotation_against_the_stand_in_invalidates_the_old_token() {
-    let genlogs = FakeGenlogs::start(API_KEY).await;
-    let (_, first) = genlogs.create_tokens();
-    let server = Server::over(genlogs.0.clone());
-    let client = client(&server);
+    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
+    let first = genlogs.issue_tokens().refresh_token.expose_secret().to_string();
+    let client = client(&genlogs);
 
     let session = client
         .refresh(&RefreshToken::new(first.clone()))
@@ -130,7 +129,7 @@ async fn rotation_against_the_stand_in_invalidates_the_old_token() {
 #[tokio::test]
 async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
     // The caller's builder has no timeout of its own.
-    let build = |server: &Server| {
+    let build = |server: &MockGenLogs| {
         AuthClient::builder(API_KEY)
             .with_base_url(server.base_url())
             .with_http_client_builder(genlogs_auth::reqwest::Client::builder())
@@ -138,14 +137,14 @@ async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
             .build()
             .unwrap()
     };
-    let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
+    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
     build(&server)
         .refresh(&RefreshToken::new("old"))
         .await
         .unwrap();
     assert_eq!(server.requests()[0].header_values("x-api-key"), [API_KEY]);
 
-    let stalled = Server::always(Reply::Stall).await;
+    let stalled = answering(Fault::Stall).await;
     let started = std::time::Instant::now();
     let error = build(&stalled)
         .refresh(&RefreshToken::new("old"))
@@ -166,13 +165,9 @@ async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
 
 #[tokio::test]
 async fn the_generated_client_is_reachable_and_sends_the_same_request() {
-    let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
+    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
     let client = client(&server);
-    let response = client
-        .generated()
-        .refresh_tokens("raw-token")
-        .await
-        .unwrap();
+    let response = client.raw().refresh_tokens("raw-token").await.unwrap();
     let body: genlogs_auth::raw::types::AuthenticationResponse = response.into_inner();
     assert_eq!(body.refresh_token_data.token.expose_secret(), "new-refresh");
     assert_eq!(server.requests()[0].header_values("x-api-key"), [API_KEY]);
@@ -184,7 +179,7 @@ async fn the_generated_client_is_reachable_and_sends_the_same_request() {
 
 #[tokio::test]
 async fn the_clients_debug_shows_no_api_key() {
-    let server = Server::always(token_response("2026-11-26T06:08:25Z")).await;
+    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
     let debug = format!("{:?} {:#?}", client(&server), client(&server));
     assert!(!debug.contains(API_KEY), "{debug}");
     assert!(

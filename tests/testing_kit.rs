@@ -57,7 +57,7 @@ async fn reuse_of_a_rotated_token_is_counted_and_revokes_the_family() {
 #[tokio::test]
 async fn with_revocation_off_reuse_is_rejected_and_the_newest_token_lives() {
     let genlogs = MockGenLogs::builder()
-        .revoke_family_on_reuse(false)
+        .with_revoke_family_on_reuse(false)
         .start()
         .await;
     let first = genlogs.issue_tokens().refresh_token;
@@ -92,7 +92,7 @@ async fn the_protected_endpoint_checks_the_access_token_and_the_api_key() {
     assert_eq!(answer.header("x-api-key"), Some("wrong-key"));
 
     let expired = MockGenLogs::builder()
-        .access_lifetime(Duration::ZERO)
+        .with_access_lifetime(Duration::ZERO)
         .start()
         .await;
     let stale = expired.issue_tokens().access_token.unwrap();
@@ -106,7 +106,7 @@ async fn the_protected_endpoint_checks_the_access_token_and_the_api_key() {
 #[tokio::test]
 async fn an_expired_refresh_token_is_rejected() {
     let genlogs = MockGenLogs::builder()
-        .refresh_lifetime(Duration::ZERO)
+        .with_refresh_lifetime(Duration::ZERO)
         .start()
         .await;
     let tokens = genlogs.issue_tokens();
@@ -251,7 +251,7 @@ async fn every_expires_form_parses_to_the_same_instant() {
 
 #[tokio::test]
 async fn requests_are_recorded_with_headers_and_debug_hides_every_credential() {
-    let builder = MockGenLogs::builder().api_key("key-s3cret");
+    let builder = MockGenLogs::builder().with_api_key("key-s3cret");
     assert!(!format!("{builder:?}").contains("s3cret"));
     let genlogs = builder.start().await;
     let tokens = genlogs.issue_tokens();
@@ -283,7 +283,7 @@ async fn a_fixed_port_can_be_chosen_and_handles_share_one_server() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
-    let genlogs = MockGenLogs::builder().port(port).start().await;
+    let genlogs = MockGenLogs::builder().with_port(port).start().await;
     assert_eq!(genlogs.base_url(), format!("http://127.0.0.1:{port}/auth"));
     let other_handle = genlogs.clone();
     let tokens = genlogs.issue_tokens();

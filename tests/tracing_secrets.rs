@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use genlogs_auth::{MemoryStore, RefreshToken, StoredTokens};
 use support::capture::Captured;
-use support::fixture::{Fixture, FlakyStore, Mode, API_KEY};
-use support::genlogs::ACCESS_LIFETIME;
-use support::server::Reply;
+use support::fixture::{Fixture, FlakyStore, API_KEY};
+use support::ACCESS_LIFETIME;
+use genlogs_auth::testing::Fault;
 
 #[tokio::test]
 async fn no_secret_reaches_any_trace_event_or_span() {
@@ -41,12 +41,12 @@ async fn no_secret_reaches_any_trace_event_or_span() {
     store.failing.store(false, Ordering::SeqCst);
     manager.access_token().await.unwrap();
     fx.clock.advance(past_expiry);
-    fx.answer(Mode::Fixed(Reply::text(503, "Service Unavailable")));
+    fx.genlogs.fail_always((Fault::text(503, "Service Unavailable")));
     manager.access_token().await.unwrap_err();
-    fx.answer(Mode::Fixed(Reply::text(200, "garbage")));
+    fx.genlogs.fail_always((Fault::text(200, "garbage")));
     fx.clock.advance(Duration::from_secs(3600));
     manager.access_token().await.unwrap_err();
-    fx.answer(Mode::Genlogs);
+    fx.genlogs.clear_faults();
     let rejected = fx.manager(MemoryStore::new(StoredTokens::from_refresh_token(
         RefreshToken::new(dead),
     )));

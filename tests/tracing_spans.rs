@@ -10,7 +10,8 @@ use std::time::Duration;
 use genlogs_auth::{AuthClient, RefreshToken};
 use serde_json::json;
 use support::capture::Captured;
-use support::server::{Reply, Server};
+use genlogs_auth::testing::Fault;
+use support::answering;
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
@@ -27,9 +28,9 @@ async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
         "refresh_token_data": { "token": "rt-span-test", "expires": "2026-11-26T06:08:25Z" },
         "user_id": "u", "company_id": 1
     });
-    let server = Server::always(Reply::Delayed(
+    let server = answering(Fault::delayed(
         Duration::from_millis(300),
-        Box::new(Reply::json(200, body)),
+        Fault::json(200, body),
     ))
     .await;
     let client = AuthClient::builder("span-test-key")

@@ -12,8 +12,8 @@ use genlogs_auth::reqwest::{self, redirect::Policy};
 use genlogs_auth::{client::UnknownOutcome, AccessToken, AuthClient, Error, RefreshToken};
 use serde_json::json;
 use support::assert_no_secrets;
-use support::genlogs::FakeGenlogs;
-use support::server::{Reply, Server};
+use genlogs_auth::testing::{Fault, MockGenLogs};
+use support::answering;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const API_KEY: &str = "transport-key-SECRET-1";
@@ -45,9 +45,9 @@ fn permissive_builder() -> reqwest::ClientBuilder {
 
 #[tokio::test]
 async fn a_callers_builder_that_asks_for_redirects_still_does_not_reach_the_target() {
-    let target = Server::always(Reply::json(200, json!({}))).await;
+    let target = answering(Fault::json(200, json!({}))).await;
     let location = format!("{}/token/refresh?refresh_token={SENT}", target.base_url());
-    let redirecting = Server::always(Reply::Full {
+    let redirecting = answering(Fault::Respond {
         status: 307,
         headers: vec![("location".into(), location)],
         body: Vec::new(),
@@ -124,7 +124,7 @@ async fn a_callers_long_connect_timeout_is_replaced_by_one_below_the_total() {
 
 #[tokio::test]
 async fn a_server_that_accepts_and_never_answers_is_an_unknown_outcome() {
-    let stalled = Server::always(Reply::Stall).await;
+    let stalled = answering(Fault::Stall).await;
     for builder in [None, Some(permissive_builder())] {
         let error = refresh_error(&client(stalled.base_url(), builder)).await;
         assert_eq!(
@@ -140,9 +140,9 @@ async fn a_server_that_accepts_and_never_answers_is_an_unknown_outcome() {
 
 #[tokio::test]
 async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
-    let (genlogs, server) = FakeGenlogs::serve(API_KEY).await;
-    let (access, _) = genlogs.create_tokens();
-    let client = client(server.base_url(), None);
+    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
+    let access = genlogs.issue_tokens().access_token.unwrap().expose_secret().to_string();
+    let client = client(genlogs.base_url(), None);
     let headers = client
         .auth_headers(&AccessToken::new(access.clone()))
         .unwrap();
@@ -158,7 +158,7 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
 
     // The protected endpoint of the stand-in accepts them.
     let status = reqwest::Client::new()
-        .get(format!("http://{}/carriers/recommendations", server.addr))
+        .get(format!("http://{}/carriers/recommendations", genlogs.addr()))
         .headers(headers)
         .send()
         .await
@@ -169,7 +169,7 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
 
 #[tokio::test]
 async fn an_access_token_that_is_no_header_value_is_refused_without_quoting_it() {
-    let server = Server::always(Reply::Stall).await;
+    let server = answering(Fault::Stall).await;
     let client = client(server.base_url(), None);
     let token = "at-SECRET-9\r\nInjected: yes";
     let error = client.auth_headers(&AccessToken::new(token)).unwrap_err();

@@ -22,7 +22,7 @@ use futures_util::future::FutureExt;
 use reqwest::header::HeaderMap;
 
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::store::{BoxedLock, BoxedStore, StoreError, StoreLock, StoredTokens, TokenStore};
 use crate::AuthClient;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -97,7 +97,7 @@ const MAX_STEPS: usize = 12;
 #[must_use]
 pub struct TokenManagerBuilder {
     client: AuthClient,
-    store: Arc<dyn TokenStore>,
+    store: BoxedStore,
     clock: ManagerClock,
     policy: Policy,
     keep_alive_margin: f64,
@@ -377,7 +377,7 @@ pub struct TokenManager {
 
 struct Shared {
     client: AuthClient,
-    store: Arc<dyn TokenStore>,
+    store: BoxedStore,
     clock: ManagerClock,
     policy: Policy,
     /// The share of the refresh token's lifetime left when the keep-alive renews it.
@@ -388,7 +388,7 @@ struct Shared {
     flights: Flights,
     /// One refresh task or replacement at a time; holds the store's lock between tasks while
     /// rotated tokens could not be saved, so no other process reads the rotated-away token.
-    serial: tokio::sync::Mutex<Option<StoreLock>>,
+    serial: tokio::sync::Mutex<Option<Held>>,
     /// Whether `keep_pending_safe` runs.
     keeping_pending: std::sync::atomic::AtomicBool,
 }
@@ -414,7 +414,7 @@ impl Shared {
     /// [`TokenManager::invalidate`] is never lost).
     fn apply(&self, outcome: Outcome) -> Arc<State> {
         let (now, utc_now) = (self.clock.monotonic(), self.clock.utc_now());
-        let read = matches!(outcome, Outcome::Loaded(_));
+        let read = matches!(outcome, Outcome::Loaded(_) | Outcome::Unreadable(_));
         let next = {
             let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
             let next = Arc::new(apply(
@@ -461,7 +461,7 @@ impl TokenManager {
         let fingerprints = crate::store::FingerprintKey::from_api_key(client.api_key());
         TokenManagerBuilder {
             client,
-            store: crate::metrics::instrument(Arc::new(store)),
+            store: crate::metrics::instrument(store),
             clock: ManagerClock::System(SystemClock::new()),
             policy: Policy {
                 margin: DEFAULT_REFRESH_MARGIN,
@@ -733,18 +733,14 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
 /// sent token (a rotation, a recovered token, a dead or possibly-rotated mark) could not be saved:
 /// then it is kept (in `held`, which lives in `Shared::serial`) until a later task saves it, so
 /// that no other process reads the store, which still shows that token as usable, and sends it.
-async fn act(
-    shared: &Shared,
-    held: &mut Option<StoreLock>,
-    until: Until,
-) -> Result<(), TokenError> {
+async fn act(shared: &Shared, held: &mut Option<Held>, until: Until) -> Result<(), TokenError> {
     let release = Release { shared, held };
     let result = steps(shared, &mut *release.held, until).await;
     if !shared.current().unsaved_news_of_a_sent_token() {
         if let Some(lock) = release.held.take() {
             // Released and waited for here, not left to a drop: a process that exits right
             // after (a command-line tool) must not leave a lease behind for others to wait out.
-            shared.store.release(lock).await;
+            shared.store.release(lock.lock).await;
         }
     }
     result
@@ -754,7 +750,7 @@ async fn act(
 /// shuts down; a task that ends normally releases it explicitly.
 struct Release<'a> {
     shared: &'a Shared,
-    held: &'a mut Option<StoreLock>,
+    held: &'a mut Option<Held>,
 }
 
 impl Drop for Release<'_> {
@@ -765,11 +761,7 @@ impl Drop for Release<'_> {
     }
 }
 
-async fn steps(
-    shared: &Shared,
-    held: &mut Option<StoreLock>,
-    until: Until,
-) -> Result<(), TokenError> {
+async fn steps(shared: &Shared, held: &mut Option<Held>, until: Until) -> Result<(), TokenError> {
     let policy = &shared.policy;
     // Set after this task's own save under the lock it still holds: the store then holds just
     // what was saved (nobody else can write without the lock, and a compare-and-set catches a
@@ -785,32 +777,29 @@ async fn steps(
             Some(lock) => lock,
             None => {
                 store_known = false;
-                held.insert(
-                    shared
-                        .store
-                        .lock()
-                        .await
-                        .map_err(|error| store_failed(shared, error))?,
-                )
+                held.insert(Held::take(shared).await?)
             }
         };
         let state = if std::mem::take(&mut store_known) {
             state
         } else {
-            let stored = match shared.store.load().await {
-                Ok(stored) => stored,
-                // A replacement overwrites a document that cannot be read (corrupt, too widely
-                // readable): that is what replacing is for.
-                Err(_) if until == Until::Saved => None,
-                Err(error) => return Err(store_failed(shared, error)),
-            };
-            shared.apply(Outcome::Loaded(stored))
+            match shared.store.load().await {
+                Ok(stored) => shared.apply(Outcome::Loaded(stored)),
+                // A replacement overwrites a document that cannot be read (corrupt, encrypted
+                // with another key, too widely readable): that is what replacing is for.
+                Err(error) => match error.overwrite_version() {
+                    Some(version) if until == Until::Saved => {
+                        shared.apply(Outcome::Unreadable(version))
+                    }
+                    _ => return Err(store_failed(shared, error)),
+                },
+            }
         };
         let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
         match decide(&state, policy, now, utc_now) {
             Step::Serve => return Ok(()),
             Step::Save(tokens) => {
-                match shared.store.save(&tokens, lock).await {
+                match shared.store.save(&tokens, &lock.lock).await {
                     Ok(version) => {
                         shared.apply(Outcome::Saved(version));
                         store_known = true;
@@ -829,7 +818,7 @@ async fn steps(
             Step::Fail(error) => return Err(error),
             Step::Wait(until) => {
                 if let Some(lock) = held.take() {
-                    shared.store.release(lock).await;
+                    shared.store.release(lock.lock).await;
                 }
                 shared.clock.sleep(until.0.saturating_sub(now)).await;
             }
@@ -850,7 +839,7 @@ async fn steps(
 }
 
 /// Saves the possibly-rotated mark of the attempt about to be sent; nothing is sent if that fails.
-async fn mark_attempt(shared: &Shared, lock: &StoreLock) -> Result<(), TokenError> {
+async fn mark_attempt(shared: &Shared, lock: &Held) -> Result<(), TokenError> {
     let marked = shared.apply(Outcome::Sending);
     let Some(tokens) = marked.document_to_save() else {
         // (`decide` answers `Refresh` only with tokens, which `Sending` marks.)
@@ -859,7 +848,7 @@ async fn mark_attempt(shared: &Shared, lock: &StoreLock) -> Result<(), TokenErro
             "there were no tokens to mark before the send".into(),
         )));
     };
-    match shared.store.save(&tokens, lock).await {
+    match shared.store.save(&tokens, &lock.lock).await {
         Ok(version) => {
             shared.apply(Outcome::Saved(version));
             Ok(())
@@ -900,26 +889,61 @@ async fn send(shared: &Shared, sent: RefreshToken) {
     shared.apply(outcome);
 }
 
+/// The store's lock as this manager holds it: the lease's deadline (if the lock is one) is kept
+/// here, on the manager's clock, counted from before the call that took or extended the lease.
+#[derive(Debug)]
+struct Held {
+    lock: BoxedLock,
+    deadline: Option<Duration>,
+}
+
+impl Held {
+    /// Takes the store's lock.
+    async fn take(shared: &Shared) -> Result<Self, TokenError> {
+        let asked = shared.clock.monotonic();
+        let lock = shared
+            .store
+            .lock()
+            .await
+            .map_err(|error| store_failed(shared, error))?;
+        Ok(Self {
+            deadline: lock.lease().map(|lease| asked.saturating_add(lease)),
+            lock,
+        })
+    }
+
+    /// Extends the lease (if the lock is one) to at least `by` from now.
+    async fn extend(&mut self, shared: &Shared, by: Duration) -> Result<(), StoreError> {
+        let asked = shared.clock.monotonic();
+        shared.store.extend(&mut self.lock, by).await?;
+        self.deadline = self.lock.lease().map(|lease| asked.saturating_add(lease));
+        Ok(())
+    }
+
+    /// How long the lease is still held: `None` if the lock does not run out by itself.
+    fn time_left(&self, now: Duration) -> Option<Duration> {
+        self.deadline.map(|deadline| deadline.saturating_sub(now))
+    }
+}
+
 /// A refresh is sent only while the store's lease (if its locks are leases) is still this
 /// process's and outlasts the request: otherwise another process could take the lease and send
 /// the same token. A lease with too little time left is extended first (never shortened); in
 /// any case the possibly-rotated mark saved right before the send checks the lease's owner, so a
 /// lease lost early (evicted, a failover) is noticed before anything is sent.
-async fn keep_lease(shared: &Shared, lock: &mut StoreLock) -> Result<(), TokenError> {
+async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> {
     let needed = lease_needed(shared);
-    match lock.time_left() {
+    match lock.time_left(shared.clock.monotonic()) {
         // Not a lease, or one with time enough: the mark's save, an owner-checked
         // compare-and-set, is the round trip that notices a lease lost early.
         None => return Ok(()),
         Some(left) if left >= needed.saturating_add(LEASE_SAFETY) => return Ok(()),
         Some(_) => {}
     }
-    shared
-        .store
-        .extend(lock, needed.saturating_add(LEASE_SAFETY))
+    lock.extend(shared, needed.saturating_add(LEASE_SAFETY))
         .await
         .map_err(store_error)?;
-    match lock.time_left() {
+    match lock.time_left(shared.clock.monotonic()) {
         Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
         _ => Ok(()),
     }
@@ -950,9 +974,9 @@ async fn keep_pending_safe(weak: std::sync::Weak<Shared>) {
             break;
         }
         if let Some(lock) = serial.as_mut() {
-            if lock.time_left().is_some() {
+            if lock.deadline.is_some() {
                 let by = lease_needed(&shared).saturating_add(LEASE_SAFETY);
-                if let Err(error) = shared.store.extend(lock, by).await {
+                if let Err(error) = lock.extend(&shared, by).await {
                     tracing::warn!(error = %error, "extending the genlogs token store's lease failed while a rotation is unsaved");
                 }
             }

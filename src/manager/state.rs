@@ -27,6 +27,7 @@
 //! | store read, nothing pending, its token known rotated away, or from before what this host has seen (generation, sequence) with another token | the store went back: ours are written back over it (pending save, marked written back) |
 //! | store read, nothing pending, document differs otherwise | adopt it (another process wrote it) |
 //! | store read, nothing pending, store empty but tokens known | write ours back (pending save over nothing, marked written back) |
+//! | store read, a document there that cannot be read (only while replacing) | as an empty store, the pending save made over that document's version |
 //! | store read, the store answers from another server instance than the one that saved it (restarted, failed over, restored) | as above, then whatever this host now holds (its own, or the document adopted) is written back, marked written back: the restore grace (row 9) holds everyone's next refresh, the newcomer's too |
 //! | store read, a save pending, an operator's newer generation | adopt it, drop ours |
 //! | store read, a save pending otherwise | keep ours, at the document's version (a pending rotation is never dropped) |
@@ -244,6 +245,9 @@ pub(crate) enum Step {
 pub(crate) enum Outcome {
     /// The store was read.
     Loaded(Option<StoredTokens>),
+    /// The store holds a document that cannot be read, at this version: read as an empty store,
+    /// except that a save (a replacement) is made over that version.
+    Unreadable(u64),
     /// The pending document was saved as this version.
     Saved(u64),
     /// A refresh of the stored token is about to be sent.
@@ -598,6 +602,13 @@ pub(crate) fn apply(
 ) -> State {
     match outcome {
         Outcome::Loaded(stored) => read(state, stored, policy, now, utc_now),
+        Outcome::Unreadable(version) => {
+            let mut state = read(state, None, policy, now, utc_now);
+            if let Some(tokens) = state.tokens.as_mut() {
+                tokens.version = version;
+            }
+            state
+        }
         Outcome::Saved(version) => {
             let mut state = state;
             // What was saved: the document `document_to_save` made of this same state.

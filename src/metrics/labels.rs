@@ -163,6 +163,7 @@ mod tests {
                 StoreError::Unreadable {
                     store: "grant".into(),
                     reason: crate::store::UnreadableReason::WrongKeyOrAltered,
+                    version: 3,
                 },
                 "unreadable",
             ),

@@ -2,19 +2,18 @@
 //! nothing, so the manager's call sites need no `#[cfg]` and compile to nothing.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::manager::state::State;
-use crate::store::TokenStore;
+use crate::store::{BoxedStore, TokenStore};
 
-/// The store as it is.
+/// The store as it is, boxed.
 #[inline]
-pub(crate) fn instrument(store: Arc<dyn TokenStore>) -> Arc<dyn TokenStore> {
-    store
+pub(crate) fn instrument(store: impl TokenStore) -> BoxedStore {
+    BoxedStore::new(store)
 }
 
 /// The request as it is.

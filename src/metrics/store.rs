@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::metrics::{counter, histogram};
@@ -12,23 +11,23 @@ use async_trait::async_trait;
 
 use super::labels;
 use super::{STORE_DURATION_SECONDS, STORE_ERRORS_TOTAL};
-use crate::store::{StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::store::{BoxedStore, StoreError, StoredTokens, TokenStore};
 
 /// `store`, with each call timed and each failure counted.
-pub(crate) fn instrument(store: Arc<dyn TokenStore>) -> Arc<dyn TokenStore> {
-    Arc::new(Metered {
+pub(crate) fn instrument(store: impl TokenStore) -> BoxedStore {
+    BoxedStore::new(Metered {
         kind: store.kind(),
         inner: store,
     })
 }
 
-struct Metered {
-    inner: Arc<dyn TokenStore>,
+struct Metered<S> {
+    inner: S,
     /// Asked once: it is the `store` label of every error.
     kind: &'static str,
 }
 
-impl Metered {
+impl<S: TokenStore> Metered<S> {
     async fn timed<T>(
         &self,
         op: &'static str,
@@ -46,41 +45,36 @@ impl Metered {
 }
 
 /// The wrapped store's own `Debug`: the manager's `Debug` output does not change with the feature.
-impl fmt::Debug for Metered {
+impl<S: TokenStore> fmt::Debug for Metered<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
 }
 
 #[async_trait]
-impl TokenStore for Metered {
+impl<S: TokenStore> TokenStore for Metered<S> {
+    type Lock = S::Lock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.timed("load", self.inner.load()).await
     }
 
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
+    async fn lock(&self) -> Result<S::Lock, StoreError> {
         self.timed("lock", self.inner.lock()).await
     }
 
-    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+    async fn save(&self, tokens: &StoredTokens, lock: &S::Lock) -> Result<u64, StoreError> {
         self.timed("save", self.inner.save(tokens, lock)).await
     }
 
-    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+    async fn extend(&self, lock: &mut S::Lock, by: Duration) -> Result<(), StoreError> {
         self.timed("extend", self.inner.extend(lock, by)).await
     }
 
-    async fn release(&self, lock: StoreLock) {
+    async fn release(&self, lock: S::Lock) {
         let started = Instant::now();
         self.inner.release(lock).await;
         histogram!(STORE_DURATION_SECONDS, "op" => "release").record(started.elapsed());
-    }
-
-    /// Not measured: the manager never replaces through its store (it saves), and forwarding
-    /// keeps a store's own `replace` (Redis reads only the version, to replace what it cannot
-    /// decrypt).
-    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
-        self.inner.replace(tokens).await
     }
 
     fn kind(&self) -> &'static str {

@@ -5,16 +5,18 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 use async_trait::async_trait;
 
+use crate::clock::{Clock, SystemClock};
 use crate::redact::safe_serde_message;
 use crate::store::{
-    check_version, decode_document, next_version, StoreError, StoreLock, StoredTokens, TokenStore,
+    check_version, decode_document, next_version, StoreError, StoredTokens, TokenStore,
 };
 
 /// Owner read and write only.
@@ -55,6 +57,8 @@ pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
     lock_wait: Duration,
+    /// What the lock wait is measured and slept on.
+    clock: Arc<dyn Clock>,
 }
 
 impl FileStore {
@@ -67,6 +71,7 @@ impl FileStore {
             path,
             lock_path: lock_path.into(),
             lock_wait: DEFAULT_LOCK_WAIT,
+            clock: Arc::new(SystemClock::new()),
         }
     }
 
@@ -74,6 +79,15 @@ impl FileStore {
     #[must_use]
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// The clock that [`lock`](TokenStore::lock)'s wait for another holder is measured and slept
+    /// on (give the manager's [`ManualClock`](crate::manager::ManualClock) to drive it in a
+    /// test). Default: [`SystemClock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -229,35 +243,54 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|_| Err(StoreError::Other("the store call panicked".into())))
 }
 
+/// The lock of a [`FileStore`]: the lock file, locked (released when closed); its `save` takes
+/// only a lock on its own file.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl crate::store::StoreLock for FileLock {}
+
 #[async_trait]
 impl TokenStore for FileStore {
+    type Lock = FileLock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         let store = self.clone();
         blocking(move || store.load_blocking()).await
     }
 
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
+    async fn lock(&self) -> Result<FileLock, StoreError> {
         let store = self.clone();
         let file = blocking(move || store.open_lock_file()).await?;
-        let started = Instant::now();
+        let started = self.clock.monotonic();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(StoreLock::new(file)),
+                Ok(()) => {
+                    return Ok(FileLock {
+                        _file: file,
+                        path: self.lock_path.clone(),
+                    })
+                }
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(error)) => return Err(self.io("lock")(error)),
             }
-            let waited = started.elapsed();
+            let waited = self.clock.monotonic().saturating_sub(started);
             if waited >= self.lock_wait {
                 return Err(StoreError::Busy { waited });
             }
-            tokio::time::sleep(LOCK_POLL.min(self.lock_wait - waited)).await;
+            self.clock
+                .sleep(LOCK_POLL.min(self.lock_wait - waited))
+                .await;
         }
     }
 
-    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
-        if lock.guard::<File>().is_none() {
+    async fn save(&self, tokens: &StoredTokens, lock: &FileLock) -> Result<u64, StoreError> {
+        if lock.path != self.lock_path {
             return Err(StoreError::Other(
-                "FileStore::save needs the lock FileStore::lock returned".into(),
+                "the lock was taken from another FileStore; nothing was written".into(),
             ));
         }
         let store = self.clone();

@@ -6,13 +6,25 @@ use async_trait::async_trait;
 
 use super::{check_version, next_version, StoreError, StoreLock, StoredTokens, TokenStore};
 
+type Exclusion = std::sync::Arc<tokio::sync::Mutex<()>>;
+
 /// Tokens kept in memory only: lost when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tokens: Mutex<Option<StoredTokens>>,
     /// Excludes concurrent refreshes of managers sharing this store in one process.
-    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    lock: Exclusion,
 }
+
+/// The lock of a [`MemoryStore`]: excludes the other managers sharing that store, in this
+/// process; its `save` takes no other store's.
+#[derive(Debug)]
+pub struct MemoryLock {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+    store: Exclusion,
+}
+
+impl StoreLock for MemoryLock {}
 
 impl MemoryStore {
     /// A store holding `tokens`.
@@ -26,6 +38,8 @@ impl MemoryStore {
 
 #[async_trait]
 impl TokenStore for MemoryStore {
+    type Lock = MemoryLock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         Ok(self
             .tokens
@@ -34,11 +48,19 @@ impl TokenStore for MemoryStore {
             .clone())
     }
 
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
-        Ok(StoreLock::new(self.lock.clone().lock_owned().await))
+    async fn lock(&self) -> Result<MemoryLock, StoreError> {
+        Ok(MemoryLock {
+            _held: self.lock.clone().lock_owned().await,
+            store: self.lock.clone(),
+        })
     }
 
-    async fn save(&self, tokens: &StoredTokens, _lock: &StoreLock) -> Result<u64, StoreError> {
+    async fn save(&self, tokens: &StoredTokens, lock: &MemoryLock) -> Result<u64, StoreError> {
+        if !std::sync::Arc::ptr_eq(&lock.store, &self.lock) {
+            return Err(StoreError::Other(
+                "the lock was taken from another MemoryStore; nothing was written".into(),
+            ));
+        }
         let mut stored = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         check_version(tokens.version, stored.as_ref().map(|s| s.version))?;
         let version = next_version(tokens.version)?;

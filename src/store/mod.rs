@@ -2,6 +2,7 @@
 //! trait and the persisted document here; the stores in their own files ([`MemoryStore`] in
 //! `memory.rs`, [`FileStore`] in `file.rs`, `RedisStore` under `redis/`).
 
+mod boxed;
 mod file;
 mod lineage;
 mod memory;
@@ -11,16 +12,16 @@ pub mod redis;
 /// The attribute that implementing [`TokenStore`] takes (`#[async_trait]`), re-exported so
 /// that a store of your own needs no direct `async-trait` dependency.
 pub use async_trait::async_trait;
+pub use boxed::{BoxedLock, BoxedStore};
 pub(crate) use file::readable_by_others;
-pub use file::{FileStore, DEFAULT_LOCK_WAIT};
+pub use file::{FileLock, FileStore, DEFAULT_LOCK_WAIT};
 pub use lineage::{Fingerprint, Lineage, RESTORE_GRACE};
 pub(crate) use lineage::{FingerprintKey, DOCUMENT_FINGERPRINTS};
-pub use memory::MemoryStore;
+pub use memory::{MemoryLock, MemoryStore};
 
-use std::any::Any;
 use std::fmt::Debug;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -340,10 +341,27 @@ pub enum StoreError {
         store: String,
         /// What is wrong with it.
         reason: UnreadableReason,
+        /// The stored version (kept in clear beside the document): what a save that replaces
+        /// the document names.
+        version: u64,
     },
     /// Any other store's failure.
     #[error("token store: {0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// For a document that exists but cannot be read as tokens (corrupt, too widely readable,
+    /// encrypted with another key): the version a save must name to overwrite it, as
+    /// [`TokenStore::replace`] does. `None` for every other error.
+    pub fn overwrite_version(&self) -> Option<u64> {
+        match self {
+            StoreError::Unreadable { version, .. } => Some(*version),
+            // A file store's save treats such a file as no document.
+            StoreError::Corrupt { .. } | StoreError::InsecurePermissions { .. } => Some(0),
+            _ => None,
+        }
+    }
 }
 
 /// Why a stored value could not be read as tokens.
@@ -368,85 +386,32 @@ pub enum UnreadableReason {
     },
 }
 
-/// Held while a refresh reads, refreshes and writes, so that processes sharing a store refresh
-/// once between them. Released on drop.
+/// A store's lock, held while a refresh reads, refreshes and writes, so that processes sharing
+/// a store refresh once between them. Released on drop, or by [`TokenStore::release`].
 ///
-/// A lock may be a lease that runs out by itself (a network store's, so that a crashed holder
-/// cannot block the others forever): [`time_left`](Self::time_left) says how long it is still
-/// held, measured on this process's monotonic clock from before the lease was requested, so it
-/// never overstates.
-#[must_use]
-pub struct StoreLock {
-    guard: Option<Box<dyn Any + Send + Sync>>,
-    deadline: Option<Instant>,
-}
-
-impl StoreLock {
-    /// A lock that excludes nothing: for stores used by one process.
-    pub fn none() -> Self {
-        Self {
-            guard: None,
-            deadline: None,
-        }
-    }
-
-    /// Wraps whatever releases the lock when dropped; held until then.
-    pub fn new(guard: impl Any + Send + Sync) -> Self {
-        Self {
-            guard: Some(Box::new(guard)),
-            deadline: None,
-        }
-    }
-
-    /// A lease held until `deadline` at the latest (or until dropped).
-    pub fn lease(guard: impl Any + Send + Sync, deadline: Instant) -> Self {
-        Self {
-            guard: Some(Box::new(guard)),
-            deadline: Some(deadline),
-        }
-    }
-
-    /// How long the lock is still held: `None` if it does not run out by itself.
-    pub fn time_left(&self) -> Option<Duration> {
-        self.deadline
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
-    }
-
-    /// Moves the lease's deadline, after the store extended it.
-    pub fn set_deadline(&mut self, deadline: Instant) {
-        self.deadline = Some(deadline);
-    }
-
-    /// The guard the store put in, for the store to find its own data (e.g. the lease's owner id).
-    pub fn guard<T: Any>(&self) -> Option<&T> {
-        self.guard.as_ref()?.downcast_ref()
-    }
-
-    /// Takes the guard out, for a store that releases it explicitly; `Err(self)` if it is not a `T`.
-    pub fn into_guard<T: Any>(self) -> Result<T, Self> {
-        match self.guard.map(|guard| guard.downcast::<T>()) {
-            Some(Ok(guard)) => Ok(*guard),
-            Some(Err(guard)) => Err(Self {
-                guard: Some(guard),
-                deadline: self.deadline,
-            }),
-            None => Err(Self {
-                guard: None,
-                deadline: self.deadline,
-            }),
-        }
+/// Every store defines its own ([`TokenStore::Lock`]), with private fields: only the store
+/// creates one, only the store extends it, and its [`save`](TokenStore::save) takes only its own
+/// type (and checks that the lock is on the same document). Code outside the store can read how
+/// long a lease lasts, and nothing else.
+pub trait StoreLock: std::any::Any + Send + Sync {
+    /// For a lease (a lock that runs out by itself, so that a crashed holder cannot block the
+    /// others forever): how long it lasts, counted from when the request that took it or last
+    /// extended it was sent. The manager counts it from when it called
+    /// [`lock`](TokenStore::lock) or [`extend`](TokenStore::extend), earlier still, so its
+    /// deadline never overstates the lease. `None` (the default): the lock does not run out.
+    fn lease(&self) -> Option<Duration> {
+        None
     }
 }
 
-impl Debug for StoreLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.guard, self.time_left()) {
-            (None, _) => f.write_str("StoreLock(none)"),
-            (Some(_), None) => f.write_str("StoreLock(held)"),
-            (Some(_), Some(left)) => write!(f, "StoreLock(lease, {left:?} left)"),
-        }
-    }
-}
+/// The lock of a store used by one process only, where nothing else can take it: excludes
+/// nothing, never runs out. (A store's own type would do as well; this one is for stores
+/// written in a few lines, such as test doubles.)
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NoLock;
+
+impl StoreLock for NoLock {}
 
 /// Persistence for the manager, shared by every process that uses the same tokens.
 ///
@@ -456,31 +421,38 @@ impl Debug for StoreLock {
 ///
 /// The calls: [`lock()`](Self::lock) (a bounded wait), [`load()`](Self::load), and
 /// [`save(tokens, &lock)`](Self::save), which writes only over the version the tokens were
-/// derived from; [`replace()`](Self::replace) is an operator's overwrite. A lock may be a lease
-/// that runs out by itself ([`StoreLock::lease`]): the manager sends a refresh only while the
-/// lease outlasts the request's total timeout, extending it first if needed.
+/// derived from; [`replace()`](Self::replace) is an operator's overwrite, written once here for
+/// every store. A lock may be a lease that runs out by itself ([`StoreLock::lease`]): the manager
+/// sends a refresh only while the lease outlasts the request's total timeout, extending it first
+/// if needed.
 ///
 /// [`MemoryStore`] serves one process; [`FileStore`] serves restarts and several processes on one
-/// host; `RedisStore` (feature `redis`) serves a fleet of hosts sharing one grant.
+/// host; `RedisStore` (feature `redis`) serves a fleet of hosts sharing one grant. To choose a
+/// store at run time, box it: [`BoxedStore`].
 #[async_trait]
 pub trait TokenStore: Send + Sync + Debug + 'static {
-    /// The stored tokens; `None` when nothing was ever stored.
+    /// This store's lock: a type only the store can create.
+    type Lock: StoreLock;
+
+    /// The stored tokens; `None` when nothing was ever stored. A document that exists but cannot
+    /// be read fails with an error whose [`StoreError::overwrite_version`] is the version a save
+    /// must name to replace it.
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError>;
 
     /// Excludes other users of the same store until the lock is dropped. Waits a bounded time,
     /// then fails with [`StoreError::Busy`].
-    async fn lock(&self) -> Result<StoreLock, StoreError>;
+    async fn lock(&self) -> Result<Self::Lock, StoreError>;
 
     /// Writes `tokens` under `lock`, atomically (a crash leaves the old or the new document), if
     /// the stored document's version is still `tokens.version` (no document counts as version
     /// 0); it is written as version `tokens.version + 1`, which is returned. Otherwise nothing is
     /// written: [`StoreError::Conflict`], or [`StoreError::LeaseLost`] when the lock ran out.
-    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError>;
+    async fn save(&self, tokens: &StoredTokens, lock: &Self::Lock) -> Result<u64, StoreError>;
 
     /// Extends a lease for `by` from now, if the store's locks are leases and `lock` still holds
     /// it; [`StoreError::LeaseLost`] otherwise. The default does nothing (locks that do not run
     /// out).
-    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+    async fn extend(&self, lock: &mut Self::Lock, by: Duration) -> Result<(), StoreError> {
         let _ = (lock, by);
         Ok(())
     }
@@ -488,20 +460,31 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     /// Releases `lock` now, and waits until it is released. The default drops it, which is
     /// enough for locks released by dropping; a store whose release is a network call (a lease)
     /// does it here, so that a process about to exit (a command-line tool) leaves nothing held.
-    async fn release(&self, lock: StoreLock) {
+    async fn release(&self, lock: Self::Lock) {
         drop(lock);
     }
 
     /// Replaces whatever is stored with `tokens` (an operator's new tokens): takes the lock, reads
-    /// the version, and saves over it with a new operator generation ([`Lineage`]), so that
-    /// every host follows it. Returns the new version.
+    /// the version (also of a document that cannot be read: replacing is for that too), and saves
+    /// over it with a new operator generation ([`Lineage`]), so that every host follows it.
+    /// Returns the new version. Stores do not override it.
     async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
         let lock = self.lock().await?;
-        // An unreadable document is overwritten too: that is what replacing is for.
-        let stored = self.load().await.ok().flatten();
-        let version = stored.as_ref().map_or(0, |stored| stored.version);
-        let tokens = operator_write(tokens, stored.as_ref(), version);
-        let saved = self.save(&tokens, &lock).await;
+        let saved = async {
+            let (stored, version) = match self.load().await {
+                Ok(stored) => {
+                    let version = stored.as_ref().map_or(0, |stored| stored.version);
+                    (stored, version)
+                }
+                Err(error) => match error.overwrite_version() {
+                    Some(version) => (None, version),
+                    None => return Err(error),
+                },
+            };
+            let tokens = operator_write(tokens, stored.as_ref(), version);
+            self.save(&tokens, &lock).await
+        }
+        .await;
         self.release(lock).await;
         saved
     }
@@ -515,29 +498,27 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
 }
 
 #[async_trait]
-impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
+impl<T: TokenStore> TokenStore for std::sync::Arc<T> {
+    type Lock = T::Lock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         (**self).load().await
     }
 
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
+    async fn lock(&self) -> Result<T::Lock, StoreError> {
         (**self).lock().await
     }
 
-    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
+    async fn save(&self, tokens: &StoredTokens, lock: &T::Lock) -> Result<u64, StoreError> {
         (**self).save(tokens, lock).await
     }
 
-    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
+    async fn extend(&self, lock: &mut T::Lock, by: Duration) -> Result<(), StoreError> {
         (**self).extend(lock, by).await
     }
 
-    async fn release(&self, lock: StoreLock) {
+    async fn release(&self, lock: T::Lock) {
         (**self).release(lock).await
-    }
-
-    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
-        (**self).replace(tokens).await
     }
 
     fn kind(&self) -> &'static str {

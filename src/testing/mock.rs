@@ -182,20 +182,20 @@ impl Default for MockGenLogsBuilder {
 impl MockGenLogsBuilder {
     /// The `x-api-key` the gateway accepts (default [`DEFAULT_API_KEY`]); any other gets
     /// `403 {"message":"Forbidden"}`.
-    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
+    pub fn with_api_key(mut self, api_key: impl Into<String>) -> Self {
         self.api_key = api_key.into();
         self
     }
 
     /// How long issued access tokens live (default [`DEFAULT_ACCESS_LIFETIME`]). Zero issues
     /// tokens that are already expired.
-    pub fn access_lifetime(mut self, lifetime: Duration) -> Self {
+    pub fn with_access_lifetime(mut self, lifetime: Duration) -> Self {
         self.policy.access_lifetime = lifetime;
         self
     }
 
     /// How long issued refresh tokens live (default [`DEFAULT_REFRESH_LIFETIME`]).
-    pub fn refresh_lifetime(mut self, lifetime: Duration) -> Self {
+    pub fn with_refresh_lifetime(mut self, lifetime: Duration) -> Self {
         self.policy.refresh_lifetime = lifetime;
         self
     }
@@ -204,26 +204,26 @@ impl MockGenLogsBuilder {
     /// and refresh token descended from the same `issue_tokens()` (default `true`, as RFC 9700
     /// §4.14 recommends). Either way the reuse is answered 401 and counted in
     /// [`MockGenLogs::reuses`].
-    pub fn revoke_family_on_reuse(mut self, revoke: bool) -> Self {
+    pub fn with_revoke_family_on_reuse(mut self, revoke: bool) -> Self {
         self.policy.revoke_family_on_reuse = revoke;
         self
     }
 
     /// The form of `expires` in token responses (default [`ExpiresFormat::GENLOGS`]: naive,
     /// six fractional digits).
-    pub fn expires_format(mut self, format: ExpiresFormat) -> Self {
+    pub fn with_expires_format(mut self, format: ExpiresFormat) -> Self {
         self.expires_format = format;
         self
     }
 
     /// The loopback port to listen on (default 0: a free port).
-    pub fn port(mut self, port: u16) -> Self {
+    pub fn with_port(mut self, port: u16) -> Self {
         self.port = port;
         self
     }
 
     /// The `user_id` and `company_id` in token responses (default `user-42`, 7).
-    pub fn user(mut self, user_id: impl Into<String>, company_id: i64) -> Self {
+    pub fn with_user(mut self, user_id: impl Into<String>, company_id: i64) -> Self {
         self.user_id = user_id.into();
         self.company_id = company_id;
         self
@@ -232,7 +232,7 @@ impl MockGenLogsBuilder {
     /// The server's clock (default [`SystemClock`]): what it issues tokens against, when they
     /// expire, and its `Date` header. Give it the [`ManualClock`](crate::manager::ManualClock) the
     /// manager under test uses to run days of token lifetimes in a test.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -240,7 +240,7 @@ impl MockGenLogsBuilder {
     /// How far the `Date` header of its token responses runs behind its clock (default zero).
     /// Real servers' `Date` has one-second resolution and may lag their clock further: a client
     /// that measures token lifetimes on the server's `Date` must not overshoot the real expiry.
-    pub fn date_lag(mut self, lag: Duration) -> Self {
+    pub fn with_date_lag(mut self, lag: Duration) -> Self {
         self.date_lag = lag;
         self
     }

@@ -12,7 +12,7 @@
 //!   ready to seed a store.
 //! - **Reuse detection.** Presenting a rotated refresh token again is answered 401, counted in
 //!   [`reuses`](MockGenLogs::reuses), and (by default, as RFC 9700 §4.14 recommends) revokes the
-//!   whole token family ([`revoke_family_on_reuse(false)`](MockGenLogsBuilder::revoke_family_on_reuse)
+//!   whole token family ([`revoke_family_on_reuse(false)`](MockGenLogsBuilder::with_revoke_family_on_reuse)
 //!   to only reject).
 //! - **Its bodies.** FastAPI's 401 `{"detail": …}` and 422 list, the gateway's 403 and 429
 //!   `{"message": …}`, text 500s. A wrong or missing `x-api-key` gets the gateway's 403.

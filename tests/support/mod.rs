@@ -5,12 +5,34 @@
 pub mod capture;
 pub mod child;
 pub mod fixture;
-pub mod genlogs;
 pub mod redis;
 pub mod sentinel;
-pub mod server;
 
 use std::error::Error as _;
+
+use genlogs_auth::testing::{Fault, MockGenLogs, DEFAULT_ACCESS_LIFETIME};
+
+/// How long the stand-in's access tokens live.
+pub const ACCESS_LIFETIME: chrono::Duration =
+    match chrono::Duration::from_std(DEFAULT_ACCESS_LIFETIME) {
+        Ok(lifetime) => lifetime,
+        Err(_) => panic!("30 minutes fit"),
+    };
+
+/// A stand-in that answers every request with `fault`.
+pub async fn answering(fault: Fault) -> MockGenLogs {
+    let genlogs = MockGenLogs::start().await;
+    genlogs.fail_always(fault);
+    genlogs
+}
+
+/// A new empty directory, removed when the value is dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("genlogs-auth-test-")
+        .tempdir()
+        .unwrap()
+}
 
 /// Asserts that none of `secrets` appears in the error's `{}`, `{:#}`, `{:?}`, `{:#?}`, nor in
 /// the `{}` and `{:?}` of any error in its `source()` chain.

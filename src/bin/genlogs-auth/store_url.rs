@@ -2,9 +2,9 @@
 //! Opening one is a single match, so a new kind of store is one arm.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use genlogs_auth::{FileStore, TokenStore};
+use genlogs_auth::store::BoxedStore;
+use genlogs_auth::FileStore;
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +68,9 @@ impl StoreUrl {
     }
 
     /// Opens the store.
-    pub fn open(&self) -> Result<Arc<dyn TokenStore>, String> {
+    pub fn open(&self) -> Result<BoxedStore, String> {
         match self {
-            StoreUrl::File(path) => Ok(Arc::new(FileStore::new(path))),
+            StoreUrl::File(path) => Ok(BoxedStore::new(FileStore::new(path))),
             StoreUrl::Redis(url) => open_redis(url),
         }
     }
@@ -86,7 +86,7 @@ const ALLOW_PLAINTEXT_VAR: &str = "GENLOGS_STORE_ALLOW_PLAINTEXT";
 /// only with `GENLOGS_STORE_ALLOW_PLAINTEXT=1`: all from the environment, like every secret of
 /// this command. Nothing is connected until the first command.
 #[cfg(feature = "redis")]
-fn open_redis(url: &str) -> Result<Arc<dyn TokenStore>, String> {
+fn open_redis(url: &str) -> Result<BoxedStore, String> {
     let name = std::env::var("GENLOGS_STORE_NAME").unwrap_or_else(|_| "default".into());
     let allow_plaintext = std::env::var_os(ALLOW_PLAINTEXT_VAR).is_some_and(|value| value == "1");
     let mut store = redis_store(url, &name, allow_plaintext)?;
@@ -95,7 +95,7 @@ fn open_redis(url: &str) -> Result<Arc<dyn TokenStore>, String> {
             .map_err(|e| format!("GENLOGS_STORE_KEY: {e}"))?;
         store = store.with_encryption_key(key);
     }
-    Ok(Arc::new(store))
+    Ok(BoxedStore::new(store))
 }
 
 /// The store for `url`; a refusal of plain `redis://` to a remote host says how to opt in here.
@@ -119,7 +119,7 @@ fn redis_store(
 }
 
 #[cfg(not(feature = "redis"))]
-fn open_redis(_url: &str) -> Result<Arc<dyn TokenStore>, String> {
+fn open_redis(_url: &str) -> Result<BoxedStore, String> {
     Err("this build has no Redis store (cargo feature `redis`); use a file store".into())
 }
 

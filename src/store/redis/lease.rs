@@ -2,8 +2,12 @@
 //! an owner id drawn at random for every lease, so that only its holder can release, extend or
 //! save under it.
 
-use super::connection::Connection;
+use std::time::Duration;
+
 use tokio::sync::Notify;
+
+use super::connection::Connection;
+use crate::store::StoreLock;
 
 use super::scripts;
 
@@ -11,9 +15,11 @@ use super::scripts;
 /// process (another manager, or the next task) tries again at once instead of at its next poll.
 pub(super) static RELEASED: Notify = Notify::const_new();
 
-/// What a [`StoreLock`](crate::store::StoreLock) from a `RedisStore` carries: which lease, and how to
-/// release it when dropped.
-pub(super) struct LeaseGuard {
+/// The lock of a [`RedisStore`](super::RedisStore): a lease on the grant's lock key, owned by a
+/// random id drawn for it, released when dropped (in a task) or by
+/// [`TokenStore::release`](crate::store::TokenStore::release) (awaited). Its store's `save`
+/// and `extend` take only a lease on their own key, and Redis checks the owner.
+pub struct RedisLock {
     /// The lock key this lease is on (a guard from another grant's store is not this lease).
     pub(super) lock_key: String,
     /// The random value stored in the lock key while this lease holds it.
@@ -21,25 +27,45 @@ pub(super) struct LeaseGuard {
     /// The tokens key, passed to the release script with the lock key (same hash slot).
     tokens_key: String,
     connection: Connection,
+    /// How long the lease lasts from when the request that took or last extended it was sent.
+    pub(super) lease: Duration,
 }
 
-impl LeaseGuard {
+impl RedisLock {
     pub(super) fn new(
         tokens_key: String,
         lock_key: String,
         owner: String,
         connection: Connection,
+        lease: Duration,
     ) -> Self {
         Self {
             lock_key,
             owner,
             tokens_key,
             connection,
+            lease,
         }
     }
 }
 
-impl LeaseGuard {
+impl StoreLock for RedisLock {
+    fn lease(&self) -> Option<Duration> {
+        Some(self.lease)
+    }
+}
+
+/// The lease's length only: the owner id is the lease's capability.
+impl std::fmt::Debug for RedisLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLock")
+            .field("lock_key", &self.lock_key)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLock {
     /// Releases the lease now and waits for Redis's answer (`TokenStore::release`): what a
     /// process about to exit needs, where a task spawned on drop would never run.
     pub(super) async fn release(mut self) {
@@ -66,7 +92,7 @@ async fn release(mut connection: Connection, keys: [String; 2], owner: String) {
     RELEASED.notify_waiters();
 }
 
-impl Drop for LeaseGuard {
+impl Drop for RedisLock {
     /// Releases the lease in a task on the current Tokio runtime, unless it was released
     /// explicitly. Outside a runtime (or if the release fails) the lease simply runs out: the
     /// next holder waits for it, nothing breaks.

@@ -17,19 +17,20 @@ mod sealing;
 mod sentinel;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::RedisError;
 
+use crate::clock::{Clock, SystemClock};
 use crate::store::{
-    decode_document, next_version, StoreError, StoreLock, StoredTokens, TokenStore,
-    UnreadableReason,
+    decode_document, next_version, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
 use connection::{Connection, Target};
 use durability::{Answers, AofSupport, Durability};
 use endpoint::Endpoint;
-use lease::LeaseGuard;
+pub use lease::RedisLock;
 
 pub use sealing::{EncryptionKey, InvalidKey};
 
@@ -361,6 +362,8 @@ pub struct RedisStore {
     lease: Duration,
     lock_wait: Duration,
     timeout: Duration,
+    /// What lock waits and the orphan sweep's end are measured and slept on.
+    clock: Arc<dyn Clock>,
 }
 
 impl RedisStore {
@@ -459,6 +462,7 @@ impl RedisStore {
             lease: DEFAULT_LEASE,
             lock_wait: crate::store::DEFAULT_LOCK_WAIT,
             timeout: DEFAULT_REDIS_TIMEOUT,
+            clock: Arc::new(SystemClock::new()),
         }
     }
 }
@@ -538,6 +542,16 @@ impl RedisStore {
     #[must_use]
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// The clock that [`lock`](TokenStore::lock)'s wait for another holder is measured and slept
+    /// on (give the manager's [`ManualClock`](crate::manager::ManualClock) to drive it in a
+    /// test). Default: [`SystemClock`]. Redis's own timeouts ([`with_timeout`](Self::with_timeout))
+    /// and the lease in Redis are real time: they bound real I/O.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -721,36 +735,23 @@ impl RedisStore {
         }
     }
 
-    fn unreadable(&self, reason: UnreadableReason) -> StoreError {
+    fn unreadable(&self, version: u64, reason: UnreadableReason) -> StoreError {
         StoreError::Unreadable {
             store: format!("Redis key {}", self.tokens_key),
             reason,
+            version,
         }
     }
 
-    /// The lease `lock` holds on this store, if it is one of this store's.
-    fn lease_of<'a>(&self, lock: &'a StoreLock) -> Result<&'a LeaseGuard, StoreError> {
-        match lock.guard::<LeaseGuard>() {
-            Some(guard) if guard.lock_key == self.lock_key => Ok(guard),
-            _ => Err(StoreError::Other(
+    /// Checks that `lock` is a lease on this store's grant.
+    fn own<'a>(&self, lock: &'a RedisLock) -> Result<&'a RedisLock, StoreError> {
+        if lock.lock_key == self.lock_key {
+            Ok(lock)
+        } else {
+            Err(StoreError::Other(
                 "the lock was not taken from this RedisStore; nothing was written".into(),
-            )),
+            ))
         }
-    }
-
-    /// The stored version alone (stored in clear beside the document): what an operator's
-    /// replacement must compare against even when the document itself cannot be read.
-    async fn stored_version(&self) -> Result<u64, StoreError> {
-        let mut connection = self.connection().await?;
-        let version: Option<String> = self
-            .bounded(
-                redis::cmd("HGET")
-                    .arg(&self.tokens_key)
-                    .arg("version")
-                    .query_async(&mut connection),
-            )
-            .await?;
-        Ok(version.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 }
 
@@ -792,6 +793,8 @@ impl std::error::Error for RedisFailure {}
 
 #[async_trait]
 impl TokenStore for RedisStore {
+    type Lock = RedisLock;
+
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         let mut connection = self.connection().await?;
         let (version, document, saved_on, instance): (
@@ -809,15 +812,23 @@ impl TokenStore for RedisStore {
         let Some(document) = document else {
             return Ok(None);
         };
-        let version: u64 = version.and_then(|v| v.parse().ok()).ok_or_else(|| {
-            self.unreadable(UnreadableReason::NotATokenDocument {
-                problem: "its version is missing or not a number".into(),
-            })
-        })?;
+        // The save script counts a missing version as 0.
+        let version: u64 = match version {
+            None => 0,
+            Some(version) => version.parse().map_err(|_| {
+                self.unreadable(
+                    0,
+                    UnreadableReason::NotATokenDocument {
+                        problem: "its version is not a number".into(),
+                    },
+                )
+            })?,
+        };
         let json = sealing::open(self.encryption.as_ref(), &self.name, version, &document)
-            .map_err(|reason| self.unreadable(reason))?;
-        let mut tokens = decode_document(&json)
-            .map_err(|problem| self.unreadable(UnreadableReason::NotATokenDocument { problem }))?;
+            .map_err(|reason| self.unreadable(version, reason))?;
+        let mut tokens = decode_document(&json).map_err(|problem| {
+            self.unreadable(version, UnreadableReason::NotATokenDocument { problem })
+        })?;
         // Saved by another server instance (restarted, failed over, restored): it may have lost
         // later writes. Unknown on either side (an older document, `INFO` refused): not flagged.
         tokens.lineage.instance_changed = matches!(
@@ -829,12 +840,12 @@ impl TokenStore for RedisStore {
         Ok(Some(StoredTokens { version, ..tokens }))
     }
 
-    async fn lock(&self) -> Result<StoreLock, StoreError> {
+    async fn lock(&self) -> Result<RedisLock, StoreError> {
         let mut connection = self.connection().await?;
         let owner = lease::new_owner()
             .map_err(|_| StoreError::Other("no randomness for a lease owner id".into()))?;
         let lease_ms = lease_ms(self.lease);
-        let waiting_since = Instant::now();
+        let waiting_since = self.clock.monotonic();
         let mut poll = Duration::from_millis(1);
         loop {
             // Registered before trying, so a release in this process that lands between the
@@ -842,9 +853,9 @@ impl TokenStore for RedisStore {
             let released = lease::RELEASED.notified();
             tokio::pin!(released);
             released.as_mut().enable();
-            // Measured before the request leaves, so the local deadline never overstates the
-            // lease Redis grants.
-            let sent_at = Instant::now();
+            // Measured before the request leaves, so the sweep's end never comes before the
+            // orphan's lease ends.
+            let sent_at = self.clock.monotonic();
             // Whether Redis answered, or the connection failed in a way that says the `SET`
             // never left (refused, not connected): then no orphan can follow.
             let settled = std::sync::atomic::AtomicBool::new(false);
@@ -877,7 +888,8 @@ impl TokenStore for RedisStore {
                             self.tokens_key.clone(),
                             self.lock_key.clone(),
                             owner.clone(),
-                            sent_at + self.lease,
+                            self.clock.clone(),
+                            sent_at.saturating_add(self.lease),
                             self.timeout,
                         );
                     }
@@ -885,29 +897,29 @@ impl TokenStore for RedisStore {
                 }
             };
             if taken.is_some() {
-                let guard = LeaseGuard::new(
+                return Ok(RedisLock::new(
                     self.tokens_key.clone(),
                     self.lock_key.clone(),
                     owner,
                     connection,
-                );
-                return Ok(StoreLock::lease(guard, sent_at + self.lease));
+                    self.lease,
+                ));
             }
-            let waited = waiting_since.elapsed();
+            let waited = self.clock.monotonic().saturating_sub(waiting_since);
             if waited >= self.lock_wait {
                 return Err(StoreError::Busy { waited });
             }
             // Another process's release is seen by polling; this process's wakes it at once.
             tokio::select! {
-                () = tokio::time::sleep(poll.min(self.lock_wait - waited)) => {}
+                () = self.clock.sleep(poll.min(self.lock_wait - waited)) => {}
                 () = released => {}
             }
             poll = (poll * 2).min(LOCK_POLL_MAX);
         }
     }
 
-    async fn save(&self, tokens: &StoredTokens, lock: &StoreLock) -> Result<u64, StoreError> {
-        let guard = self.lease_of(lock)?;
+    async fn save(&self, tokens: &StoredTokens, lock: &RedisLock) -> Result<u64, StoreError> {
+        let guard = self.own(lock)?;
         let version = next_version(tokens.version)?;
         let json = serde_json::to_vec(&StoredTokens {
             version,
@@ -942,11 +954,10 @@ impl TokenStore for RedisStore {
         Ok(version)
     }
 
-    async fn extend(&self, lock: &mut StoreLock, by: Duration) -> Result<(), StoreError> {
-        let guard = self.lease_of(lock)?;
+    async fn extend(&self, lock: &mut RedisLock, by: Duration) -> Result<(), StoreError> {
+        let guard = self.own(lock)?;
         let by_ms = lease_ms(by);
         let mut connection = self.connection().await?;
-        let sent_at = Instant::now();
         // The milliseconds left after the extension (never fewer than before it), 0 when lost.
         let left: i64 = self
             .bounded(
@@ -963,26 +974,12 @@ impl TokenStore for RedisStore {
         };
         // Redis measured what is left after the request left here, so counting it from then
         // never overstates the lease.
-        lock.set_deadline(sent_at + Duration::from_millis(left));
+        lock.lease = Duration::from_millis(left);
         Ok(())
     }
 
-    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
-        let lock = self.lock().await?;
-        // The version is stored in clear, so a document this store cannot decrypt (a rotated
-        // key) is still replaced, as replacing is for.
-        let version = self.stored_version().await?;
-        let stored = self.load().await.ok().flatten();
-        let tokens = crate::store::operator_write(tokens, stored.as_ref(), version);
-        let saved = self.save(&tokens, &lock).await;
-        self.release(lock).await;
-        saved
-    }
-
-    async fn release(&self, lock: StoreLock) {
-        if let Ok(guard) = lock.into_guard::<lease::LeaseGuard>() {
-            guard.release().await;
-        }
+    async fn release(&self, lock: RedisLock) {
+        lock.release().await;
     }
 
     fn kind(&self) -> &'static str {

@@ -5,7 +5,10 @@
 //! the outage. The store hands each such owner id to [`sweep`], which releases it (owner-checked,
 //! so a lease someone else took is never touched) as soon as Redis answers.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
 
 use super::connection::Connection;
 use super::lease::RELEASED;
@@ -22,14 +25,16 @@ const SWEEP_ANSWERS: u32 = 3;
 
 /// Releases the lease `owner` may hold on `lock_key`, in a task on the current runtime: tries
 /// every [`SWEEP_EVERY`] until Redis releases it, has answered [`SWEEP_ANSWERS`] times that it
-/// does not hold it, or `until` (when the orphan would have run out anyway) has passed.
+/// does not hold it, or `until` on `clock` (when the orphan would have run out anyway) has
+/// passed.
 /// Outside a runtime nothing happens: the orphan runs out by itself.
 pub(super) fn sweep(
     connection: Connection,
     tokens_key: String,
     lock_key: String,
     owner: String,
-    until: Instant,
+    clock: Arc<dyn Clock>,
+    until: Duration,
     timeout: Duration,
 ) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -38,7 +43,7 @@ pub(super) fn sweep(
     runtime.spawn(async move {
         let mut connection = connection;
         let mut not_held = 0;
-        while Instant::now() < until && not_held < SWEEP_ANSWERS {
+        while clock.monotonic() < until && not_held < SWEEP_ANSWERS {
             let released = tokio::time::timeout(
                 timeout,
                 scripts::RELEASE
@@ -57,7 +62,7 @@ pub(super) fn sweep(
                 Ok(Ok(_)) => not_held += 1,
                 Ok(Err(_)) | Err(_) => {}
             }
-            tokio::time::sleep(SWEEP_EVERY).await;
+            clock.sleep(SWEEP_EVERY).await;
         }
     });
 }

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use genlogs_auth::{
-    client::Expiry, store::StoreLock, store::TokenHealth, store::TokenState, AccessToken,
-    RefreshToken, StoredTokens, TokenStore,
+    client::Expiry, store::BoxedLock, store::BoxedStore, store::TokenHealth, store::TokenState,
+    AccessToken, RefreshToken, StoredTokens, TokenStore,
 };
 use serde_json::Value;
 
@@ -120,7 +120,7 @@ async fn save(url: &StoreUrl, tokens: &StoredTokens, force: bool) -> Result<u64,
     // Check and write under one lock, so that a refresh in between is not overwritten; released
     // explicitly, so that no lease outlives this process.
     let lock = store.lock().await.map_err(|e| Failure::from_error(&e, 1))?;
-    let written = check_and_save(url, &*store, &lock, tokens.clone()).await;
+    let written = check_and_save(url, &store, &lock, tokens.clone()).await;
     store.release(lock).await;
     written
 }
@@ -128,8 +128,8 @@ async fn save(url: &StoreUrl, tokens: &StoredTokens, force: bool) -> Result<u64,
 /// Refuses to overwrite live tokens; otherwise saves over the stored version.
 async fn check_and_save(
     url: &StoreUrl,
-    store: &dyn TokenStore,
-    lock: &StoreLock,
+    store: &BoxedStore,
+    lock: &BoxedLock,
     tokens: StoredTokens,
 ) -> Result<u64, Failure> {
     let stored = store.load().await.map_err(|e| Failure::from_error(&e, 1))?;

@@ -3,7 +3,7 @@
 //! service that sits idle longer than a refresh token lives keeps its grant.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use genlogs_auth::{manager::GrantRenewal, TokenManager};
+use genlogs_auth::{manager::GrantRenewal, TokenManager, TokenStore};
 use serde_json::json;
 
 use crate::args::{Global, KeepAliveArgs};

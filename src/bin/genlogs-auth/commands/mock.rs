@@ -11,14 +11,14 @@ use crate::{Failure, Outcome};
 
 pub async fn run(global: &Global, args: &MockArgs) -> Result<Outcome, Failure> {
     let mut builder = MockGenLogs::builder()
-        .port(args.port)
-        .access_lifetime(Duration::from_secs(args.access_lifetime))
-        .refresh_lifetime(Duration::from_secs(args.refresh_lifetime))
-        .revoke_family_on_reuse(!args.no_revoke_on_reuse);
+        .with_port(args.port)
+        .with_access_lifetime(Duration::from_secs(args.access_lifetime))
+        .with_refresh_lifetime(Duration::from_secs(args.refresh_lifetime))
+        .with_revoke_family_on_reuse(!args.no_revoke_on_reuse);
     if let Some(key) =
         crate::secrets::optional_api_key(global.api_key_file.as_deref()).map_err(Failure::new)?
     {
-        builder = builder.api_key(key.expose_secret());
+        builder = builder.with_api_key(key.expose_secret());
     }
     let genlogs = builder
         .try_start()

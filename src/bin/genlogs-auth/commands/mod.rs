@@ -7,9 +7,8 @@ pub mod mock;
 pub mod refresh;
 pub mod status;
 
-use std::sync::Arc;
-
-use genlogs_auth::{AuthClient, TokenManager, TokenStore};
+use genlogs_auth::store::BoxedStore;
+use genlogs_auth::{AuthClient, TokenManager};
 
 use crate::args::Global;
 use crate::store_url::StoreUrl;
@@ -34,7 +33,7 @@ pub fn store_url(global: &Global) -> Result<StoreUrl, Failure> {
 }
 
 /// The store named by `--store`/`GENLOGS_STORE`, opened (nothing is connected yet).
-pub fn store(global: &Global) -> Result<(StoreUrl, Arc<dyn TokenStore>), Failure> {
+pub fn store(global: &Global) -> Result<(StoreUrl, BoxedStore), Failure> {
     let url = store_url(global)?;
     let store = url.open().map_err(Failure::new)?;
     Ok((url, store))
@@ -60,7 +59,7 @@ pub fn manager(global: &Global, client: AuthClient) -> Result<(StoreUrl, TokenMa
 pub fn manager_and_store(
     global: &Global,
     client: AuthClient,
-) -> Result<(StoreUrl, TokenManager, Arc<dyn TokenStore>), Failure> {
+) -> Result<(StoreUrl, TokenManager, BoxedStore), Failure> {
     let (url, store) = store(global)?;
     Ok((
         url,

@@ -1,7 +1,7 @@
 //! `status`: what a store holds, read without contacting GenLogs, for people and monitoring.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use genlogs_auth::{store::NewTokensReason, store::TokenHealth, StoredTokens};
+use genlogs_auth::{store::NewTokensReason, store::TokenHealth, StoredTokens, TokenStore};
 use serde_json::{json, Value};
 
 use crate::args::Global;
