@@ -5,7 +5,7 @@
 //!
 //! The processes are this bench binary, re-run with `FLEET_HERD_CHILD` set.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod fixtures;
 
 use std::io::{BufRead, BufReader, Write};
@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use fixtures::genlogs::FakeGenlogs;
 use fixtures::redis::RedisServer;
-use genlogs_auth::{AuthClient, RedisStore, RefreshToken, StoredTokens, TokenManager, TokenStore};
+use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::{AuthClient, RedisStore, StoredTokens, TokenManager, TokenStore};
 
 const API_KEY: &str = "bench-api-key";
 const PROCESSES: usize = 3;
@@ -111,13 +111,15 @@ fn main() {
         .build()
         .unwrap();
     let redis = RedisServer::start();
-    let (genlogs, server) = runtime.block_on(FakeGenlogs::serve(API_KEY));
+    let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key(API_KEY).start());
     let seed = |grant: &str| {
-        let (_, refresh) = genlogs.create_tokens();
+        let refresh = genlogs.issue_tokens().refresh_token;
         runtime
-            .block_on(RedisStore::new(&redis.url(), grant).unwrap().replace(
-                &StoredTokens::from_refresh_token(RefreshToken::new(refresh)),
-            ))
+            .block_on(
+                RedisStore::new(&redis.url(), grant)
+                    .unwrap()
+                    .replace(&StoredTokens::from_refresh_token(refresh)),
+            )
             .unwrap();
     };
 
@@ -126,7 +128,7 @@ fn main() {
     for round in 0..20 {
         let grant = format!("single-{round}");
         seed(&grant);
-        let manager = manager(&server.base_url(), &redis.url(), &grant);
+        let manager = manager(&genlogs.base_url(), &redis.url(), &grant);
         let started = Instant::now();
         runtime.block_on(manager.access_token()).unwrap();
         single.push(started.elapsed());
@@ -140,7 +142,7 @@ fn main() {
         let grant = format!("herd-{herd}");
         seed(&grant);
         let mut children: Vec<Child> = (0..PROCESSES)
-            .map(|_| spawn(&server.base_url(), &redis.url(), &grant))
+            .map(|_| spawn(&genlogs.base_url(), &redis.url(), &grant))
             .collect();
         for child in &mut children {
             line_with(child, "READY");

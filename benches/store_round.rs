@@ -3,15 +3,15 @@
 //! (plain and encrypted, on a `redis-server` this bench starts), and the store's own share alone:
 //! one lock → load → save → release round. Printed as ratios against `MemoryStore`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod fixtures;
 mod support;
 
 use std::time::Duration;
 
 use criterion::Criterion;
-use fixtures::genlogs::FakeGenlogs;
 use fixtures::redis::RedisServer;
+use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     store::redis::EncryptionKey, store::BoxedStore, AuthClient, FileStore, MemoryStore, RedisStore,
     RefreshToken, StoredTokens, TokenManager, TokenStore,
@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (genlogs, server) = server_runtime.block_on(FakeGenlogs::serve(API_KEY));
+    let genlogs = server_runtime.block_on(MockGenLogs::builder().with_api_key(API_KEY).start());
 
     let mut group = c.benchmark_group("store_round");
     group.measurement_time(Duration::from_secs(3));
@@ -82,16 +82,12 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
     for (name, store) in STORES.iter().zip(stores(&redis, dir.path(), "refresh")) {
-        let (_, refresh) = genlogs.create_tokens();
+        let refresh = genlogs.issue_tokens().refresh_token;
         runtime
-            .block_on(
-                store.replace(&StoredTokens::from_refresh_token(RefreshToken::new(
-                    refresh,
-                ))),
-            )
+            .block_on(store.replace(&StoredTokens::from_refresh_token(refresh)))
             .unwrap();
         let client = AuthClient::builder(API_KEY)
-            .with_base_url(server.base_url())
+            .with_base_url(genlogs.base_url())
             .build()
             .unwrap();
         let manager = TokenManager::builder(client, store)

@@ -7,14 +7,13 @@
 //! cargo run --example fleet --features redis
 //! ```
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
+use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
-    store::redis::EncryptionKey, AuthClient, RedisStore, RefreshToken, StoredTokens, TokenManager,
-    TokenStore,
+    store::redis::EncryptionKey, AuthClient, RedisStore, StoredTokens, TokenManager, TokenStore,
 };
-use support::genlogs::FakeGenlogs;
 use support::redis::RedisServer;
 
 #[tokio::main]
@@ -32,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let redis = RedisServer::start();
     let api_key = "example-api-key";
-    let (genlogs, server) = FakeGenlogs::serve(api_key).await;
+    let genlogs = MockGenLogs::builder().with_api_key(api_key).start().await;
     // Every host gets the same key (from a secret manager, say); Redis only ever sees ciphertext.
     let key_hex = "5f".repeat(32);
 
@@ -40,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let store = RedisStore::new(&redis.url(), "user-42")?
             .with_encryption_key(EncryptionKey::from_hex(&key_hex)?);
         let client = AuthClient::builder(api_key)
-            .with_base_url(server.base_url())
+            .with_base_url(genlogs.base_url())
             .build()?;
         println!("{name}: {store:?}");
         Ok(TokenManager::builder(client, store).build())
@@ -48,12 +47,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (host_a, host_b) = (host("host A")?, host("host B")?);
 
     // Once, by an operator: the refresh token from `POST /auth/token`.
-    let (_, refresh_token) = genlogs.create_tokens();
+    let refresh_token = genlogs.issue_tokens().refresh_token;
     RedisStore::new(&redis.url(), "user-42")?
         .with_encryption_key(EncryptionKey::from_hex(&key_hex)?)
-        .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
-            refresh_token,
-        )))
+        .replace(&StoredTokens::from_refresh_token(refresh_token))
         .await?;
 
     // Both hosts need a token at once: one takes the lease and refreshes, the other waits for

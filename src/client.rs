@@ -89,12 +89,12 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 /// - **No redirects, no proxy on loopback.** The request carries the refresh token (query) and the
 ///   api key (header); reqwest would resend custom headers such as `x-api-key` to whatever a
 ///   `Location` names. A 3xx is an error, and no `Referer` is ever sent, also with a caller's
-///   `reqwest::ClientBuilder` (both are forced on it; `tests/transport.rs`). Plain http is allowed
+///   `reqwest::ClientBuilder` (both are forced on it; `tests/it/client_transport.rs`). Plain http is allowed
 ///   only to loopback, and then no proxy is used, so `HTTP_PROXY` / `ALL_PROXY` cannot carry it off
 ///   the host in clear (`tests/proxy_env.rs`).
 /// - **Credentials stay on the GenLogs origin.** The middleware adds `Access-Token` and `x-api-key`
 ///   only to requests for the API origin, and its client never follows a redirect to another origin
-///   (reqwest would forward both headers there; `tests/middleware.rs` shows it does).
+///   (reqwest would forward both headers there; `tests/it/middleware.rs` shows it does).
 /// - **No URLs in errors.** reqwest's `Error` displays the full URL, query included. Every transport
 ///   error is stripped with `without_url()`, response objects are rebuilt without their URL, and
 ///   tracing spans name the operation only.
@@ -116,7 +116,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 ///
 /// # Robustness
 ///
-/// - **Fuzzing the response path** (`tests/fuzz_responses.rs`, proptest): status, headers and body
+/// - **Fuzzing the response path** (`tests/it/client_fuzz.rs`, proptest): status, headers and body
 ///   go out of a real loopback server, through reqwest, the hooks, the generated code and the error
 ///   mapping. Inputs: arbitrary bytes, token responses with wrong types, missing fields, huge
 ///   numbers, every datetime shape, truncated JSON, invalid UTF-8, 2,000-deep nesting, error bodies
@@ -140,7 +140,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 /// - **Property tests:** every accepted datetime form round-trips with 0–9 fractional digits and any
 ///   offset, and nothing outside the grammar parses (`src/expiry.rs`); the quirk pass is idempotent
 ///   on any mix of upstream's quirks and plausible edits (`tests/codegen/properties.rs`).
-/// - **Hostile servers** (`tests/hostile.rs`): a body trickled at one byte per second ends in a
+/// - **Hostile servers** (`tests/it/client_hostile.rs`): a body trickled at one byte per second ends in a
 ///   timeout within the configured 2.5 s; a 64 MiB body declared by `Content-Length` is refused
 ///   without reading it; a 64 MiB chunked body and an endless one are cut at the cap. The process's
 ///   peak resident size stays under 32 MiB throughout (it would pass 64 MiB if any body were

@@ -5,14 +5,15 @@
 //! A binary of its own with a single test: environment variables are process-wide, and reqwest
 //! reads them when a client is built.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use genlogs_auth::reqwest;
-use genlogs_auth::{AuthClient, RefreshToken};
 use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::AuthClient;
 
 const API_KEY: &str = "proxy-env-key-SECRET";
 
@@ -61,12 +62,7 @@ async fn loopback_requests_never_go_through_an_environment_proxy() {
             config = config.with_http_client_builder(builder);
         }
         let refresh = genlogs.issue_tokens().refresh_token;
-        config
-            .build()
-            .unwrap()
-            .refresh(&refresh)
-            .await
-            .unwrap();
+        config.build().unwrap().refresh(&refresh).await.unwrap();
     }
     assert_eq!(
         genlogs.refreshes(),

@@ -1,17 +1,18 @@
 //! A capturing `tracing` subscriber at TRACE, installed as the global default in a binary of its
 //! own (so no other test shares its callsites), sees the manager's spans and events, and no secret.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use genlogs_auth::testing::Fault;
 use genlogs_auth::{MemoryStore, RefreshToken, StoredTokens};
 use support::capture::Captured;
 use support::fixture::{Fixture, FlakyStore, API_KEY};
 use support::ACCESS_LIFETIME;
-use genlogs_auth::testing::Fault;
 
 #[tokio::test]
 async fn no_secret_reaches_any_trace_event_or_span() {
@@ -41,9 +42,10 @@ async fn no_secret_reaches_any_trace_event_or_span() {
     store.failing.store(false, Ordering::SeqCst);
     manager.access_token().await.unwrap();
     fx.clock.advance(past_expiry);
-    fx.genlogs.fail_always((Fault::text(503, "Service Unavailable")));
+    fx.genlogs
+        .fail_always(Fault::text(503, "Service Unavailable"));
     manager.access_token().await.unwrap_err();
-    fx.genlogs.fail_always((Fault::text(200, "garbage")));
+    fx.genlogs.fail_always(Fault::text(200, "garbage"));
     fx.clock.advance(Duration::from_secs(3600));
     manager.access_token().await.unwrap_err();
     fx.genlogs.clear_faults();

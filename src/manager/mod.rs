@@ -359,7 +359,7 @@ impl TokenManagerBuilder {
 ///   renewed is adopted, never renewed twice. The task looks again at least hourly.
 /// - It waits on the manager's clock ([`Clock::sleep`]): with a
 ///   [`ManualClock`] a test runs a week of idleness in well under a second
-///   (`tests/manager.rs`: 1-day refresh tokens, 168 hours, 9 renewals, 0 reuse).
+///   (`tests/it/manager.rs`: 1-day refresh tokens, 168 hours, 9 renewals, 0 reuse).
 /// - [`renew_grant_if_due()`](Self::renew_grant_if_due) is one such check. From cron, without a
 ///   long-running process:
 ///

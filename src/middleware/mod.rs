@@ -40,7 +40,7 @@
 //!   is sent; [`token_error(&error)`](token_error) gets it back.
 //! - **No redirect to another origin.** reqwest removes only `Authorization`, `Cookie` and the like
 //!   when a redirect changes host; with its default policy `Access-Token` and `x-api-key` would
-//!   follow a `Location` anywhere (`tests/middleware.rs` shows it does). [`client`] follows
+//!   follow a `Location` anywhere (`tests/it/middleware.rs` shows it does). [`client`] follows
 //!   same-origin redirects (up to [`MAX_REDIRECTS`], 10) and returns any other redirect as the
 //!   response. Building your own reqwest client (or setting
 //!   [`manager.auth_headers()`](crate::TokenManager::auth_headers) by hand), give it

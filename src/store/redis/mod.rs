@@ -110,8 +110,8 @@ fn lease_ms(lease: Duration) -> u64 {
 ///
 /// # What it guarantees
 ///
-/// Each tested against real `redis-server` processes (`tests/redis_store.rs`,
-/// `tests/redis_fleet.rs`):
+/// Each tested against real `redis-server` processes (`tests/it/store_redis.rs`,
+/// `tests/it/store_redis_fleet.rs`):
 ///
 /// - **One refresh per expiry across the fleet.** A refresh starts by taking a lease
 ///   (`SET {genlogs:NAME}:lock <random owner> NX PX`), then re-reads the store: a host that finds
@@ -152,7 +152,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// - **The store is watched.** The [`keep_alive()`](crate::TokenManager::keep_alive) task reads the
 ///   store every [`STORE_WATCH_INTERVAL`](crate::manager::STORE_WATCH_INTERVAL) (2 s) and writes newer tokens
 ///   back at once, so a store that went back is repaired while nobody needs a refresh, before a host
-///   that knows nothing newer (one started after the restore) reads it. `tests/redis_rollback.rs`,
+///   that knows nothing newer (one started after the restore) reads it. `tests/it/store_redis_rollback.rs`,
 ///   four hosts: a store restored one and two rotations back got the newest tokens back after
 ///   1.3–1.4 s, one restarted empty after 3.5 s; 0 reuse; every host served without a restart.
 /// - **Secrets stay secret.** Optional encryption at rest
@@ -165,7 +165,7 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   caller holding no valid token got its store error after 2.0 s (the default timeout), and the
 ///   first refresh came 55 ms after Redis answered again: a lease request that got no answer during
 ///   the pause still runs when Redis resumes, and the store releases it (owner-checked) at once
-///   instead of leaving the fleet to wait out a 45 s lease (`tests/redis_outage.rs`).
+///   instead of leaving the fleet to wait out a 45 s lease (`tests/it/store_redis_outage.rs`).
 /// - **Free while the token is fresh.** The cached-token path never touches the store: with Redis
 ///   paused, callers keep getting the cached token until it expires.
 ///
@@ -197,7 +197,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// The same setters apply ([`with_root_certificate`](Self::with_root_certificate) to every
 /// `rediss://` node); a call that must connect first (the first, or the next after a failed
 /// connection) also waits up to twice `with_timeout` for the connection and the slot map. Tested
-/// against a three-node cluster that `tests/redis_cluster.rs` creates with `redis-server` and
+/// against a three-node cluster that `tests/it/store_redis_cluster.rs` creates with `redis-server` and
 /// `redis-cli` (package `redis-tools`), including a grant whose slot is owned by a node other than
 /// the one named.
 ///
@@ -228,7 +228,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// The other setters apply as to `new`; `rediss://` sentinels mean TLS to the data nodes too. A
 /// command that finds the primary gone fails (its outcome is unknown; the manager re-reads before
 /// deciding) and the next one goes to the new primary; a refused write (`READONLY`) and a read are
-/// sent again at once. `tests/redis_sentinel.rs` runs a primary, a replica and three sentinels:
+/// sent again at once. `tests/it/store_redis_sentinel.rs` runs a primary, a replica and three sentinels:
 /// after the primary was killed, three hosts were served again and refreshed 2.3–2.9 s later, with
 /// no token presented twice.
 ///
@@ -343,7 +343,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// |---|---|---|
 /// | one `redis-server` | one refresh per expiry; leases and compare-and-set; a restart or restore is repaired by the hosts' write-back, and nobody refreshes during the restore grace after it | a restart or restore while no running host holds newer tokens; old fields written back by hand into the running server (no instance change) read by a new host within the watch interval; a host crashing after GenLogs rotated but before the save (no client can recover a lost answer) |
 /// | primary + replicas, `with_min_replicas` (+ `min-replicas-to-write`, AOF) | no token is sent, and no rotation is used, before `n` replicas acknowledged it: a failover to one of them loses nothing acknowledged | a promotion of a replica that missed the write (best effort in Sentinel; rare); all acknowledging replicas lost at once |
-/// | Sentinel (`RedisStore::sentinel`) | the new primary is found after a failover without a restart (`tests/redis_sentinel.rs`, 4 host processes: after `SENTINEL FAILOVER` the next refresh 3.0 s later; after the primary was killed right after a rotation, 9.3 s later, of which 1 s is Sentinel's detection and 7 s the restore grace of the new instance; 0 reuse); with `with_min_replicas`, as above | without `with_min_replicas`: writes to the old primary in the seconds before Sentinel demotes it, or not yet replicated, are lost; the hosts' write-back repairs this while they run |
+/// | Sentinel (`RedisStore::sentinel`) | the new primary is found after a failover without a restart (`tests/it/store_redis_sentinel.rs`, 4 host processes: after `SENTINEL FAILOVER` the next refresh 3.0 s later; after the primary was killed right after a rotation, 9.3 s later, of which 1 s is Sentinel's detection and 7 s the restore grace of the new instance; 0 reuse); with `with_min_replicas`, as above | without `with_min_replicas`: writes to the old primary in the seconds before Sentinel demotes it, or not yet replicated, are lost; the hosts' write-back repairs this while they run |
 /// | Redis Cluster (`RedisStore::cluster`) | both keys in one slot; MOVED/ASK followed; `with_min_replicas` waits on the slot owner's replicas | as for replicas: a failover of the slot owner to a replica that missed the write |
 pub struct RedisStore {
     name: String,

@@ -11,8 +11,6 @@
 //! ("Robustness") records a run of a million:
 //! `GENLOGS_FUZZ_CASES=1000000 cargo test --release --test fuzz_responses`.
 
-mod support;
-
 use std::sync::OnceLock;
 
 use genlogs_auth::testing::{Fault, MockGenLogs};
@@ -247,7 +245,7 @@ fn check(
             .map(String::as_str)
             .filter(|t| !t.trim().is_empty()),
     );
-    support::assert_no_secrets(&error, &secrets);
+    crate::support::assert_no_secrets(&error, &secrets);
     prop_assert!(
         error
             .retry_after()

@@ -5,12 +5,18 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-/// Runs this test binary's ignored `child` test as `role`, with `env`; stdout is piped.
-pub fn spawn_child<V: AsRef<OsStr>>(role: &str, env: &[(&str, V)]) -> Child {
+/// Runs the ignored `child` test of the module `module` (its `module_path!()`) in this test
+/// binary as `role`, with `env`; stdout is piped.
+pub fn spawn_child<V: AsRef<OsStr>>(module: &str, role: &str, env: &[(&str, V)]) -> Child {
+    // libtest names tests by their path without the crate's name.
+    let test = match module.split_once("::") {
+        Some((_, path)) => format!("{path}::child"),
+        None => "child".to_string(),
+    };
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
-            "child",
+            test.as_str(),
             "--exact",
             "--ignored",
             "--nocapture",

@@ -1,15 +1,13 @@
 //! `RedisStore` against real `redis-server` processes: the lease, the owner checks, the
 //! compare-and-set, encryption at rest, and what an unreachable, paused or restarted Redis does.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::redis::{assert_shows_none_of, until_ok, RedisServer};
 use genlogs_auth::{
     store::redis::EncryptionKey, store::StoreLock, store::TokenState, store::UnreadableReason,
     RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore,
 };
-use support::redis::{assert_shows_none_of, until_ok, RedisServer};
 
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 

@@ -3,16 +3,14 @@
 //! another node than the one named, a slot moved (resharded) after the store connected, a paused
 //! node, a wrong password, and a cluster that cannot be reached.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::redis::{assert_shows_none_of, until_ok, RedisCluster};
 use genlogs_auth::store::StoreLock;
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
-use support::redis::{assert_shows_none_of, until_ok, RedisCluster};
 
 fn tokens(refresh: &str) -> StoredTokens {
     StoredTokens::from_refresh_token(RefreshToken::new(refresh))

@@ -1,19 +1,17 @@
 //! The token manager against the loopback stand-in for GenLogs, with a manual clock.
 
-mod support;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::fixture::{stored_refresh, Fixture, FlakyStore, MARGIN};
+use crate::support::ACCESS_LIFETIME;
+use genlogs_auth::testing::Fault;
 use genlogs_auth::{
     store::NewTokensReason, store::TokenState, MemoryStore, RefreshToken, StoredTokens, TokenError,
     TokenStore,
 };
 use serde_json::json;
-use support::fixture::{stored_refresh, Fixture, FlakyStore, MARGIN};
-use support::ACCESS_LIFETIME;
-use genlogs_auth::testing::Fault;
 
 #[tokio::test]
 async fn inside_the_margin_callers_get_the_cached_token_while_one_background_refresh_runs() {
@@ -238,7 +236,8 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
     let fx = Fixture::new().await;
     let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
     let manager = fx.manager(store.clone());
-    fx.genlogs.fail_always((Fault::text(200, "<html>oops</html>")));
+    fx.genlogs
+        .fail_always(Fault::text(200, "<html>oops</html>"));
     let error = manager.access_token().await.unwrap_err();
     assert!(matches!(error, TokenError::Refresh(_)), "{error:?}");
     assert!(!error.needs_new_tokens());
@@ -265,7 +264,10 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
 
 #[tokio::test]
 async fn a_401_after_an_unknown_outcome_says_the_grant_was_lost_and_stops() {
-    for first in [Fault::Drop { rotate: false }, Fault::text(500, "Internal Server Error")] {
+    for first in [
+        Fault::Drop { rotate: false },
+        Fault::text(500, "Internal Server Error"),
+    ] {
         let fx = Fixture::new().await;
         let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
         // GenLogs rotates the token, and the answer is lost (or is a 500).
@@ -295,7 +297,8 @@ async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
     let cached = manager.access_token().await.unwrap();
-    fx.genlogs.fail_always((Fault::text(503, "Service Unavailable")));
+    fx.genlogs
+        .fail_always(Fault::text(503, "Service Unavailable"));
 
     let lifetime = ACCESS_LIFETIME.to_std().unwrap();
     fx.clock.advance(lifetime - MARGIN / 2);

@@ -1,18 +1,16 @@
 //! Every error class against a loopback server, and on every path: no credential in `{}`, `{:#}`,
 //! `{:?}` or any `source()`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::answering;
+use crate::support::assert_no_secrets;
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{
     client::UnknownOutcome, client::MAX_RETRY_AFTER, AuthClient, ConfigError, Error, RefreshToken,
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::assert_no_secrets;
-use genlogs_auth::testing::Fault;
-use support::answering;
 
 const API_KEY: &str = "key-SECRET-7a1";
 /// Short on purpose: too short for the token-shape heuristic, so only the known-secret

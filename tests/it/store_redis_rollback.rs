@@ -9,16 +9,14 @@
 //! (`--nocapture`); the asserts are the guarantees: 0 reuse, every host served again without a
 //! restart, and an operator's re-seed followed.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::redis::{redis_cli, RedisServer};
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     manager::KeepAlive, manager::STORE_WATCH_INTERVAL, AuthClient, RedisStore, StoredTokens,
     TokenManager, TokenStore,
 };
-use support::redis::{redis_cli, RedisServer};
 
 const API_KEY: &str = "rollback-test-key";
 const GRANT: &str = "rollback";

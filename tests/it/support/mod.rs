@@ -1,6 +1,6 @@
 //! Shared by the integration tests: loopback servers and secret-leak checks.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // also included by the examples, the benches and the two single-purpose test binaries
 
 pub mod capture;
 pub mod child;

@@ -10,19 +10,17 @@
 //! The latencies measured are printed (`--nocapture`); the bounds asserted are generous guards.
 //! Skipped, saying so, only where `redis-server` has no sentinel mode (`.ci/run` installs it).
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::child::spawn_child;
+use crate::support::sentinel::{SentinelSet, SERVICE};
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
-use support::child::spawn_child;
-use support::sentinel::{SentinelSet, SERVICE};
 
 const API_KEY: &str = "sentinel-test-key";
 const GRANT: &str = "sentinel-grant";
@@ -158,7 +156,7 @@ async fn a_store_through_sentinel_saves_and_loads_on_the_primary() {
         .unwrap()
         .with_timeout(TIMEOUT);
     let error = unknown.load().await.unwrap_err();
-    support::redis::assert_shows_none_of(&error, &[&urls[0]]);
+    crate::support::redis::assert_shows_none_of(&error, &[&urls[0]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,7 +330,7 @@ impl Fleet {
         let served = Arc::new(Mutex::new(vec![0; HOSTS]));
         let children = (0..HOSTS)
             .map(|host| {
-                let mut child = spawn_child("host", &env);
+                let mut child = spawn_child(module_path!(), "host", &env);
                 let stdout = child.stdout.take().unwrap();
                 let served = Arc::clone(&served);
                 std::thread::spawn(move || {
@@ -430,7 +428,7 @@ async fn fleet_survives(name: &str, fault: impl FnOnce(&mut SentinelSet)) {
     );
     fleet.stop();
     assert_eq!(genlogs.reuses(), 0, "no refresh token presented twice");
-    let stored = support::redis::until_ok(|| seed.load())
+    let stored = crate::support::redis::until_ok(|| seed.load())
         .await
         .expect("the grant on the new primary");
     assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));

@@ -2,13 +2,11 @@
 //! an endless body. The error comes within the configured timeout, and memory stays bounded (the
 //! process's peak resident size is checked: it would pass 64 MiB if any body were buffered).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
+use crate::support::answering;
 use genlogs_auth::testing::Fault;
-use support::answering;
+use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
 
 const API_KEY: &str = "hostile-test-key";
 const TIMEOUT: Duration = Duration::from_millis(2_500);
@@ -26,7 +24,7 @@ async fn refresh_against(reply: Fault) -> (Error, Duration) {
         .refresh(&RefreshToken::new("rt-hostile"))
         .await
         .unwrap_err();
-    support::assert_no_secrets(&error, &[API_KEY, "rt-hostile"]);
+    crate::support::assert_no_secrets(&error, &[API_KEY, "rt-hostile"]);
     (error, started.elapsed())
 }
 
@@ -104,5 +102,9 @@ async fn a_chunked_64_mib_body_is_cut_at_the_cap() {
 
 #[tokio::test]
 async fn an_endless_body_is_cut_at_the_cap() {
-    assert_cut_at_the_cap(Fault::Oversized { bytes: 1 << 30, chunked: true }).await;
+    assert_cut_at_the_cap(Fault::Oversized {
+        bytes: 1 << 30,
+        chunked: true,
+    })
+    .await;
 }

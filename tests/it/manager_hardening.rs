@@ -2,20 +2,18 @@
 //! refresh tasks that die, other processes sharing the store, a store that fails or is locked.
 //! Each test reproduces one defect of the first manager (issue 8).
 
-mod support;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::fixture::{Fixture, FlakyStore, MARGIN};
 use chrono::Utc;
+use genlogs_auth::testing::Fault;
 use genlogs_auth::{
     store::NewTokensReason, store::TokenState, FileStore, MemoryStore, RefreshToken, StoreError,
     StoredTokens, TokenError, TokenManager, TokenStore,
 };
 use serde_json::json;
-use support::fixture::{Fixture, FlakyStore, MARGIN};
-use genlogs_auth::testing::Fault;
 
 /// A 200 whose access token lives `lifetime` from `now` and whose `Date` says `date`.
 fn token_reply_at(
@@ -79,10 +77,10 @@ async fn call_over(fx: &Fixture, manager: &TokenManager, calls: u32, over: Durat
 async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    fx.genlogs.fail_always((
+    fx.genlogs.fail_always(
         Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "18446744073709551615"),
-    ));
+    );
     let error = manager.access_token().await.unwrap_err();
     assert_eq!(
         error
@@ -103,10 +101,10 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
     // And new tokens are taken at once, whatever the cooldown.
     let fresh = Fixture::new().await;
     let manager = fresh.manager(MemoryStore::new(fresh.valid_tokens()));
-    fresh.genlogs.fail_always((
+    fresh.genlogs.fail_always(
         Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "18446744073709551615"),
-    ));
+    );
     assert!(manager.access_token().await.is_err());
     fresh.genlogs.clear_faults();
     manager.replace_tokens(fresh.valid_tokens()).await.unwrap();
@@ -124,7 +122,7 @@ fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
         (fx, manager)
     });
     // The server holds the request unanswered; the runtime running the refresh goes away.
-    fx.genlogs.fail_always((Fault::Stall));
+    fx.genlogs.fail_always(Fault::Stall);
     let doomed = tokio::runtime::Runtime::new().unwrap();
     let pending = manager.clone();
     doomed.spawn(async move { pending.access_token().await });
@@ -164,7 +162,7 @@ async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
     // 30 s tokens against a 60 s margin: renewed at half their lifetime, not on every call.
-    short_lived(&fx, chrono::Duration::seconds(30)));
+    short_lived(&fx, chrono::Duration::seconds(30));
     assert!(MARGIN > Duration::from_secs(30));
     let errors = call_over(&fx, &manager, 200, Duration::from_secs(5)).await;
     assert_eq!(errors, 0);
@@ -186,7 +184,7 @@ async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
 async fn tokens_that_expire_on_arrival_are_refreshed_once_per_minimum_interval() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    short_lived(&fx, chrono::Duration::seconds(-60)));
+    short_lived(&fx, chrono::Duration::seconds(-60));
     call_over(&fx, &manager, 500, Duration::from_secs(50)).await;
     let refreshes = fx.refresh_requests();
     assert!(
@@ -203,10 +201,8 @@ async fn a_date_far_off_is_not_believed() {
     ] {
         let fx = Fixture::new().await;
         let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-        fx.genlogs.fail_always((token_reply(
-            chrono::Duration::minutes(30),
-            Some(date),
-        )));
+        fx.genlogs
+            .fail_always(token_reply(chrono::Duration::minutes(30), Some(date)));
         call_over(&fx, &manager, 200, Duration::from_secs(5)).await;
         assert_eq!(fx.refresh_requests(), 1, "no storm with Date {date}");
         // Renewed by the local clock: within the last minute of its 30.
@@ -220,13 +216,13 @@ async fn a_date_far_off_is_not_believed() {
 async fn an_expiry_in_year_9999_is_renewed_within_a_day() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
-    fx.genlogs.fail_always((token_reply(
+    fx.genlogs.fail_always(token_reply(
         chrono::DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
             .unwrap()
             .to_utc()
             - Utc::now(),
         None,
-    )));
+    ));
     manager.access_token().await.unwrap();
     fx.clock.advance(Duration::from_secs(24 * 3600 - 30));
     call_over(&fx, &manager, 10, Duration::from_secs(1)).await;
@@ -266,10 +262,10 @@ async fn tokens_saved_by_another_process_are_used_during_a_cooldown() {
     let fx = Fixture::new().await;
     let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
     let manager = fx.manager(store.clone());
-    fx.genlogs.fail_always((
+    fx.genlogs.fail_always(
         Fault::json(429, json!({ "message": "Too Many Requests" }))
             .with_header("retry-after", "600"),
-    ));
+    );
     assert!(manager.access_token().await.is_err());
     fx.genlogs.clear_faults();
     // An operator (or another process) saves new tokens while this one is cooling down.
@@ -423,7 +419,7 @@ async fn a_stopped_process_holding_the_lock_does_not_hang_callers() {
 
     // Another process takes the lock and stops.
     let holder = FileStore::new(&path).lock().await.unwrap();
-    let lifetime = support::ACCESS_LIFETIME.to_std().unwrap();
+    let lifetime = crate::support::ACCESS_LIFETIME.to_std().unwrap();
     fx.clock.advance(lifetime - MARGIN / 2);
     for _ in 0..10 {
         let cached = tokio::time::timeout(Duration::from_secs(5), manager.access_token())

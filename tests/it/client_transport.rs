@@ -4,16 +4,14 @@
 //! Proxies from the environment are in `tests/proxy_env.rs` (environment variables are
 //! process-wide, so they get a binary of their own).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::answering;
+use crate::support::assert_no_secrets;
 use genlogs_auth::reqwest::{self, redirect::Policy};
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{client::UnknownOutcome, AccessToken, AuthClient, Error, RefreshToken};
 use serde_json::json;
-use support::assert_no_secrets;
-use genlogs_auth::testing::{Fault, MockGenLogs};
-use support::answering;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const API_KEY: &str = "transport-key-SECRET-1";
@@ -141,7 +139,12 @@ async fn a_server_that_accepts_and_never_answers_is_an_unknown_outcome() {
 #[tokio::test]
 async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
     let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
-    let access = genlogs.issue_tokens().access_token.unwrap().expose_secret().to_string();
+    let access = genlogs
+        .issue_tokens()
+        .access_token
+        .unwrap()
+        .expose_secret()
+        .to_string();
     let client = client(genlogs.base_url(), None);
     let headers = client
         .auth_headers(&AccessToken::new(access.clone()))
@@ -158,7 +161,10 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
 
     // The protected endpoint of the stand-in accepts them.
     let status = reqwest::Client::new()
-        .get(format!("http://{}/carriers/recommendations", genlogs.addr()))
+        .get(format!(
+            "http://{}/carriers/recommendations",
+            genlogs.addr()
+        ))
         .headers(headers)
         .send()
         .await

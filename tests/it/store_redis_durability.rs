@@ -3,16 +3,14 @@
 //! makes it `StoreError::NotDurable` within about the timeout, and a `TokenManager` over such a
 //! store sends no refresh, keeps serving, and saves once the replica is back.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::redis::{redis_cli, signal, RedisServer};
 use genlogs_auth::testing::{MockGenLogs, REFRESH_PATH};
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenError, TokenManager,
     TokenStore,
 };
-use support::redis::{redis_cli, signal, RedisServer};
 
 /// How long a save waits for the replica.
 const WAIT: Duration = Duration::from_millis(300);

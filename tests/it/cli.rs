@@ -5,8 +5,6 @@
 #![cfg(feature = "cli")]
 
 #[cfg(feature = "redis")]
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -67,13 +65,6 @@ async fn run(
     run
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genlogs-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn assert_no_secret(text: &str, secrets: &[String]) {
     for secret in secrets {
         assert!(
@@ -101,7 +92,8 @@ fn env_for<'a>(genlogs_url: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
 
 #[tokio::test]
 async fn help_of_every_subcommand_matches_its_golden_file() {
-    let dir = scratch("help");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     for command in [
         "",
         "init",
@@ -139,7 +131,8 @@ fn at(text: &str) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn status_human_and_json_match_golden_files_and_exit_codes() {
-    let dir = scratch("status");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let now = "2026-11-26T10:00:00Z";
     let env = [("GENLOGS_AUTH_NOW", now), ("GENLOGS_STORE", "tokens.json")];
     let secrets = vec![
@@ -209,7 +202,8 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
 
 #[tokio::test]
 async fn a_status_that_cannot_read_the_store_exits_one_and_says_so_in_json() {
-    let dir = scratch("unreadable");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     std::fs::write(dir.join("tokens.json"), "not json").unwrap();
     std::fs::set_permissions(
         dir.join("tokens.json"),
@@ -231,7 +225,8 @@ async fn a_status_that_cannot_read_the_store_exits_one_and_says_so_in_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_token_and_headers_refresh_through_the_store() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("flow");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
     let seeded = genlogs.issue_tokens();
@@ -316,7 +311,8 @@ async fn init_token_and_headers_refresh_through_the_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_refuses_to_overwrite_live_tokens_without_force() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("force");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
     let body = genlogs.issue_token_body().to_string();
@@ -370,7 +366,8 @@ async fn init_refuses_to_overwrite_live_tokens_without_force() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("refresh");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
     let old = genlogs
@@ -453,7 +450,8 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
 
 #[tokio::test]
 async fn configuration_errors_say_what_to_set() {
-    let dir = scratch("config");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let no_key = run(&dir, &["token"], &[("GENLOGS_STORE", "t.json")], "", &[]).await;
     assert_eq!(no_key.code, 1);
     assert!(
@@ -498,7 +496,8 @@ async fn configuration_errors_say_what_to_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_can_come_from_a_file() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("key-file");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     std::fs::write(dir.join("key"), format!("{}\n", genlogs.api_key())).unwrap();
     std::fs::set_permissions(
         dir.join("key"),
@@ -562,9 +561,10 @@ async fn mock_serves_a_working_stand_in_and_prints_how_to_reach_it() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_status_and_token_work_on_a_redis_store() {
-    let redis = support::redis::RedisServer::start();
+    let redis = crate::support::redis::RedisServer::start();
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("redis");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let url = redis.url();
     let key = "11".repeat(32);
@@ -647,7 +647,8 @@ fn assert_rescued(dir: &Path, stderr: &str, refresh: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_keeps_the_tokens_in_a_rescue_file_when_the_store_cannot_be_opened() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("rescue-open");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     // The store's directory is a file: nothing can be locked or written there.
     std::fs::write(dir.join("sub"), "").unwrap();
     let state = dir.join("state");
@@ -683,7 +684,8 @@ async fn init_keeps_the_tokens_in_a_rescue_file_when_the_store_cannot_be_opened(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_refused_without_force_keeps_the_tokens_in_a_rescue_file() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("rescue-refused");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
     let first = genlogs.issue_token_body().to_string();
@@ -712,7 +714,8 @@ async fn init_refused_without_force_keeps_the_tokens_in_a_rescue_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_with_a_store_rotates_and_saves_in_one_process() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("refresh-store");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let seeded = genlogs.issue_tokens();
     let secrets = secrets_of(&genlogs);
@@ -779,7 +782,8 @@ async fn refresh_with_a_store_rotates_and_saves_in_one_process() {
 
 #[tokio::test]
 async fn usage_errors_exit_64_never_2_and_help_exits_0() {
-    let dir = scratch("usage");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     for args in [
         &["--bogus"][..],
         &[][..],
@@ -805,7 +809,8 @@ async fn usage_errors_exit_64_never_2_and_help_exits_0() {
 async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
     use genlogs_auth::testing::Fault;
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("unknown");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
 
@@ -853,7 +858,8 @@ async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
 
 #[tokio::test]
 async fn a_password_in_store_argv_is_refused_but_accepted_from_genlogs_store() {
-    let dir = scratch("store-password");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let url = "redis://:pw-s3cret@127.0.0.1:1/0";
     let secrets = ["pw-s3cret".to_string()];
     for args in [
@@ -895,7 +901,8 @@ async fn a_password_in_store_argv_is_refused_but_accepted_from_genlogs_store() {
 #[tokio::test]
 async fn a_group_readable_api_key_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch("key-mode");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     std::fs::write(dir.join("key"), "key-s3cret\n").unwrap();
     std::fs::set_permissions(dir.join("key"), std::fs::Permissions::from_mode(0o640)).unwrap();
     let args = ["token", "--api-key-file", "key", "--store", "tokens.json"];
@@ -913,7 +920,8 @@ async fn a_group_readable_api_key_file_is_refused() {
 async fn a_rotation_the_store_does_not_take_is_retried_then_rescued() {
     use genlogs_auth::testing::{ExpiresFormat, Fault};
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("rescue-token");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let seeded = genlogs
         .issue_tokens()
@@ -984,7 +992,8 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
         .with_access_lifetime(Duration::from_secs(1))
         .start()
         .await;
-    let dir = scratch("keep-alive");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let base = genlogs.base_url();
     let env = env_for(&base, genlogs.api_key());
     let seeded = genlogs.issue_token_body().to_string();
@@ -1071,7 +1080,8 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_refresh_whose_stdout_fails_keeps_the_new_tokens_in_a_rescue_file() {
     let genlogs = MockGenLogs::start().await;
-    let dir = scratch("stdout-full");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let sent = genlogs.issue_tokens().refresh_token;
     let base = genlogs.base_url();
     // stdout is /dev/full: every write fails (ENOSPC), as on a full disk or a closed pipe.

@@ -2,11 +2,10 @@
 //! server on another port (another origin): which requests get the headers, what a 401 does,
 //! where redirects go, and that no secret reaches `Debug` or the trace output.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::capture::Captured;
 use bytes::Bytes;
 use genlogs_auth::middleware::reqwest_middleware::{
     self, ClientBuilder, ClientWithMiddleware, Middleware, Next,
@@ -14,7 +13,6 @@ use genlogs_auth::middleware::reqwest_middleware::{
 use genlogs_auth::middleware::{self, token_error, GenLogsAuth, InvalidOrigin};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, PROTECTED_PATH};
 use genlogs_auth::{AuthClient, MemoryStore, RefreshToken, StoredTokens, TokenManager};
-use support::capture::Captured;
 
 /// The stand-in, a manager seeded with a fresh token pair, and `middleware::client` for it.
 struct Kit {

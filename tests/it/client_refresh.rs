@@ -1,12 +1,10 @@
 //! `refresh()` against a loopback server: what goes on the wire, and what comes back.
 
-mod support;
-
+use crate::support::answering;
 use chrono::{TimeZone, Utc};
+use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{AuthClient, RefreshToken};
 use serde_json::json;
-use genlogs_auth::testing::{Fault, MockGenLogs};
-use support::answering;
 
 const API_KEY: &str = "test-api-key-0123";
 
@@ -106,7 +104,11 @@ async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
 #[tokio::test]
 async fn rotation_against_the_stand_in_invalidates_the_old_token() {
     let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
-    let first = genlogs.issue_tokens().refresh_token.expose_secret().to_string();
+    let first = genlogs
+        .issue_tokens()
+        .refresh_token
+        .expose_secret()
+        .to_string();
     let client = client(&genlogs);
 
     let session = client

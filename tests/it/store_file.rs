@@ -3,27 +3,18 @@
 
 #![cfg(unix)]
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     AuthClient, FileStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
-use support::child::{read_marker, spawn_child};
+
+use crate::support::child::{read_marker, spawn_child};
 
 const API_KEY: &str = "file-store-test-key";
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("file_store")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -35,7 +26,8 @@ fn tokens(refresh: &str) -> StoredTokens {
 
 #[tokio::test]
 async fn a_new_token_file_is_owner_only_and_round_trips() {
-    let path = scratch("create").join("tokens.json");
+    let scratch = crate::support::scratch();
+    let path = scratch.path().join("tokens.json");
     let store = FileStore::new(&path);
     assert!(store.load().await.unwrap().is_none());
     store.replace(&tokens("rt-1")).await.unwrap();
@@ -54,7 +46,8 @@ async fn a_new_token_file_is_owner_only_and_round_trips() {
 
 #[tokio::test]
 async fn an_existing_wider_file_is_replaced_as_owner_only() {
-    let path = scratch("replace").join("tokens.json");
+    let scratch = crate::support::scratch();
+    let path = scratch.path().join("tokens.json");
     std::fs::write(&path, "{}").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     FileStore::new(&path)
@@ -66,7 +59,8 @@ async fn an_existing_wider_file_is_replaced_as_owner_only() {
 
 #[tokio::test]
 async fn a_token_file_readable_by_others_is_refused_on_load() {
-    let path = scratch("refuse").join("tokens.json");
+    let scratch = crate::support::scratch();
+    let path = scratch.path().join("tokens.json");
     let store = FileStore::new(&path);
     store.replace(&tokens("rt-secret-3")).await.unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -83,7 +77,8 @@ async fn a_token_file_readable_by_others_is_refused_on_load() {
 
 #[tokio::test]
 async fn a_corrupt_token_file_is_described_without_its_contents() {
-    let path = scratch("corrupt").join("tokens.json");
+    let scratch = crate::support::scratch();
+    let path = scratch.path().join("tokens.json");
     std::fs::write(&path, r#"{"refresh_token": 42, "note": "rt-secret-4"}"#).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let error = FileStore::new(&path).load().await.unwrap_err();
@@ -101,10 +96,11 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
     let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
     // Slow, so that the second process asks while the first is refreshing.
     genlogs.set_latency(Some(Duration::from_millis(300)));
-    let path = scratch("two-processes").join("tokens.json");
+    let scratch = crate::support::scratch();
+    let path = scratch.path().join("tokens.json");
     let refresh = genlogs.issue_tokens().refresh_token;
     FileStore::new(&path)
-        .replace(&tokens(&refresh))
+        .replace(&tokens(refresh.expose_secret()))
         .await
         .unwrap();
 
@@ -113,7 +109,10 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
         ("GENLOGS_TEST_FILE", path.display().to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut children = [spawn_child("refresh", &env), spawn_child("refresh", &env)];
+    let mut children = [
+        spawn_child(module_path!(), "refresh", &env),
+        spawn_child(module_path!(), "refresh", &env),
+    ];
     let results = tokio::task::spawn_blocking(move || {
         let tokens: Vec<String> = children
             .iter_mut()
@@ -143,12 +142,14 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
 #[test]
 fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = scratch("sigkill");
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().to_path_buf();
     let path = dir.join("tokens.json");
     let store = FileStore::new(&path);
     let random = std::hash::RandomState::new();
     for round in 0u64..200 {
         let mut child = spawn_child(
+            module_path!(),
             "writer",
             &[("GENLOGS_TEST_FILE", &path.display().to_string())],
         );

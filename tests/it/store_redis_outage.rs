@@ -6,16 +6,14 @@
 //! The bounds asserted are generous guards against regressions; the latencies measured are
 //! printed (`--nocapture`).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::redis::RedisServer;
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     store::redis::DEFAULT_REDIS_TIMEOUT, AuthClient, RedisStore, StoreError, StoredTokens,
     TokenManager, TokenStore,
 };
-use support::redis::RedisServer;
 
 const API_KEY: &str = "outage-test-key";
 const GRANT: &str = "outage";

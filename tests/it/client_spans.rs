@@ -3,15 +3,13 @@
 //! entered with `span.enter()` and held across an `.await` would stay current on the thread and
 //! claim their events.)
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::answering;
+use crate::support::capture::Captured;
+use genlogs_auth::testing::Fault;
 use genlogs_auth::{AuthClient, RefreshToken};
 use serde_json::json;
-use support::capture::Captured;
-use genlogs_auth::testing::Fault;
-use support::answering;
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {

@@ -4,8 +4,6 @@
 //!
 //! Access tokens live [`LIFETIME`] here, so a test sees many expiries in seconds.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Child;
@@ -13,13 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::child::{read_marker, spawn_child};
+use crate::support::redis::RedisServer;
 use chrono::{DateTime, Utc};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
 use genlogs_auth::{
     AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
 };
-use support::child::{read_marker, spawn_child};
-use support::redis::RedisServer;
 
 const API_KEY: &str = "fleet-test-key";
 const GRANT: &str = "fleet-grant";
@@ -167,14 +165,6 @@ fn fleet_manager(base_url: &str, store: impl TokenStore) -> TokenManager {
         .build()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("redis-fleet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Waits (off the runtime's threads) for the child's line with `marker`.
 async fn marker_of(mut child: Child, marker: &'static str) -> (Child, String) {
     tokio::task::spawn_blocking(move || {
@@ -201,14 +191,17 @@ async fn three_processes_of_200_tasks_refresh_once_per_expiry_and_never_reuse() 
     let _serial = SERIAL.lock().await;
     const EXPIRIES: u64 = 6;
     let (redis, stand_in) = seeded_fleet().await;
-    let stop = scratch("three").join("stop");
+    let scratch = crate::support::scratch();
+    let stop = scratch.path().join("stop");
     let env = [
         ("GENLOGS_TEST_BASE_URL", stand_in.base_url()),
         ("GENLOGS_TEST_REDIS", redis.url()),
         ("GENLOGS_TEST_STOP", stop.display().to_string()),
         ("GENLOGS_TEST_TASKS", "200".to_string()),
     ];
-    let children: Vec<Child> = (0..3).map(|_| spawn_child("fleet", &env)).collect();
+    let children: Vec<Child> = (0..3)
+        .map(|_| spawn_child(module_path!(), "fleet", &env))
+        .collect();
 
     until("the expiries", || stand_in.genlogs.refreshes() >= EXPIRIES).await;
     std::fs::write(&stop, b"stop").unwrap();
@@ -263,7 +256,7 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
     let env = child_env(&stand_in, &redis);
     // The holder's refresh is held at the server, unprocessed, while the holder is SIGKILLed.
     stand_in.stall_next.store(true, Ordering::SeqCst);
-    let mut holder = spawn_child("once", &env);
+    let mut holder = spawn_child(module_path!(), "once", &env);
     until("the holder's refresh", || {
         stand_in.requests.load(Ordering::SeqCst) == 1
     })
@@ -271,7 +264,7 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
     holder.kill().unwrap();
     holder.wait().unwrap();
 
-    let (mut next, access) = marker_of(spawn_child("once", &env), "ACCESS=").await;
+    let (mut next, access) = marker_of(spawn_child(module_path!(), "once", &env), "ACCESS=").await;
     assert!(next.wait().unwrap().success());
     assert_eq!(stand_in.requests.load(Ordering::SeqCst), 2);
     assert_eq!(stand_in.genlogs.refreshes(), 1);
@@ -291,14 +284,18 @@ async fn a_holder_paused_past_its_lease_does_not_send_its_stale_token_on_resume(
     let (redis, stand_in) = seeded_fleet().await;
     let env = child_env(&stand_in, &redis);
     // It stops itself (SIGSTOP) after reading the store under its lease, before deciding.
-    let (paused, _) = marker_of(spawn_child("pause-after-load", &env), "PAUSING").await;
+    let (paused, _) = marker_of(
+        spawn_child(module_path!(), "pause-after-load", &env),
+        "PAUSING",
+    )
+    .await;
     until("the holder to stop", || is_stopped(paused.id())).await;
 
-    let (mut other, access) = marker_of(spawn_child("once", &env), "ACCESS=").await;
+    let (mut other, access) = marker_of(spawn_child(module_path!(), "once", &env), "ACCESS=").await;
     assert!(other.wait().unwrap().success());
     assert_eq!(stand_in.genlogs.refreshes(), 1);
 
-    support::redis::signal(paused.id(), "-CONT");
+    crate::support::redis::signal(paused.id(), "-CONT");
     let (mut paused, result) = marker_of(paused, "RESULT ").await;
     assert!(paused.wait().unwrap().success());
     // Its stale token (the seed, already rotated by the other host) was presented once only;
@@ -459,7 +456,7 @@ impl TokenStore for StopAfterFirstLoad {
         let loaded = self.inner.load().await;
         if !self.stopped.swap(true, Ordering::SeqCst) {
             println!("PAUSING");
-            support::redis::signal(std::process::id(), "-STOP");
+            crate::support::redis::signal(std::process::id(), "-STOP");
         }
         loaded
     }
