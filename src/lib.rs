@@ -32,7 +32,7 @@
 //! | to call other GenLogs endpoints | [`middleware`] (feature `middleware`), or [`TokenManager::auth_headers`] |
 //! | metrics | [`metrics`] (feature `metrics`) |
 //! | to test your code against a GenLogs stand-in | [`testing`] (feature `testing`), [`httpmock`] (feature `httpmock`) |
-//! | the generated client and wire types | [`raw`], [`AuthClient::generated`] |
+//! | the generated client and wire types | [`raw`], [`AuthClient::raw`] |
 //!
 //! # Cargo features
 //!
@@ -97,7 +97,7 @@ pub use store::{FileStore, MemoryStore, StoreError, StoredTokens, TokenStore};
 pub use reqwest;
 
 /// The code progenitor generated from the corrected spec, for advanced use: the raw client
-/// (also reachable through [`AuthClient::generated`]) and the wire types.
+/// (also reachable through [`AuthClient::raw`]) and the wire types.
 pub mod raw {
     pub use crate::generated::{types, ByteStream, Client, Error, ResponseValue};
 }
