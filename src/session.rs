@@ -51,6 +51,13 @@ impl Session {
         }
     }
 
+    /// A session from a token response decoded elsewhere (a `POST /auth/token` answer saved to a
+    /// file, read as [`raw::types::AuthenticationResponse`](crate::raw::types::AuthenticationResponse)),
+    /// with no server date. The `genlogs-auth init` command reads stdin this way.
+    pub fn from_token_response(response: types::AuthenticationResponse) -> Self {
+        Self::from_response(response, None)
+    }
+
     /// GenLogs' whole answer, as generated from the spec: `session.response().user_id`. Its
     /// token strings are [`Token`](crate::client::Token)s, redacted like the fields above.
     pub fn response(&self) -> &types::AuthenticationResponse {

@@ -76,6 +76,10 @@ const LEASE_SAFETY: Duration = Duration::from_secs(2);
 /// While a rotation is unsaved, its save is tried again (and the lease extended) this often.
 const PENDING_RETRY: Duration = Duration::from_secs(1);
 
+/// The most a coarse monotonic clock reading lags the true time (`CLOCK_MONOTONIC_COARSE` ticks
+/// every 1–10 ms): taken off a lease's time left, which must never be overstated.
+const CLOCK_TICK: Duration = Duration::from_millis(10);
+
 /// A refresh task acts at most this many times (saves, sends, waits) before giving up: a store
 /// that keeps changing under it cannot keep it busy forever.
 const MAX_STEPS: usize = 12;
@@ -196,7 +200,11 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// The clock. Default: [`SystemClock`].
+    /// The clock: every decision, wait, cooldown and lease deadline of the manager runs on it.
+    /// Default: [`SystemClock`]. A [`ManualClock`] drives a whole refresh cycle in a test without
+    /// real waiting; with a store whose leases run out in real time (Redis), the manager then
+    /// measures them on the manual clock too, so advance it at least as fast as real time passes
+    /// (or test with a store whose leases are on the same clock). Network timeouts stay real time.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = ManagerClock::Injected(clock);
         self
@@ -785,10 +793,17 @@ async fn steps(shared: &Shared, held: &mut Option<Held>, until: Until) -> Result
         } else {
             match shared.store.load().await {
                 Ok(stored) => shared.apply(Outcome::Loaded(stored)),
-                // A replacement overwrites a document that cannot be read (corrupt, encrypted
-                // with another key, too widely readable): that is what replacing is for.
                 Err(error) => match error.overwrite_version() {
-                    Some(version) if until == Until::Saved => {
+                    // A replacement overwrites a document that cannot be read (corrupt, encrypted
+                    // with another key, too widely readable): that is what replacing is for.
+                    // Other news is saved over a corrupt file, never over a document that another
+                    // key may have encrypted (an operator's re-seed this host cannot read).
+                    Some(version)
+                        if until == Until::Saved
+                            && (state.replacing()
+                                || !matches!(error, StoreError::Unreadable { .. })) =>
+                    {
+                        tracing::warn!(error = %error, "saving over a stored document that cannot be read");
                         shared.apply(Outcome::Unreadable(version))
                     }
                     _ => return Err(store_failed(shared, error)),
@@ -920,9 +935,11 @@ impl Held {
         Ok(())
     }
 
-    /// How long the lease is still held: `None` if the lock does not run out by itself.
+    /// How long the lease is still held: `None` if the lock does not run out by itself. Less
+    /// one tick of the clock: a coarse clock read at `now` may lag by up to a tick.
     fn time_left(&self, now: Duration) -> Option<Duration> {
-        self.deadline.map(|deadline| deadline.saturating_sub(now))
+        self.deadline
+            .map(|deadline| deadline.saturating_sub(now).saturating_sub(CLOCK_TICK))
     }
 }
 
@@ -930,7 +947,9 @@ impl Held {
 /// process's and outlasts the request: otherwise another process could take the lease and send
 /// the same token. A lease with too little time left is extended first (never shortened); in
 /// any case the possibly-rotated mark saved right before the send checks the lease's owner, so a
-/// lease lost early (evicted, a failover) is noticed before anything is sent.
+/// lease lost early (evicted, a failover) is noticed before anything is sent. An extension asks
+/// for one safety margin more than the check wants, so that the check after the mark's round
+/// trip passes without a second extension (unless that round trip took longer than the margin).
 async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> {
     let needed = lease_needed(shared);
     match lock.time_left(shared.clock.monotonic()) {
@@ -940,7 +959,7 @@ async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> 
         Some(left) if left >= needed.saturating_add(LEASE_SAFETY) => return Ok(()),
         Some(_) => {}
     }
-    lock.extend(shared, needed.saturating_add(LEASE_SAFETY))
+    lock.extend(shared, needed.saturating_add(LEASE_SAFETY * 2))
         .await
         .map_err(store_error)?;
     match lock.time_left(shared.clock.monotonic()) {

@@ -883,7 +883,7 @@ impl Sim {
             Phase::Load => {
                 let stored = match self.store.load(now) {
                     Ok(stored) => stored,
-                    Err(_) if until == Until::Saved => None,
+                    // As the manager: an unreachable store is never read as an empty one.
                     Err(_) => {
                         self.apply(h, Outcome::StoreUnreachable);
                         return self.end(h, Err("store unreachable (load)"));

@@ -27,7 +27,7 @@
 //! | store read, nothing pending, its token known rotated away, or from before what this host has seen (generation, sequence) with another token | the store went back: ours are written back over it (pending save, marked written back) |
 //! | store read, nothing pending, document differs otherwise | adopt it (another process wrote it) |
 //! | store read, nothing pending, store empty but tokens known | write ours back (pending save over nothing, marked written back) |
-//! | store read, a document there that cannot be read (only while replacing) | as an empty store, the pending save made over that document's version |
+//! | store read, a document there that cannot be read, while saving a replacement (or other news over a corrupt file; never over a document another key may have encrypted) | as an empty store, the pending save made over that document's version |
 //! | store read, the store answers from another server instance than the one that saved it (restarted, failed over, restored) | as above, then whatever this host now holds (its own, or the document adopted) is written back, marked written back: the restore grace (row 9) holds everyone's next refresh, the newcomer's too |
 //! | store read, a save pending, an operator's newer generation | adopt it, drop ours |
 //! | store read, a save pending otherwise | keep ours, at the document's version (a pending rotation is never dropped) |
@@ -140,6 +140,19 @@ pub(crate) enum Overwrites {
     Successor(RefreshToken),
     /// Whatever is there (the caller's replacement).
     Anything,
+}
+
+impl State {
+    /// Whether the caller's replacement waits to be saved (it overwrites whatever is stored).
+    pub(crate) fn replacing(&self) -> bool {
+        matches!(
+            self.pending,
+            Some(Pending {
+                overwrites: Overwrites::Anything,
+                ..
+            })
+        )
+    }
 }
 
 /// Something in memory that the store does not have yet.
@@ -867,21 +880,7 @@ fn loaded_document(
     utc_now: DateTime<Utc>,
 ) -> State {
     let Some(stored) = stored else {
-        // An empty store (flushed, restarted without persistence, a file deleted) while we know
-        // tokens: write them back, unless someone else writes first; nobody refreshes from them
-        // before the others had a chance to write back newer ones.
-        let mut state = state;
-        if let Some(tokens) = state.tokens.as_mut() {
-            tokens.version = 0;
-            if state.pending.is_none() {
-                tokens.lineage.restored_at = Some(utc_now);
-                state.pending = Some(Pending {
-                    overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
-                    rotation: false,
-                });
-            }
-        }
-        return state;
+        return emptied(state, utc_now);
     };
     let mut state = state;
     // Fingerprints of rotated-away tokens are facts, whoever wrote them down.
@@ -927,13 +926,7 @@ fn loaded_document(
             && !went_back
             && !stored.lineage.instance_changed =>
         {
-            // Unchanged, apart from what only this process tracks.
-            if let Some(tokens) = state.tokens.as_mut() {
-                tokens.state = stored.state;
-                tokens.lineage = stored.lineage.clone();
-            }
-            state.seen = state.seen.max(stored.lineage.mark());
-            state
+            unchanged(state, &stored)
         }
         None if operator => noted(
             adopt(state, stored, policy, now, utc_now),
@@ -941,44 +934,85 @@ fn loaded_document(
         ),
         // (Also with the same token: what this host holds then says more, e.g. a possibly-rotated
         // mark of a request still in flight that the store lost.)
-        None if stale || went_back => {
-            // The store went back (a failover lost writes, a restart from an old snapshot, a
-            // restored backup): sending its token would be a reuse, and adopting it would hide
-            // the newer tokens this host holds. Write them back over it, numbered past
-            // everything seen; nobody refreshes from them for a short grace, so that a host
-            // holding newer ones still can write them back.
-            state.note = Some(LoadNote::WroteBack {
-                known_rotated: stale,
-            });
-            if let Some(tokens) = state.tokens.as_mut() {
-                tokens.version = stored.version;
-                tokens.lineage.restored_at = Some(utc_now);
-            }
+        None if stale || went_back => write_back(state, stored, stale, utc_now),
+        None => adopt_keeping_attempts(state, stored, same_token, policy, now, utc_now),
+    }
+}
+
+/// An empty store (flushed, restarted without persistence, a file deleted) while we know tokens:
+/// write them back, unless someone else writes first; nobody refreshes from them before the
+/// others had a chance to write back newer ones.
+fn emptied(mut state: State, utc_now: DateTime<Utc>) -> State {
+    if let Some(tokens) = state.tokens.as_mut() {
+        tokens.version = 0;
+        if state.pending.is_none() {
+            tokens.lineage.restored_at = Some(utc_now);
             state.pending = Some(Pending {
-                overwrites: Overwrites::Successor(stored.refresh_token),
+                overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
                 rotation: false,
             });
-            state
-        }
-        None => {
-            // The same token (another process marked it): what this process knows of its own
-            // attempts with it still holds.
-            let kept = same_token.then(|| {
-                (
-                    state.failure.clone(),
-                    state.last_refresh,
-                    state.renewal.clone(),
-                )
-            });
-            let mut adopted = adopt(state, stored, policy, now, utc_now);
-            if let Some((failure, last_refresh, renewal)) = kept {
-                adopted.failure = failure;
-                adopted.last_refresh = last_refresh;
-                adopted.renewal = renewal;
-            }
-            noted(adopted, LoadNote::Adopted)
         }
     }
+    state
+}
+
+/// The document this host last read or wrote, unchanged apart from what only this process
+/// tracks.
+fn unchanged(mut state: State, stored: &StoredTokens) -> State {
+    if let Some(tokens) = state.tokens.as_mut() {
+        tokens.state = stored.state;
+        tokens.lineage = stored.lineage.clone();
+    }
+    state.seen = state.seen.max(stored.lineage.mark());
+    state
+}
+
+/// The store went back (a failover lost writes, a restart from an old snapshot, a restored
+/// backup): sending its token would be a reuse, and adopting it would hide the newer tokens this
+/// host holds. Write them back over it, numbered past everything seen; nobody refreshes from them
+/// for a short grace, so that a host holding newer ones still can write them back.
+fn write_back(
+    mut state: State,
+    stored: StoredTokens,
+    known_rotated: bool,
+    utc_now: DateTime<Utc>,
+) -> State {
+    state.note = Some(LoadNote::WroteBack { known_rotated });
+    if let Some(tokens) = state.tokens.as_mut() {
+        tokens.version = stored.version;
+        tokens.lineage.restored_at = Some(utc_now);
+    }
+    state.pending = Some(Pending {
+        overwrites: Overwrites::Successor(stored.refresh_token),
+        rotation: false,
+    });
+    state
+}
+
+/// Another process wrote the document: adopt it. With the same token (another process marked
+/// it), what this process knows of its own attempts with it still holds.
+fn adopt_keeping_attempts(
+    state: State,
+    stored: StoredTokens,
+    same_token: bool,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let kept = same_token.then(|| {
+        (
+            state.failure.clone(),
+            state.last_refresh,
+            state.renewal.clone(),
+        )
+    });
+    let mut adopted = adopt(state, stored, policy, now, utc_now);
+    if let Some((failure, last_refresh, renewal)) = kept {
+        adopted.failure = failure;
+        adopted.last_refresh = last_refresh;
+        adopted.renewal = renewal;
+    }
+    noted(adopted, LoadNote::Adopted)
 }
 
 fn noted(state: State, note: LoadNote) -> State {

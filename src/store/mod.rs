@@ -449,12 +449,19 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     /// written: [`StoreError::Conflict`], or [`StoreError::LeaseLost`] when the lock ran out.
     async fn save(&self, tokens: &StoredTokens, lock: &Self::Lock) -> Result<u64, StoreError>;
 
-    /// Extends a lease for `by` from now, if the store's locks are leases and `lock` still holds
-    /// it; [`StoreError::LeaseLost`] otherwise. The default does nothing (locks that do not run
-    /// out).
+    /// Extends a lease to at least `by` from now, if `lock` still holds it
+    /// ([`StoreError::LeaseLost`] otherwise); afterwards `lock.lease()` is how long it lasts,
+    /// counted from this call. A store whose locks are leases must implement it: the default
+    /// accepts only locks that do not run out, and fails for a lease rather than let the caller
+    /// believe it was extended.
     async fn extend(&self, lock: &mut Self::Lock, by: Duration) -> Result<(), StoreError> {
-        let _ = (lock, by);
-        Ok(())
+        let _ = by;
+        match lock.lease() {
+            None => Ok(()),
+            Some(_) => Err(StoreError::Other(
+                "this store's locks are leases, and it does not extend them".into(),
+            )),
+        }
     }
 
     /// Releases `lock` now, and waits until it is released. The default drops it, which is

@@ -681,3 +681,45 @@ async fn a_manual_clock_drives_a_week_of_refreshes_cooldowns_waits_and_lease_ext
          in {week:?}"
     );
 }
+
+/// A store whose locks are leases but that does not implement `extend`.
+#[derive(Debug)]
+struct Unextendable(Leased);
+
+#[genlogs_auth::store::async_trait]
+impl TokenStore for Unextendable {
+    type Lock = LeaseLock;
+
+    async fn load(&self) -> Result<Option<StoredTokens>, genlogs_auth::StoreError> {
+        self.0.load().await
+    }
+
+    async fn lock(&self) -> Result<LeaseLock, genlogs_auth::StoreError> {
+        self.0.lock().await
+    }
+
+    async fn save(
+        &self,
+        tokens: &StoredTokens,
+        lock: &LeaseLock,
+    ) -> Result<u64, genlogs_auth::StoreError> {
+        self.0.save(tokens, lock).await
+    }
+}
+
+/// A lease too short to send under, in a store that cannot extend it: nothing is sent (the
+/// default `extend` fails for a lease instead of pretending it extended it).
+#[tokio::test]
+async fn a_lease_the_store_cannot_extend_is_never_sent_under() {
+    let fx = Fixture::new().await;
+    let store = Unextendable(Leased {
+        inner: MemoryStore::new(fx.valid_tokens()),
+        lease: Duration::from_secs(3),
+        extends: Default::default(),
+    });
+    let manager = fx.manager(store);
+    let error = manager.access_token().await.unwrap_err();
+    let cause = error.store_error().expect("a store error").to_string();
+    assert!(cause.contains("does not extend them"), "{cause}");
+    assert_eq!(fx.refresh_requests(), 0);
+}

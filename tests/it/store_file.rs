@@ -217,3 +217,37 @@ fn child() {
         other => panic!("unknown child role {other:?}"),
     }
 }
+
+/// Issue 16, item 4: the wait for another holder's lock runs on the store's clock. On a
+/// `ManualClock` it lasts until the clock passes the 35 s wait, and no real 35 s.
+#[tokio::test]
+async fn a_lock_wait_runs_on_the_stores_clock() {
+    use genlogs_auth::manager::ManualClock;
+
+    let scratch = crate::support::scratch();
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let store = FileStore::new(scratch.path().join("tokens.json")).with_clock(clock.clone());
+    let held = store.lock().await.unwrap();
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.lock().await.map(drop) }
+    });
+    let started = std::time::Instant::now();
+    while clock.sleepers() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never waited");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(!waiting.is_finished(), "waits while the clock stands still");
+    clock.advance(Duration::from_secs(34));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "34 s of the 35 s wait");
+    clock.advance(Duration::from_secs(2));
+    match waiting.await.unwrap() {
+        Err(StoreError::Busy { waited }) => {
+            assert!(waited >= Duration::from_secs(35), "{waited:?}")
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    drop(held);
+    store.lock().await.unwrap();
+}

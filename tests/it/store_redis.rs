@@ -822,3 +822,56 @@ async fn a_document_read_from_another_server_instance_than_the_one_that_saved_it
             .instance_changed
     );
 }
+
+/// A version left without its document (written by hand, half deleted) is not an empty store:
+/// `load` names the version, and a replacement saves over it.
+#[tokio::test]
+async fn a_version_without_a_document_is_unreadable_and_replaced() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let _: () = ::redis::cmd("HSET")
+        .arg(store.tokens_key())
+        .arg("version")
+        .arg("5")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    let error = store.load().await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::Unreadable { version: 5, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.overwrite_version(), Some(5));
+    assert_eq!(store.replace(&tokens("rt-new")).await.unwrap(), 6);
+    let loaded = store.load().await.unwrap().unwrap();
+    assert_eq!(loaded.refresh_token.expose_secret(), "rt-new");
+}
+
+/// Issue 16, item 2: `TokenManager::replace_tokens` over a document this host cannot decrypt (the
+/// key was changed) saves over its version; before, it read it as an empty store, conflicted
+/// with the stored version until it gave up ("the stored tokens kept changing").
+#[tokio::test]
+async fn a_manager_replaces_tokens_it_cannot_decrypt() {
+    let server = RedisServer::start();
+    let genlogs = genlogs_auth::testing::MockGenLogs::start().await;
+    let old_key = store(&server).with_encryption_key(EncryptionKey::from_bytes([1; 32]));
+    old_key.replace(&genlogs.issue_tokens()).await.unwrap();
+    old_key.replace(&genlogs.issue_tokens()).await.unwrap();
+    let new_key = || store(&server).with_encryption_key(EncryptionKey::from_bytes([2; 32]));
+    assert!(matches!(
+        new_key().load().await,
+        Err(StoreError::Unreadable { version: 2, .. })
+    ));
+    let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .build()
+        .unwrap();
+    let manager = genlogs_auth::TokenManager::builder(client, new_key()).build();
+    let seeded = genlogs.issue_tokens();
+    manager.replace_tokens(seeded.clone()).await.unwrap();
+    let stored = new_key().load().await.unwrap().unwrap();
+    assert!(stored.same_refresh_token(&seeded));
+    assert_eq!(stored.version, 3);
+    let token = manager.access_token().await.unwrap();
+    assert!(genlogs.is_valid_access_token(token.expose_secret()));
+}

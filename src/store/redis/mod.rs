@@ -810,7 +810,17 @@ impl TokenStore for RedisStore {
             )
             .await?;
         let Some(document) = document else {
-            return Ok(None);
+            // A version without a document (written by hand, or half deleted) is not an empty
+            // store: a save must name that version to replace it.
+            return match version.map(|version| version.parse()) {
+                None => Ok(None),
+                Some(version) => Err(self.unreadable(
+                    version.unwrap_or(0),
+                    UnreadableReason::NotATokenDocument {
+                        problem: "it has a version and no document".into(),
+                    },
+                )),
+            };
         };
         // The save script counts a missing version as 0.
         let version: u64 = match version {

@@ -99,6 +99,14 @@ impl<S: TokenStore> TokenStore for FlakyStore<S> {
             .push(tokens.refresh_token.expose_secret().to_string());
         self.inner.save(tokens, lock).await
     }
+
+    async fn extend(&self, lock: &mut S::Lock, by: Duration) -> Result<(), StoreError> {
+        self.inner.extend(lock, by).await
+    }
+
+    async fn release(&self, lock: S::Lock) {
+        self.inner.release(lock).await
+    }
 }
 
 pub async fn stored_refresh(store: &impl TokenStore) -> String {

@@ -5,10 +5,11 @@
 //! written, live tokens and no `--force`) leaves them in a rescue file (see [`crate::rescue`]):
 //! they may be the only copy of a valid refresh token (`genlogs-auth refresh --stdin | init`).
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use genlogs_auth::raw::types::AuthenticationResponse;
 use genlogs_auth::{
-    client::Expiry, store::BoxedLock, store::BoxedStore, store::TokenHealth, store::TokenState,
-    AccessToken, RefreshToken, StoredTokens, TokenStore,
+    store::BoxedLock, store::BoxedStore, store::TokenHealth, store::TokenState, RefreshToken,
+    Session, StoredTokens, TokenStore,
 };
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ fn parse(text: &str) -> Result<StoredTokens, String> {
         )
     })?;
     if document.get("refresh_token_data").is_some() {
-        return from_token_response(&document);
+        return from_token_response(document);
     }
     if document.get("refresh_token").is_some() {
         let tokens: StoredTokens = serde_path_to_error::deserialize(&document)
@@ -51,31 +52,28 @@ fn parse(text: &str) -> Result<StoredTokens, String> {
     )
 }
 
-/// GenLogs' token response: `{access_token_data: {token, expires}, refresh_token_data: …}`.
-fn from_token_response(document: &Value) -> Result<StoredTokens, String> {
-    let token = |field: &str| -> Result<String, String> {
-        document
-            .pointer(&format!("/{field}/token"))
-            .and_then(Value::as_str)
-            .filter(|token| !token.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| format!("`{field}.token` is missing or not a string"))
-    };
-    let expires = |field: &str| -> Result<Option<DateTime<Utc>>, String> {
-        match document.pointer(&format!("/{field}/expires")) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Expiry::parse(text)
-                .map(|expiry| Some(expiry.as_datetime()))
-                .map_err(|e| format!("`{field}.expires`: {e}")),
-            Some(_) => Err(format!("`{field}.expires` is not a string")),
-        }
-    };
-    let mut tokens =
-        StoredTokens::from_refresh_token(RefreshToken::new(token("refresh_token_data")?));
-    tokens.refresh_expires = expires("refresh_token_data")?;
-    if document.get("access_token_data").is_some() {
-        tokens.access_token = Some(AccessToken::new(token("access_token_data")?));
-        tokens.access_expires = expires("access_token_data")?;
+/// GenLogs' token response, decoded as the client decodes it (the generated type, its `expires`
+/// forms included). Errors name the JSON path, never a value.
+fn from_token_response(document: Value) -> Result<StoredTokens, String> {
+    let response: AuthenticationResponse =
+        serde_path_to_error::deserialize(document).map_err(|e| {
+            let message = e.inner().to_string();
+            // serde's "invalid type: string \"…\"" would echo a value; a missing field is a name.
+            let problem = match message.split(" at line").next() {
+                Some(missing) if missing.starts_with("missing field") => missing,
+                _ => "invalid",
+            };
+            format!("not a POST /auth/token response: `{}`: {problem}", e.path())
+        })?;
+    let session = Session::from_token_response(response);
+    if session.refresh_token.expose_secret().trim().is_empty() {
+        return Err("`refresh_token_data.token` is empty".into());
+    }
+    let mut tokens = StoredTokens::from_session(&session);
+    if session.access_token.expose_secret().trim().is_empty() {
+        // A blank access token is useless, the refresh token is not: the first call refreshes.
+        tokens.access_token = None;
+        tokens.access_expires = None;
     }
     Ok(tokens)
 }
@@ -187,5 +185,32 @@ mod tests {
         assert!(error.contains("refresh_token_data.expires"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
         assert!(!parse("two words-s3cret").unwrap_err().contains("s3cret"));
+
+        // Decoded as the client decodes GenLogs' answer: a missing field is named, and a token
+        // in a field of another type is not echoed.
+        let missing = r#"{"access_token_data":{"token":"at-1","expires":"2026-11-26T06:08:25"},
+            "refresh_token_data":{"token":"rt-1","expires":"2026-12-03T06:08:25"},"company_id":1}"#;
+        let error = parse(missing).unwrap_err();
+        assert!(error.contains("missing field `user_id`"), "{error}");
+        let misplaced = r#"{"access_token_data":{"token":"at-1","expires":"2026-11-26T06:08:25"},
+            "refresh_token_data":{"token":"rt-1","expires":"2026-12-03T06:08:25"},"user_id":"u","company_id":"rt-s3cret"}"#;
+        let error = parse(misplaced).unwrap_err();
+        assert!(
+            error.contains("`company_id`: invalid") && !error.contains("s3cret"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_blank_access_token_is_dropped_and_a_blank_refresh_token_refused() {
+        let blank_access = r#"{"access_token_data":{"token":" ","expires":"2026-11-26T06:08:25"},
+            "refresh_token_data":{"token":"rt-1","expires":"2026-12-03T06:08:25"},"user_id":"u","company_id":1}"#;
+        let tokens = parse(blank_access).unwrap();
+        assert!(tokens.access_token.is_none() && tokens.access_expires.is_none());
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-1");
+        let blank_refresh = blank_access
+            .replace(r#""token":" ""#, r#""token":"at-1""#)
+            .replace(r#""token":"rt-1""#, r#""token":"""#);
+        assert!(parse(&blank_refresh).unwrap_err().contains("is empty"));
     }
 }
