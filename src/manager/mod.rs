@@ -947,9 +947,7 @@ impl Held {
 /// process's and outlasts the request: otherwise another process could take the lease and send
 /// the same token. A lease with too little time left is extended first (never shortened); in
 /// any case the possibly-rotated mark saved right before the send checks the lease's owner, so a
-/// lease lost early (evicted, a failover) is noticed before anything is sent. An extension asks
-/// for one safety margin more than the check wants, so that the check after the mark's round
-/// trip passes without a second extension (unless that round trip took longer than the margin).
+/// lease lost early (evicted, a failover) is noticed before anything is sent.
 async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> {
     let needed = lease_needed(shared);
     match lock.time_left(shared.clock.monotonic()) {
@@ -959,7 +957,7 @@ async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> 
         Some(left) if left >= needed.saturating_add(LEASE_SAFETY) => return Ok(()),
         Some(_) => {}
     }
-    lock.extend(shared, needed.saturating_add(LEASE_SAFETY * 2))
+    lock.extend(shared, lease_extension(shared))
         .await
         .map_err(store_error)?;
     match lock.time_left(shared.clock.monotonic()) {
@@ -972,6 +970,12 @@ async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> 
 /// margin.
 fn lease_needed(shared: &Shared) -> Duration {
     shared.client.request_timeout().saturating_add(LEASE_SAFETY)
+}
+
+/// How far a lease is extended: one safety margin more than [`keep_lease`] wants left, so that
+/// its check after the mark's round trip passes without a second extension.
+fn lease_extension(shared: &Shared) -> Duration {
+    lease_needed(shared).saturating_add(LEASE_SAFETY * 2)
 }
 
 /// While news of a sent token (a rotation above all) is not saved, this process holds the
@@ -994,8 +998,7 @@ async fn keep_pending_safe(weak: std::sync::Weak<Shared>) {
         }
         if let Some(lock) = serial.as_mut() {
             if lock.deadline.is_some() {
-                let by = lease_needed(&shared).saturating_add(LEASE_SAFETY);
-                if let Err(error) = lock.extend(&shared, by).await {
+                if let Err(error) = lock.extend(&shared, lease_extension(&shared)).await {
                     tracing::warn!(error = %error, "extending the genlogs token store's lease failed while a rotation is unsaved");
                 }
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{StoreError, StoreLock, StoredTokens, TokenStore};
+use super::{foreign_lock, StoreError, StoreLock, StoredTokens, TokenStore};
 
 /// Any [`TokenStore`], boxed, so that code can hold a store whose type is chosen at run time.
 /// Cloning shares the store. Its lock is a [`BoxedLock`].
@@ -70,11 +70,6 @@ trait Erased: Send + Sync + fmt::Debug + 'static {
     fn dyn_kind(&self) -> &'static str;
 }
 
-/// A lock that some other store made: never used.
-fn foreign() -> StoreError {
-    StoreError::Other("the lock was not taken from this store; nothing was written".into())
-}
-
 #[async_trait]
 impl<S: TokenStore> Erased for S {
     async fn dyn_load(&self) -> Result<Option<StoredTokens>, StoreError> {
@@ -89,14 +84,14 @@ impl<S: TokenStore> Erased for S {
     async fn dyn_save(&self, tokens: &StoredTokens, lock: &BoxedLock) -> Result<u64, StoreError> {
         let lock = (&*lock.0 as &dyn Any)
             .downcast_ref::<S::Lock>()
-            .ok_or_else(foreign)?;
+            .ok_or_else(foreign_lock)?;
         TokenStore::save(self, tokens, lock).await
     }
 
     async fn dyn_extend(&self, lock: &mut BoxedLock, by: Duration) -> Result<(), StoreError> {
         let lock = (&mut *lock.0 as &mut dyn Any)
             .downcast_mut::<S::Lock>()
-            .ok_or_else(foreign)?;
+            .ok_or_else(foreign_lock)?;
         TokenStore::extend(self, lock, by).await
     }
 

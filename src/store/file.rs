@@ -289,9 +289,7 @@ impl TokenStore for FileStore {
 
     async fn save(&self, tokens: &StoredTokens, lock: &FileLock) -> Result<u64, StoreError> {
         if lock.path != self.lock_path {
-            return Err(StoreError::Other(
-                "the lock was taken from another FileStore; nothing was written".into(),
-            ));
+            return Err(crate::store::foreign_lock());
         }
         let store = self.clone();
         let tokens = tokens.clone();

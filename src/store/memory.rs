@@ -57,9 +57,7 @@ impl TokenStore for MemoryStore {
 
     async fn save(&self, tokens: &StoredTokens, lock: &MemoryLock) -> Result<u64, StoreError> {
         if !std::sync::Arc::ptr_eq(&lock.store, &self.lock) {
-            return Err(StoreError::Other(
-                "the lock was taken from another MemoryStore; nothing was written".into(),
-            ));
+            return Err(super::foreign_lock());
         }
         let mut stored = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         check_version(tokens.version, stored.as_ref().map(|s| s.version))?;

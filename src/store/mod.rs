@@ -557,6 +557,12 @@ pub(crate) fn operator_write(
     }
 }
 
+/// What a store's `save` or `extend` answers to a lock another store (of the same kind, or
+/// boxed, of another kind) handed out: nothing is written.
+pub(crate) fn foreign_lock() -> StoreError {
+    StoreError::Other("the lock was not taken from this store; nothing was written".into())
+}
+
 /// Compare-and-set check shared by stores: may a document derived from version `expected` replace
 /// what is stored (`found`, `None` when nothing is)?
 pub(crate) fn check_version(expected: u64, found: Option<u64>) -> Result<(), StoreError> {

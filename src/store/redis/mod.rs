@@ -748,9 +748,7 @@ impl RedisStore {
         if lock.lock_key == self.lock_key {
             Ok(lock)
         } else {
-            Err(StoreError::Other(
-                "the lock was not taken from this RedisStore; nothing was written".into(),
-            ))
+            Err(crate::store::foreign_lock())
         }
     }
 }
@@ -809,36 +807,34 @@ impl TokenStore for RedisStore {
                     .invoke_async(&mut connection),
             )
             .await?;
+        let not_a_document = |version, problem: &str| {
+            self.unreadable(
+                version,
+                UnreadableReason::NotATokenDocument {
+                    problem: problem.into(),
+                },
+            )
+        };
+        // The save script counts a missing version as 0.
+        let parsed: u64 = match &version {
+            None => 0,
+            Some(text) => text
+                .parse()
+                .map_err(|_| not_a_document(0, "its version is not a number"))?,
+        };
         let Some(document) = document else {
             // A version without a document (written by hand, or half deleted) is not an empty
             // store: a save must name that version to replace it.
-            return match version.map(|version| version.parse()) {
+            return match version {
                 None => Ok(None),
-                Some(version) => Err(self.unreadable(
-                    version.unwrap_or(0),
-                    UnreadableReason::NotATokenDocument {
-                        problem: "it has a version and no document".into(),
-                    },
-                )),
+                Some(_) => Err(not_a_document(parsed, "it has a version and no document")),
             };
         };
-        // The save script counts a missing version as 0.
-        let version: u64 = match version {
-            None => 0,
-            Some(version) => version.parse().map_err(|_| {
-                self.unreadable(
-                    0,
-                    UnreadableReason::NotATokenDocument {
-                        problem: "its version is not a number".into(),
-                    },
-                )
-            })?,
-        };
+        let version = parsed;
         let json = sealing::open(self.encryption.as_ref(), &self.name, version, &document)
             .map_err(|reason| self.unreadable(version, reason))?;
-        let mut tokens = decode_document(&json).map_err(|problem| {
-            self.unreadable(version, UnreadableReason::NotATokenDocument { problem })
-        })?;
+        let mut tokens =
+            decode_document(&json).map_err(|problem| not_a_document(version, &problem))?;
         // Saved by another server instance (restarted, failed over, restored): it may have lost
         // later writes. Unknown on either side (an older document, `INFO` refused): not flagged.
         tokens.lineage.instance_changed = matches!(
