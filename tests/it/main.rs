@@ -32,6 +32,8 @@ mod store_redis_fleet;
 #[cfg(feature = "redis")]
 mod store_redis_outage;
 #[cfg(feature = "redis")]
+mod store_redis_partition;
+#[cfg(feature = "redis")]
 mod store_redis_rollback;
 #[cfg(feature = "redis")]
 mod store_redis_sentinel;

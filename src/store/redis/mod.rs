@@ -27,7 +27,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::store::{
     decode_document, next_version, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
-use connection::{Connection, Target};
+use connection::{Connection, Link, Target};
 use durability::{Answers, AofSupport, Durability};
 use endpoint::Endpoint;
 pub use lease::RedisLock;
@@ -351,9 +351,10 @@ pub struct RedisStore {
     lock_key: String,
     endpoint: Endpoint,
     target: Target,
-    connection: tokio::sync::OnceCell<Connection>,
+    /// The connection of every command, remade after one went unanswered.
+    link: Arc<Link>,
     /// The connection of durable saves: its response timeout also covers `WAIT` (and `WAITAOF`).
-    durable_connection: tokio::sync::OnceCell<Connection>,
+    durable_link: Arc<Link>,
     durability: Option<Durability>,
     /// Set by `with_replica_fsync`, whichever order the setters come in.
     replica_fsync: bool,
@@ -452,9 +453,9 @@ impl RedisStore {
             tokens_key: format!("{{genlogs:{name}}}:tokens"),
             lock_key: format!("{{genlogs:{name}}}:lock"),
             endpoint,
+            link: Link::new(target.clone(), DEFAULT_REDIS_TIMEOUT),
+            durable_link: Link::new(target.clone(), DEFAULT_REDIS_TIMEOUT),
             target,
-            connection: tokio::sync::OnceCell::new(),
-            durable_connection: tokio::sync::OnceCell::new(),
             durability: None,
             replica_fsync: false,
             aof: AofSupport::default(),
@@ -512,8 +513,7 @@ impl RedisStore {
                 Target::Sentinel(config)
             }
         };
-        self.connection = tokio::sync::OnceCell::new();
-        self.durable_connection = tokio::sync::OnceCell::new();
+        self.relink();
         Ok(self)
     }
 
@@ -561,8 +561,7 @@ impl RedisStore {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         // The connection carries the timeouts it was made with.
-        self.connection = tokio::sync::OnceCell::new();
-        self.durable_connection = tokio::sync::OnceCell::new();
+        self.relink();
         self
     }
 
@@ -590,7 +589,7 @@ impl RedisStore {
             timeout: timeout.min(MAX_REPLICA_WAIT),
             fsync: self.replica_fsync,
         });
-        self.durable_connection = tokio::sync::OnceCell::new();
+        self.relink();
         self
     }
 
@@ -606,7 +605,7 @@ impl RedisStore {
         if let Some(durability) = self.durability.as_mut() {
             durability.fsync = true;
         }
-        self.durable_connection = tokio::sync::OnceCell::new();
+        self.relink();
         self
     }
 
@@ -625,26 +624,23 @@ impl RedisStore {
         &self.lock_key
     }
 
-    /// The shared connection, made on first use. One connection attempt per call (no retry
-    /// loop inside a call, which would stretch the wait); a failed command makes the next call
-    /// reconnect. A cluster's first connection (reading its slots) is bounded like a command,
-    /// and a failed one is tried again by the next call.
-    async fn connection(&self) -> Result<Connection, StoreError> {
-        self.connection
-            .get_or_try_init(|| self.bounded(self.target.connect(self.timeout)))
-            .await
-            .cloned()
+    /// Remakes both links for settings just changed (the connections carry the timeouts,
+    /// credentials and certificates they were made with).
+    fn relink(&mut self) {
+        self.link = Link::new(self.target.clone(), self.timeout);
+        let durable_timeout = match &self.durability {
+            Some(durability) => self.timeout.saturating_add(durability.total_wait()),
+            None => self.timeout,
+        };
+        self.durable_link = Link::new(self.target.clone(), durable_timeout);
     }
 
-    /// The connection of durable saves, made on first use like [`connection`](Self::connection):
-    /// its response timeout is the command timeout plus the waits, so a `WAIT` that blocks for
-    /// its whole timeout is answered, not cut off.
-    async fn durable_connection(&self, durability: &Durability) -> Result<Connection, StoreError> {
-        let timeout = self.timeout.saturating_add(durability.total_wait());
-        self.durable_connection
-            .get_or_try_init(|| self.bounded(self.target.connect(timeout)))
-            .await
-            .cloned()
+    /// The shared connection, made on first use inside the call's bound (a cluster's first
+    /// connection reads its slots, Sentinel's asks the sentinels). One connection attempt per
+    /// call, no retry loop inside a call (which would stretch the wait); a call that went
+    /// unanswered makes the next one connect anew (see `connection.rs`).
+    fn connection(&self) -> Connection {
+        self.link.connection()
     }
 
     /// Runs one exchange with Redis, bounded: a connection attempt and a command.
@@ -693,7 +689,9 @@ impl RedisStore {
             .clone();
         let aof = durability.fsync && self.aof.may_be_supported();
         let pipeline = durability.pipeline(script, aof);
-        let mut connection = self.durable_connection(durability).await?;
+        // Its response timeout is the command timeout plus the waits, so a `WAIT` that blocks
+        // for its whole timeout is answered, not cut off.
+        let mut connection = self.durable_link.connection();
         let limit = self
             .timeout
             .saturating_mul(2)
@@ -794,7 +792,7 @@ impl TokenStore for RedisStore {
     type Lock = RedisLock;
 
     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection();
         let (version, document, saved_on, instance): (
             Option<String>,
             Option<Vec<u8>>,
@@ -847,7 +845,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn lock(&self) -> Result<RedisLock, StoreError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection();
         let owner = lease::new_owner()
             .map_err(|_| StoreError::Other("no randomness for a lease owner id".into()))?;
         let lease_ms = lease_ms(self.lease);
@@ -942,7 +940,7 @@ impl TokenStore for RedisStore {
                     .await?
             }
             None => {
-                let mut connection = self.connection().await?;
+                let mut connection = self.connection();
                 self.bounded(
                     scripts::SAVE
                         .key(&self.tokens_key)
@@ -963,7 +961,7 @@ impl TokenStore for RedisStore {
     async fn extend(&self, lock: &mut RedisLock, by: Duration) -> Result<(), StoreError> {
         let guard = self.own(lock)?;
         let by_ms = lease_ms(by);
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection();
         // The milliseconds left after the extension (never fewer than before it), 0 when lost.
         let left: i64 = self
             .bounded(

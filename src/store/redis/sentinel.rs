@@ -131,8 +131,7 @@ impl RedisStore {
             self.endpoint.also_scrub(username);
         }
         // Both connections carry the credentials they were made with.
-        self.connection = Default::default();
-        self.durable_connection = Default::default();
+        self.relink();
         Ok(self)
     }
 }

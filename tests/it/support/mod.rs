@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod child;
 pub mod fixture;
+pub mod partition;
 pub mod redis;
 pub mod sentinel;
 

@@ -1,0 +1,466 @@
+//! The network path to Redis dies silently (a lost NAT or conntrack entry, a dropped flow): each
+//! host reaches a real `redis-server` through its own [`PartitionProxy`], which can drop every
+//! byte both ways without closing a socket, and heal so that new connections work while the
+//! silenced ones stay silent. The GenLogs stand-in revokes the whole grant when a rotated
+//! refresh token comes back, and every refresh request is counted per host.
+//!
+//! The scenarios print what they measured (`--nocapture`): reuse, time from the heal to the
+//! holder's save, time from the heal to every host served again.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::child::spawn_child;
+use crate::support::partition::PartitionProxy;
+use crate::support::redis::RedisServer;
+use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
+use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
+
+const API_KEY: &str = "partition-test-key";
+const GRANT: &str = "partition";
+/// How long the stand-in's access tokens live.
+const LIFETIME: Duration = Duration::from_secs(4);
+/// Refresh when this much is left.
+const MARGIN: Duration = Duration::from_secs(2);
+/// The refresh request's total timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The lease: the request timeout plus the manager's 2 s safety margin, plus 1 s.
+const LEASE: Duration = Duration::from_secs(8);
+/// One Redis command or connection attempt.
+const STORE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the holder's answer takes to come back after GenLogs rotated: long enough for the
+/// cut to be in place when it arrives.
+const ANSWER_DELAY: Duration = Duration::from_millis(1500);
+/// Host processes.
+const HOSTS: usize = 4;
+
+/// The tests of this file run one at a time: they start processes and measure recovery times.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn store(url: &str) -> RedisStore {
+    RedisStore::new(url, GRANT)
+        .unwrap()
+        .with_lease(LEASE)
+        .with_lock_wait(Duration::from_secs(10))
+        .with_timeout(STORE_TIMEOUT)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_after_a_silent_timeout_runs_on_a_new_connection() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let path = PartitionProxy::start(redis.addr()).await;
+    let store = store(&path.url()).with_timeout(Duration::from_millis(300));
+    let genlogs = MockGenLogs::start().await;
+    store
+        .replace(&StoredTokens::from_refresh_token(
+            genlogs.issue_tokens().refresh_token,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(path.connections(), 1);
+
+    path.cut();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = store.load().await.unwrap_err();
+        assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "bounded");
+    }
+    let lock = store.lock().await.unwrap_err();
+    assert!(matches!(lock, StoreError::Unreachable(_)), "{lock:?}");
+
+    path.heal();
+    // The connection silenced by the cut is never used again: the very next call connects
+    // anew and is answered.
+    let loaded = store.load().await.expect("the first call after the heal");
+    assert!(loaded.is_some());
+    let lock = store.lock().await.expect("a lease after the heal");
+    store.release(lock).await;
+    assert!(
+        path.connections() >= 2,
+        "a new connection: {}",
+        path.connections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_before_the_cut_is_released_on_a_new_connection_after_the_heal() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start();
+    let path = PartitionProxy::start(redis.addr()).await;
+    let store = store(&path.url()).with_timeout(Duration::from_millis(300));
+    let lock = store.lock().await.unwrap();
+    path.cut();
+    assert!(matches!(
+        store.load().await,
+        Err(StoreError::Unreachable(_))
+    ));
+    path.heal();
+    // The lease holds the store's link, not the silenced socket: its release is answered.
+    store.release(lock).await;
+    let direct = store_direct(&redis);
+    let again = tokio::time::timeout(Duration::from_secs(2), direct.lock())
+        .await
+        .expect("the released lease is free at once")
+        .unwrap();
+    direct.release(again).await;
+}
+
+fn store_direct(redis: &RedisServer) -> RedisStore {
+    store(&redis.url()).with_lock_wait(Duration::from_millis(500))
+}
+
+// --- A fleet of host processes, each behind its own path ---------------------------------------
+
+/// Who the stand-in's next refresh cuts off when it arrives.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    /// Every host's path.
+    All,
+    /// The path of the host that sent the refresh (the lease holder).
+    Holder,
+}
+
+/// The GenLogs stand-in, counting refresh requests per host (`User-Agent: host-N`) and able to
+/// cut paths the moment a refresh arrives, answering it only after [`ANSWER_DELAY`].
+struct Stand {
+    genlogs: MockGenLogs,
+    /// Refresh tokens presented, and how often: more than once is a reuse.
+    presented: Mutex<HashMap<String, u32>>,
+    rejected: AtomicU64,
+    /// Arm: the next refresh cuts these paths and is answered late.
+    armed: Mutex<Option<Cut>>,
+    /// The host whose refresh cut the paths, and when.
+    holder: Mutex<Option<(usize, Instant)>>,
+    paths: Vec<PartitionProxy>,
+}
+
+impl Stand {
+    fn refresh(&self, request: &RecordedRequest) -> Option<Fault> {
+        if request.path() != REFRESH_PATH {
+            return None;
+        }
+        if let Some(token) = request.query("refresh_token") {
+            *self.presented.lock().unwrap().entry(token).or_default() += 1;
+        }
+        let host: usize = request
+            .header("user-agent")
+            .and_then(|agent| agent.strip_prefix("host-"))
+            .and_then(|index| index.parse().ok())
+            .expect("a host's User-Agent");
+        let armed = self.armed.lock().unwrap().take();
+        if let Some(cut) = armed {
+            match cut {
+                Cut::All => self.paths.iter().for_each(PartitionProxy::cut),
+                Cut::Holder => self.paths[host].cut(),
+            }
+            *self.holder.lock().unwrap() = Some((host, Instant::now()));
+        }
+        let answer = self.genlogs.process(request);
+        if matches!(answer, Fault::Respond { status: 401, .. }) {
+            self.rejected.fetch_add(1, Ordering::SeqCst);
+        }
+        Some(match armed {
+            Some(_) => Fault::delayed(ANSWER_DELAY, answer),
+            None => answer,
+        })
+    }
+
+    fn reused(&self) -> usize {
+        self.presented
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|&&count| count > 1)
+            .count()
+    }
+}
+
+/// One host process and what it last reported.
+struct Host {
+    child: Child,
+    /// Whether its callers were last served, and since when.
+    served: Arc<Mutex<(bool, Instant)>>,
+}
+
+/// What one scenario measured.
+#[derive(Debug)]
+struct Measured {
+    reuse: usize,
+    rejected: u64,
+    /// From the heal to the holder's rotation stored (`None`: never, within the wait).
+    heal_to_save: Option<Duration>,
+    /// From the heal to every host's callers served again.
+    heal_to_all_served: Option<Duration>,
+}
+
+struct Fleet {
+    redis: RedisServer,
+    stand: Arc<Stand>,
+    hosts: Vec<Host>,
+    stop: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// `HOSTS` host processes, each with its own path to one Redis; `keep_alive[i]` says
+    /// whether host `i` runs the keep-alive task (which watches the store).
+    async fn start(keep_alive: [bool; HOSTS]) -> Self {
+        let redis = RedisServer::start();
+        let mut paths = Vec::new();
+        for _ in 0..HOSTS {
+            paths.push(PartitionProxy::start(redis.addr()).await);
+        }
+        let genlogs = MockGenLogs::builder()
+            .with_api_key(API_KEY)
+            .with_access_lifetime(LIFETIME)
+            .start()
+            .await;
+        store(&redis.url())
+            .replace(&StoredTokens::from_refresh_token(
+                genlogs.issue_tokens().refresh_token,
+            ))
+            .await
+            .unwrap();
+        let stand = Arc::new(Stand {
+            genlogs: genlogs.clone(),
+            presented: Mutex::default(),
+            rejected: AtomicU64::new(0),
+            armed: Mutex::new(None),
+            holder: Mutex::new(None),
+            paths,
+        });
+        let hook = stand.clone();
+        genlogs.fail_with(move |request| hook.refresh(request));
+        let scratch = crate::support::scratch();
+        let stop = scratch.path().join("stop");
+        let hosts = (0..HOSTS)
+            .map(|index| {
+                let env = [
+                    ("GENLOGS_TEST_BASE_URL", genlogs.base_url()),
+                    ("GENLOGS_TEST_REDIS", stand.paths[index].url()),
+                    ("GENLOGS_TEST_HOST", index.to_string()),
+                    ("GENLOGS_TEST_KEEP_ALIVE", keep_alive[index].to_string()),
+                    ("GENLOGS_TEST_STOP", stop.display().to_string()),
+                ];
+                let mut child = spawn_child(module_path!(), "host", &env);
+                let served = Arc::new(Mutex::new((false, Instant::now())));
+                let report = served.clone();
+                let stdout = child.stdout.take().unwrap();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                        let now = Instant::now();
+                        if line.contains("HOST SERVED") {
+                            *report.lock().unwrap() = (true, now);
+                        } else if line.contains("HOST FAILING") {
+                            *report.lock().unwrap() = (false, now);
+                        }
+                    }
+                });
+                Host { child, served }
+            })
+            .collect();
+        Self {
+            redis,
+            stand,
+            hosts,
+            stop,
+            _scratch: scratch,
+        }
+    }
+
+    fn all_served_since(&self, since: Instant) -> bool {
+        self.hosts.iter().all(|host| {
+            let (served, at) = *host.served.lock().unwrap();
+            served && at >= since
+        })
+    }
+
+    fn all_served(&self) -> bool {
+        self.hosts.iter().all(|host| host.served.lock().unwrap().0)
+    }
+
+    /// Is the refresh token in Redis (read directly, not through a path) the valid one?
+    async fn stored_is_valid(&self) -> bool {
+        match store(&self.redis.url()).load().await {
+            Ok(Some(stored)) => self
+                .stand
+                .genlogs
+                .is_valid_refresh_token(stored.refresh_token.expose_secret()),
+            _ => false,
+        }
+    }
+
+    /// Runs one partition: waits for the fleet to serve, arms the stand-in so that the next
+    /// refresh cuts `cut`, keeps the paths cut for `cut_for` from then, heals them all, and
+    /// measures the recovery; then lets the fleet run two more refreshes and stops it.
+    async fn partition(mut self, cut: Cut, cut_for: Duration) -> (Measured, usize) {
+        until(Duration::from_secs(60), || self.all_served()).await;
+        *self.stand.armed.lock().unwrap() = Some(cut);
+        until(Duration::from_secs(60), || {
+            self.stand.holder.lock().unwrap().is_some()
+        })
+        .await;
+        let (holder, cut_at) = self.stand.holder.lock().unwrap().unwrap();
+        tokio::time::sleep_until((cut_at + cut_for).into()).await;
+        self.stand.paths.iter().for_each(PartitionProxy::heal);
+        let healed = Instant::now();
+
+        let mut heal_to_save = None;
+        let mut heal_to_all_served = None;
+        let give_up = healed + Duration::from_secs(40);
+        while Instant::now() < give_up && (heal_to_save.is_none() || heal_to_all_served.is_none()) {
+            if heal_to_save.is_none() && self.stored_is_valid().await {
+                heal_to_save = Some(healed.elapsed());
+            }
+            if heal_to_all_served.is_none() && self.all_served_since(healed) {
+                heal_to_all_served = Some(healed.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The fleet carries on: two more rotations, no reuse.
+        let refreshes = self.stand.genlogs.refreshes();
+        let more = Instant::now() + Duration::from_secs(30);
+        while self.stand.genlogs.refreshes() < refreshes + 2 && Instant::now() < more {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        std::fs::write(&self.stop, b"stop").unwrap();
+        for host in &mut self.hosts {
+            assert!(host.child.wait().unwrap().success());
+        }
+        let measured = Measured {
+            reuse: self.stand.reused() + self.stand.genlogs.reuses() as usize,
+            rejected: self.stand.rejected.load(Ordering::SeqCst),
+            heal_to_save,
+            heal_to_all_served,
+        };
+        println!("partition {cut:?} for {cut_for:?} (holder host-{holder}): {measured:?}");
+        (measured, holder)
+    }
+}
+
+/// Polls `done` every 20 ms; panics after `limit`.
+async fn until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < end, "gave up waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_recovered(measured: &Measured) {
+    assert_eq!(
+        measured.reuse, 0,
+        "no refresh token sent twice: {measured:?}"
+    );
+    assert_eq!(measured.rejected, 0, "{measured:?}");
+    assert!(
+        measured.heal_to_save.is_some(),
+        "the holder's rotation was stored: {measured:?}"
+    );
+    assert!(
+        measured.heal_to_all_served.is_some(),
+        "every host served again: {measured:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_path_cut_past_the_lease_while_the_answer_arrives_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start([true, true, false, false]).await;
+    let (measured, _) = fleet
+        .partition(Cut::All, LEASE + Duration::from_secs(5))
+        .await;
+    assert_recovered(&measured);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_alone_cut_for_less_than_its_lease_saves_before_anyone_resends() {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start([true, true, true, true]).await;
+    let (measured, _) = fleet.partition(Cut::Holder, Duration::from_secs(5)).await;
+    assert_recovered(&measured);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_without_keep_alive_and_without_store_calls_during_the_cut_recover() {
+    let _serial = SERIAL.lock().await;
+    // No host watches the store: the ones not cut make no store call while their cached
+    // token is valid, and the holder's callers are the only ones to notice the outage.
+    let fleet = Fleet::start([false; HOSTS]).await;
+    let (measured, _) = fleet.partition(Cut::Holder, Duration::from_secs(5)).await;
+    assert_recovered(&measured);
+}
+
+/// Not a test: the body of the host processes above, selected by `GENLOGS_TEST_CHILD`.
+#[test]
+#[ignore = "run by the partition tests as a child process"]
+fn child() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        assert_eq!(var("GENLOGS_TEST_CHILD"), "host");
+        let client = AuthClient::builder(API_KEY)
+            .with_base_url(var("GENLOGS_TEST_BASE_URL"))
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_http_client_builder(
+                reqwest::Client::builder().user_agent(format!("host-{}", var("GENLOGS_TEST_HOST"))),
+            )
+            .build()
+            .unwrap();
+        let manager = TokenManager::builder(client, store(&var("GENLOGS_TEST_REDIS")))
+            .with_refresh_margin(MARGIN)
+            .with_refresh_jitter(0.0)
+            .with_min_refresh_interval(Duration::from_millis(500))
+            .with_retry_cooldown(Duration::from_millis(200))
+            .build();
+        let _keep_alive = (var("GENLOGS_TEST_KEEP_ALIVE") == "true").then(|| manager.keep_alive());
+        let stop = PathBuf::from(var("GENLOGS_TEST_STOP"));
+        host(manager, stop).await;
+    });
+}
+
+/// Eight callers asking every 25 ms; prints `HOST SERVED` / `HOST FAILING <error>` when the
+/// callers' luck turns, until the stop file appears.
+async fn host(manager: TokenManager, stop: PathBuf) {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(Mutex::new(None::<bool>));
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let (manager, stopping, served) = (manager.clone(), stopping.clone(), served.clone());
+            tokio::spawn(async move {
+                while !stopping.load(Ordering::Relaxed) {
+                    let answer = manager.access_token().await;
+                    {
+                        let mut last = served.lock().unwrap();
+                        if *last != Some(answer.is_ok()) {
+                            *last = Some(answer.is_ok());
+                            match &answer {
+                                Ok(_) => println!("HOST SERVED"),
+                                Err(error) => println!("HOST FAILING {error}"),
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            })
+        })
+        .collect();
+    while !stop.exists() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stopping.store(true, Ordering::Relaxed);
+    for caller in callers {
+        caller.await.unwrap();
+    }
+}
