@@ -26,6 +26,8 @@ mod store_redis;
 #[cfg(feature = "redis")]
 mod store_redis_cluster;
 #[cfg(feature = "redis")]
+mod store_redis_discovery;
+#[cfg(feature = "redis")]
 mod store_redis_durability;
 #[cfg(feature = "redis")]
 mod store_redis_fleet;

@@ -133,6 +133,8 @@ struct Stand {
     genlogs: MockGenLogs,
     /// Refresh tokens presented, and how often: more than once is a reuse.
     presented: Mutex<HashMap<String, u32>>,
+    /// When a refresh token was first presented a second time.
+    first_reuse: Mutex<Option<Instant>>,
     rejected: AtomicU64,
     /// Arm: the next refresh cuts these paths and is answered late.
     armed: Mutex<Option<Cut>>,
@@ -147,7 +149,15 @@ impl Stand {
             return None;
         }
         if let Some(token) = request.query("refresh_token") {
-            *self.presented.lock().unwrap().entry(token).or_default() += 1;
+            let mut presented = self.presented.lock().unwrap();
+            let count = presented.entry(token).or_default();
+            *count += 1;
+            if *count == 2 {
+                self.first_reuse
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(Instant::now);
+            }
         }
         let host: usize = request
             .header("user-agent")
@@ -198,6 +208,8 @@ struct Measured {
     heal_to_save: Option<Duration>,
     /// From the heal to every host's callers served again.
     heal_to_all_served: Option<Duration>,
+    /// From the holder's refresh to the first refresh token presented twice.
+    send_to_reuse: Option<Duration>,
 }
 
 struct Fleet {
@@ -231,6 +243,7 @@ impl Fleet {
         let stand = Arc::new(Stand {
             genlogs: genlogs.clone(),
             presented: Mutex::default(),
+            first_reuse: Mutex::default(),
             rejected: AtomicU64::new(0),
             armed: Mutex::new(None),
             holder: Mutex::new(None),
@@ -314,7 +327,7 @@ impl Fleet {
 
         let mut heal_to_save = None;
         let mut heal_to_all_served = None;
-        let give_up = healed + Duration::from_secs(40);
+        let give_up = healed + Duration::from_secs(20);
         while Instant::now() < give_up && (heal_to_save.is_none() || heal_to_all_served.is_none()) {
             if heal_to_save.is_none() && self.stored_is_valid().await {
                 heal_to_save = Some(healed.elapsed());
@@ -326,7 +339,7 @@ impl Fleet {
         }
         // The fleet carries on: two more rotations, no reuse.
         let refreshes = self.stand.genlogs.refreshes();
-        let more = Instant::now() + Duration::from_secs(30);
+        let more = Instant::now() + Duration::from_secs(20);
         while self.stand.genlogs.refreshes() < refreshes + 2 && Instant::now() < more {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -339,6 +352,12 @@ impl Fleet {
             rejected: self.stand.rejected.load(Ordering::SeqCst),
             heal_to_save,
             heal_to_all_served,
+            send_to_reuse: self
+                .stand
+                .first_reuse
+                .lock()
+                .unwrap()
+                .map(|reused| reused.saturating_duration_since(cut_at)),
         };
         println!("partition {cut:?} for {cut_for:?} (holder host-{holder}): {measured:?}");
         (measured, holder)
@@ -398,6 +417,30 @@ async fn hosts_without_keep_alive_and_without_store_calls_during_the_cut_recover
     assert_recovered(&measured);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_cut_off_past_its_lease_and_the_in_flight_wait_is_resent_no_earlier() {
+    let _serial = SERIAL.lock().await;
+    // The documented limit: a host cut off from the store alone cannot be told from a crashed
+    // one. The others wait out its lease and the in-flight wait (its request timeout + 2 s
+    // after they first saw its mark), then send the marked token again: the right move when
+    // the holder crashed before GenLogs answered, and a reuse (GenLogs revokes the grant)
+    // when its answer arrived. The lease is the longest cut-off the fleet can wait out.
+    let fleet = Fleet::start([true, true, true, true]).await;
+    let cut_for = LEASE + REQUEST_TIMEOUT + Duration::from_secs(5);
+    let (measured, _) = fleet.partition(Cut::Holder, cut_for).await;
+    let resent = measured
+        .send_to_reuse
+        .expect("the others resent the marked token once the holder's lease was over");
+    assert!(
+        resent >= LEASE,
+        "not before the holder's lease was over: {measured:?}"
+    );
+    assert!(
+        resent < cut_for,
+        "the fleet does not wait for a holder cut off longer than that: {measured:?}"
+    );
+}
+
 /// Not a test: the body of the host processes above, selected by `GENLOGS_TEST_CHILD`.
 #[test]
 #[ignore = "run by the partition tests as a child process"]
@@ -430,11 +473,13 @@ fn child() {
     });
 }
 
-/// Eight callers asking every 25 ms; prints `HOST SERVED` / `HOST FAILING <error>` when the
-/// callers' luck turns, until the stop file appears.
+/// Eight callers asking every 25 ms; prints `HOST FAILING <error>` when a call fails after one
+/// succeeded, and `HOST SERVED` when one succeeds after one failed and every 100 ms while calls
+/// succeed, until the stop file appears.
 async fn host(manager: TokenManager, stop: PathBuf) {
     let stopping = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(Mutex::new(None::<bool>));
+    // The last report: served or not, and when it was printed.
+    let served = Arc::new(Mutex::new(None::<(bool, Instant)>));
     let callers: Vec<_> = (0..8)
         .map(|_| {
             let (manager, stopping, served) = (manager.clone(), stopping.clone(), served.clone());
@@ -443,8 +488,17 @@ async fn host(manager: TokenManager, stop: PathBuf) {
                     let answer = manager.access_token().await;
                     {
                         let mut last = served.lock().unwrap();
-                        if *last != Some(answer.is_ok()) {
-                            *last = Some(answer.is_ok());
+                        let due = match *last {
+                            None => true,
+                            // While served, a heartbeat every 100 ms: the parent measures when
+                            // every host was served after a heal.
+                            Some((ok, at)) => {
+                                ok != answer.is_ok()
+                                    || (ok && at.elapsed() >= Duration::from_millis(100))
+                            }
+                        };
+                        if due {
+                            *last = Some((answer.is_ok(), Instant::now()));
                             match &answer {
                                 Ok(_) => println!("HOST SERVED"),
                                 Err(error) => println!("HOST FAILING {error}"),

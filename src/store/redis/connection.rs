@@ -24,6 +24,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, TlsCertificates, Value};
 
+use super::discovery;
 use super::sentinel::{SentinelConfig, SentinelLink};
 
 /// Where the store connects: the client of one server, or what a cluster client is built from.
@@ -37,6 +38,8 @@ pub(super) enum Target {
         nodes: Vec<String>,
         tls: bool,
         certificates: Option<TlsCertificates>,
+        /// Made by `cluster_allowing_plaintext`: announced nodes are not checked.
+        allow_plaintext: bool,
     },
     /// The primary of a service monitored by Redis Sentinel, found again after a failover.
     Sentinel(SentinelConfig),
@@ -59,7 +62,11 @@ impl Target {
                 nodes,
                 tls,
                 certificates,
+                allow_plaintext,
             } => {
+                if !tls && !allow_plaintext {
+                    discovery::check_cluster(nodes, timeout, "cluster_allowing_plaintext").await?;
+                }
                 // Retries stay at the crate's default: following a MOVED or ASK redirection,
                 // or a node's failover, is a retry. The response timeout also bounds a request
                 // with all its retries, so a call still ends within it.

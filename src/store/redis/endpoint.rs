@@ -150,23 +150,27 @@ fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         // A `redis://` URL is not a "special" URL to the url crate: its IP addresses come as
         // domains, unparsed.
-        Some(url::Host::Domain(domain)) => {
-            let domain = domain.trim_end_matches('.');
-            match domain
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-            {
-                Ok(ip) => ip.is_loopback(),
-                Err(_) => {
-                    domain.eq_ignore_ascii_case("localhost")
-                        || domain.to_ascii_lowercase().ends_with(".localhost")
-                }
-            }
-        }
+        Some(url::Host::Domain(domain)) => is_loopback_host(domain),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+/// Whether `host` (an IP address, bracketed or not, or a name) is this machine: `localhost`,
+/// `127.0.0.0/8` or `::1`. Any other name could resolve anywhere.
+pub(super) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host.to_ascii_lowercase().ends_with(".localhost")
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! or on the primary that Redis Sentinel names ([`RedisStore::sentinel`]).
 
 mod connection;
+mod discovery;
 mod durability;
 mod endpoint;
 mod lease;
@@ -415,19 +416,20 @@ impl RedisStore {
     pub fn cluster(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
         let endpoint = Endpoint::parse_cluster(node_urls)?;
         endpoint.refuse_plaintext_remote("cluster_allowing_plaintext")?;
-        Self::open_cluster(node_urls, endpoint, name)
+        Self::open_cluster(node_urls, endpoint, name, false)
     }
 
     /// Like [`cluster`](Self::cluster), also accepting plain `redis://` nodes that are not
     /// loopback (see [`new_allowing_plaintext`](Self::new_allowing_plaintext)).
     pub fn cluster_allowing_plaintext(node_urls: &[&str], name: &str) -> Result<Self, StoreError> {
-        Self::open_cluster(node_urls, Endpoint::parse_cluster(node_urls)?, name)
+        Self::open_cluster(node_urls, Endpoint::parse_cluster(node_urls)?, name, true)
     }
 
     fn open_cluster(
         node_urls: &[&str],
         endpoint: Endpoint,
         name: &str,
+        allow_plaintext: bool,
     ) -> Result<Self, StoreError> {
         check_name(name)?;
         let nodes: Vec<String> = node_urls.iter().map(|url| url.to_string()).collect();
@@ -443,6 +445,7 @@ impl RedisStore {
             nodes,
             tls: endpoint.is_tls(),
             certificates: None,
+            allow_plaintext,
         };
         Ok(Self::with_target(name, endpoint, target))
     }
@@ -503,10 +506,16 @@ impl RedisStore {
                 })?;
                 Target::Server(client)
             }
-            Target::Cluster { nodes, tls, .. } => Target::Cluster {
+            Target::Cluster {
+                nodes,
+                tls,
+                allow_plaintext,
+                ..
+            } => Target::Cluster {
                 nodes,
                 tls,
                 certificates: Some(certificates),
+                allow_plaintext,
             },
             Target::Sentinel(mut config) => {
                 config.set_certificates(certificates);

@@ -19,10 +19,14 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, Pipeline,
-    RedisError, RedisResult, TlsCertificates, TlsMode, Value,
+    RedisConnectionInfo, RedisError, RedisResult, TlsCertificates, TlsMode, Value,
 };
 
+/// The constructor that allows a primary reached in clear.
+const OPT_IN: &str = "sentinel_allowing_plaintext";
+
 use super::connection::Target;
+use super::discovery;
 use super::endpoint::Endpoint;
 use super::{check_name, RedisStore};
 use crate::store::StoreError;
@@ -94,9 +98,10 @@ impl RedisStore {
                 "a Redis Sentinel service name must be one word".into(),
             ));
         }
-        let config = SentinelConfig::parse(sentinel_urls, service_name).map_err(|problem| {
+        let mut config = SentinelConfig::parse(sentinel_urls, service_name).map_err(|problem| {
             StoreError::Other(format!("invalid Redis Sentinel URLs: {problem}"))
         })?;
+        config.allow_plaintext = allow_plaintext;
         // Checks the whole configuration now, as `new` does; nothing is sent until first use.
         config.client().map_err(|e| {
             StoreError::Other(format!(
@@ -155,6 +160,8 @@ pub(super) struct SentinelConfig {
     db: i64,
     tls: bool,
     certificates: Option<TlsCertificates>,
+    /// Made by `sentinel_allowing_plaintext`: the primary's address is not checked.
+    allow_plaintext: bool,
 }
 
 impl SentinelConfig {
@@ -190,6 +197,7 @@ impl SentinelConfig {
             db: db.unwrap_or(0),
             tls,
             certificates: None,
+            allow_plaintext: false,
         })
     }
 
@@ -235,9 +243,37 @@ impl SentinelConfig {
         builder.build()
     }
 
+    /// Clients of the sentinels themselves, for the check of the primary's address; `None`
+    /// when no check is due (TLS, which applies to the data nodes too, or plaintext allowed).
+    fn sentinels_to_ask(&self) -> RedisResult<Option<Vec<redis::Client>>> {
+        if self.tls || self.allow_plaintext {
+            return Ok(None);
+        }
+        let mut settings = RedisConnectionInfo::default();
+        if let Some(username) = &self.sentinel.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.sentinel.password {
+            settings = settings.set_password(password);
+        }
+        self.sentinels
+            .iter()
+            .map(|addr| {
+                let info = addr
+                    .clone()
+                    .into_connection_info()?
+                    .set_redis_settings(settings.clone());
+                redis::Client::open(info)
+            })
+            .collect::<RedisResult<_>>()
+            .map(Some)
+    }
+
     /// A connection to the service's primary, found on first use, with these bounds.
     pub(super) fn connect(&self, timeout: Duration) -> RedisResult<Arc<SentinelLink>> {
         Ok(Arc::new(SentinelLink {
+            sentinels_to_ask: self.sentinels_to_ask()?,
+            service: self.service.clone(),
             client: tokio::sync::Mutex::new(self.client()?),
             current: Mutex::new(None),
             generations: AtomicU64::new(0),
@@ -249,6 +285,10 @@ impl SentinelConfig {
 /// The connection to the current primary, shared by every clone of the store's connection
 /// (leases hold one, so a release after a failover goes to the new primary).
 pub(super) struct SentinelLink {
+    /// The sentinels to ask for the primary's address before any connection to it, when that
+    /// address must be checked (see `discovery.rs`).
+    sentinels_to_ask: Option<Vec<redis::Client>>,
+    service: String,
     /// Asks the sentinels; behind an async lock, so that one discovery runs at a time and the
     /// callers that need one wait for it.
     client: tokio::sync::Mutex<SentinelClient>,
@@ -274,7 +314,16 @@ impl SentinelLink {
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
         let discovery = async {
+            if let Some(sentinels) = &self.sentinels_to_ask {
+                self.check_primary(sentinels).await?;
+            }
             let primary = client.async_get_client().await?;
+            if self.sentinels_to_ask.is_some() {
+                // A failover between the check and the crate's discovery.
+                if let ConnectionAddr::Tcp(host, port) = primary.get_connection_info().addr() {
+                    discovery::check("the primary", host, *port, OPT_IN)?;
+                }
+            }
             primary
                 .get_multiplexed_async_connection_with_config(&config)
                 .await
@@ -291,6 +340,27 @@ impl SentinelLink {
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((generation, connection.clone()));
         Ok((generation, connection))
+    }
+
+    /// Asks the sentinels, in order, which primary they name, and refuses one that is not
+    /// loopback before anything connects to it.
+    async fn check_primary(&self, sentinels: &[redis::Client]) -> RedisResult<()> {
+        let mut last = None;
+        for sentinel in sentinels {
+            match discovery::sentinel_primary(sentinel, &self.service, self.timeout).await {
+                Ok(Some((host, port))) => {
+                    return discovery::check("the primary", &host, port, OPT_IN)
+                }
+                // This sentinel does not know the service; another may.
+                Ok(None) => {}
+                Err(error) => last = Some(error),
+            }
+        }
+        match last {
+            Some(error) => Err(error),
+            // None knows it: the crate's discovery says so.
+            None => Ok(()),
+        }
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
