@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use super::labels;
 use super::{
     ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL, REFRESHES_TOTAL,
-    REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, TOKEN_STATE,
+    REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, STORE_ROLLBACK_DETECTION,
+    TOKEN_STATE,
 };
 use crate::error::Error;
 use crate::manager::state::State;
@@ -44,6 +45,12 @@ pub(crate) fn observe(state: &State, now: Duration, utc_now: DateTime<Utc>) {
     for label in labels::TOKEN_STATES {
         gauge!(TOKEN_STATE, "state" => label).set(if label == current { 1.0 } else { 0.0 });
     }
+}
+
+/// Whether the Redis store of `grant` can detect a rolled-back Redis.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn rollback_detection(grant: &str, on: bool) {
+    gauge!(STORE_ROLLBACK_DETECTION, "grant" => grant.to_string()).set(if on { 1.0 } else { 0.0 });
 }
 
 /// Counts a [`TokenManager::invalidate`](crate::TokenManager::invalidate) call.

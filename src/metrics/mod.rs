@@ -66,9 +66,9 @@ mod off;
 mod store;
 
 #[cfg(feature = "metrics")]
-pub(crate) use hooks::{invalidated, observe, refresh};
+pub(crate) use hooks::{invalidated, observe, refresh, rollback_detection};
 #[cfg(not(feature = "metrics"))]
-pub(crate) use off::{instrument, invalidated, observe, refresh};
+pub(crate) use off::{instrument, invalidated, observe, refresh, rollback_detection};
 #[cfg(feature = "metrics")]
 pub(crate) use store::instrument;
 
@@ -123,6 +123,14 @@ pub const REFRESH_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_refresh_token_e
 #[cfg(feature = "metrics")]
 pub const TOKEN_STATE: &str = "genlogs_auth_token_state";
 
+/// Gauge, label `grant` (the store's grant name): 1 while a [`RedisStore`](crate::RedisStore)
+/// can tell that Redis answered from another server instance (restarted, failed over, restored
+/// from a backup: the store may have gone back), 0 while it cannot because Redis refuses `INFO`
+/// (an ACL without `+info`). Set at every read of the store; see `RedisStore`'s "Rollback
+/// detection needs `INFO`".
+#[cfg(feature = "metrics")]
+pub const STORE_ROLLBACK_DETECTION: &str = "genlogs_auth_store_rollback_detection";
+
 /// Registers the description and unit of every metric above with the installed recorder, for
 /// exporters that show them (Prometheus' `# HELP`). Call it once, after installing the recorder.
 #[cfg(feature = "metrics")]
@@ -163,6 +171,10 @@ pub fn describe() {
         REFRESH_TOKEN_EXPIRES_IN_SECONDS,
         Unit::Seconds,
         "Seconds until the refresh token expires (0: none or dead; NaN: unknown)"
+    );
+    describe_gauge!(
+        STORE_ROLLBACK_DETECTION,
+        "1 while the Redis store can detect a rolled-back Redis (INFO allowed), 0 while it cannot"
     );
     describe_gauge!(
         TOKEN_STATE,

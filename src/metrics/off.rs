@@ -32,3 +32,8 @@ pub(crate) fn observe(_state: &State, _now: Duration, _utc_now: DateTime<Utc>) {
 /// Nothing.
 #[inline]
 pub(crate) fn invalidated() {}
+
+/// Nothing.
+#[inline]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn rollback_detection(_grant: &str, _on: bool) {}

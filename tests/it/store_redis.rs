@@ -875,3 +875,83 @@ async fn a_manager_replaces_tokens_it_cannot_decrypt() {
     let token = manager.access_token().await.unwrap();
     assert!(genlogs.is_valid_access_token(token.expose_secret()));
 }
+
+/// The `INFO` refusal: warnings written while `read` runs, and (with the `metrics` feature) the
+/// rollback-detection gauge it leaves.
+fn reads_with_info(redis: &RedisServer, allowed: &[bool]) -> (String, Option<f64>) {
+    let captured = crate::support::capture::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _subscriber = tracing::subscriber::set_default(subscriber);
+    // Another test's thread may have cached "no interest" for the warning's callsite.
+    tracing::callsite::rebuild_interest_cache();
+    let port = redis.port().to_string();
+    let acl = |allowed: bool| {
+        let rule = if allowed { "+info" } else { "-info" };
+        let set =
+            crate::support::redis::redis_cli(&["-p", &port, "ACL", "SETUSER", "default", rule]);
+        assert!(set.status.success(), "{set:?}");
+    };
+    let reads = async {
+        acl(true);
+        let store = store(redis);
+        store.replace(&tokens("rt-info-0123456789")).await.unwrap();
+        for &allowed in allowed {
+            acl(allowed);
+            store
+                .load()
+                .await
+                .unwrap()
+                .expect("the document is read either way");
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    #[cfg(feature = "metrics")]
+    let gauge = {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || runtime.block_on(reads));
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find_map(|(key, _, _, value)| match value {
+                DebugValue::Gauge(value)
+                    if key.key().name() == "genlogs_auth_store_rollback_detection" =>
+                {
+                    Some(value.into_inner())
+                }
+                _ => None,
+            })
+    };
+    #[cfg(not(feature = "metrics"))]
+    let gauge = {
+        runtime.block_on(reads);
+        None
+    };
+    (captured.text(), gauge)
+}
+
+#[test]
+fn a_redis_that_refuses_info_is_warned_about_once_and_reported() {
+    let redis = RedisServer::start();
+    let (log, gauge) = reads_with_info(&redis, &[false, false, false]);
+    assert_eq!(log.matches("Redis refuses INFO").count(), 1, "{log}");
+    assert!(log.contains("+info") && log.contains("WARN"), "{log}");
+    if cfg!(feature = "metrics") {
+        assert_eq!(gauge, Some(0.0), "detection off");
+    }
+
+    // Allowed again, then refused again: back on, and warned again.
+    let (log, gauge) = reads_with_info(&redis, &[true, false, true]);
+    assert_eq!(log.matches("Redis refuses INFO").count(), 1, "{log}");
+    if cfg!(feature = "metrics") {
+        assert_eq!(gauge, Some(1.0), "detection on");
+    }
+}

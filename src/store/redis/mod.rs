@@ -148,8 +148,18 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   document writes it back with the restore grace instead of refreshing from it, so a host that
 ///   knows nothing newer (one started after the restore) waits too, and a request in flight whose
 ///   mark the store lost can end first. Cost: after every restart or failover, the next refresh
-///   waits the grace (cached access tokens are still served). Where `INFO` is refused (an ACL),
-///   this protection is off and only the watch below shortens the window.
+///   waits the grace (cached access tokens are still served).
+///
+///   **Rollback detection needs `INFO`.** Where Redis refuses `INFO` to the store's user (an ACL
+///   without `+info`), the instance is unknown and this protection is off: the store warns once
+///   (a `tracing` warning, again if it turns blind after having seen `INFO`), and with the
+///   `metrics` feature the gauge `genlogs_auth_store_rollback_detection{grant}` reads 0 (1 while
+///   it works). Allow it with the ACL rule `+info` (for example `ACL SETUSER genlogs … +info`).
+///   What still protects the fleet then: no host adopts a document whose refresh token it knows
+///   was rotated away (the fingerprints) or one older than what it has seen (the lineage), and
+///   the store watch below writes newer tokens back within one watch interval. What no longer
+///   does: a host that knows nothing newer (started after the restore) reading the old document
+///   within that interval may refresh from it.
 /// - **The store is watched.** The [`keep_alive()`](crate::TokenManager::keep_alive) task reads the
 ///   store every [`STORE_WATCH_INTERVAL`](crate::manager::STORE_WATCH_INTERVAL) (2 s) and writes newer tokens
 ///   back at once, so a store that went back is repaired while nobody needs a refresh, before a host
@@ -161,8 +171,14 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   name and the version, so a value copied or replayed fails to decrypt); a wrong key or an
 ///   altered value is [`StoreError::Unreadable`], never a panic. No error and no `Debug` shows the
 ///   Redis URL or its password; the key's `Debug` is redacted.
-/// - **Bounded.** Every Redis call ends within twice [`with_timeout`](Self::with_timeout); the
-///   connection is remade by itself after Redis restarts. With Redis paused (`SIGSTOP`) for 6 s, a
+/// - **Bounded, and never stuck on a dead socket.** Every Redis call ends within twice
+///   [`with_timeout`](Self::with_timeout). A network path can die without a reset (a lost NAT or
+///   conntrack entry, a dropped flow): the socket stays open and silent. So a connection that
+///   left a command unanswered (timeout, I/O error, dropped or refused) is never used again: the
+///   next call connects anew (for Sentinel asking the sentinels again, for a cluster reconnecting
+///   to every node), with no resend of what may have run (`tests/it/store_redis_partition.rs`:
+///   through a proxy that silences every socket, the first call after the path heals is
+///   answered). With Redis paused (`SIGSTOP`) for 6 s, a
 ///   caller holding no valid token got its store error after 2.0 s (the default timeout), and the
 ///   first refresh came 55 ms after Redis answered again: a lease request that got no answer during
 ///   the pause still runs when Redis resumes, and the store releases it (owner-checked) at once
@@ -207,7 +223,11 @@ fn lease_ms(lease: Duration) -> u64 {
 /// With Redis Sentinel, name the sentinels and the service (`sentinel monitor <service> …`); the
 /// store asks them for the primary, checks with `ROLE` that it is one, and finds the new primary
 /// after a failover (a `READONLY` answer, or a dead or silent connection) without restarting any
-/// host:
+/// host. Over plain `redis://`, a primary the sentinels name on a host that is not loopback is
+/// refused before any connection to it (as is a cluster node announced there), unless the store
+/// was made with [`sentinel_allowing_plaintext`](Self::sentinel_allowing_plaintext)
+/// ([`cluster_allowing_plaintext`](Self::cluster_allowing_plaintext)); with `rediss://`, TLS
+/// applies to discovered nodes too:
 ///
 /// ```no_run
 /// # fn run() -> Result<(), genlogs_auth::StoreError> {
@@ -266,6 +286,8 @@ fn lease_ms(lease: Duration) -> u64 {
 /// | when this fails | the fleet |
 /// |---|---|
 /// | Redis is down or paused | serves cached access tokens while they are valid; after that callers get `TokenError::Store` ("the token store is unreachable") within the bounded wait; no refresh is sent without the lease; it reconnects by itself |
+/// | the network path to Redis dies silently, for every host | as when Redis is down; every call ends within the bounded wait and the next one uses a new connection, so store calls succeed again as soon as the path heals. A holder whose refresh answer arrived during the cut keeps the rotated tokens and the lease state in memory and saves them first (tested, 4 host processes, all paths cut for 13 s, past the 8 s lease, while the holder's answer arrived: 0 reuse, the holder's save 0.62 s after the heal, every host served 0.64 s after it) |
+/// | the network path dies silently for one host (the lease holder) | for less than its lease: the others wait for the lease and the in-flight wait, the holder saves as soon as its path heals (tested, cut 5 s with an 8 s lease: 0 reuse, saved 0.56 s after the heal, every host served 0.62 s after it, with and without `keep_alive()` on the hosts). For longer than its lease plus the in-flight wait: the others cannot tell it from a crashed host, so they send its marked token again once its lease and their in-flight wait are over (tested: 11.0 s after its send, with the 8 s lease); if GenLogs had answered the holder, that is a reuse and GenLogs revokes the grant. The lease is the longest cut-off of one host that the fleet can wait out: set it longer where such cuts are expected (it is also the longest a crashed holder blocks the others) |
 /// | Redis restarts empty or is flushed | the watching hosts (and any host that needs a refresh) write back the newest tokens they hold (compare-and-set; the highest write sequence wins); nobody refreshes from them for `RESTORE_GRACE` (at least the request timeout + 2 s: 32 s with the default client; cached access tokens are served meanwhile); only a fleet where no host holds tokens reports `NewTokensRequired` (store empty) |
 /// | the store goes back (a failover lost writes, a snapshot or backup restored) | hosts that know its token was rotated away, or that have seen a newer document, never adopt it and write their newer tokens back within a watch interval; the new server instance holds every refresh for the restore grace, so a host that knows nothing newer (started after the restore) does not send the restored token (measured: 0 of 3 trials refreshing at once after a restart from a backup; fields put back by hand into the running server give no such sign: 3 of 3 at once, 0 of 3 after the watch interval); `with_min_replicas` keeps the store from going back in the first place |
 /// | an operator re-seeds the store (`init --force`) | a newer operator generation: every host follows it, whatever it held |
@@ -366,6 +388,8 @@ pub struct RedisStore {
     timeout: Duration,
     /// What lock waits and the orphan sweep's end are measured and slept on.
     clock: Arc<dyn Clock>,
+    /// Redis refused `INFO` at the last read: a rollback cannot be detected (warned once).
+    blind: std::sync::atomic::AtomicBool,
 }
 
 impl RedisStore {
@@ -467,6 +491,7 @@ impl RedisStore {
             lock_wait: crate::store::DEFAULT_LOCK_WAIT,
             timeout: DEFAULT_REDIS_TIMEOUT,
             clock: Arc::new(SystemClock::new()),
+            blind: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -742,6 +767,24 @@ impl RedisStore {
         }
     }
 
+    /// Records whether Redis named its instance (`INFO` allowed): a gauge at every read, and a
+    /// warning when the store turns blind to rollbacks.
+    fn note_instance_known(&self, known: bool) {
+        crate::metrics::rollback_detection(&self.name, known);
+        let was_blind = self
+            .blind
+            .swap(!known, std::sync::atomic::Ordering::Relaxed);
+        if !known && !was_blind {
+            tracing::warn!(
+                grant = %self.name,
+                "Redis refuses INFO (an ACL without +info?): this token store cannot tell that \
+                 Redis was restarted, failed over or restored from a backup, so a store that went \
+                 back is caught only by the hosts' store watch (keep_alive); allow INFO for the \
+                 store's Redis user (ACL rule +info)"
+            );
+        }
+    }
+
     fn unreadable(&self, version: u64, reason: UnreadableReason) -> StoreError {
         StoreError::Unreadable {
             store: format!("Redis key {}", self.tokens_key),
@@ -842,6 +885,7 @@ impl TokenStore for RedisStore {
             .map_err(|reason| self.unreadable(version, reason))?;
         let mut tokens =
             decode_document(&json).map_err(|problem| not_a_document(version, &problem))?;
+        self.note_instance_known(!instance.is_empty());
         // Saved by another server instance (restarted, failed over, restored): it may have lost
         // later writes. Unknown on either side (an older document, `INFO` refused): not flagged.
         tokens.lineage.instance_changed = matches!(
