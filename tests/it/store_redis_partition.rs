@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::child::spawn_child;
 use crate::support::partition::PartitionProxy;
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisCluster, RedisServer};
+use crate::support::sentinel::{SentinelSet, SERVICE};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
 use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
 
@@ -43,8 +44,12 @@ const HOSTS: usize = 4;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn store(url: &str) -> RedisStore {
-    RedisStore::new(url, GRANT)
-        .unwrap()
+    configure(RedisStore::new(url, GRANT).unwrap())
+}
+
+/// The settings every store of these tests has.
+fn configure(store: RedisStore) -> RedisStore {
+    store
         .with_lease(LEASE)
         .with_lock_wait(Duration::from_secs(10))
         .with_timeout(STORE_TIMEOUT)
@@ -212,8 +217,28 @@ struct Measured {
     send_to_reuse: Option<Duration>,
 }
 
+/// The Redis a fleet shares, and how hosts reach it.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// One server; each host has a path of its own (`paths[i]`, one more for a late host).
+    Server,
+    /// A primary, its replica and three sentinels that monitor the primary through the one
+    /// path (`paths[0]`) every host's primary connection takes; the sentinels are reached
+    /// directly.
+    Sentinel,
+    /// Three cluster nodes, each announcing the port of its path (`paths[i]`), which every host
+    /// takes to it.
+    Cluster,
+}
+
 struct Fleet {
-    redis: RedisServer,
+    kind: Kind,
+    /// The Redis processes, kept running until the fleet is dropped.
+    _redis: Box<dyn std::any::Any + Send>,
+    /// The URL of the node that holds the grant, not through any path.
+    direct: String,
+    /// The sentinels' URLs (Sentinel only; hosts reach them directly).
+    sentinels: Vec<String>,
     stand: Arc<Stand>,
     hosts: Vec<Host>,
     stop: PathBuf,
@@ -221,57 +246,109 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// `HOSTS` host processes, each with its own path to one Redis; `keep_alive[i]` says
-    /// whether host `i` runs the keep-alive task (which watches the store).
-    async fn start(keep_alive: [bool; HOSTS]) -> Self {
-        let redis = RedisServer::start();
+    /// `HOSTS` host processes on a Redis of `kind`, behind partition proxies; `keep_alive[i]`
+    /// says whether host `i` runs the keep-alive task (which watches the store).
+    async fn start(kind: Kind, keep_alive: [bool; HOSTS]) -> Self {
         let mut paths = Vec::new();
-        // One more for a host started after a heal.
-        for _ in 0..=HOSTS {
-            paths.push(PartitionProxy::start(redis.addr()).await);
-        }
+        let direct;
+        let mut sentinels = Vec::new();
+        let redis: Box<dyn std::any::Any + Send> = match kind {
+            Kind::Server => {
+                let redis = RedisServer::start();
+                direct = redis.url();
+                // One more for a host started after a heal.
+                for _ in 0..=HOSTS {
+                    paths.push(PartitionProxy::start(redis.addr()).await);
+                }
+                Box::new(redis)
+            }
+            Kind::Sentinel => {
+                let set = SentinelSet::start();
+                direct = set.nodes[0].url();
+                sentinels = set.urls();
+                paths.push(PartitionProxy::start(set.nodes[0].addr()).await);
+                // No failover during a cut: this is a path that dies, not a primary.
+                set.monitor_via(paths[0].port(), Duration::from_secs(120));
+                Box::new(set)
+            }
+            Kind::Cluster => {
+                let cluster = RedisCluster::start();
+                let (owner, _) = cluster.owner_of(&format!("{{genlogs:{GRANT}}}:tokens"));
+                direct = cluster.nodes()[owner].url();
+                for node in cluster.nodes() {
+                    paths.push(PartitionProxy::start(node.addr()).await);
+                }
+                cluster.announce_ports(&paths.iter().map(PartitionProxy::port).collect::<Vec<_>>());
+                Box::new(cluster)
+            }
+        };
         let genlogs = MockGenLogs::builder()
             .with_api_key(API_KEY)
             .with_access_lifetime(LIFETIME)
             .start()
             .await;
-        store(&redis.url())
+        let scratch = crate::support::scratch();
+        let stop = scratch.path().join("stop");
+        let mut fleet = Self {
+            kind,
+            _redis: redis,
+            direct,
+            sentinels,
+            stand: Arc::new(Stand {
+                genlogs: genlogs.clone(),
+                presented: Mutex::default(),
+                first_reuse: Mutex::default(),
+                rejected: AtomicU64::new(0),
+                armed: Mutex::new(None),
+                holder: Mutex::new(None),
+                paths,
+            }),
+            hosts: Vec::new(),
+            stop,
+            _scratch: scratch,
+        };
+        fleet
+            .direct()
             .replace(&StoredTokens::from_refresh_token(
                 genlogs.issue_tokens().refresh_token,
             ))
             .await
             .unwrap();
-        let stand = Arc::new(Stand {
-            genlogs: genlogs.clone(),
-            presented: Mutex::default(),
-            first_reuse: Mutex::default(),
-            rejected: AtomicU64::new(0),
-            armed: Mutex::new(None),
-            holder: Mutex::new(None),
-            paths,
-        });
-        let hook = stand.clone();
+        let hook = fleet.stand.clone();
         genlogs.fail_with(move |request| hook.refresh(request));
-        let scratch = crate::support::scratch();
-        let stop = scratch.path().join("stop");
-        let mut fleet = Self {
-            redis,
-            stand,
-            hosts: Vec::new(),
-            stop,
-            _scratch: scratch,
-        };
         for (index, keep_alive) in keep_alive.into_iter().enumerate() {
             fleet.spawn_host(index, keep_alive);
         }
         fleet
     }
 
+    /// A store on the grant's node itself, not through any path.
+    fn direct(&self) -> RedisStore {
+        store(&self.direct)
+    }
+
+    /// How host `index` reaches the store: `KIND URL[,URL…]`.
+    fn store_spec(&self, index: usize) -> String {
+        let all = || {
+            self.stand
+                .paths
+                .iter()
+                .map(PartitionProxy::url)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self.kind {
+            Kind::Server => format!("server {}", self.stand.paths[index].url()),
+            Kind::Sentinel => format!("sentinel {}", self.sentinels.join(",")),
+            Kind::Cluster => format!("cluster {}", all()),
+        }
+    }
+
     /// Starts host `index` on its own path; it reports whether its callers are served.
     fn spawn_host(&mut self, index: usize, keep_alive: bool) {
         let env = [
             ("GENLOGS_TEST_BASE_URL", self.stand.genlogs.base_url()),
-            ("GENLOGS_TEST_REDIS", self.stand.paths[index].url()),
+            ("GENLOGS_TEST_STORE", self.store_spec(index)),
             ("GENLOGS_TEST_HOST", index.to_string()),
             ("GENLOGS_TEST_KEEP_ALIVE", keep_alive.to_string()),
             ("GENLOGS_TEST_STOP", self.stop.display().to_string()),
@@ -306,7 +383,7 @@ impl Fleet {
 
     /// Is the refresh token in Redis (read directly, not through a path) the valid one?
     async fn stored_is_valid(&self) -> bool {
-        match store(&self.redis.url()).load().await {
+        match self.direct().load().await {
             Ok(Some(stored)) => self
                 .stand
                 .genlogs
@@ -408,7 +485,7 @@ fn assert_recovered(measured: &Measured) {
 async fn every_path_cut_past_the_lease_while_the_answer_arrives_loses_nothing_and_a_host_started_after_the_heal_waits(
 ) {
     let _serial = SERIAL.lock().await;
-    let fleet = Fleet::start([true, true, false, false]).await;
+    let fleet = Fleet::start(Kind::Server, [true, true, false, false]).await;
     let (measured, _) = fleet
         .partition(Cut::All, LEASE + Duration::from_secs(5), true)
         .await;
@@ -418,7 +495,7 @@ async fn every_path_cut_past_the_lease_while_the_answer_arrives_loses_nothing_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_holder_alone_cut_for_less_than_its_lease_saves_before_anyone_resends() {
     let _serial = SERIAL.lock().await;
-    let fleet = Fleet::start([true, true, true, true]).await;
+    let fleet = Fleet::start(Kind::Server, [true, true, true, true]).await;
     let (measured, _) = fleet
         .partition(Cut::Holder, Duration::from_secs(5), false)
         .await;
@@ -430,7 +507,7 @@ async fn hosts_without_keep_alive_recover_from_the_holder_cut_off() {
     let _serial = SERIAL.lock().await;
     // No host watches the store: only callers whose cached token ran out read it, and the
     // holder learns that its path healed only from its own pending save.
-    let fleet = Fleet::start([false; HOSTS]).await;
+    let fleet = Fleet::start(Kind::Server, [false; HOSTS]).await;
     let (measured, _) = fleet
         .partition(Cut::Holder, Duration::from_secs(5), false)
         .await;
@@ -445,7 +522,7 @@ async fn the_holder_cut_off_past_its_lease_and_the_in_flight_wait_is_resent_no_e
     // after they first saw its mark), then send the marked token again: the right move when
     // the holder crashed before GenLogs answered, and a reuse (GenLogs revokes the grant)
     // when its answer arrived. The lease is the longest cut-off the fleet can wait out.
-    let fleet = Fleet::start([true, true, true, true]).await;
+    let fleet = Fleet::start(Kind::Server, [true, true, true, true]).await;
     let cut_for = LEASE + REQUEST_TIMEOUT + Duration::from_secs(5);
     let (measured, _) = fleet.partition(Cut::Holder, cut_for, false).await;
     let resent = measured
@@ -459,6 +536,26 @@ async fn the_holder_cut_off_past_its_lease_and_the_in_flight_wait_is_resent_no_e
         resent < cut_for,
         "the fleet does not wait for a holder cut off longer than that: {measured:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sentinel_every_path_to_the_primary_cut_past_the_lease_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(Kind::Sentinel, [true, true, false, false]).await;
+    let (measured, _) = fleet
+        .partition(Cut::All, LEASE + Duration::from_secs(5), false)
+        .await;
+    assert_recovered(&measured);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_every_path_to_every_node_cut_past_the_lease_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(Kind::Cluster, [true, true, false, false]).await;
+    let (measured, _) = fleet
+        .partition(Cut::All, LEASE + Duration::from_secs(5), false)
+        .await;
+    assert_recovered(&measured);
 }
 
 /// Not a test: the body of the host processes above, selected by `GENLOGS_TEST_CHILD`.
@@ -481,7 +578,16 @@ fn child() {
             )
             .build()
             .unwrap();
-        let manager = TokenManager::builder(client, store(&var("GENLOGS_TEST_REDIS")))
+        let spec = var("GENLOGS_TEST_STORE");
+        let (kind, urls) = spec.split_once(' ').unwrap();
+        let urls: Vec<&str> = urls.split(',').collect();
+        let store = match kind {
+            "server" => store(urls[0]),
+            "sentinel" => configure(RedisStore::sentinel(&urls, SERVICE, GRANT).unwrap()),
+            "cluster" => configure(RedisStore::cluster(&urls, GRANT).unwrap()),
+            other => panic!("unknown store {other}"),
+        };
+        let manager = TokenManager::builder(client, store)
             .with_refresh_margin(MARGIN)
             .with_refresh_jitter(0.0)
             .with_min_refresh_interval(Duration::from_millis(500))

@@ -136,12 +136,6 @@ impl Link {
         Connection(self.clone())
     }
 
-    /// How many connections this link has made (a test sees a dead one replaced).
-    #[cfg(test)]
-    fn made(&self) -> u64 {
-        self.generations.load(Ordering::Relaxed)
-    }
-
     fn current(&self) -> Option<(u64, Live)> {
         self.current
             .lock()

@@ -56,6 +56,11 @@ impl PartitionProxy {
         }
     }
 
+    /// The loopback port hosts connect to.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// A Redis URL for this path.
     pub fn url(&self) -> String {
         format!("redis://{}/", self.addr)

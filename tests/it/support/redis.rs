@@ -367,6 +367,35 @@ impl RedisCluster {
         &mut self.nodes[index]
     }
 
+    /// Makes node `i` announce `ports[i]` to clients (a proxy in front of it) instead of its
+    /// own, and waits until every node's `CLUSTER SLOTS` names only those ports.
+    pub fn announce_ports(&self, ports: &[u16]) {
+        for (index, port) in ports.iter().enumerate() {
+            self.ok(
+                index,
+                &["config", "set", "cluster-announce-port", &port.to_string()],
+            );
+        }
+        let started = Instant::now();
+        while !(0..self.nodes.len()).all(|index| {
+            let slots = self.cli(index, &["cluster", "slots"]);
+            let named: Vec<u16> = slots
+                .lines()
+                .filter_map(|line| line.trim().parse::<u16>().ok())
+                .filter(|number| {
+                    self.nodes.iter().any(|n| n.port == *number) || ports.contains(number)
+                })
+                .collect();
+            !named.is_empty() && named.iter().all(|port| ports.contains(port))
+        }) {
+            assert!(
+                started.elapsed() < CLUSTER_TIMEOUT,
+                "the cluster did not announce the new ports within {CLUSTER_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Every node's `redis://127.0.0.1:<port>/`.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()

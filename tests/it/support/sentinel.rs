@@ -128,6 +128,37 @@ impl SentinelSet {
             .expect("a primary address")
     }
 
+    /// Makes every sentinel monitor the primary at `127.0.0.1:port` instead (a proxy in front of
+    /// it), declaring it down only after `down_after` of silence, and waits until each names
+    /// that address and knows the replica and the other sentinels again.
+    pub fn monitor_via(&self, port: u16, down_after: Duration) {
+        let (port, down_after) = (port.to_string(), down_after.as_millis().to_string());
+        for (sentinel, _) in &self.sentinels {
+            for command in [
+                &["sentinel", "remove", SERVICE][..],
+                &["sentinel", "monitor", SERVICE, "127.0.0.1", &port, "2"],
+                &[
+                    "sentinel",
+                    "set",
+                    SERVICE,
+                    "down-after-milliseconds",
+                    &down_after,
+                ],
+                &["sentinel", "set", SERVICE, "failover-timeout", "5000"],
+            ] {
+                assert_eq!(cli(*sentinel, command).trim(), "OK", "{command:?}");
+            }
+        }
+        self.until("the sentinels to monitor the new address", |set| {
+            set.sentinels.iter().all(|(sentinel, _)| {
+                let master = cli(*sentinel, &["sentinel", "master", SERVICE]);
+                field(&master, "port") == Some(port.as_str())
+                    && field(&master, "num-slaves") == Some("1")
+                    && field(&master, "num-other-sentinels") == Some("2")
+            })
+        });
+    }
+
     /// Asks one sentinel to fail over (`SENTINEL FAILOVER svc`).
     pub fn failover(&self) {
         let answer = cli(self.sentinels[1].0, &["sentinel", "failover", SERVICE]);
