@@ -74,7 +74,7 @@ pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 const LEASE_SAFETY: Duration = Duration::from_secs(2);
 
 /// While a rotation is unsaved, its save is tried again (and the lease extended) this often.
-const PENDING_RETRY: Duration = Duration::from_secs(1);
+pub(crate) const PENDING_RETRY: Duration = Duration::from_secs(1);
 
 /// The most a coarse monotonic clock reading lags the true time (`CLOCK_MONOTONIC_COARSE` ticks
 /// every 1–10 ms): taken off a lease's time left, which must never be overstated.
@@ -466,6 +466,7 @@ impl TokenManager {
     /// Starts a configuration: the client to refresh with, and where the tokens live.
     pub fn builder(client: AuthClient, store: impl TokenStore) -> TokenManagerBuilder {
         let request_timeout = client.request_timeout();
+        let outage_settle = state::outage_settle(store.call_bound());
         let fingerprints = crate::store::FingerprintKey::from_api_key(client.api_key());
         TokenManagerBuilder {
             client,
@@ -480,6 +481,7 @@ impl TokenManager {
                 max_lifetime: MAX_ACCESS_LIFETIME,
                 min_validity: DEFAULT_MIN_VALIDITY,
                 request_timeout,
+                outage_settle,
                 fingerprints,
             },
             keep_alive_margin: DEFAULT_KEEP_ALIVE_MARGIN,
@@ -869,9 +871,10 @@ async fn mark_attempt(shared: &Shared, lock: &Held) -> Result<(), TokenError> {
             Ok(())
         }
         Err(error) => {
-            // Not sent: take the mark back (and nothing else that changed meanwhile).
+            // Not sent: take the mark back (and nothing else that changed meanwhile). A mark
+            // that went unanswered may still have been written: wait as after any outage.
             shared.apply(Outcome::SendAborted);
-            Err(store_error(error))
+            Err(store_failed(shared, error))
         }
     }
 }
@@ -959,7 +962,7 @@ async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> 
     }
     lock.extend(shared, lease_extension(shared))
         .await
-        .map_err(store_error)?;
+        .map_err(|error| store_failed(shared, error))?;
     match lock.time_left(shared.clock.monotonic()) {
         Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
         _ => Ok(()),
@@ -1041,7 +1044,8 @@ fn store_error(error: StoreError) -> TokenError {
 }
 
 /// [`store_error`], noting in the state first when the store did not answer (row 8 of the
-/// decision table waits for an unsaved rotation to be saved after an outage).
+/// decision table waits for an unsaved rotation to be saved after an outage). Every store call
+/// of the manager that fails goes through here (read, lock, mark, extension, save).
 fn store_failed(shared: &Shared, error: StoreError) -> TokenError {
     if matches!(error, StoreError::Unreachable(_)) {
         shared.apply(Outcome::StoreUnreachable);

@@ -13,7 +13,7 @@
 //! | 5 | the refresh token's own expiry has passed                               | `Fail` (new tokens: expired) |
 //! | 6 | the refresh token is one this host knows was rotated away (a fingerprint it remembers) | `Fail` (store: never sent; a host holding newer tokens writes them back) |
 //! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
-//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the request's timeout (the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark; and, when this host found the store unreachable, not before `STORE_OUTAGE_SETTLE` (3 s) after it answered again (the outage may have outlived the marking host's lease while it held an unsaved rotation) | `Fail` (outcome unknown) |
+//! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the marking attempt's request timeout (the sender's own, recorded in the mark as its deadline, or this host's if longer; the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark; and not before the outage settle (`outage_settle`: twice the store's call bound, the pending-save retry and 1 s) after this host first saw the mark, nor after the store answered again when this host found it unreachable on any call (the outage may have outlived the marking host's lease while it held an unsaved rotation) | `Fail` (outcome unknown) |
 //! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` (at least the request timeout + 2 s: a request in flight may still rotate) ago, on this host's clock | `Wait` until then |
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
@@ -61,11 +61,19 @@ use crate::store::{
 /// How many fingerprints of rotated-away refresh tokens a host remembers (the most recent).
 const HOST_FINGERPRINTS: usize = 64;
 
-/// After this host found the store unreachable, a possibly-rotated token is not sent again
-/// before this long after the store answered again: a store watch interval (every host holding
-/// an unsaved rotation retries at least that often) and a second.
-pub(crate) const STORE_OUTAGE_SETTLE: Duration =
-    crate::manager::STORE_WATCH_INTERVAL.saturating_add(Duration::from_secs(1));
+/// How long after the store answers again a holder of an unsaved rotation may take to save
+/// it, for a store whose calls take at most `call_bound`: a call of the holder's still
+/// hanging on the outage ends, its next retry comes (every [`PENDING_RETRY`]), and that save
+/// is answered; plus a second. A possibly-rotated token is not sent again before this long
+/// after this host found the store answering again, nor after it first saw the mark.
+///
+/// [`PENDING_RETRY`]: crate::manager::PENDING_RETRY
+pub(crate) fn outage_settle(call_bound: Duration) -> Duration {
+    call_bound
+        .saturating_mul(2)
+        .saturating_add(crate::manager::PENDING_RETRY)
+        .saturating_add(Duration::from_secs(1))
+}
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
 /// mistaken header cannot stop refreshing for longer than this.
@@ -106,6 +114,8 @@ pub(crate) struct Policy {
     /// The total timeout of one refresh request: a possibly-rotated token is not sent again
     /// before the attempt that marked it can no longer be in flight.
     pub(crate) request_timeout: Duration,
+    /// [`outage_settle`] for this manager's store.
+    pub(crate) outage_settle: Duration,
     /// Fingerprints of refresh tokens (keyed with the api key).
     pub(crate) fingerprints: FingerprintKey,
 }
@@ -488,7 +498,23 @@ pub(crate) fn decide(
         ..
     } = health
     {
-        if let Some(error) = still_in_doubt(state, policy, attempts, last_attempt, now, utc_now) {
+        let sender_timeout = match state.tokens.as_ref().map(|tokens| tokens.state) {
+            Some(TokenState::PossiblyRotated {
+                last_attempt,
+                deadline: Some(deadline),
+                ..
+            }) => (deadline - last_attempt).to_std().ok(),
+            _ => None,
+        };
+        if let Some(error) = still_in_doubt(
+            state,
+            policy,
+            attempts,
+            last_attempt,
+            sender_timeout,
+            now,
+            utc_now,
+        ) {
             return Step::Fail(error);
         }
     }
@@ -532,18 +558,22 @@ fn still_in_doubt(
     policy: &Policy,
     attempts: u32,
     last_attempt: DateTime<Utc>,
+    sender_timeout: Option<Duration>,
     now: Duration,
     utc_now: DateTime<Utc>,
 ) -> Option<TokenError> {
+    // The marking attempt lasts its sender's own timeout (recorded in the mark, as a
+    // duration on the sender's clock), or this host's if longer or unknown.
+    let attempt_lasts = sender_timeout
+        .unwrap_or_default()
+        .max(policy.request_timeout)
+        .saturating_add(Duration::from_secs(2))
+        .min(MAX_COOLDOWN);
     // Not before the marking attempt can no longer be in flight (its lease covers that
     // too), then backing off; a marking host's clock running ahead cannot stretch the wait
     // past MAX_COOLDOWN from when this host first saw the mark.
     let wait = backoff(policy, attempts)
-        .max(
-            policy
-                .request_timeout
-                .saturating_add(Duration::from_secs(2)),
-        )
+        .max(attempt_lasts)
         .min(MAX_COOLDOWN);
     let retry_at = last_attempt
         .checked_add_signed(chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
@@ -561,20 +591,17 @@ fn still_in_doubt(
     // on this host's own clock, it can no longer be in flight once the request's timeout
     // has passed since then, whatever the wall clocks say (one running ahead of the
     // marking host's would cut the wait short when the store lost the lease).
-    let in_flight_until = seen_at.map(|at| {
-        Deadline::after(
-            at,
-            policy
-                .request_timeout
-                .saturating_add(Duration::from_secs(2)),
-        )
-    });
+    // At least the outage settle from then too: a host that made no store call during an
+    // outage (started after it, or serving a cached token) cannot tell that the store has
+    // only just come back, and the marking host may hold an unsaved rotation.
+    let in_flight_until =
+        seen_at.map(|at| Deadline::after(at, attempt_lasts.max(policy.outage_settle)));
     // Back from a store outage that may have outlived the marking host's lease: its holder,
-    // if GenLogs rotated, had no store to save to; give its retry and store watch the time
-    // to save before the token goes again.
+    // if GenLogs rotated, had no store to save to; give its retry the time to save before the
+    // token goes again.
     let after_outage = state
         .store_back
-        .map(|at| Deadline::after(at, STORE_OUTAGE_SETTLE));
+        .map(|at| Deadline::after(at, policy.outage_settle));
     let in_flight_until = match (in_flight_until, after_outage) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -634,7 +661,7 @@ pub(crate) fn apply(
             state.track_restore(now);
             state
         }
-        Outcome::Sending => sending(state, now, utc_now),
+        Outcome::Sending => sending(state, policy, now, utc_now),
         Outcome::Refreshed {
             sent,
             session,
@@ -805,7 +832,7 @@ fn send_aborted(state: State) -> State {
 }
 
 /// Marks the stored token possibly rotated before it is sent; the mark is saved first.
-fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
+fn sending(state: State, policy: &Policy, now: Duration, utc_now: DateTime<Utc>) -> State {
     let mut state = state;
     let Some(tokens) = state.tokens.as_mut() else {
         return state;
@@ -827,10 +854,14 @@ fn sending(state: State, now: Duration, utc_now: DateTime<Utc>) -> State {
     // This host's own attempt: the request cannot be in flight past its timeout from now.
     state.mark_seen = Some((attempts.saturating_add(1), utc_now, now));
     tokens.lineage.restored_at = None;
+    // Others wait this attempt's own timeout, on their clocks: recorded as a deadline on ours.
+    let timeout = chrono::Duration::from_std(policy.request_timeout.min(MAX_COOLDOWN))
+        .unwrap_or(chrono::Duration::zero());
     tokens.state = TokenState::PossiblyRotated {
         since,
         attempts: attempts.saturating_add(1),
         last_attempt: utc_now,
+        deadline: utc_now.checked_add_signed(timeout),
     };
     state.pending = Some(Pending {
         overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
@@ -1257,6 +1288,8 @@ mod tests {
             min_validity: Duration::ZERO,
             // Below the first cooldown, so the backoff rows read as before.
             request_timeout: Duration::from_secs(1),
+            // A store whose calls take at most 1 s: 4 s.
+            outage_settle: outage_settle(Duration::from_secs(1)),
             fingerprints: FingerprintKey::from_api_key(&crate::secret::ApiKey::new("test-key")),
         }
     }
@@ -1550,6 +1583,7 @@ mod tests {
             since: utc(),
             attempts: 1,
             last_attempt: utc(),
+            deadline: None,
         };
         let state = apply(
             state,
@@ -2051,6 +2085,7 @@ mod tests {
                 since: utc(),
                 attempts,
                 last_attempt: utc(),
+                deadline: None,
             },
             ..document("rt", 4)
         }
@@ -2101,9 +2136,91 @@ mod tests {
             Step::Fail(TokenError::OutcomeUnknown { .. })
         ));
         assert!(matches!(
-            step(&state, secs(60) + STORE_OUTAGE_SETTLE),
+            step(&state, secs(60) + policy().outage_settle),
             Step::Refresh(_)
         ));
+    }
+
+    #[test]
+    fn row_8_a_mark_records_its_sender_s_deadline_and_others_wait_that_not_their_own_timeout() {
+        // A sender whose requests may take 120 s marks its attempt with that deadline.
+        let sender = Policy {
+            request_timeout: secs(120),
+            ..policy()
+        };
+        let state = apply(
+            with_access("rt", secs(600)),
+            Outcome::Sending,
+            &sender,
+            secs(5),
+            utc(),
+        );
+        let marked = state.tokens.clone().unwrap();
+        let TokenState::PossiblyRotated {
+            last_attempt,
+            deadline,
+            ..
+        } = marked.state
+        else {
+            panic!("{:?}", marked.state)
+        };
+        assert_eq!(
+            deadline,
+            Some(last_attempt + chrono::Duration::seconds(120))
+        );
+        // A host with a 1 s timeout (this table's policy) reads the mark as the sender left.
+        let reader = apply(
+            State::default(),
+            Outcome::Loaded(Some(StoredTokens {
+                access_token: None,
+                ..marked
+            })),
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        );
+        // Its own timeout and the backoff are long over at 60 s; the sender's is not.
+        assert!(matches!(
+            step(&reader, secs(60)),
+            Step::Fail(TokenError::OutcomeUnknown { .. })
+        ));
+        assert!(matches!(step(&reader, secs(123)), Step::Refresh(_)));
+    }
+
+    #[test]
+    fn row_8_a_host_that_first_sees_a_mark_long_after_it_waits_the_outage_settle() {
+        // A host that made no store call during an outage (started after it) finds a mark whose
+        // attempt is long over: its holder may only now be able to save an unsaved rotation.
+        let mut stored = possibly_rotated(1);
+        stored.state = TokenState::PossiblyRotated {
+            since: utc(),
+            attempts: 1,
+            last_attempt: utc(),
+            deadline: Some(utc() + chrono::Duration::seconds(1)),
+        };
+        let first_seen = secs(3600);
+        let state = apply(
+            State::default(),
+            Outcome::Loaded(Some(stored)),
+            &policy(),
+            first_seen,
+            utc() + chrono::Duration::seconds(3600),
+        );
+        assert!(matches!(
+            step(&state, first_seen + policy().outage_settle - secs(1)),
+            Step::Fail(TokenError::OutcomeUnknown { .. })
+        ));
+        assert!(matches!(
+            step(&state, first_seen + policy().outage_settle),
+            Step::Refresh(_)
+        ));
+    }
+
+    #[test]
+    fn the_outage_settle_covers_a_hanging_call_a_retry_and_the_save() {
+        assert_eq!(outage_settle(Duration::from_secs(1)), secs(4));
+        // RedisStore's default bound (twice its 2 s timeout), with a 3 s replica wait.
+        assert_eq!(outage_settle(secs(7)), secs(16));
     }
 
     #[test]
@@ -2454,6 +2571,7 @@ mod tests {
                 since: last_attempt,
                 attempts: 1,
                 last_attempt,
+                deadline: None,
             },
             ..document("rt", 3)
         };
@@ -2507,6 +2625,7 @@ mod tests {
             since: utc(),
             attempts: 1,
             last_attempt: utc(),
+            deadline: None,
         };
         let state = apply(
             State::default(),

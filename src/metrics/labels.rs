@@ -200,6 +200,7 @@ mod tests {
                     since: now,
                     attempts: 1,
                     last_attempt: now,
+                    deadline: None,
                 }),
                 "possibly_rotated",
             ),

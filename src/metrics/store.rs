@@ -80,4 +80,8 @@ impl<S: TokenStore> TokenStore for Metered<S> {
     fn kind(&self) -> &'static str {
         self.kind
     }
+
+    fn call_bound(&self) -> Duration {
+        self.inner.call_bound()
+    }
 }

@@ -68,6 +68,7 @@ trait Erased: Send + Sync + fmt::Debug + 'static {
     async fn dyn_extend(&self, lock: &mut BoxedLock, by: Duration) -> Result<(), StoreError>;
     async fn dyn_release(&self, lock: BoxedLock);
     fn dyn_kind(&self) -> &'static str;
+    fn dyn_call_bound(&self) -> Duration;
 }
 
 #[async_trait]
@@ -102,6 +103,10 @@ impl<S: TokenStore> Erased for S {
         }
     }
 
+    fn dyn_call_bound(&self) -> Duration {
+        self.call_bound()
+    }
+
     fn dyn_kind(&self) -> &'static str {
         TokenStore::kind(self)
     }
@@ -133,6 +138,10 @@ impl TokenStore for BoxedStore {
 
     fn kind(&self) -> &'static str {
         self.0.dyn_kind()
+    }
+
+    fn call_bound(&self) -> Duration {
+        self.0.dyn_call_bound()
     }
 }
 

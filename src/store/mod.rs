@@ -160,6 +160,7 @@ impl TokenHealth {
             since,
             attempts,
             last_attempt,
+            ..
         } = tokens.state
         {
             return TokenHealth::PossiblyRotated {
@@ -215,6 +216,12 @@ pub enum TokenState {
         attempts: u32,
         /// When the last one was sent.
         last_attempt: DateTime<Utc>,
+        /// When the last one times out: its send time plus the sender's own request timeout,
+        /// on the sender's clock. Other hosts wait that long (`deadline - last_attempt`, at most
+        /// 15 min), on their own clocks, whatever their own timeout: hosts with different
+        /// settings agree on when the attempt is over. `None` in documents written before 0.3.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<DateTime<Utc>>,
     },
     /// It must never be sent again: new tokens are needed.
     Dead {
@@ -502,7 +509,20 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     fn kind(&self) -> &'static str {
         "other"
     }
+
+    /// The longest one call of this store (a read, a save, an extension) may take to answer or
+    /// fail: its own timeouts, plus any wait for replicas. After the store did not answer, a
+    /// host waits about twice this (and the retry interval of an unsaved rotation) before it
+    /// sends a possibly-rotated token again, so that a holder of an unsaved rotation, whose
+    /// call may still be hanging when the store answers again, saves it first. The default,
+    /// 1 s, suits a local store; a networked one returns its bound.
+    fn call_bound(&self) -> Duration {
+        DEFAULT_CALL_BOUND
+    }
 }
+
+/// [`TokenStore::call_bound`]'s default: a store on this host.
+const DEFAULT_CALL_BOUND: Duration = Duration::from_secs(1);
 
 #[async_trait]
 impl<T: TokenStore> TokenStore for std::sync::Arc<T> {
@@ -530,6 +550,10 @@ impl<T: TokenStore> TokenStore for std::sync::Arc<T> {
 
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+
+    fn call_bound(&self) -> Duration {
+        (**self).call_bound()
     }
 }
 
@@ -638,6 +662,7 @@ mod tests {
             since: at("2026-11-26T09:58:00Z"),
             attempts: 2,
             last_attempt: at("2026-11-26T09:59:00Z"),
+            deadline: None,
         };
         let health = StoredTokens { state, ..tokens() }.health(at(NOW));
         assert_eq!(
@@ -657,6 +682,7 @@ mod tests {
             since: at(NOW),
             attempts: 1,
             last_attempt: at(NOW),
+            deadline: None,
         };
         let expires = at("2026-11-26T10:00:00Z");
         let tokens = StoredTokens {

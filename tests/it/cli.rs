@@ -170,6 +170,7 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
             since: at("2026-11-26T09:58:00Z"),
             attempts: 1,
             last_attempt: at("2026-11-26T09:58:00Z"),
+            deadline: None,
         },
         ..usable.clone()
     };

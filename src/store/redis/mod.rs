@@ -1042,6 +1042,16 @@ impl TokenStore for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
     }
+
+    /// Twice [`with_timeout`](Self::with_timeout) (a connection attempt and a command), plus
+    /// the replicas' waits with [`with_min_replicas`](Self::with_min_replicas).
+    fn call_bound(&self) -> Duration {
+        let waits = self
+            .durability
+            .as_ref()
+            .map_or(Duration::ZERO, Durability::total_wait);
+        self.timeout.saturating_mul(2).saturating_add(waits)
+    }
 }
 
 #[cfg(test)]
@@ -1148,6 +1158,20 @@ mod tests {
         // Either order.
         let later = no_op.with_min_replicas(1, Duration::from_secs(1));
         assert!(later.durability.is_some_and(|d| d.fsync));
+    }
+
+    #[test]
+    fn a_call_is_bounded_by_twice_the_timeout_plus_the_replica_waits() {
+        let store = RedisStore::new("redis://127.0.0.1:6379/", "grant")
+            .unwrap()
+            .with_timeout(Duration::from_secs(3));
+        assert_eq!(store.call_bound(), Duration::from_secs(6));
+        let durable = store.with_min_replicas(1, Duration::from_secs(2));
+        assert_eq!(durable.call_bound(), Duration::from_secs(8));
+        assert_eq!(
+            durable.with_replica_fsync().call_bound(),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

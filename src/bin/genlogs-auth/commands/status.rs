@@ -277,6 +277,7 @@ mod tests {
             since: now,
             attempts: 1,
             last_attempt: now,
+            deadline: None,
         };
         assert_eq!(assess(Some(tokens.clone()), now).verdict.code(), 1);
         tokens.state = TokenState::Dead {
