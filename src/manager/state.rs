@@ -920,6 +920,9 @@ fn loaded_document(
         return adopt(state, stored, policy, now, utc_now);
     };
     let stale = state.knows_rotated(&policy.fingerprints, &stored.refresh_token);
+    // This host's own token was rotated away (the document may say so itself): it holds
+    // nothing newer than a document whose token is not known rotated, whatever its numbering.
+    let ours_rotated = state.knows_rotated(&policy.fingerprints, &ours.refresh_token);
     let same_token = stored.same_refresh_token(ours);
     let operator = stored.lineage.generation > state.seen.0.max(ours.lineage.generation);
     let went_back = stored.lineage.mark() < state.seen;
@@ -946,7 +949,7 @@ fn loaded_document(
                 state,
                 stored,
                 &pending,
-                [same_token, stale, went_back],
+                [same_token, stale, went_back, ours_rotated],
                 policy,
                 now,
                 utc_now,
@@ -963,6 +966,11 @@ fn loaded_document(
             adopt(state, stored, policy, now, utc_now),
             LoadNote::OperatorFollowed,
         ),
+        // Numbered below what this host has seen (two instance changes while a save was in
+        // flight can do that), but holding the successor of this host's rotated-away token:
+        // writing that token back would start a war no host can win. Adopted, and what this
+        // host has seen follows the document.
+        None if ours_rotated && !stale => successor_adopted(state, stored, policy, now, utc_now),
         // (Also with the same token: what this host holds then says more, e.g. a possibly-rotated
         // mark of a request still in flight that the store lost.)
         None if stale || went_back => write_back(state, stored, stale, utc_now),
@@ -1020,6 +1028,22 @@ fn write_back(
     state
 }
 
+/// A document holding what replaced this host's rotated-away token: adopted, with what this host
+/// has seen set to the document's position (not kept above it, which would make the document
+/// look like a store that went back at every read).
+fn successor_adopted(
+    state: State,
+    stored: StoredTokens,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    let mark = stored.lineage.mark();
+    let mut adopted = adopt(state, stored, policy, now, utc_now);
+    adopted.seen = mark;
+    noted(adopted, LoadNote::Adopted)
+}
+
 /// Another process wrote the document: adopt it. With the same token (another process marked
 /// it), what this process knows of its own attempts with it still holds.
 fn adopt_keeping_attempts(
@@ -1055,17 +1079,23 @@ fn noted(state: State, note: LoadNote) -> State {
 
 /// A document read while this host has something unsaved (`pending`): ours replaces it when it
 /// is newer (the table's "a save pending" rows), or it is adopted. `[same_token, stale,
-/// went_back]` compare it with what this host holds.
+/// went_back, ours_rotated]` compare it with what this host holds.
 fn with_pending(
     state: State,
     stored: StoredTokens,
     pending: &Pending,
-    [same_token, stale, went_back]: [bool; 3],
+    [same_token, stale, went_back, ours_rotated]: [bool; 4],
     policy: &Policy,
     now: Duration,
     utc_now: DateTime<Utc>,
 ) -> State {
     let mut state = state;
+    // A write-back of a token this host now knows was rotated away gives way to its successor.
+    if ours_rotated && !stale && !pending.rotation {
+        if let Overwrites::Successor(_) = pending.overwrites {
+            return successor_adopted(state, stored, policy, now, utc_now);
+        }
+    }
     let ours_replace_it = match &pending.overwrites {
         Overwrites::Anything => true,
         // What this host holds is newer than a document holding the token ours came
@@ -2380,6 +2410,67 @@ mod tests {
             state.tokens.unwrap().refresh_token.expose_secret(),
             "rt-operator"
         );
+    }
+
+    #[test]
+    fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_it_saw() {
+        // This host saw the grant at sequence 10 (on an instance whose writes were lost) and
+        // holds rt. Another host rotated rt to rt-2 and saved it after two instance changes,
+        // at sequence 5, with rt's fingerprint among the rotated-away ones.
+        let mut state = with_access("rt", secs(600));
+        state.seen = (0, 10);
+        let mut successor = document("rt-2", 3);
+        successor.lineage.sequence = 5;
+        successor.lineage.rotated =
+            vec![policy().fingerprints.fingerprint(&RefreshToken::new("rt"))];
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(successor.clone())),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        // Not written back over its successor: adopted.
+        assert_eq!(
+            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            "rt-2"
+        );
+        assert!(state.pending.is_none(), "nothing to write");
+        assert_eq!(state.seen, (0, 5), "what it has seen follows the document");
+        // Read again (the store watch): unchanged, still nothing to write: no war.
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(successor.clone())),
+            &policy(),
+            secs(3),
+            utc(),
+        );
+        assert!(state.pending.is_none());
+        assert!(!matches!(step(&state, secs(3)), Step::Save(_)));
+
+        // The same with a write-back of rt already pending (it read an older document first).
+        let mut state = with_access("rt", secs(600));
+        state.seen = (0, 10);
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(document("rt-0", 1))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(state.pending.is_some(), "rt-0 is older: rt goes back");
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(successor)),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert_eq!(
+            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            "rt-2"
+        );
+        assert!(state.pending.is_none());
     }
 
     /// Two rotations (rt → rt-2 → rt-3), each saved, then the store goes back to the first.
