@@ -289,14 +289,15 @@ impl TokenManagerBuilder {
 ///   get [`TokenError::Refresh`].
 /// - **An unknown outcome is retried, not declared dead.** Before every refresh it sends, the
 ///   manager marks the token *possibly rotated* in the store (so a crash mid-request, a timeout, a
-///   dropped connection or a 500/502/504 leaves that doubt where every process sees it). After the
+///   dropped connection, a 408 or any 5xx but 501 and 503 leaves that doubt where every
+///   process sees it; [`Error::may_have_spent_token`](crate::Error::may_have_spent_token)). After the
 ///   cooldown since the last attempt (doubling per attempt, on the wall clock all processes share)
 ///   the same token is sent again: if GenLogs never processed the first request, that succeeds; if
 ///   it had rotated the token, its answer is lost whatever the client does, and the retry's 401
 ///   costs nothing more. That 401 gives [`TokenError::NewTokensRequired`] with the reason
 ///   `RejectedAfterUnknownOutcome`; meanwhile callers without a valid token get
 ///   [`TokenError::OutcomeUnknown`] with the time of the next attempt. A request that was
-///   certainly not processed (connect failure, 429, 503) takes the mark back. A plain 401 or an
+///   certainly not processed (connect failure, 429, 501, 503, another 4xx) takes the mark back. A plain 401 or an
 ///   expired refresh token give `NewTokensRequired` too: nothing more is sent with that token
 ///   until new tokens arrive ([`replace_tokens`](Self::replace_tokens), or saved in the store by
 ///   another process or tool).

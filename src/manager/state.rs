@@ -35,9 +35,9 @@
 //! | about to send | the token is marked possibly rotated (attempts + 1, last attempt now): saved before the request, so a crash or a lost answer leaves the doubt in the store |
 //! | refreshed | new tokens, pending save, the sent token's fingerprint remembered; lifetime on the server's clock when its `Date` is within the skew bound, clamped to `[min interval, max lifetime]`; refresh point at `min(margin, lifetime / 2) × (1 + jitter)` before expiry |
 //! | 401 | dead (after an unknown outcome: "rejected after an unknown outcome"), pending save |
-//! | unknown outcome, or 500/502/504 | stays possibly rotated; cooldown |
+//! | unknown outcome, 408, or any 5xx but 501 and 503 (`Error::may_have_spent_token`: the request may still commit) | stays possibly rotated; cooldown |
 //! | undecodable success with a readable refresh token | the recovered token, usable, pending save, cooldown |
-//! | any other failure (connect, 429, 503, 403, …): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
+//! | any other failure (connect, 429, 501, 503, 403, another 4xx): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens at a new operator generation, pending save that overrides whatever is stored |
 //! | access token reported rejected | that access token is dropped (if it is still the one handed out) |
 //! | the store did not answer | remembered: the next read starts the outage settle of row 8 |
@@ -1472,6 +1472,57 @@ mod tests {
             Step::Fail(TokenError::Refresh(_))
         ));
         assert!(matches!(step(&state, secs(5)), Step::Refresh(_)));
+    }
+
+    /// The answer with `status`, as the client makes it.
+    fn answered(status: u16) -> Error {
+        crate::response::error_for_status(
+            StatusCode::from_u16(status).unwrap(),
+            &reqwest::header::HeaderMap::new(),
+            Ok(Vec::new()),
+            &crate::redact::Scrubber::new([]),
+        )
+    }
+
+    /// Whether a failed attempt with `status` leaves the token marked possibly rotated.
+    fn keeps_the_mark(status: u16) -> bool {
+        let state = failed(with_access("rt", secs(2)), answered(status));
+        matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::PossiblyRotated { .. }
+        )
+    }
+
+    #[test]
+    fn a_408_keeps_the_possibly_rotated_mark() {
+        assert!(keeps_the_mark(408));
+    }
+
+    #[test]
+    fn a_500_502_504_and_every_5xx_but_501_and_503_keep_the_possibly_rotated_mark() {
+        for status in [500, 502, 504].into_iter().chain(505..=599) {
+            assert!(keeps_the_mark(status), "{status}");
+        }
+        // A gateway whose origin is still working, or answered late.
+        for status in 520..=524 {
+            assert!(keeps_the_mark(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_501_a_503_and_a_4xx_but_408_and_401_take_the_mark_back() {
+        for status in [501, 503]
+            .into_iter()
+            .chain((400..=499).filter(|s| ![401, 408].contains(s)))
+        {
+            assert!(!keeps_the_mark(status), "{status}");
+        }
+        // 401 is its own case: dead.
+        let state = failed(with_access("rt", secs(2)), answered(401));
+        assert!(matches!(
+            state.tokens.unwrap().state,
+            TokenState::Dead { .. }
+        ));
     }
 
     #[test]

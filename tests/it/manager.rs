@@ -293,6 +293,58 @@ async fn a_401_after_an_unknown_outcome_says_the_grant_was_lost_and_stops() {
 }
 
 #[tokio::test]
+async fn a_522_keeps_the_token_possibly_rotated_for_every_manager_on_the_store() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
+    let (first, second) = (fx.manager(store.clone()), fx.manager(store.clone()));
+    // The origin rotated the token; the gateway in front of it gave up waiting (522).
+    fx.genlogs.fail_next(
+        1,
+        Fault::after_processing(Fault::json(
+            522,
+            json!({ "message": "Connection timed out" }),
+        )),
+    );
+    let error = first.access_token().await.unwrap_err();
+    assert_eq!(
+        error
+            .refresh_error()
+            .and_then(|e| e.status())
+            .map(|s| s.as_u16()),
+        Some(522),
+        "{error:?}"
+    );
+    let stored = store.load().await.unwrap().unwrap();
+    assert!(
+        matches!(
+            stored.state,
+            TokenState::PossiblyRotated { attempts: 1, .. }
+        ),
+        "the doubt stays in the store: {:?}",
+        stored.state
+    );
+    // Another manager on the same store does not send it while the first request may commit.
+    let error = second.access_token().await.unwrap_err();
+    assert!(
+        matches!(error, TokenError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    fx.clock.advance(Duration::from_secs(3));
+    assert!(second.access_token().await.is_err());
+    assert_eq!(fx.refresh_requests(), 1, "nothing sent during the wait");
+    assert_eq!(fx.genlogs.reuses(), 0);
+    // After the wait, one retry: its 401 says the first attempt did rotate the token.
+    fx.clock.advance(Duration::from_secs(2));
+    let error = second.access_token().await.unwrap_err();
+    assert_eq!(
+        error.new_tokens_reason(),
+        Some(NewTokensReason::RejectedAfterUnknownOutcome),
+        "{error:?}"
+    );
+    assert_eq!(fx.refresh_requests(), 2);
+}
+
+#[tokio::test]
 async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
