@@ -186,7 +186,8 @@ impl AuthClient {
         Ok(headers)
     }
 
-    /// The api key (the key the fingerprints of rotated-away refresh tokens are made with).
+    /// The api key (the key 0.2 made fingerprints of rotated-away refresh tokens with: the
+    /// manager still recognises them in older documents).
     pub(crate) fn api_key(&self) -> &ApiKey {
         &self.api_key
     }

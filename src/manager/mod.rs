@@ -326,8 +326,10 @@ impl TokenManagerBuilder {
 ///   saw. A refresh happens once per access token lifetime; the handshake is paid that rarely.
 /// - **Another endpoint said 401.** [`manager.invalidate(&token)`](Self::invalidate) drops that
 ///   access token if it is still the current one: the next call refreshes, once however many
-///   callers report it, and never sooner than the minimum interval after the last refresh. The
-///   middleware does this for you.
+///   callers report it, and never sooner than the minimum interval after the last refresh. It is
+///   never handed out again, also when a document holding it is read again (a peer's mark, an
+///   operator's rewrite): the manager remembers the last 8 rejected (their fingerprints, in
+///   memory). The middleware does this for you.
 /// - **A process about to exit.** [`manager.refresh_now()`](Self::refresh_now) rotates on demand
 ///   and saves under the store's lock. After a save that failed ([`TokenError::Store`]),
 ///   [`manager.unsaved_tokens()`](Self::unsaved_tokens) holds the only copy of the new refresh
@@ -533,7 +535,7 @@ impl TokenManager {
     /// Reports that another GenLogs endpoint answered 401 to `rejected`: if it is still the
     /// current access token, it is dropped and the next call refreshes (once, however many
     /// callers report it, and never sooner than the minimum refresh interval after the last
-    /// refresh). Reports of an older token are ignored.
+    /// refresh). Whichever it is, it is never handed out again, whatever document brings it back.
     pub fn invalidate(&self, rejected: &AccessToken) {
         crate::metrics::invalidated();
         self.shared

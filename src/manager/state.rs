@@ -39,7 +39,7 @@
 //! | undecodable success with a readable refresh token | the recovered token, usable, pending save, cooldown |
 //! | any other failure (connect, 429, 501, 503, 403, another 4xx): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens at a new operator generation, pending save that overrides whatever is stored |
-//! | access token reported rejected | that access token is dropped (if it is still the one handed out) |
+//! | access token reported rejected | that access token is dropped, and its fingerprint remembered (the last 8, in memory): it is never held again, whatever document brings it back (a peer's mark re-read, an operator's write, a store gone back) |
 //! | the store did not answer | remembered: the next read starts the outage settle of row 8 |
 //! | renewal of the grant asked for | no token is fresh until the refresh token differs from the one named (here or by another process); the current access token is still handed out |
 
@@ -60,6 +60,10 @@ use crate::store::{
 
 /// How many fingerprints of rotated-away refresh tokens a host remembers (the most recent).
 const HOST_FINGERPRINTS: usize = 64;
+
+/// How many access tokens reported rejected a host remembers (the most recent), so that none of
+/// them is handed out again when a document holding it is read again.
+const REJECTED_ACCESS: usize = 8;
 
 /// After this host found the store unreachable, a possibly-rotated token is not sent again
 /// before this long after the store answered again: a store watch interval (every host holding
@@ -106,7 +110,8 @@ pub(crate) struct Policy {
     /// The total timeout of one refresh request: a possibly-rotated token is not sent again
     /// before the attempt that marked it can no longer be in flight.
     pub(crate) request_timeout: Duration,
-    /// Fingerprints of refresh tokens (keyed with the api key).
+    /// Fingerprints of refresh tokens (the fleet's, and 0.2's under this host's api key) and of
+    /// rejected access tokens.
     pub(crate) fingerprints: FingerprintKey,
 }
 
@@ -190,6 +195,12 @@ pub(crate) struct State {
     /// every document's list), newest last, at most [`HOST_FINGERPRINTS`]: none of them is ever
     /// sent or adopted.
     pub(crate) rotated: VecDeque<Fingerprint>,
+    /// Fingerprints of the access tokens another endpoint rejected ([`Outcome::AccessRejected`]),
+    /// newest last, at most [`REJECTED_ACCESS`]: none of them is handed out again, whatever
+    /// document brings it back (a peer's mark re-read, an operator's write, a store gone back).
+    /// In memory only: a rejection seen by one host is news to that host's callers; the others
+    /// learn it from their own 401s.
+    pub(crate) rejected_access: VecDeque<Fingerprint>,
     /// The newest position in the grant's history this host has read or written (operator
     /// generation, write sequence): a document from before it means the store went back.
     pub(crate) seen: (u64, u64),
@@ -311,13 +322,13 @@ impl State {
 
     /// Whether `token` is known to have been rotated away.
     pub(crate) fn knows_rotated(&self, key: &FingerprintKey, token: &RefreshToken) -> bool {
-        self.rotated.contains(&key.fingerprint(token))
+        key.known(token, self.rotated.iter())
     }
 
     /// Remembers fingerprints of rotated-away tokens (bounded; the oldest are forgotten first).
     fn learn_rotated(&mut self, fingerprints: &[Fingerprint]) {
         for fingerprint in fingerprints {
-            remember(&mut self.rotated, *fingerprint);
+            remember(&mut self.rotated, *fingerprint, HOST_FINGERPRINTS);
         }
     }
 
@@ -605,8 +616,42 @@ fn new_tokens(reason: NewTokensReason, cause: Option<Arc<Error>>) -> TokenError 
     TokenError::NewTokensRequired { reason, cause }
 }
 
-/// The state after `outcome` (the second table in the module doc).
+/// The state after `outcome` (the second table in the module doc). An access token reported
+/// rejected is never held afterwards, whatever the outcome brought.
 pub(crate) fn apply(
+    state: State,
+    outcome: Outcome,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    without_rejected_access(
+        fold(state, outcome, policy, now, utc_now),
+        &policy.fingerprints,
+    )
+}
+
+/// Drops the access tokens (current, and the one served while a rotation is saved) that were
+/// reported rejected.
+fn without_rejected_access(mut state: State, key: &FingerprintKey) -> State {
+    if state.rejected_access.is_empty() {
+        return state;
+    }
+    let rejected = |access: &Option<Access>| {
+        access
+            .as_ref()
+            .is_some_and(|a| state.rejected_access.contains(&key.access(&a.token)))
+    };
+    if rejected(&state.access) {
+        state.access = None;
+    }
+    if rejected(&state.previous_access) {
+        state.previous_access = None;
+    }
+    state
+}
+
+fn fold(
     state: State,
     outcome: Outcome,
     policy: &Policy,
@@ -656,24 +701,17 @@ pub(crate) fn apply(
                     rotation: false,
                 }),
                 rotated: state.rotated,
+                rejected_access: state.rejected_access,
                 seen: state.seen,
                 ..State::from_document(tokens, policy, now, utc_now)
             }
         }
         Outcome::AccessRejected(rejected) => {
+            // Dropped by `apply` (also while a rotation is being saved, when the token handed
+            // out is the one from before it), now and whenever a document brings it back.
             let mut state = state;
-            let is_rejected = |access: &Option<Access>| {
-                access
-                    .as_ref()
-                    .is_some_and(|a| a.token.expose_secret() == rejected.expose_secret())
-            };
-            if is_rejected(&state.access) {
-                state.access = None;
-            }
-            // While a rotation is being saved, the token handed out is the one from before it.
-            if is_rejected(&state.previous_access) {
-                state.previous_access = None;
-            }
+            let fingerprint = policy.fingerprints.access(&rejected);
+            remember(&mut state.rejected_access, fingerprint, REJECTED_ACCESS);
             state
         }
         Outcome::StoreUnreachable => State {
@@ -761,7 +799,7 @@ fn refreshed(
     // A server that answers with the same refresh token did not rotate it.
     if !same(&sent, &session.refresh_token) {
         let fingerprint = policy.fingerprints.fingerprint(&sent);
-        remember(&mut rotated, fingerprint);
+        remember(&mut rotated, fingerprint, HOST_FINGERPRINTS);
         tokens.lineage.rotated.push(fingerprint);
     }
     State {
@@ -778,6 +816,7 @@ fn refreshed(
         previous_access: state.access,
         renewal: None,
         rotated,
+        rejected_access: state.rejected_access,
         seen: state.seen,
         mark_seen: None,
         restore_seen: None,
@@ -1080,17 +1119,19 @@ fn adopt(
     let seen = state.seen.max(stored.lineage.mark());
     let mut adopted = State::from_document(stored, policy, now, utc_now);
     adopted.rotated = state.rotated;
+    adopted.rejected_access = state.rejected_access;
     adopted.seen = seen;
     adopted
 }
 
-/// Adds a fingerprint to a host's bounded memory of rotated-away tokens.
-fn remember(rotated: &mut VecDeque<Fingerprint>, fingerprint: Fingerprint) {
-    if !rotated.contains(&fingerprint) {
-        if rotated.len() == HOST_FINGERPRINTS {
-            rotated.pop_front();
+/// Adds a fingerprint to a host's bounded memory (of rotated-away refresh tokens, of rejected
+/// access tokens): the oldest are forgotten first.
+fn remember(known: &mut VecDeque<Fingerprint>, fingerprint: Fingerprint, capacity: usize) {
+    if !known.contains(&fingerprint) {
+        if known.len() == capacity {
+            known.pop_front();
         }
-        rotated.push_back(fingerprint);
+        known.push_back(fingerprint);
     }
 }
 
@@ -1185,7 +1226,7 @@ fn failed(
             // access token stays valid while it lasts).
             if !same(&sent, &recovered.token) {
                 let fingerprint = policy.fingerprints.fingerprint(&sent);
-                remember(&mut state.rotated, fingerprint);
+                remember(&mut state.rotated, fingerprint, HOST_FINGERPRINTS);
                 tokens.lineage.rotated.push(fingerprint);
             }
             tokens.refresh_token = recovered.token;
@@ -2093,6 +2134,64 @@ mod tests {
             utc(),
         );
         assert!(state.valid(secs(1)).is_none());
+    }
+
+    #[test]
+    fn a_rejected_access_token_is_never_held_again_when_a_document_brings_it_back() {
+        let state = apply(
+            with_access("rt", secs(600)),
+            Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(state.valid(secs(1)).is_none());
+        // A peer marks the same tokens possibly rotated: the document, rejected token and all,
+        // is read again at a newer version.
+        let marked = StoredTokens {
+            access_token: Some(AccessToken::new("at")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            state: TokenState::PossiblyRotated {
+                since: utc(),
+                attempts: 1,
+                last_attempt: utc(),
+            },
+            ..document("rt", 2)
+        };
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(marked.clone())),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert_eq!(state.tokens.as_ref().unwrap().version, 2, "adopted");
+        assert!(
+            state.valid(secs(2)).is_none(),
+            "the rejected token came back"
+        );
+        // An operator's write holding it, and another rotation's document, neither.
+        let state = apply(
+            state,
+            Outcome::Replaced(StoredTokens {
+                state: TokenState::Usable,
+                ..marked.clone()
+            }),
+            &policy(),
+            secs(3),
+            utc(),
+        );
+        assert!(state.valid(secs(3)).is_none());
+        // A new access token is handed out as usual.
+        let state = saved(refreshed(
+            state,
+            session(chrono::Duration::minutes(30), None),
+            secs(4),
+        ));
+        assert_eq!(
+            state.valid(secs(4)).map(|t| t.expose_secret()),
+            Some("at-new")
+        );
     }
 
     /// `rt` at version 4, marked possibly rotated by `attempts` attempts, the last now.

@@ -775,3 +775,72 @@ async fn a_lease_the_store_cannot_extend_is_never_sent_under() {
     assert!(cause.contains("does not extend them"), "{cause}");
     assert_eq!(fx.refresh_requests(), 0);
 }
+
+#[tokio::test]
+async fn an_invalidated_access_token_is_never_handed_out_again_when_the_store_brings_it_back() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.manager(store.clone());
+    let rejected = manager.access_token().await.unwrap();
+    manager.invalidate(&rejected);
+    // The same document comes back newer (an operator's tool rewrites it, a peer re-marks it):
+    // the rejected access token with it.
+    let document = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        document.access_token.as_ref().map(|t| t.expose_secret()),
+        Some(rejected.expose_secret())
+    );
+    store.replace(&document).await.unwrap();
+    fx.clock.advance(Duration::from_secs(5));
+    let served = manager.access_token().await.unwrap();
+    assert_ne!(served.expose_secret(), rejected.expose_secret());
+    assert_eq!(fx.refresh_requests(), 2, "a new one was fetched instead");
+}
+
+#[tokio::test]
+async fn hosts_with_different_api_keys_recognise_each_others_rotated_tokens() {
+    // An api key rotation across the fleet: one host already has the new key (GenLogs would
+    // accept both; the stand-in only the old one, so this host must never send anything).
+    let fx = Fixture::new().await;
+    let seed = fx.valid_tokens();
+    let store = Arc::new(MemoryStore::new(seed.clone()));
+    let old_key = fx.manager(store.clone());
+    let new_key = fx.manager_with_api_key(store.clone(), "the-next-api-key");
+    old_key.access_token().await.unwrap();
+    let rotated = store.load().await.unwrap().unwrap();
+    assert_ne!(
+        rotated.refresh_token.expose_secret(),
+        seed.refresh_token.expose_secret()
+    );
+    // The other host reads the store (and the fingerprint of the rotated-away seed in it).
+    new_key.access_token().await.unwrap();
+    // A stale writer puts the rotated-away seed back, numbered as if newer (nothing but the
+    // fingerprint tells it is old).
+    let mut stale = rotated.clone();
+    stale.refresh_token = seed.refresh_token.clone();
+    stale.access_token = None;
+    stale.access_expires = None;
+    stale.lineage.sequence += 10;
+    stale.lineage.rotated.clear();
+    let lock = store.lock().await.unwrap();
+    store.save(&stale, &lock).await.unwrap();
+    store.release(lock).await;
+
+    // The host with the other api key reads it (as its store watch does), recognises it, and
+    // writes the newer tokens back; it sends nothing.
+    new_key.renew_grant_if_due().await.unwrap();
+    new_key.flush().await.unwrap();
+    new_key.access_token().await.unwrap();
+    assert_eq!(
+        fx.refresh_requests(),
+        1,
+        "the rotated-away seed was not sent"
+    );
+    assert_eq!(fx.genlogs.reuses(), 0);
+    let now = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        now.refresh_token.expose_secret(),
+        rotated.refresh_token.expose_secret(),
+        "the newer tokens were written back"
+    );
+}
