@@ -18,6 +18,10 @@
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
+//! The cooldowns (rows 7 and 8) only hold back sending: the store is read before `decide`, and
+//! row 1 serves a valid token another process saved meanwhile, whatever the cooldown (a token
+//! past its refresh point but still valid is handed out by the shell while `Fail` stands).
+//!
 //! `apply` folds in what happened:
 //!
 //! | outcome | new state |
@@ -1564,6 +1568,64 @@ mod tests {
             state.tokens.unwrap().state,
             TokenState::Dead { .. }
         ));
+    }
+
+    #[test]
+    fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
+        let rate_limited = Error::RateLimited {
+            retry_after: Some(MAX_COOLDOWN),
+            message: None,
+        };
+        let state = saved(failed(with_access("rt", secs(2)), rate_limited));
+        assert!(matches!(
+            step(&state, secs(3)),
+            Step::Fail(TokenError::Refresh(_))
+        ));
+        // Another process saved an access token for the same refresh token (its own mark
+        // taken back, a server that did not rotate): served, and the cooldown still holds
+        // for sending.
+        let mut peer = StoredTokens {
+            access_token: Some(AccessToken::new("at-peer")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            ..document("rt", 5)
+        };
+        peer.lineage.sequence = 100;
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(peer)),
+            &policy(),
+            secs(3),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(3)), Step::Serve));
+        // Past its refresh point, still in the cooldown: not sent, and still handed out.
+        assert!(matches!(
+            step(&state, secs(3 + 541)),
+            Step::Fail(TokenError::Refresh(_))
+        ));
+        assert_eq!(
+            state.valid(secs(3 + 541)).map(|t| t.expose_secret()),
+            Some("at-peer")
+        );
+        // Another process rotated: its tokens are served at once.
+        let mut rotated = StoredTokens {
+            access_token: Some(AccessToken::new("at-rotated")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            ..document("rt-2", 6)
+        };
+        rotated.lineage.sequence = 101;
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(rotated)),
+            &policy(),
+            secs(4),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(4)), Step::Serve));
+        assert_eq!(
+            state.valid(secs(4)).map(|t| t.expose_secret()),
+            Some("at-rotated")
+        );
     }
 
     #[test]
