@@ -174,8 +174,9 @@ impl Error {
     /// reading or answering; the request may still be running). A gateway's 502, 504 and
     /// 520–524 mean the origin may still be working on the request or answered late; 500 and
     /// 505–599 promise nothing. Any other 4xx is an answer about the request itself, nothing
-    /// was done (401: the token is dead, [`is_token_rejected`](Self::is_token_rejected)). Nothing is lost yet: retry later with the same token
-    /// (after a cooldown); if GenLogs then rejects it
+    /// was done (401: the token is dead, [`is_token_rejected`](Self::is_token_rejected)).
+    /// Nothing is lost yet: retry later with the same token (after a cooldown); if GenLogs then
+    /// rejects it
     /// ([`is_token_rejected`](Self::is_token_rejected)), the first attempt did rotate it and new
     /// tokens are required. [`TokenManager`](crate::TokenManager) does exactly that, and keeps
     /// the token marked possibly rotated in the store meanwhile, so no other process sends it

@@ -97,11 +97,14 @@ impl TryFrom<String> for Fingerprint {
     }
 }
 
-/// The keys fingerprints are made with: the fixed one every host shares, and the one 0.2 derived
-/// from this host's api key, to recognise the fingerprints older documents carry.
+/// The keys fingerprints are made with: the fixed one every host shares, the one 0.2 derived
+/// from this host's api key (to recognise the fingerprints older documents carry), and the one
+/// for rejected access tokens.
 #[derive(Clone, Copy)]
 pub(crate) struct FingerprintKey {
+    current: [u8; 32],
     legacy: [u8; 32],
+    access: [u8; 32],
 }
 
 impl fmt::Debug for FingerprintKey {
@@ -110,16 +113,16 @@ impl fmt::Debug for FingerprintKey {
     }
 }
 
-/// HMAC-SHA-256 of `secret` under the key `SHA-256(domain ‖ extra)`, truncated to 128 bits.
-fn keyed_hash(domain: &[u8], extra: &[u8], secret: &str) -> Fingerprint {
-    let key: [u8; 32] = Sha256::new()
+/// `SHA-256(domain ‖ extra)`: an HMAC key that says what it hashes.
+fn derive(domain: &[u8], extra: &[u8]) -> [u8; 32] {
+    Sha256::new()
         .chain_update(domain)
         .chain_update(extra)
         .finalize()
-        .into();
-    hmac_128(&key, secret)
+        .into()
 }
 
+/// HMAC-SHA-256 of `secret` under `key`, truncated to 128 bits.
 fn hmac_128(key: &[u8; 32], secret: &str) -> Fingerprint {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
@@ -131,24 +134,21 @@ fn hmac_128(key: &[u8; 32], secret: &str) -> Fingerprint {
 }
 
 impl FingerprintKey {
-    /// 0.2's fingerprint key, derived from the api key: only to read older documents.
-    const LEGACY_DOMAIN: &[u8] = b"genlogs-auth refresh token fingerprint v1\0";
-    const DOMAIN: &[u8] = b"genlogs-auth refresh token fingerprint v2\0";
-    const ACCESS_DOMAIN: &[u8] = b"genlogs-auth rejected access token v1\0";
-
     pub(crate) fn from_api_key(api_key: &ApiKey) -> Self {
         Self {
-            legacy: Sha256::new()
-                .chain_update(Self::LEGACY_DOMAIN)
-                .chain_update(api_key.expose_secret().as_bytes())
-                .finalize()
-                .into(),
+            current: derive(b"genlogs-auth refresh token fingerprint v2\0", b""),
+            // 0.2's, only to read older documents.
+            legacy: derive(
+                b"genlogs-auth refresh token fingerprint v1\0",
+                api_key.expose_secret().as_bytes(),
+            ),
+            access: derive(b"genlogs-auth rejected access token v1\0", b""),
         }
     }
 
     /// The fingerprint of `token` every host makes (what documents carry).
     pub(crate) fn fingerprint(&self, token: &RefreshToken) -> Fingerprint {
-        keyed_hash(Self::DOMAIN, b"", token.expose_secret())
+        hmac_128(&self.current, token.expose_secret())
     }
 
     /// Whether `token` is among `known`, by its fingerprint or by the one an older version made
@@ -167,7 +167,7 @@ impl FingerprintKey {
 
     /// What a host remembers of an access token another endpoint rejected (kept in memory only).
     pub(crate) fn access(&self, token: &AccessToken) -> Fingerprint {
-        keyed_hash(Self::ACCESS_DOMAIN, b"", token.expose_secret())
+        hmac_128(&self.access, token.expose_secret())
     }
 }
 
