@@ -387,19 +387,7 @@ fn problems_text(problems: &[ValidationProblem]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::redact::Scrubber;
-    use reqwest::header::HeaderMap;
-
-    /// The error an answer with `status` becomes, as the client builds it.
-    fn answered(status: u16) -> Error {
-        crate::response::error_for_status(
-            StatusCode::from_u16(status).unwrap(),
-            &HeaderMap::new(),
-            Ok(b"{\"detail\":\"x\"}".to_vec()),
-            &Scrubber::new([]),
-        )
-    }
+    use crate::response::error_for_status_code as answered;
 
     fn spent(statuses: impl IntoIterator<Item = u16>) -> Vec<(u16, bool)> {
         statuses

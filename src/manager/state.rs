@@ -1519,19 +1519,12 @@ mod tests {
         assert!(matches!(step(&state, secs(5)), Step::Refresh(_)));
     }
 
-    /// The answer with `status`, as the client makes it.
-    fn answered(status: u16) -> Error {
-        crate::response::error_for_status(
-            StatusCode::from_u16(status).unwrap(),
-            &reqwest::header::HeaderMap::new(),
-            Ok(Vec::new()),
-            &crate::redact::Scrubber::new([]),
-        )
-    }
-
     /// Whether a failed attempt with `status` leaves the token marked possibly rotated.
     fn keeps_the_mark(status: u16) -> bool {
-        let state = failed(with_access("rt", secs(2)), answered(status));
+        let state = failed(
+            with_access("rt", secs(2)),
+            crate::response::error_for_status_code(status),
+        );
         matches!(
             state.tokens.as_ref().unwrap().state,
             TokenState::PossiblyRotated { .. }
@@ -1563,7 +1556,10 @@ mod tests {
             assert!(!keeps_the_mark(status), "{status}");
         }
         // 401 is its own case: dead.
-        let state = failed(with_access("rt", secs(2)), answered(401));
+        let state = failed(
+            with_access("rt", secs(2)),
+            crate::response::error_for_status_code(401),
+        );
         assert!(matches!(
             state.tokens.unwrap().state,
             TokenState::Dead { .. }
