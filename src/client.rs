@@ -65,8 +65,8 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 ///     }
 ///     Err(error) if error.is_token_rejected() => { /* 401: create new tokens */ }
 ///     Err(error) if error.may_have_spent_token() => {
-///         // Unknown outcome, 500/502/504: GenLogs may have rotated the token. Send the same one
-///         // again later; a 401 then means the first attempt did rotate it.
+///         // Unknown outcome, 408, a 5xx but 501/503: GenLogs may have rotated the token. Send
+///         // the same one again later; a 401 then means the first attempt did rotate it.
 ///     }
 ///     Err(error) => return Err(error),
 /// }
@@ -186,7 +186,8 @@ impl AuthClient {
         Ok(headers)
     }
 
-    /// The api key (the key the fingerprints of rotated-away refresh tokens are made with).
+    /// The api key (the key 0.2 made fingerprints of rotated-away refresh tokens with: the
+    /// manager still recognises them in older documents).
     pub(crate) fn api_key(&self) -> &ApiKey {
         &self.api_key
     }

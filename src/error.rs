@@ -27,8 +27,8 @@ use crate::secret::RefreshToken;
 /// | [`Forbidden`](Self::Forbidden) | 403 from the gateway | no | check the api key |
 /// | [`Validation`](Self::Validation) | 422, FastAPI's list (extra keys tolerated) | no | a bug in the request |
 /// | [`RateLimited`](Self::RateLimited) | 429, with `Retry-After` (seconds or HTTP date) parsed and capped at [`MAX_RETRY_AFTER`] (15 min); an unreadable one is `None` | yes | wait [`retry_after()`](Self::retry_after) |
-/// | [`Server`](Self::Server) | 5xx; `detail`, `message` or text, scrubbed and truncated to 200 characters; a 503's `Retry-After`, capped likewise | 503 only | after 500 or 504 the refresh may have happened; after 503 wait `retry_after()` |
-/// | [`UnexpectedStatus`](Self::UnexpectedStatus) | any other status, redirects included | no | |
+/// | [`Server`](Self::Server) | 5xx; `detail`, `message` or text, scrubbed and truncated to 200 characters; a 503's `Retry-After`, capped likewise | 503 only | after any 5xx but 501 and 503 (500, 502, 504, 505–599, 520–524 included) the refresh may have happened (`may_have_spent_token()`): retry the same token later; after 503 wait `retry_after()`; 501 was not processed |
+/// | [`UnexpectedStatus`](Self::UnexpectedStatus) | any other status, redirects included | no | after 408 the refresh may have happened (`may_have_spent_token()`); any other was not processed |
 /// | [`Connect`](Self::Connect) | the connection could not be made (refused, or not made within the connect timeout); nothing was sent | yes | |
 /// | [`OutcomeUnknown`](Self::OutcomeUnknown) | timeout or dropped connection after connecting; a 2xx whose body is too large, nested deeper than 32 levels, not a token response, or with an empty or white-space token | no | the server may already have rotated the token; if the new one was readable it is in [`recovered_refresh_token()`](Self::recovered_refresh_token), keep it; otherwise (`may_have_spent_token()`) send the same token again later: a 401 then means it was rotated and new tokens are required |
 /// | [`InvalidConfig`](Self::InvalidConfig) | bad base URL, `http://` to a non-loopback host, an api key that is not a header value, a zero connect timeout or a total timeout under 10 ms; prints the [`ConfigError`] once (transparent) | no | fix the configuration |
@@ -169,14 +169,22 @@ impl Error {
 
     /// Whether GenLogs may have processed the refresh, and so rotated (spent) the token that was
     /// sent, without the new one arriving: an unknown outcome with no recovered token, or a
-    /// 500, 502 or 504 (sent after the work may have been done). Nothing is lost yet: retry
-    /// later with the same token (after a cooldown); if GenLogs then rejects it
+    /// status that may come after the work was done: every 5xx except 501 (the server does not
+    /// do this at all) and 503 (it refused before doing anything), and 408 (the server gave up
+    /// reading or answering; the request may still be running). A gateway's 502, 504 and
+    /// 520–524 mean the origin may still be working on the request or answered late; 500 and
+    /// 505–599 promise nothing. Any other 4xx is an answer about the request itself, nothing
+    /// was done (401: the token is dead, [`is_token_rejected`](Self::is_token_rejected)).
+    /// Nothing is lost yet: retry later with the same token (after a cooldown); if GenLogs then
+    /// rejects it
     /// ([`is_token_rejected`](Self::is_token_rejected)), the first attempt did rotate it and new
-    /// tokens are required. [`TokenManager`](crate::TokenManager) does exactly that.
+    /// tokens are required. [`TokenManager`](crate::TokenManager) does exactly that, and keeps
+    /// the token marked possibly rotated in the store meanwhile, so no other process sends it
+    /// while the first request may still commit.
     pub fn may_have_spent_token(&self) -> bool {
         match self {
             Error::OutcomeUnknown { recovered, .. } => recovered.is_none(),
-            _ => matches!(self.status().map(|s| s.as_u16()), Some(500 | 502 | 504)),
+            _ => self.status().is_some_and(status_may_have_spent_token),
         }
     }
 
@@ -223,6 +231,15 @@ impl Error {
             Error::OutcomeUnknown { recovered, .. } => recovered.as_ref(),
             _ => None,
         }
+    }
+}
+
+/// The status rule of [`Error::may_have_spent_token`] (its doc says why).
+fn status_may_have_spent_token(status: StatusCode) -> bool {
+    match status.as_u16() {
+        408 => true,
+        501 | 503 => false,
+        code => (500..=599).contains(&code),
     }
 }
 
@@ -366,4 +383,49 @@ fn problems_text(problems: &[ValidationProblem]) -> String {
             format!("{sep}{} ({}): {}", p.location, p.kind, p.message)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::response::error_for_status_code as answered;
+
+    fn spent(statuses: impl IntoIterator<Item = u16>) -> Vec<(u16, bool)> {
+        statuses
+            .into_iter()
+            .map(|status| (status, answered(status).may_have_spent_token()))
+            .collect()
+    }
+
+    #[test]
+    fn a_408_may_have_been_processed() {
+        assert_eq!(spent([408]), [(408, true)]);
+        assert!(!answered(408).is_token_rejected());
+    }
+
+    #[test]
+    fn a_500_502_and_504_may_have_been_processed() {
+        assert_eq!(
+            spent([500, 502, 504]),
+            [(500, true), (502, true), (504, true)]
+        );
+    }
+
+    #[test]
+    fn a_gateways_520_to_524_and_every_other_5xx_may_have_been_processed() {
+        let others = (505..=599).collect::<Vec<_>>();
+        assert!(spent(others).into_iter().all(|(_, spent)| spent));
+        assert!(spent(520..=524).into_iter().all(|(_, spent)| spent));
+    }
+
+    #[test]
+    fn a_501_and_a_503_were_not_processed() {
+        assert_eq!(spent([501, 503]), [(501, false), (503, false)]);
+    }
+
+    #[test]
+    fn a_4xx_other_than_408_was_not_processed_and_401_is_its_own_case() {
+        let not_processed = (400..=499).filter(|status| *status != 408);
+        assert!(spent(not_processed).into_iter().all(|(_, spent)| !spent));
+        assert!(answered(401).is_token_rejected());
+    }
 }

@@ -54,6 +54,18 @@ pub(crate) fn error_for_status(
     }
 }
 
+/// The error an answer with `status` and a FastAPI body becomes, for tests that ask an error
+/// what a status means.
+#[cfg(test)]
+pub(crate) fn error_for_status_code(status: u16) -> Error {
+    error_for_status(
+        StatusCode::from_u16(status).expect("a valid status"),
+        &HeaderMap::new(),
+        Ok(b"{\"detail\":\"x\"}".to_vec()),
+        &Scrubber::new([]),
+    )
+}
+
 enum Body {
     Read(Vec<u8>),
     Unreadable(Option<BodyRejected>),

@@ -289,14 +289,15 @@ impl TokenManagerBuilder {
 ///   get [`TokenError::Refresh`].
 /// - **An unknown outcome is retried, not declared dead.** Before every refresh it sends, the
 ///   manager marks the token *possibly rotated* in the store (so a crash mid-request, a timeout, a
-///   dropped connection or a 500/502/504 leaves that doubt where every process sees it). After the
+///   dropped connection, a 408 or any 5xx but 501 and 503 leaves that doubt where every
+///   process sees it; [`Error::may_have_spent_token`](crate::Error::may_have_spent_token)). After the
 ///   cooldown since the last attempt (doubling per attempt, on the wall clock all processes share)
 ///   the same token is sent again: if GenLogs never processed the first request, that succeeds; if
 ///   it had rotated the token, its answer is lost whatever the client does, and the retry's 401
 ///   costs nothing more. That 401 gives [`TokenError::NewTokensRequired`] with the reason
 ///   `RejectedAfterUnknownOutcome`; meanwhile callers without a valid token get
 ///   [`TokenError::OutcomeUnknown`] with the time of the next attempt. A request that was
-///   certainly not processed (connect failure, 429, 503) takes the mark back. A plain 401 or an
+///   certainly not processed (connect failure, 429, 501, 503, another 4xx) takes the mark back. A plain 401 or an
 ///   expired refresh token give `NewTokensRequired` too: nothing more is sent with that token
 ///   until new tokens arrive ([`replace_tokens`](Self::replace_tokens), or saved in the store by
 ///   another process or tool).
@@ -325,8 +326,10 @@ impl TokenManagerBuilder {
 ///   saw. A refresh happens once per access token lifetime; the handshake is paid that rarely.
 /// - **Another endpoint said 401.** [`manager.invalidate(&token)`](Self::invalidate) drops that
 ///   access token if it is still the current one: the next call refreshes, once however many
-///   callers report it, and never sooner than the minimum interval after the last refresh. The
-///   middleware does this for you.
+///   callers report it, and never sooner than the minimum interval after the last refresh. It is
+///   never handed out again, also when a document holding it is read again (a peer's mark, an
+///   operator's rewrite): the manager remembers the last 8 rejected (their fingerprints, in
+///   memory). The middleware does this for you.
 /// - **A process about to exit.** [`manager.refresh_now()`](Self::refresh_now) rotates on demand
 ///   and saves under the store's lock. After a save that failed ([`TokenError::Store`]),
 ///   [`manager.unsaved_tokens()`](Self::unsaved_tokens) holds the only copy of the new refresh
@@ -534,7 +537,7 @@ impl TokenManager {
     /// Reports that another GenLogs endpoint answered 401 to `rejected`: if it is still the
     /// current access token, it is dropped and the next call refreshes (once, however many
     /// callers report it, and never sooner than the minimum refresh interval after the last
-    /// refresh). Reports of an older token are ignored.
+    /// refresh). Whichever it is, it is never handed out again, whatever document brings it back.
     pub fn invalidate(&self, rejected: &AccessToken) {
         crate::metrics::invalidated();
         self.shared

@@ -18,6 +18,10 @@
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
+//! The cooldowns (rows 7 and 8) only hold back sending: the store is read before `decide`, and
+//! row 1 serves a valid token another process saved meanwhile, whatever the cooldown (a token
+//! past its refresh point but still valid is handed out by the shell while `Fail` stands).
+//!
 //! `apply` folds in what happened:
 //!
 //! | outcome | new state |
@@ -35,11 +39,11 @@
 //! | about to send | the token is marked possibly rotated (attempts + 1, last attempt now): saved before the request, so a crash or a lost answer leaves the doubt in the store |
 //! | refreshed | new tokens, pending save, the sent token's fingerprint remembered; lifetime on the server's clock when its `Date` is within the skew bound, clamped to `[min interval, max lifetime]`; refresh point at `min(margin, lifetime / 2) × (1 + jitter)` before expiry |
 //! | 401 | dead (after an unknown outcome: "rejected after an unknown outcome"), pending save |
-//! | unknown outcome, or 500/502/504 | stays possibly rotated; cooldown |
+//! | unknown outcome, 408, or any 5xx but 501 and 503 (`Error::may_have_spent_token`: the request may still commit) | stays possibly rotated; cooldown |
 //! | undecodable success with a readable refresh token | the recovered token, usable, pending save, cooldown |
-//! | any other failure (connect, 429, 503, 403, …): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
+//! | any other failure (connect, 429, 501, 503, 403, another 4xx): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens at a new operator generation, pending save that overrides whatever is stored |
-//! | access token reported rejected | that access token is dropped (if it is still the one handed out) |
+//! | access token reported rejected | that access token is dropped, and its fingerprint remembered (the last 8, in memory): it is never held again, whatever document brings it back (a peer's mark re-read, an operator's write, a store gone back) |
 //! | the store did not answer | remembered: the next read starts the outage settle of row 8 |
 //! | renewal of the grant asked for | no token is fresh until the refresh token differs from the one named (here or by another process); the current access token is still handed out |
 
@@ -60,6 +64,10 @@ use crate::store::{
 
 /// How many fingerprints of rotated-away refresh tokens a host remembers (the most recent).
 const HOST_FINGERPRINTS: usize = 64;
+
+/// How many access tokens reported rejected a host remembers (the most recent), so that none of
+/// them is handed out again when a document holding it is read again.
+const REJECTED_ACCESS: usize = 8;
 
 /// How long after the store answers again a holder of an unsaved rotation may take to save
 /// it, for a store whose calls take at most `call_bound`: a call of the holder's still
@@ -116,7 +124,8 @@ pub(crate) struct Policy {
     pub(crate) request_timeout: Duration,
     /// [`outage_settle`] for this manager's store.
     pub(crate) outage_settle: Duration,
-    /// Fingerprints of refresh tokens (keyed with the api key).
+    /// Fingerprints of refresh tokens (the fleet's, and 0.2's under this host's api key) and of
+    /// rejected access tokens.
     pub(crate) fingerprints: FingerprintKey,
 }
 
@@ -200,6 +209,12 @@ pub(crate) struct State {
     /// every document's list), newest last, at most [`HOST_FINGERPRINTS`]: none of them is ever
     /// sent or adopted.
     pub(crate) rotated: VecDeque<Fingerprint>,
+    /// Fingerprints of the access tokens another endpoint rejected ([`Outcome::AccessRejected`]),
+    /// newest last, at most [`REJECTED_ACCESS`]: none of them is handed out again, whatever
+    /// document brings it back (a peer's mark re-read, an operator's write, a store gone back).
+    /// In memory only: a rejection seen by one host is news to that host's callers; the others
+    /// learn it from their own 401s.
+    pub(crate) rejected_access: VecDeque<Fingerprint>,
     /// The newest position in the grant's history this host has read or written (operator
     /// generation, write sequence): a document from before it means the store went back.
     pub(crate) seen: (u64, u64),
@@ -321,13 +336,13 @@ impl State {
 
     /// Whether `token` is known to have been rotated away.
     pub(crate) fn knows_rotated(&self, key: &FingerprintKey, token: &RefreshToken) -> bool {
-        self.rotated.contains(&key.fingerprint(token))
+        key.known(token, self.rotated.iter())
     }
 
     /// Remembers fingerprints of rotated-away tokens (bounded; the oldest are forgotten first).
     fn learn_rotated(&mut self, fingerprints: &[Fingerprint]) {
         for fingerprint in fingerprints {
-            remember(&mut self.rotated, *fingerprint);
+            remember(&mut self.rotated, *fingerprint, HOST_FINGERPRINTS);
         }
     }
 
@@ -632,8 +647,42 @@ fn new_tokens(reason: NewTokensReason, cause: Option<Arc<Error>>) -> TokenError 
     TokenError::NewTokensRequired { reason, cause }
 }
 
-/// The state after `outcome` (the second table in the module doc).
+/// The state after `outcome` (the second table in the module doc). An access token reported
+/// rejected is never held afterwards, whatever the outcome brought.
 pub(crate) fn apply(
+    state: State,
+    outcome: Outcome,
+    policy: &Policy,
+    now: Duration,
+    utc_now: DateTime<Utc>,
+) -> State {
+    without_rejected_access(
+        fold(state, outcome, policy, now, utc_now),
+        &policy.fingerprints,
+    )
+}
+
+/// Drops the access tokens (current, and the one served while a rotation is saved) that were
+/// reported rejected.
+fn without_rejected_access(mut state: State, key: &FingerprintKey) -> State {
+    if state.rejected_access.is_empty() {
+        return state;
+    }
+    let rejected = |access: &Option<Access>| {
+        access
+            .as_ref()
+            .is_some_and(|a| state.rejected_access.contains(&key.access(&a.token)))
+    };
+    if rejected(&state.access) {
+        state.access = None;
+    }
+    if rejected(&state.previous_access) {
+        state.previous_access = None;
+    }
+    state
+}
+
+fn fold(
     state: State,
     outcome: Outcome,
     policy: &Policy,
@@ -683,24 +732,17 @@ pub(crate) fn apply(
                     rotation: false,
                 }),
                 rotated: state.rotated,
+                rejected_access: state.rejected_access,
                 seen: state.seen,
                 ..State::from_document(tokens, policy, now, utc_now)
             }
         }
         Outcome::AccessRejected(rejected) => {
+            // Dropped by `apply` (also while a rotation is being saved, when the token handed
+            // out is the one from before it), now and whenever a document brings it back.
             let mut state = state;
-            let is_rejected = |access: &Option<Access>| {
-                access
-                    .as_ref()
-                    .is_some_and(|a| a.token.expose_secret() == rejected.expose_secret())
-            };
-            if is_rejected(&state.access) {
-                state.access = None;
-            }
-            // While a rotation is being saved, the token handed out is the one from before it.
-            if is_rejected(&state.previous_access) {
-                state.previous_access = None;
-            }
+            let fingerprint = policy.fingerprints.access(&rejected);
+            remember(&mut state.rejected_access, fingerprint, REJECTED_ACCESS);
             state
         }
         Outcome::StoreUnreachable => State {
@@ -788,7 +830,7 @@ fn refreshed(
     // A server that answers with the same refresh token did not rotate it.
     if !same(&sent, &session.refresh_token) {
         let fingerprint = policy.fingerprints.fingerprint(&sent);
-        remember(&mut rotated, fingerprint);
+        remember(&mut rotated, fingerprint, HOST_FINGERPRINTS);
         tokens.lineage.rotated.push(fingerprint);
     }
     State {
@@ -805,6 +847,7 @@ fn refreshed(
         previous_access: state.access,
         renewal: None,
         rotated,
+        rejected_access: state.rejected_access,
         seen: state.seen,
         mark_seen: None,
         restore_seen: None,
@@ -1141,17 +1184,19 @@ fn adopt(
     let seen = state.seen.max(stored.lineage.mark());
     let mut adopted = State::from_document(stored, policy, now, utc_now);
     adopted.rotated = state.rotated;
+    adopted.rejected_access = state.rejected_access;
     adopted.seen = seen;
     adopted
 }
 
-/// Adds a fingerprint to a host's bounded memory of rotated-away tokens.
-fn remember(rotated: &mut VecDeque<Fingerprint>, fingerprint: Fingerprint) {
-    if !rotated.contains(&fingerprint) {
-        if rotated.len() == HOST_FINGERPRINTS {
-            rotated.pop_front();
+/// Adds a fingerprint to a host's bounded memory (of rotated-away refresh tokens, of rejected
+/// access tokens): the oldest are forgotten first.
+fn remember(known: &mut VecDeque<Fingerprint>, fingerprint: Fingerprint, capacity: usize) {
+    if !known.contains(&fingerprint) {
+        if known.len() == capacity {
+            known.pop_front();
         }
-        rotated.push_back(fingerprint);
+        known.push_back(fingerprint);
     }
 }
 
@@ -1246,7 +1291,7 @@ fn failed(
             // access token stays valid while it lasts).
             if !same(&sent, &recovered.token) {
                 let fingerprint = policy.fingerprints.fingerprint(&sent);
-                remember(&mut state.rotated, fingerprint);
+                remember(&mut state.rotated, fingerprint, HOST_FINGERPRINTS);
                 tokens.lineage.rotated.push(fingerprint);
             }
             tokens.refresh_token = recovered.token;
@@ -1535,6 +1580,111 @@ mod tests {
             Step::Fail(TokenError::Refresh(_))
         ));
         assert!(matches!(step(&state, secs(5)), Step::Refresh(_)));
+    }
+
+    /// Whether a failed attempt with `status` leaves the token marked possibly rotated.
+    fn keeps_the_mark(status: u16) -> bool {
+        let state = failed(
+            with_access("rt", secs(2)),
+            crate::response::error_for_status_code(status),
+        );
+        matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::PossiblyRotated { .. }
+        )
+    }
+
+    #[test]
+    fn a_408_keeps_the_possibly_rotated_mark() {
+        assert!(keeps_the_mark(408));
+    }
+
+    #[test]
+    fn a_500_502_504_and_every_5xx_but_501_and_503_keep_the_possibly_rotated_mark() {
+        for status in [500, 502, 504].into_iter().chain(505..=599) {
+            assert!(keeps_the_mark(status), "{status}");
+        }
+        // A gateway whose origin is still working, or answered late.
+        for status in 520..=524 {
+            assert!(keeps_the_mark(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_501_a_503_and_a_4xx_but_408_and_401_take_the_mark_back() {
+        for status in [501, 503]
+            .into_iter()
+            .chain((400..=499).filter(|s| ![401, 408].contains(s)))
+        {
+            assert!(!keeps_the_mark(status), "{status}");
+        }
+        // 401 is its own case: dead.
+        let state = failed(
+            with_access("rt", secs(2)),
+            crate::response::error_for_status_code(401),
+        );
+        assert!(matches!(
+            state.tokens.unwrap().state,
+            TokenState::Dead { .. }
+        ));
+    }
+
+    #[test]
+    fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
+        let rate_limited = Error::RateLimited {
+            retry_after: Some(MAX_COOLDOWN),
+            message: None,
+        };
+        let state = saved(failed(with_access("rt", secs(2)), rate_limited));
+        assert!(matches!(
+            step(&state, secs(3)),
+            Step::Fail(TokenError::Refresh(_))
+        ));
+        // Another process saved an access token for the same refresh token (its own mark
+        // taken back, a server that did not rotate): served, and the cooldown still holds
+        // for sending.
+        let mut peer = StoredTokens {
+            access_token: Some(AccessToken::new("at-peer")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            ..document("rt", 5)
+        };
+        peer.lineage.sequence = 100;
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(peer)),
+            &policy(),
+            secs(3),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(3)), Step::Serve));
+        // Past its refresh point, still in the cooldown: not sent, and still handed out.
+        assert!(matches!(
+            step(&state, secs(3 + 541)),
+            Step::Fail(TokenError::Refresh(_))
+        ));
+        assert_eq!(
+            state.valid(secs(3 + 541)).map(|t| t.expose_secret()),
+            Some("at-peer")
+        );
+        // Another process rotated: its tokens are served at once.
+        let mut rotated = StoredTokens {
+            access_token: Some(AccessToken::new("at-rotated")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            ..document("rt-2", 6)
+        };
+        rotated.lineage.sequence = 101;
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(rotated)),
+            &policy(),
+            secs(4),
+            utc(),
+        );
+        assert!(matches!(step(&state, secs(4)), Step::Serve));
+        assert_eq!(
+            state.valid(secs(4)).map(|t| t.expose_secret()),
+            Some("at-rotated")
+        );
     }
 
     #[test]
@@ -2106,6 +2256,65 @@ mod tests {
             utc(),
         );
         assert!(state.valid(secs(1)).is_none());
+    }
+
+    #[test]
+    fn a_rejected_access_token_is_never_held_again_when_a_document_brings_it_back() {
+        let state = apply(
+            with_access("rt", secs(600)),
+            Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(state.valid(secs(1)).is_none());
+        // A peer marks the same tokens possibly rotated: the document, rejected token and all,
+        // is read again at a newer version.
+        let marked = StoredTokens {
+            access_token: Some(AccessToken::new("at")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            state: TokenState::PossiblyRotated {
+                since: utc(),
+                attempts: 1,
+                last_attempt: utc(),
+                deadline: None,
+            },
+            ..document("rt", 2)
+        };
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(marked.clone())),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert_eq!(state.tokens.as_ref().unwrap().version, 2, "adopted");
+        assert!(
+            state.valid(secs(2)).is_none(),
+            "the rejected token came back"
+        );
+        // An operator's write holding it, and another rotation's document, neither.
+        let state = apply(
+            state,
+            Outcome::Replaced(StoredTokens {
+                state: TokenState::Usable,
+                ..marked.clone()
+            }),
+            &policy(),
+            secs(3),
+            utc(),
+        );
+        assert!(state.valid(secs(3)).is_none());
+        // A new access token is handed out as usual.
+        let state = saved(refreshed(
+            state,
+            session(chrono::Duration::minutes(30), None),
+            secs(4),
+        ));
+        assert_eq!(
+            state.valid(secs(4)).map(|t| t.expose_secret()),
+            Some("at-new")
+        );
     }
 
     /// `rt` at version 4, marked possibly rotated by `attempts` attempts, the last now.

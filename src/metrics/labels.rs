@@ -100,7 +100,17 @@ mod tests {
             (Some(server(500)), "unknown"),
             (Some(server(502)), "unknown"),
             (Some(server(504)), "unknown"),
+            (Some(server(505)), "unknown"),
+            (Some(server(522)), "unknown"),
+            (
+                Some(Error::UnexpectedStatus {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    message: None,
+                }),
+                "unknown",
+            ),
             (Some(server(503)), "throttled"),
+            (Some(server(501)), "failed"),
             (
                 Some(Error::RateLimited {
                     retry_after: Some(Duration::from_secs(30)),

@@ -9,7 +9,7 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `genlogs_auth_refreshes_total` | counter | `outcome` | refresh requests sent: `ok`; `rejected` (401: the refresh token is dead); `unknown` (timeout, lost connection, undecodable success, 500, 502, 504: GenLogs may have rotated the token); `throttled` (429, 503); `failed` (connect failure, 403, 422, any other status) |
+//! | `genlogs_auth_refreshes_total` | counter | `outcome` | refresh requests sent: `ok`; `rejected` (401: the refresh token is dead); `unknown` (timeout, lost connection, undecodable success, 408, any 5xx but 501 and 503: GenLogs may have rotated the token; `Error::may_have_spent_token`); `throttled` (429, 503); `failed` (connect failure, 403, 422, 501, any other status) |
 //! | `genlogs_auth_store_errors_total` | counter | `store`, `kind` | store calls by the manager that failed; `store` is `TokenStore::kind` (`memory`, `file`, `redis`, `other`); `kind` is `unreachable`, `busy`, `conflict`, `lease_lost`, `not_durable`, `unreadable`, `insecure_permissions`, `io` or `other` |
 //! | `genlogs_auth_invalidations_total` | counter | | `TokenManager::invalidate` calls |
 //! | `genlogs_auth_refresh_duration_seconds` | histogram | | each refresh request, whatever came back |
@@ -74,9 +74,9 @@ pub(crate) use store::instrument;
 
 /// Counter, label `outcome`: refresh requests sent, by what came back. `ok`; `rejected` (401:
 /// the refresh token is dead); `unknown` (the outcome is unknown: a timeout, a lost connection,
-/// an undecodable success, a 500, 502 or 504; GenLogs may have rotated the token); `throttled`
-/// (429 or 503: not processed, retried after the cooldown); `failed` (anything else: a connect
-/// failure, 403, 422, another status).
+/// an undecodable success, a 408 or any 5xx but 501 and 503; GenLogs may have rotated the
+/// token); `throttled` (429 or 503: not processed, retried after the cooldown); `failed`
+/// (anything else: a connect failure, 403, 422, 501, another status).
 #[cfg(feature = "metrics")]
 pub const REFRESHES_TOTAL: &str = "genlogs_auth_refreshes_total";
 

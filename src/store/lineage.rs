@@ -2,10 +2,10 @@
 //! (a failover that lost writes, a restart from an old snapshot, a restored backup) is told apart
 //! from one that moved on, and no host sends a refresh token it knows was rotated away.
 //!
-//! - [`Fingerprint`]: a keyed hash of a refresh token (HMAC-SHA-256 under a key derived from the
-//!   api key, which every host of a fleet shares), never the token itself. Hosts remember the
-//!   fingerprints of the tokens they saw rotated away, and every document carries the most recent
-//!   ones.
+//! - [`Fingerprint`]: a hash of a refresh token (HMAC-SHA-256 under a fixed, domain-separated
+//!   key: the same on every host whatever its api key), never the token itself. Hosts remember
+//!   the fingerprints of the tokens they saw rotated away, and every document carries the most
+//!   recent ones. See [`Fingerprint`] for why the key is fixed and why that reveals nothing.
 //! - `generation`: set when an operator writes tokens (`TokenStore::replace`, `genlogs-auth init
 //!   --force`, `TokenManager::replace_tokens`), to the time of writing in milliseconds: a
 //!   deliberate re-seed is newer than anything before it, a rolled-back store is not.
@@ -31,7 +31,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::secret::{ApiKey, RefreshToken};
+use crate::secret::{AccessToken, ApiKey, RefreshToken};
 
 /// How many fingerprints of rotated-away refresh tokens a document carries (the most recent).
 pub const DOCUMENT_FINGERPRINTS: usize = 16;
@@ -44,8 +44,22 @@ pub const DOCUMENT_FINGERPRINTS: usize = 16;
 /// are still handed out; only the next refresh waits.
 pub const RESTORE_GRACE: Duration = Duration::from_secs(3);
 
-/// A keyed hash of a refresh token: equal for equal tokens under one api key, and useless for
-/// finding the token. `Debug` and serialization show hex.
+/// A hash of a refresh token: equal for equal tokens on every host, and useless for finding the
+/// token. `Debug` and serialization show hex.
+///
+/// HMAC-SHA-256 (truncated to 128 bits) under a fixed key, a constant that says what is hashed
+/// (`genlogs-auth refresh token fingerprint v2`): every host of a fleet makes the same
+/// fingerprint of a token whatever its api key, so rotating the api key across a fleet, host by
+/// host, never splits it into hosts that cannot recognise each other's rotated tokens (with
+/// keys derived from the api key, as in 0.2, they silently could not). A fixed key lets anyone
+/// who reads a document test a guess against its fingerprints; that reveals nothing: refresh
+/// tokens are long random secrets (guessing one is hopeless, 128 bits of hash or not), a
+/// fingerprint is only ever of a token that is already rotated away (dead), and whoever reads
+/// the document reads the current refresh token itself in the next field.
+///
+/// Documents written before (fingerprints keyed with the api key, "v1") are still read: a host
+/// recognises a token by either its fingerprint or its v1 fingerprint under its own api key,
+/// so nothing is forgotten on upgrade; it writes only the new ones.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Fingerprint([u8; 16]);
@@ -83,10 +97,15 @@ impl TryFrom<String> for Fingerprint {
     }
 }
 
-/// The key fingerprints are made with: derived from the api key, so every host of a fleet makes
-/// the same fingerprint of a token and nobody without the key can test a guess against one.
+/// The keys fingerprints are made with: the fixed one every host shares, the one 0.2 derived
+/// from this host's api key (to recognise the fingerprints older documents carry), and the one
+/// for rejected access tokens.
 #[derive(Clone, Copy)]
-pub(crate) struct FingerprintKey([u8; 32]);
+pub(crate) struct FingerprintKey {
+    current: [u8; 32],
+    legacy: [u8; 32],
+    access: [u8; 32],
+}
 
 impl fmt::Debug for FingerprintKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,22 +113,61 @@ impl fmt::Debug for FingerprintKey {
     }
 }
 
+/// `SHA-256(domain ‖ extra)`: an HMAC key that says what it hashes.
+fn derive(domain: &[u8], extra: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(domain)
+        .chain_update(extra)
+        .finalize()
+        .into()
+}
+
+/// HMAC-SHA-256 of `secret` under `key`, truncated to 128 bits.
+fn hmac_128(key: &[u8; 32], secret: &str) -> Fingerprint {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(secret.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    Fingerprint(out)
+}
+
 impl FingerprintKey {
     pub(crate) fn from_api_key(api_key: &ApiKey) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"genlogs-auth refresh token fingerprint v1\0");
-        hash.update(api_key.expose_secret().as_bytes());
-        Self(hash.finalize().into())
+        Self {
+            current: derive(b"genlogs-auth refresh token fingerprint v2\0", b""),
+            // 0.2's, only to read older documents.
+            legacy: derive(
+                b"genlogs-auth refresh token fingerprint v1\0",
+                api_key.expose_secret().as_bytes(),
+            ),
+            access: derive(b"genlogs-auth rejected access token v1\0", b""),
+        }
     }
 
+    /// The fingerprint of `token` every host makes (what documents carry).
     pub(crate) fn fingerprint(&self, token: &RefreshToken) -> Fingerprint {
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(token.expose_secret().as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        Fingerprint(out)
+        hmac_128(&self.current, token.expose_secret())
+    }
+
+    /// Whether `token` is among `known`, by its fingerprint or by the one an older version made
+    /// under this host's api key.
+    pub(crate) fn known<'a>(
+        &self,
+        token: &RefreshToken,
+        mut known: impl Iterator<Item = &'a Fingerprint>,
+    ) -> bool {
+        let (current, legacy) = (
+            self.fingerprint(token),
+            hmac_128(&self.legacy, token.expose_secret()),
+        );
+        known.any(|fingerprint| *fingerprint == current || *fingerprint == legacy)
+    }
+
+    /// What a host remembers of an access token another endpoint rejected (kept in memory only).
+    pub(crate) fn access(&self, token: &AccessToken) -> Fingerprint {
+        hmac_128(&self.access, token.expose_secret())
     }
 }
 
@@ -162,21 +220,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprints_are_keyed_stable_and_reveal_nothing() {
+    fn fingerprints_are_the_same_under_any_api_key_stable_and_reveal_nothing() {
         let key = FingerprintKey::from_api_key(&ApiKey::new("key-1"));
         let other = FingerprintKey::from_api_key(&ApiKey::new("key-2"));
         let token = RefreshToken::new("rt-SECRET-1");
         assert_eq!(key.fingerprint(&token), key.fingerprint(&token));
-        assert_ne!(key.fingerprint(&token), other.fingerprint(&token));
+        assert_eq!(
+            key.fingerprint(&token),
+            other.fingerprint(&token),
+            "an api key rotation does not split the fleet"
+        );
         assert_ne!(
             key.fingerprint(&token),
             key.fingerprint(&RefreshToken::new("rt-SECRET-2"))
         );
-        let shown = format!("{:?} {:?}", key, key.fingerprint(&token));
+        assert_ne!(
+            key.fingerprint(&token),
+            key.access(&AccessToken::new("rt-SECRET-1")),
+            "an access token's fingerprint is of another kind"
+        );
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            key,
+            key.fingerprint(&token),
+            key.access(&AccessToken::new("at-SECRET"))
+        );
         assert!(
             !shown.contains("SECRET") && !shown.contains("key-1"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_fingerprints_older_documents_carry_are_recognised_under_the_same_api_key() {
+        let key = FingerprintKey::from_api_key(&ApiKey::new("key-1"));
+        let token = RefreshToken::new("rt-SECRET-1");
+        // What 0.2 wrote for this token under this api key (HMAC-SHA-256 under
+        // SHA-256("genlogs-auth refresh token fingerprint v1\0" ‖ api key), computed apart).
+        let old = Fingerprint::try_from("00f1e1b15294a59518966ff4cb44773f".to_string()).unwrap();
+        assert!(key.known(&token, [old].iter()));
+        assert!(key.known(&token, [key.fingerprint(&token)].iter()));
+        assert!(!key.known(&RefreshToken::new("rt-other"), [old].iter()));
+        let other = FingerprintKey::from_api_key(&ApiKey::new("key-2"));
+        assert!(other.known(&token, [key.fingerprint(&token)].iter()));
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub enum TokenState {
     #[default]
     Usable,
     /// A refresh with it was sent and no answer says what became of it (in flight, timed out,
-    /// connection dropped, a 500/502/504): GenLogs may have rotated it. The manager marks this in
+    /// connection dropped, a 408 or a 5xx but 501 and 503): GenLogs may have rotated it. The manager marks this in
     /// the store before every refresh it sends, so a crash mid-request leaves the doubt behind.
     /// Sending it again is safe (if it was rotated, the grant is lost whatever happens), but not
     /// before the cooldown after `last_attempt` (doubling per attempt), so that processes sharing

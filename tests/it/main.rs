@@ -18,6 +18,7 @@ mod manager;
 mod manager_hardening;
 #[cfg(feature = "metrics")]
 mod manager_metrics;
+mod manager_processes;
 #[cfg(feature = "middleware")]
 mod middleware;
 mod store_file;

@@ -293,6 +293,58 @@ async fn a_401_after_an_unknown_outcome_says_the_grant_was_lost_and_stops() {
 }
 
 #[tokio::test]
+async fn a_522_keeps_the_token_possibly_rotated_for_every_manager_on_the_store() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
+    let (first, second) = (fx.manager(store.clone()), fx.manager(store.clone()));
+    // The origin rotated the token; the gateway in front of it gave up waiting (522).
+    fx.genlogs.fail_next(
+        1,
+        Fault::after_processing(Fault::json(
+            522,
+            json!({ "message": "Connection timed out" }),
+        )),
+    );
+    let error = first.access_token().await.unwrap_err();
+    assert_eq!(
+        error
+            .refresh_error()
+            .and_then(|e| e.status())
+            .map(|s| s.as_u16()),
+        Some(522),
+        "{error:?}"
+    );
+    let stored = store.load().await.unwrap().unwrap();
+    assert!(
+        matches!(
+            stored.state,
+            TokenState::PossiblyRotated { attempts: 1, .. }
+        ),
+        "the doubt stays in the store: {:?}",
+        stored.state
+    );
+    // Another manager on the same store does not send it while the first request may commit.
+    let error = second.access_token().await.unwrap_err();
+    assert!(
+        matches!(error, TokenError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    fx.clock.advance(Duration::from_secs(3));
+    assert!(second.access_token().await.is_err());
+    assert_eq!(fx.refresh_requests(), 1, "nothing sent during the wait");
+    assert_eq!(fx.genlogs.reuses(), 0);
+    // After the wait, one retry: its 401 says the first attempt did rotate the token.
+    fx.clock.advance(Duration::from_secs(2));
+    let error = second.access_token().await.unwrap_err();
+    assert_eq!(
+        error.new_tokens_reason(),
+        Some(NewTokensReason::RejectedAfterUnknownOutcome),
+        "{error:?}"
+    );
+    assert_eq!(fx.refresh_requests(), 2);
+}
+
+#[tokio::test]
 async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
     let fx = Fixture::new().await;
     let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
@@ -722,4 +774,73 @@ async fn a_lease_the_store_cannot_extend_is_never_sent_under() {
     let cause = error.store_error().expect("a store error").to_string();
     assert!(cause.contains("does not extend them"), "{cause}");
     assert_eq!(fx.refresh_requests(), 0);
+}
+
+#[tokio::test]
+async fn an_invalidated_access_token_is_never_handed_out_again_when_the_store_brings_it_back() {
+    let fx = Fixture::new().await;
+    let store = Arc::new(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.manager(store.clone());
+    let rejected = manager.access_token().await.unwrap();
+    manager.invalidate(&rejected);
+    // The same document comes back newer (an operator's tool rewrites it, a peer re-marks it):
+    // the rejected access token with it.
+    let document = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        document.access_token.as_ref().map(|t| t.expose_secret()),
+        Some(rejected.expose_secret())
+    );
+    store.replace(&document).await.unwrap();
+    fx.clock.advance(Duration::from_secs(5));
+    let served = manager.access_token().await.unwrap();
+    assert_ne!(served.expose_secret(), rejected.expose_secret());
+    assert_eq!(fx.refresh_requests(), 2, "a new one was fetched instead");
+}
+
+#[tokio::test]
+async fn hosts_with_different_api_keys_recognise_each_others_rotated_tokens() {
+    // An api key rotation across the fleet: one host already has the new key (GenLogs would
+    // accept both; the stand-in only the old one, so this host must never send anything).
+    let fx = Fixture::new().await;
+    let seed = fx.valid_tokens();
+    let store = Arc::new(MemoryStore::new(seed.clone()));
+    let old_key = fx.manager(store.clone());
+    let new_key = fx.manager_with_api_key(store.clone(), "the-next-api-key");
+    old_key.access_token().await.unwrap();
+    let rotated = store.load().await.unwrap().unwrap();
+    assert_ne!(
+        rotated.refresh_token.expose_secret(),
+        seed.refresh_token.expose_secret()
+    );
+    // The other host reads the store (and the fingerprint of the rotated-away seed in it).
+    new_key.access_token().await.unwrap();
+    // A stale writer puts the rotated-away seed back, numbered as if newer (nothing but the
+    // fingerprint tells it is old).
+    let mut stale = rotated.clone();
+    stale.refresh_token = seed.refresh_token.clone();
+    stale.access_token = None;
+    stale.access_expires = None;
+    stale.lineage.sequence += 10;
+    stale.lineage.rotated.clear();
+    let lock = store.lock().await.unwrap();
+    store.save(&stale, &lock).await.unwrap();
+    store.release(lock).await;
+
+    // The host with the other api key reads it (as its store watch does), recognises it, and
+    // writes the newer tokens back; it sends nothing.
+    new_key.renew_grant_if_due().await.unwrap();
+    new_key.flush().await.unwrap();
+    new_key.access_token().await.unwrap();
+    assert_eq!(
+        fx.refresh_requests(),
+        1,
+        "the rotated-away seed was not sent"
+    );
+    assert_eq!(fx.genlogs.reuses(), 0);
+    let now = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        now.refresh_token.expose_secret(),
+        rotated.refresh_token.expose_secret(),
+        "the newer tokens were written back"
+    );
 }

@@ -37,7 +37,12 @@ impl Fixture {
     }
 
     pub fn manager(&self, store: impl TokenStore) -> TokenManager {
-        let client = AuthClient::builder(API_KEY)
+        self.manager_with_api_key(store, API_KEY)
+    }
+
+    /// A manager sending `api_key` (the stand-in refuses any but [`API_KEY`] with 403).
+    pub fn manager_with_api_key(&self, store: impl TokenStore, api_key: &str) -> TokenManager {
+        let client = AuthClient::builder(api_key)
             .with_base_url(self.genlogs.base_url())
             .with_timeout(Duration::from_secs(2))
             .build()
