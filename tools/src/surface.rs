@@ -124,6 +124,7 @@ impl Surface {
             let (what, nothing) = match fix.quirk.kind() {
                 Kind::Quirk => ("quirk fix", "found nothing to fix"),
                 Kind::Translation => ("3.1 translation", "nothing to translate"),
+                Kind::Adaptation => ("adaptation", "nothing to adapt"),
             };
             let name = fix.quirk.name();
             if fix.applied() {

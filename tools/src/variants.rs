@@ -166,8 +166,8 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
                 Some(())
             })?,
             expect: builds(
-                "ok       optional-parameter-added     POST /token/refresh parameter scope: query string?",
-                "  parameter query scope: string? (optional)",
+                "ok       optional-parameter-added     POST /token/refresh parameter scope: query string",
+                "  parameter query scope: string (optional)",
                 "scope: Option<&'a str>",
             ),
         },
