@@ -13,7 +13,7 @@ use crate::upstream;
 #[test]
 fn every_variant_regenerates_or_fails_as_expected() {
     let all = variants::all(&upstream()).unwrap();
-    assert_eq!(all.len(), 13, "the eleven upstream changes of the spec issue, and the optional query and header parameters of issue 16");
+    assert_eq!(all.len(), 29, "the eleven upstream changes of the spec issue, the optional query and header parameters of issue 16, and the sixteen of issue 24");
     for variant in all {
         let name = variant.name;
         match (&variant.expect, tools::snapshots(&variant.text)) {
@@ -115,4 +115,19 @@ fn the_spec_diff_command_fails_on_breaking_changes_only_when_asked() {
 
     let (status, _) = cli::spec_diff(&args(&["--fail-on-breaking", "old.json", "old.json"]), read);
     assert_eq!(status, 0, "no change, no failure");
+}
+
+#[test]
+fn every_loopback_test_a_variant_names_exists_in_tests_it() {
+    for (variant, test) in variants::LOOPBACK_TESTS {
+        let all = variants::all(&upstream()).unwrap();
+        assert!(all.iter().any(|v| v.name == *variant), "{variant}");
+        let (module, function) = test.split_once("::").unwrap();
+        let path = format!("{}/tests/it/{module}.rs", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            source.contains(&format!("async fn {function}()")),
+            "{variant}: no `{function}` in {path}"
+        );
+    }
 }
