@@ -431,15 +431,19 @@ fn compare_types(old: &Surface, new: &Surface, changes: &mut Changes) {
                 Some(g) => {
                     let detail = format!("{} -> {}", f.type_name, g.type_name);
                     let (was, is) = (f.type_name.strip_suffix('?'), g.type_name.strip_suffix('?'));
-                    if f.type_name == g.type_name {
+                    let kind = if f.type_name == g.type_name {
+                        None
                     } else if was.is_none() && is == Some(f.type_name.as_str()) {
                         // Generated as `Option<…>` now: code that read the value breaks.
-                        changes.push(direction.response, "field-became-nullable", &at, detail);
+                        Some((direction.response, "field-became-nullable"))
                     } else if is.is_none() && was == Some(g.type_name.as_str()) {
                         // A null this client sends is refused.
-                        changes.push(direction.request, "field-became-non-nullable", &at, detail);
+                        Some((direction.request, "field-became-non-nullable"))
                     } else {
-                        changes.push(true, "field-type-changed", &at, detail);
+                        Some((true, "field-type-changed"))
+                    };
+                    if let Some((breaking, kind)) = kind {
+                        changes.push(breaking, kind, &at, detail);
                     }
                     compare_rules(&at, &f.rules, &g.rules, direction, changes);
                     if f.required && !g.required {

@@ -229,13 +229,15 @@ pub fn json_media_types(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
 /// In every schema that only responses use, those keywords move under [`RELAXED`] (the known
 /// values are also listed in the `description`, so they appear in the generated docs): the value
 /// is kept as it came, a plain `String` (or number) the user can read. Request types stay strict:
-/// a schema that requests use too is copied for the responses (`{Name}InResponse`).
+/// a schema that requests use too is copied for the requests (`{Name}InRequest`), so that the
+/// responses keep the names the hand-written layer and users read.
 pub fn open_response_schemas(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
     let schemas = JsonPath::root().key("components").key("schemas");
     let sent = closure(doc, &request_roots(doc));
     let received = closure(doc, &response_roots(doc));
     let mut changed = Vec::new();
-    // Shared schemas with something to relax, in their closure, get a response-side copy.
+    // A shared schema with something to relax in its closure gets a strict copy for the requests;
+    // the responses keep the name, which is what the hand-written layer and users read.
     let mut copies: Vec<(String, String)> = Vec::new();
     for name in received.iter().filter(|n| sent.contains(*n)) {
         let mut reach = closure(doc, &[schemas.key(name)]);
@@ -244,7 +246,7 @@ pub fn open_response_schemas(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError
             .iter()
             .any(|m| schemas.key(m).get(doc).is_some_and(has_relaxable));
         if relaxable {
-            let mut copy = format!("{name}InResponse");
+            let mut copy = format!("{name}InRequest");
             while schemas.key(&copy).get(doc).is_some() {
                 copy.push('_');
             }
@@ -261,22 +263,23 @@ pub fn open_response_schemas(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError
             changed.push(schemas.key(copy));
         }
     }
-    let mut roots = response_roots(doc);
-    roots.extend(
-        received
-            .iter()
-            .filter(|n| !sent.contains(*n))
+    let mut strict = request_roots(doc);
+    strict.extend(
+        sent.iter()
+            .filter(|n| !received.contains(*n))
             .map(|n| schemas.key(n)),
     );
-    roots.extend(copies.iter().map(|(_, copy)| schemas.key(copy)));
-    for root in &roots {
+    strict.extend(copies.iter().map(|(_, copy)| schemas.key(copy)));
+    for root in &strict {
         if let Some(schema) = root.get_mut(doc) {
             for (name, copy) in &copies {
                 rewrite_ref(schema, name, copy);
             }
         }
     }
-    for_each_schema_under(doc, &roots, &mut |path, schema| {
+    let mut open_roots = response_roots(doc);
+    open_roots.extend(received.iter().map(|n| schemas.key(n)));
+    for_each_schema_under(doc, &open_roots, &mut |path, schema| {
         if let Some(object) = schema.as_object_mut() {
             changed.extend(open(path, object));
         }
@@ -781,11 +784,11 @@ mod tests {
         let changed = rendered(&open_response_schemas(&mut doc).unwrap());
         let body = "$.paths['/t'].post.responses['200'].content['application/json'].schema";
         for at in [
-            "$.components.schemas.SharedInResponse".to_string(),
+            "$.components.schemas.SharedInRequest".to_string(),
             format!("{body}.additionalProperties"),
             format!("{body}.properties.kind.enum"),
             "$.components.schemas.Item.properties.level.enum".to_string(),
-            "$.components.schemas.SharedInResponse.properties.kind.enum".to_string(),
+            "$.components.schemas.Shared.properties.kind.enum".to_string(),
         ] {
             assert!(changed.contains(&at), "{at} not in {changed:?}");
         }
@@ -793,7 +796,7 @@ mod tests {
             ["application/json"]["schema"];
         assert_eq!(
             response["properties"]["shared"]["$ref"],
-            "#/components/schemas/SharedInResponse"
+            "#/components/schemas/Shared"
         );
         assert!(response.get("additionalProperties").is_none());
         let opened = &response["properties"]["kind"];
@@ -811,14 +814,16 @@ mod tests {
         // What requests send stays strict.
         assert_eq!(doc["paths"]["/t"]["post"]["parameters"][0]["schema"], kind);
         assert_eq!(
-            doc["components"]["schemas"]["Shared"]["properties"]["kind"],
+            doc["components"]["schemas"]["SharedInRequest"]["properties"]["kind"],
             kind
         );
         assert_eq!(
             doc["paths"]["/t"]["post"]["requestBody"]["content"]["application/json"]["schema"]
                 ["$ref"],
-            "#/components/schemas/Shared"
+            "#/components/schemas/SharedInRequest"
         );
+        let shared = &doc["components"]["schemas"]["Shared"]["properties"]["kind"];
+        assert!(shared.get("enum").is_none(), "the responses' copy is open");
         assert!(open_response_schemas(&mut doc).unwrap().is_empty());
     }
 
