@@ -144,7 +144,7 @@ fn drop_optional_cookies(doc: &mut Value) -> Vec<JsonPath> {
 }
 
 /// Strings typify would generate with a crate this one does not depend on: a format in
-/// [`FORMATS_WITHOUT_DEPENDENCY`] (`uuid`) and any `pattern` (`regress`) become plain strings.
+/// `FORMATS_WITHOUT_DEPENDENCY` (`uuid`) and any `pattern` (`regress`) become plain strings.
 /// The service validates its own input, and a response is read, not validated.
 pub fn strings_without_dependencies(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
     let mut changed = Vec::new();

@@ -266,7 +266,7 @@ pub fn drop_client_irrelevant_31(doc: &mut Value) -> Result<Vec<JsonPath>, SpecE
         return Ok(changed);
     };
     if let Some(webhooks) = object.shift_remove("webhooks") {
-        if !webhooks.as_object().is_some_and(|w| !w.is_empty()) {
+        if webhooks.as_object().is_none_or(|w| w.is_empty()) {
             changed.push(root.key("webhooks"));
         }
     }
