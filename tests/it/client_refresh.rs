@@ -1,6 +1,6 @@
 //! `refresh()` against a loopback server: what goes on the wire, and what comes back.
 
-use crate::support::answering;
+use crate::support::{answering, editing_answers};
 use chrono::{TimeZone, Utc};
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{AuthClient, RefreshToken};
@@ -224,28 +224,13 @@ async fn a_value_the_document_does_not_list_decodes_and_every_refresh_succeeds()
         );
     }
     let server = MockGenLogs::start().await;
-    let genlogs = server.clone();
     let names: Vec<String> = fields.iter().map(|(name, _)| name.clone()).collect();
-    server.fail_with(move |request| {
-        let Fault::Respond {
-            status,
-            headers,
-            body,
-        } = genlogs.process(request)
-        else {
-            unreachable!("the stand-in answers in full")
-        };
-        let mut answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    editing_answers(&server, move |answer| {
         for name in &names {
             answer[name] = json!(UNLISTED);
         }
         answer["grant_kind"] = json!(UNLISTED);
         answer["access_token_data"]["scope"] = json!({ "kind": UNLISTED });
-        Some(Fault::Respond {
-            status,
-            headers,
-            body: answer.to_string().into_bytes(),
-        })
     });
     let client = AuthClient::builder(server.api_key())
         .with_base_url(server.base_url())

@@ -273,7 +273,8 @@ pub fn open_response_schemas(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError
     for root in &strict {
         if let Some(schema) = root.get_mut(doc) {
             for (name, copy) in &copies {
-                rewrite_ref(schema, name, copy);
+                let [from, to] = [name, copy].map(|n| format!("#/components/schemas/{n}"));
+                super::schemas::rewrite_refs(schema, &from, &to);
             }
         }
     }
@@ -424,29 +425,6 @@ fn refs(value: &Value) -> Vec<String> {
         _ => {}
     }
     out
-}
-
-fn rewrite_ref(value: &mut Value, from: &str, to: &str) {
-    let (from, to) = (
-        format!("#/components/schemas/{from}"),
-        format!("#/components/schemas/{to}"),
-    );
-    rewrite(value, &from, &to);
-    fn rewrite(value: &mut Value, from: &str, to: &str) {
-        match value {
-            Value::Object(object) => {
-                for (key, child) in object.iter_mut() {
-                    if key == "$ref" && child.as_str() == Some(from) {
-                        *child = json!(to);
-                    } else {
-                        rewrite(child, from, to);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, from, to)),
-            _ => {}
-        }
-    }
 }
 
 /// Composition flattened where the result is an object. Generators write inheritance as
