@@ -220,6 +220,20 @@ fn compare_operations(old: &Surface, new: &Surface, changes: &mut Changes) {
                 format!("method `{}` is now `{}`", before.id, after.id),
             );
         }
+        if before.id == after.id && before.upstream_id != after.upstream_id {
+            let show = |id: &Option<String>| id.clone().unwrap_or_else(|| after.id.clone());
+            changes.push(
+                false,
+                "upstream-id-changed",
+                key,
+                format!(
+                    "{} -> {} (generated as `{}` either way)",
+                    show(&before.upstream_id),
+                    show(&after.upstream_id),
+                    after.id
+                ),
+            );
+        }
         if !before.deprecated && after.deprecated {
             changes.push(false, "operation-deprecated", key, "");
         }
@@ -961,6 +975,28 @@ mod tests {
         assert_eq!(
             kinds(&changes_between_surfaces(&before, &deprecated)),
             [("operation-deprecated", false), ("deprecated", false)]
+        );
+    }
+
+    #[test]
+    fn an_operation_id_upstream_renamed_is_news_but_not_breaking() {
+        let named = |id: &str| {
+            let mut doc = document(
+                json!([]),
+                schemas(json!({}), json!({})),
+                "application/json",
+                json!({}),
+            );
+            doc["paths"]["/t"]["post"]["x-genlogs-upstream-operation-id"] = json!(id);
+            doc
+        };
+        assert_eq!(
+            changes_between(&named("op_get"), &named("op_post")),
+            [(
+                "upstream-id-changed",
+                false,
+                "POST /t: op_get -> op_post (generated as `op` either way)".to_string()
+            )]
         );
     }
 

@@ -48,6 +48,8 @@ pub struct Surface {
 pub struct Operation {
     /// The (corrected) operationId: the generated method's name.
     pub id: String,
+    /// Upstream's own operationId, where the pipeline renamed it.
+    pub upstream_id: Option<String>,
     /// Keyed by parameter name.
     pub parameters: BTreeMap<String, Parameter>,
     /// The request body's type, if any.
@@ -275,6 +277,10 @@ fn read_operation(document: &Value, operation: &Value) -> Operation {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        upstream_id: operation
+            .get(genlogs_auth_codegen::quirks::operations::UPSTREAM_ID)
+            .and_then(Value::as_str)
+            .map(ToString::to_string),
         deprecated: operation.get("deprecated").and_then(Value::as_bool) == Some(true),
         security: read_security(document, operation),
         ..Default::default()

@@ -324,7 +324,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
                 Some(())
             })?,
             expect: builds(
-                NO_CHANGES,
+                "ok       upstream-id-changed          POST /token/refresh: refresh_token_get -> refresh_token_post (generated as `refresh_tokens` either way)",
                 "quirk fix rename_operations: applied at $.paths['/token/refresh'].post.operationId",
                 "pub async fn refresh_tokens_required<'a>(",
             ),

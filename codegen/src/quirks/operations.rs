@@ -106,7 +106,11 @@ pub fn rename_operations(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
     let mut changed = Vec::new();
     for site in operations(doc) {
         let operation = site.get_mut(doc);
-        let id = operation.get("operationId").and_then(Value::as_str);
+        let id = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .map(ToString::to_string);
+        let id = id.as_deref();
         let name = match known(&site) {
             Some(known) if id != Some(known.name) => known.name.to_string(),
             Some(_) => continue,
@@ -117,11 +121,18 @@ pub fn rename_operations(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
                 _ => continue,
             },
         };
+        if let Some(id) = id {
+            // Kept for the change report: upstream renaming it is news, though nothing breaks.
+            operation[UPSTREAM_ID] = json!(id);
+        }
         operation["operationId"] = json!(name);
         changed.push(site.path.key("operationId"));
     }
     Ok(changed)
 }
+
+/// The extension under which a renamed operation keeps upstream's `operationId`.
+pub const UPSTREAM_ID: &str = "x-genlogs-upstream-operation-id";
 
 /// Upstream's page documents the refresh 401 with text copied from the create-token page ("the
 /// provided email, and password"). The generated method's docs come from the operation's
@@ -294,9 +305,17 @@ mod tests {
                 ["$.paths['/token/refresh'].post.operationId"],
                 "{upstream}"
             );
+            let op = &doc["paths"]["/token/refresh"]["post"];
+            assert_eq!(op["operationId"], "refresh_tokens");
+            let kept = if upstream.is_null() {
+                None
+            } else {
+                Some(&upstream)
+            };
             assert_eq!(
-                doc["paths"]["/token/refresh"]["post"]["operationId"],
-                "refresh_tokens"
+                op.get(UPSTREAM_ID),
+                kept,
+                "upstream's id is kept for the report"
             );
         }
     }
