@@ -255,7 +255,9 @@ pub fn open_response_schemas(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError
     }
     if let Some(components) = schemas.get_mut(doc).and_then(Value::as_object_mut) {
         for (name, copy) in &copies {
-            let mut schema = components[name].clone();
+            let Some(mut schema) = components.get(name).cloned() else {
+                continue;
+            };
             if let Some(title) = schema.get_mut("title") {
                 *title = json!(copy);
             }
