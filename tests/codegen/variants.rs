@@ -131,3 +131,31 @@ fn every_loopback_test_a_variant_names_exists_in_tests_it() {
         );
     }
 }
+
+#[test]
+fn a_nullable_required_refresh_token_stays_the_str_the_layer_passes() {
+    // FastAPI's `refresh_token: str | None = Query()` (no default): required, and nullable in 3.1.
+    // progenitor would make a nullable query parameter optional (`Option<&str>`), which the
+    // hand-written `refresh_tokens_required(refresh_token)` could not call.
+    let mut doc: Value = serde_json::from_str(&upstream()).unwrap();
+    let parameters = doc["paths"]["/token/refresh"]["post"]["parameters"]
+        .as_array_mut()
+        .unwrap();
+    let refresh_token = parameters
+        .iter_mut()
+        .find(|p| p["name"] == "refresh_token")
+        .unwrap();
+    refresh_token["schema"] =
+        serde_json::json!({ "anyOf": [{ "type": "string" }, { "type": "null" }] });
+    let snapshots = tools::snapshots(&doc.to_string()).unwrap();
+    assert!(
+        snapshots.code.contains(
+            "pub async fn refresh_tokens_required<'a>(\n        &'a self,\n        refresh_token: &'a str,\n    )"
+        ),
+        "{}",
+        snapshots.code
+    );
+    assert!(snapshots.surface.contains(
+        "adaptation fit_parameters: applied at $.paths['/token/refresh'].post.parameters[0].schema.nullable"
+    ));
+}

@@ -966,6 +966,23 @@ mod tests {
                 "POST /t response 200: application/json R -> application/xml R".to_string()
             )]
         );
+        let mut form = base.clone();
+        let body = &mut form["paths"]["/t"]["post"]["requestBody"]["content"];
+        let schema = body
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("application/json")
+            .unwrap();
+        body["application/x-www-form-urlencoded"] = schema;
+        assert_eq!(
+            changes_between(&base, &form),
+            [(
+                "request-media-type-changed",
+                true,
+                "POST /t request body: application/json Q -> application/x-www-form-urlencoded Q"
+                    .to_string()
+            )]
+        );
         let mut deprecated = base.clone();
         deprecated["paths"]["/t"]["post"]["deprecated"] = json!(true);
         deprecated["components"]["schemas"]["R"]["properties"]["old"] =
@@ -1015,6 +1032,8 @@ mod tests {
                 detail: "dropped by the pipeline: not relevant to a client".into(),
             }]
         );
+        let back = crate::change_report(&new.to_string(), &old.to_string()).unwrap();
+        assert_eq!(kinds(&back), [("ignored-member-removed", false)]);
     }
 
     #[test]
