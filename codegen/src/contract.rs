@@ -145,8 +145,13 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
         .into_iter()
         .find(|site| site.method == method && site.route == route)
     else {
+        let paths = JsonPath::root().key("paths");
+        let at = match paths.key(route).get(doc) {
+            Some(_) => paths.key(route),
+            None => paths,
+        };
         return Err(broken(
-            JsonPath::root().key("paths"),
+            at,
             CLIENT,
             &format!("calls `{} {route}`", method.to_uppercase()),
             "the document no longer has it",
@@ -183,6 +188,26 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
             ),
         ));
     }
+    let refresh_token = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .position(|p| p.get("name").and_then(Value::as_str) == Some(REFRESH_PARAMETERS[0]))
+        });
+    if let Some(index) = refresh_token {
+        let at = site.path.key("parameters").index(index).key("schema");
+        let phrase = at.get(doc).map_or_else(|| "any".into(), type_name);
+        if phrase != "string" {
+            return Err(broken(
+                at,
+                CLIENT,
+                &format!("passes `{}` as a string", REFRESH_PARAMETERS[0]),
+                &format!("the document now says {phrase}"),
+            ));
+        }
+    }
+    check_api_key(doc, &site)?;
     for body in BODIES {
         let at = site.path.key("responses").key(body.status);
         let content = at.get(doc).and_then(|r| r.get("content"));
@@ -190,6 +215,19 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
             .and_then(Value::as_object)
             .and_then(|media| media.values().find_map(|m| m.get("schema")));
         let named = schema.map(type_name);
+        let json = content
+            .and_then(Value::as_object)
+            .is_some_and(|media| media.contains_key("application/json"))
+            // Error bodies are read raw (`*/*`, declare_error_statuses) and decoded by hand.
+            || !body.status.starts_with('2');
+        if !json {
+            return Err(broken(
+                at.key("content"),
+                body.reader,
+                &format!("decodes the {} body as JSON", body.status),
+                "it has no JSON media type, so the generated client would hand over raw bytes",
+            ));
+        }
         if named.as_deref() != Some(body.type_name) {
             return Err(broken(
                 at,
@@ -206,6 +244,59 @@ pub fn check(doc: &Value) -> Result<(), SpecError> {
         }
     }
     NEEDS.iter().try_for_each(|need| check_need(doc, need))
+}
+
+/// The api key the hand-written transport sends on every request.
+const API_KEY: &str = "x-api-key";
+const TRANSPORT: &str = "src/transport.rs (API_KEY_HEADER)";
+
+/// The refresh operation's security (its own, or the document's) must be one the client meets:
+/// an alternative of nothing but `apiKey` schemes in the header [`API_KEY`], or none at all.
+fn check_api_key(doc: &Value, site: &crate::walk::OperationSite) -> Result<(), SpecError> {
+    let operation = site.get(doc);
+    let (at, requirements) = match operation.get("security") {
+        Some(list) => (site.path.key("security"), list),
+        None => match doc.get("security") {
+            Some(list) => (JsonPath::root().key("security"), list),
+            None => return Ok(()),
+        },
+    };
+    let Some(alternatives) = requirements.as_array() else {
+        return Ok(());
+    };
+    let schemes = doc.pointer("/components/securitySchemes");
+    let describe = |name: &str| -> String {
+        match schemes.and_then(|s| s.get(name)) {
+            Some(scheme) => crate::walk::security_scheme_phrase(scheme),
+            None => format!("an undeclared scheme `{name}`"),
+        }
+    };
+    let sent = format!("apiKey header {API_KEY}");
+    let met = |alternative: &Value| {
+        alternative
+            .as_object()
+            .is_some_and(|names| names.keys().all(|name| describe(name) == sent))
+    };
+    if alternatives.is_empty() || alternatives.iter().any(met) {
+        return Ok(());
+    }
+    let asked: Vec<String> = alternatives
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|names| {
+            names
+                .keys()
+                .map(|n| describe(n))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect();
+    Err(broken(
+        at,
+        TRANSPORT,
+        &format!("authenticates with the `{API_KEY}` header (an apiKey scheme)"),
+        &format!("the operation now asks for {}", asked.join(" or ")),
+    ))
 }
 
 fn check_need(doc: &Value, need: &Need) -> Result<(), SpecError> {
@@ -488,6 +579,72 @@ mod tests {
                 ["application/json"]["schema"] = json!({ "$ref": "#/components/schemas/Tokens" });
         });
         assert!(body.contains("the body's type is now Tokens"), "{body}");
+    }
+
+    #[test]
+    fn the_api_key_the_transport_sends_is_part_of_the_contract() {
+        let scheme = |name: &str| json!({ "type": "apiKey", "in": "header", "name": name });
+        let mut doc = document();
+        doc["paths"]["/token/refresh"]["post"]["security"] = json!([{ "Key": [] }]);
+        doc["components"]["securitySchemes"] = json!({ "Key": scheme("X-API-Key") });
+        check(&doc).unwrap();
+        doc["components"]["securitySchemes"]["Key"] = scheme("X-Genlogs-Key");
+        let error = check(&doc).unwrap_err().to_string();
+        assert!(
+            error.starts_with("openapi.json at $.paths['/token/refresh'].post.security: "),
+            "{error}"
+        );
+        assert!(
+            error.contains("asks for apiKey header x-genlogs-key")
+                && error.contains("Change src/transport.rs (API_KEY_HEADER)"),
+            "{error}"
+        );
+        doc["components"]["securitySchemes"]["Bearer"] =
+            json!({ "type": "http", "scheme": "bearer" });
+        doc["paths"]["/token/refresh"]["post"]["security"] = json!([{ "Bearer": [] }, {}]);
+        check(&doc).unwrap();
+    }
+
+    #[test]
+    fn a_refresh_token_that_is_no_string_or_a_body_that_is_no_json_is_refused_by_path() {
+        let retyped = error_after(|doc| {
+            doc["paths"]["/token/refresh"]["post"]["parameters"][0]["schema"] =
+                json!({ "type": "integer" });
+        });
+        assert!(
+            retyped.starts_with(
+                "openapi.json at $.paths['/token/refresh'].post.parameters[0].schema: "
+            ) && retyped
+                .contains("passes `refresh_token` as a string, but the document now says integer"),
+            "{retyped}"
+        );
+        let xml = error_after(|doc| {
+            let content =
+                &mut doc["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"];
+            let body = content
+                .as_object_mut()
+                .unwrap()
+                .shift_remove("application/json")
+                .unwrap();
+            content["application/xml"] = body;
+        });
+        assert!(
+            xml.starts_with(
+                "openapi.json at $.paths['/token/refresh'].post.responses['200'].content: "
+            ) && xml.contains("has no JSON media type"),
+            "{xml}"
+        );
+        let gone = error_after(|doc| {
+            let item = doc["paths"]["/token/refresh"].as_object_mut().unwrap();
+            let post = item.shift_remove("post").unwrap();
+            item.insert("put".into(), post);
+        });
+        assert!(
+            gone.starts_with("openapi.json at $.paths['/token/refresh']: ")
+                && gone.contains("calls `POST /token/refresh`")
+                && gone.contains("Change src/client.rs (AuthClient::refresh)"),
+            "{gone}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::walk::{bodies, operations};
+use crate::walk::{bodies, operations, parameter_sites};
 use crate::{JsonPath, SpecError};
 
 /// Runs progenitor on the corrected document and formats the result with prettyplease.
@@ -221,6 +221,9 @@ fn locate_openapi_error(document: &Value) -> Option<SpecError> {
 /// Shapes progenitor 0.15 panics on (`todo!`, assertions) rather than reporting: found first, by
 /// path.
 fn check_generator_limits(document: &Value) -> Result<(), SpecError> {
+    for at in parameter_sites(document) {
+        check_scalar_parameter(document, &at)?;
+    }
     for site in operations(document) {
         let operation = site.get(document);
         check_one_body_kind(&site.path.key("responses"), operation)?;
@@ -236,6 +239,39 @@ fn check_generator_limits(document: &Value) -> Result<(), SpecError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// progenitor sends a header or path parameter with `value.to_string()`: an array or object
+/// there would be a rustc error in generated code, so it is refused by path first.
+fn check_scalar_parameter(document: &Value, at: &JsonPath) -> Result<(), SpecError> {
+    let Some(parameter) = at.get(document) else {
+        return Ok(());
+    };
+    let place = parameter.get("in").and_then(Value::as_str).unwrap_or("");
+    if !matches!(place, "header" | "path") {
+        return Ok(());
+    }
+    let mut schema = parameter.get("schema");
+    for _ in 0..16 {
+        let target = schema
+            .and_then(|s| s.get("$ref").or_else(|| s.pointer("/allOf/0/$ref")))
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/components/schemas/"));
+        match target {
+            Some(name) => schema = document.pointer(&format!("/components/schemas/{name}")),
+            None => break,
+        }
+    }
+    let kind = schema.and_then(|s| s.get("type")).and_then(Value::as_str);
+    let structured = matches!(kind, Some("array" | "object"))
+        || schema.is_some_and(|s| s.get("properties").is_some());
+    if structured {
+        return Err(SpecError::new(
+            at.key("schema"),
+            format!("a {place} parameter of type {}, which progenitor can only send as text (`to_string`); extend fit_parameters in codegen/src/quirks/generator.rs", kind.unwrap_or("object")),
+        ));
     }
     Ok(())
 }

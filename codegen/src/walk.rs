@@ -76,40 +76,88 @@ pub fn bodies(site: &OperationSite, operation: &Value) -> Vec<(JsonPath, String)
     out
 }
 
-/// Where every top-level schema is: component schemas, then, for each operation, its parameter
-/// schemas and the schemas of its request and response bodies (also those declared under
-/// `components.parameters`, `components.requestBodies` and `components.responses`).
+/// Where every top-level schema is: component schemas, then the [`request_roots`], then the
+/// [`response_roots`].
 pub fn schema_roots(doc: &Value) -> Vec<JsonPath> {
+    let mut out = members(doc, &JsonPath::root().key("components").key("schemas"));
+    out.extend(request_roots(doc));
+    out.extend(response_roots(doc));
+    out
+}
+
+/// The members of the object at `path` (none when it is not an object), as paths.
+fn members(doc: &Value, path: &JsonPath) -> Vec<JsonPath> {
+    let object = path.get(doc).and_then(Value::as_object);
+    object
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| path.key(name))
+        .collect()
+}
+
+/// Where every parameter object is: those of `components.parameters`, then, for each path
+/// item, its shared `parameters` and each operation's own.
+pub fn parameter_sites(doc: &Value) -> Vec<JsonPath> {
     let root = JsonPath::root();
-    let mut out = Vec::new();
-    let components = root.key("components");
-    let members = |path: &JsonPath| -> Vec<JsonPath> {
-        let object = path.get(doc).and_then(Value::as_object);
-        object
-            .into_iter()
-            .flatten()
-            .map(|(name, _)| path.key(name))
-            .collect()
-    };
-    out.extend(members(&components.key("schemas")));
-    let mut parameters: Vec<JsonPath> = members(&components.key("parameters"));
-    let mut holders: Vec<JsonPath> = members(&components.key("requestBodies"));
-    holders.extend(members(&components.key("responses")));
+    let mut out = members(doc, &root.key("components").key("parameters"));
+    let count = |path: &JsonPath| path.get(doc).and_then(Value::as_array).map_or(0, Vec::len);
+    let paths = doc.get("paths").and_then(Value::as_object);
+    for (route, _) in paths.into_iter().flatten() {
+        let shared = root.key("paths").key(route).key("parameters");
+        out.extend((0..count(&shared)).map(|i| shared.index(i)));
+    }
+    for site in operations(doc) {
+        let own = site.path.key("parameters");
+        out.extend((0..count(&own)).map(|i| own.index(i)));
+    }
+    out
+}
+
+/// The schemas of what a client sends: every parameter's schema (see [`parameter_sites`]) and
+/// every request body's (also those of `components.requestBodies`).
+pub fn request_roots(doc: &Value) -> Vec<JsonPath> {
+    let mut out: Vec<JsonPath> = parameter_sites(doc)
+        .into_iter()
+        .map(|p| p.key("schema"))
+        .filter(|p| p.get(doc).is_some())
+        .collect();
+    let mut holders = members(
+        doc,
+        &JsonPath::root().key("components").key("requestBodies"),
+    );
     for site in operations(doc) {
         let operation = site.get(doc);
-        let list = operation.get("parameters").and_then(Value::as_array);
-        let count = list.map_or(0, Vec::len);
-        parameters.extend((0..count).map(|i| site.path.key("parameters").index(i)));
-        holders.extend(bodies(&site, operation).into_iter().map(|(path, _)| path));
+        let bodies = bodies(&site, operation).into_iter();
+        holders.extend(
+            bodies
+                .filter(|(_, name)| name == "requestBody")
+                .map(|(p, _)| p),
+        );
     }
-    out.extend(
-        parameters
-            .into_iter()
-            .map(|p| p.key("schema"))
-            .filter(|p| p.get(doc).is_some()),
-    );
+    out.extend(content_schemas(doc, holders));
+    out
+}
+
+/// The schemas of what a server answers: every response body's (also those of
+/// `components.responses`).
+pub fn response_roots(doc: &Value) -> Vec<JsonPath> {
+    let mut holders = members(doc, &JsonPath::root().key("components").key("responses"));
+    for site in operations(doc) {
+        let operation = site.get(doc);
+        let bodies = bodies(&site, operation).into_iter();
+        holders.extend(
+            bodies
+                .filter(|(_, name)| name != "requestBody")
+                .map(|(p, _)| p),
+        );
+    }
+    content_schemas(doc, holders)
+}
+
+fn content_schemas(doc: &Value, holders: Vec<JsonPath>) -> Vec<JsonPath> {
+    let mut out = Vec::new();
     for holder in holders {
-        for media in members(&holder.key("content")) {
+        for media in members(doc, &holder.key("content")) {
             let schema = media.key("schema");
             if schema.get(doc).is_some() {
                 out.push(schema);
@@ -127,9 +175,19 @@ pub type Visitor<'v> = dyn FnMut(&JsonPath, &mut Value) -> Result<(), SpecError>
 /// [`schema_roots`] and their subschemas (properties, items, additionalProperties, not,
 /// allOf/anyOf/oneOf, prefixItems). Stops at the first error.
 pub fn for_each_schema(doc: &mut Value, visit: &mut Visitor<'_>) -> Result<(), SpecError> {
-    for path in schema_roots(doc) {
+    let roots = schema_roots(doc);
+    for_each_schema_under(doc, &roots, visit)
+}
+
+/// [`for_each_schema`] on the schemas at `roots` and their subschemas only.
+pub fn for_each_schema_under(
+    doc: &mut Value,
+    roots: &[JsonPath],
+    visit: &mut Visitor<'_>,
+) -> Result<(), SpecError> {
+    for path in roots {
         if let Some(schema) = path.get_mut(doc) {
-            walk_schema(&path, schema, visit)?;
+            walk_schema(path, schema, visit)?;
         }
     }
     Ok(())
@@ -163,6 +221,23 @@ fn walk_schema(
         }
     }
     Ok(())
+}
+
+/// A security scheme in one short, comparable phrase: `apiKey header x-api-key`,
+/// `http bearer`, `oauth2`; header names in lower case (HTTP's are case-insensitive).
+pub fn security_scheme_phrase(scheme: &Value) -> String {
+    let field = |key: &str| scheme.get(key).and_then(Value::as_str).unwrap_or("");
+    match field("type") {
+        "apiKey" => {
+            let name = match field("in") {
+                "header" => field("name").to_ascii_lowercase(),
+                _ => field("name").to_string(),
+            };
+            format!("apiKey {} {name}", field("in"))
+        }
+        "http" => format!("http {}", field("scheme").to_ascii_lowercase()),
+        other => other.to_string(),
+    }
 }
 
 /// A schema in one short, comparable phrase: `TokenSchema`, `string(date-time)`,

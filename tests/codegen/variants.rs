@@ -13,7 +13,7 @@ use crate::upstream;
 #[test]
 fn every_variant_regenerates_or_fails_as_expected() {
     let all = variants::all(&upstream()).unwrap();
-    assert_eq!(all.len(), 13, "the eleven upstream changes of the spec issue, and the optional query and header parameters of issue 16");
+    assert_eq!(all.len(), 29, "the eleven upstream changes of the spec issue, the optional query and header parameters of issue 16, and the sixteen of issue 24");
     for variant in all {
         let name = variant.name;
         match (&variant.expect, tools::snapshots(&variant.text)) {
@@ -115,4 +115,47 @@ fn the_spec_diff_command_fails_on_breaking_changes_only_when_asked() {
 
     let (status, _) = cli::spec_diff(&args(&["--fail-on-breaking", "old.json", "old.json"]), read);
     assert_eq!(status, 0, "no change, no failure");
+}
+
+#[test]
+fn every_loopback_test_a_variant_names_exists_in_tests_it() {
+    for (variant, test) in variants::LOOPBACK_TESTS {
+        let all = variants::all(&upstream()).unwrap();
+        assert!(all.iter().any(|v| v.name == *variant), "{variant}");
+        let (module, function) = test.split_once("::").unwrap();
+        let path = format!("{}/tests/it/{module}.rs", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            source.contains(&format!("async fn {function}()")),
+            "{variant}: no `{function}` in {path}"
+        );
+    }
+}
+
+#[test]
+fn a_nullable_required_refresh_token_stays_the_str_the_layer_passes() {
+    // FastAPI's `refresh_token: str | None = Query()` (no default): required, and nullable in 3.1.
+    // progenitor would make a nullable query parameter optional (`Option<&str>`), which the
+    // hand-written `refresh_tokens_required(refresh_token)` could not call.
+    let mut doc: Value = serde_json::from_str(&upstream()).unwrap();
+    let parameters = doc["paths"]["/token/refresh"]["post"]["parameters"]
+        .as_array_mut()
+        .unwrap();
+    let refresh_token = parameters
+        .iter_mut()
+        .find(|p| p["name"] == "refresh_token")
+        .unwrap();
+    refresh_token["schema"] =
+        serde_json::json!({ "anyOf": [{ "type": "string" }, { "type": "null" }] });
+    let snapshots = tools::snapshots(&doc.to_string()).unwrap();
+    assert!(
+        snapshots.code.contains(
+            "pub async fn refresh_tokens_required<'a>(\n        &'a self,\n        refresh_token: &'a str,\n    )"
+        ),
+        "{}",
+        snapshots.code
+    );
+    assert!(snapshots.surface.contains(
+        "adaptation fit_parameters: applied at $.paths['/token/refresh'].post.parameters[0].schema.nullable"
+    ));
 }

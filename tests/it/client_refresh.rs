@@ -1,6 +1,6 @@
 //! `refresh()` against a loopback server: what goes on the wire, and what comes back.
 
-use crate::support::answering;
+use crate::support::{answering, editing_answers};
 use chrono::{TimeZone, Utc};
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{AuthClient, RefreshToken};
@@ -188,4 +188,74 @@ async fn the_clients_debug_shows_no_api_key() {
         debug.contains("Sensitive") && debug.contains("ApiKey([REDACTED])"),
         "{debug}"
     );
+}
+
+/// The token response's fields the crate's own `openapi.json` declares as an `enum`, as the spec
+/// pipeline leaves them (open strings, the listed values kept aside), with their values.
+fn enum_fields_of_the_token_response() -> Vec<(String, serde_json::Value)> {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+    let text = std::fs::read_to_string(spec).unwrap();
+    let normalized = genlogs_auth_codegen::normalize(&text).unwrap();
+    let properties = normalized
+        .document
+        .pointer("/components/schemas/AuthenticationResponse/properties")
+        .and_then(serde_json::Value::as_object)
+        .expect("the token response has properties");
+    properties
+        .iter()
+        .filter_map(|(name, property)| {
+            let values = genlogs_auth_codegen::quirks::generator::keyword(property, "enum")?;
+            Some((name.clone(), values.clone()))
+        })
+        .collect()
+}
+
+/// Servers add enum values before their documents list them. With the committed document (no
+/// enum in the token response) this proves unknown fields are ignored; `.ci/variants.sh` runs it
+/// again on the `response-enum-field` variant, where `token_type` is an `enum` of `bearer`.
+#[tokio::test]
+async fn a_value_the_document_does_not_list_decodes_and_every_refresh_succeeds() {
+    const UNLISTED: &str = "DPoP-not-in-the-document";
+    let fields = enum_fields_of_the_token_response();
+    for (name, listed) in &fields {
+        assert!(
+            !listed.as_array().unwrap().contains(&json!(UNLISTED)),
+            "{name}"
+        );
+    }
+    let server = MockGenLogs::start().await;
+    let names: Vec<String> = fields.iter().map(|(name, _)| name.clone()).collect();
+    editing_answers(&server, move |answer| {
+        for name in &names {
+            answer[name] = json!(UNLISTED);
+        }
+        answer["grant_kind"] = json!(UNLISTED);
+        answer["access_token_data"]["scope"] = json!({ "kind": UNLISTED });
+    });
+    let client = AuthClient::builder(server.api_key())
+        .with_base_url(server.base_url())
+        .build()
+        .unwrap();
+    let mut refresh_token = server.issue_tokens().refresh_token;
+    for round in 0..3 {
+        let session = client.refresh(&refresh_token).await.unwrap();
+        assert!(
+            server.is_valid_refresh_token(session.refresh_token.expose_secret()),
+            "round {round}: the rotated token is the server's newest"
+        );
+        let seen = serde_json::to_value(session.response()).unwrap();
+        for (name, _) in &fields {
+            assert_eq!(
+                seen[name], UNLISTED,
+                "round {round}: `{name}` kept as it came"
+            );
+        }
+        assert!(
+            seen.get("grant_kind").is_none(),
+            "an unknown field is ignored"
+        );
+        refresh_token = session.refresh_token;
+    }
+    assert_eq!(server.refreshes(), 3);
+    server.clear_faults();
 }

@@ -38,13 +38,13 @@ pub fn snapshots(text: &str) -> Result<Snapshots, SpecError> {
     contract::check(&normalized.document)?;
     Ok(Snapshots {
         code,
-        surface: surface::Surface::of(&normalized.document).render(&normalized.fixes),
+        surface: surface::Surface::of_normalized(&normalized).render(&normalized.fixes),
         normalized: normalized.to_pretty_json(),
     })
 }
 
 /// The change report between two specs' texts, each corrected by the quirk pass first.
 pub fn change_report(old: &str, new: &str) -> Result<Vec<diff::Change>, SpecError> {
-    let surface = |text: &str| normalize(text).map(|n| surface::Surface::of(&n.document));
+    let surface = |text: &str| normalize(text).map(|n| surface::Surface::of_normalized(&n));
     Ok(diff::compare(&surface(old)?, &surface(new)?))
 }

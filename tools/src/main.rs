@@ -57,7 +57,8 @@ fn read(path: &str) -> Result<String, String> {
 
 /// `variants OPENAPI.json OUT_DIR`: writes every variant (`genlogs_auth_tools::variants`) for
 /// `.ci/variants.sh` to build the crate on each: `NAME.json`, `NAME.what`, and `NAME.expect`
-/// with the lines `builds yes|no`, then `report LINE` and `surface LINE`, or `error TEXT`.
+/// with the lines `builds yes|no`, then `report LINE`, `surface LINE` and any `test PATH` (a
+/// loopback test to run on the variant), or `error TEXT`.
 fn write_variants(args: &[String]) -> (u8, String) {
     let [spec, out] = args else {
         return (
@@ -80,7 +81,16 @@ fn write_all(spec: &Path, out: &Path) -> Result<usize, String> {
         let expect = match &variant.expect {
             Expect::Builds {
                 report, surface, ..
-            } => format!("builds yes\nreport {report}\nsurface {surface}\n"),
+            } => {
+                let mut expect = format!("builds yes\nreport {report}\nsurface {surface}\n");
+                for (_, test) in variants::LOOPBACK_TESTS
+                    .iter()
+                    .filter(|(name, _)| *name == variant.name)
+                {
+                    expect.push_str(&format!("test {test}\n"));
+                }
+                expect
+            }
             Expect::Fails { error } => format!("builds no\nerror {error}\n"),
         };
         let write = |file: String, text: &str| {

@@ -2,13 +2,33 @@
 //! fields, in a stable order. Rendered as the committed `surface.txt` snapshot, and compared by
 //! the change report ([`crate::diff`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use genlogs_auth_codegen::quirks::{FixReport, Kind};
-use genlogs_auth_codegen::walk::{operations, type_name};
+use genlogs_auth_codegen::quirks::generator::keyword;
+use genlogs_auth_codegen::quirks::{FixReport, Kind, Quirk};
+use genlogs_auth_codegen::walk::{operations, security_scheme_phrase, type_name};
+use genlogs_auth_codegen::Normalized;
+
+/// The validation keywords the change report compares (also where the pipeline moved them aside,
+/// `x-genlogs-relaxed`).
+pub const CONSTRAINTS: &[&str] = &[
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+];
 
 /// Everything a client of the API depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +37,10 @@ pub struct Surface {
     pub operations: BTreeMap<String, Operation>,
     /// Component schemas, keyed by name.
     pub types: BTreeMap<String, TypeDef>,
+    /// The `servers` URLs.
+    pub servers: BTreeSet<String>,
+    /// Members the pipeline dropped as meaningless to a client (`$.webhooks.tokenRevoked`).
+    pub ignored: BTreeSet<String>,
 }
 
 /// One operation.
@@ -24,12 +48,19 @@ pub struct Surface {
 pub struct Operation {
     /// The (corrected) operationId: the generated method's name.
     pub id: String,
+    /// Upstream's own operationId, where the pipeline renamed it.
+    pub upstream_id: Option<String>,
     /// Keyed by parameter name.
     pub parameters: BTreeMap<String, Parameter>,
     /// The request body's type, if any.
     pub request_body: Option<Field>,
     /// Keyed by status (`200`, `4XX`, `default`): the body type, if any.
     pub responses: BTreeMap<String, Option<String>>,
+    /// Whether the operation is marked `deprecated`.
+    pub deprecated: bool,
+    /// The credentials it accepts, one alternative each (`apiKey header x-api-key`, schemes an
+    /// alternative needs together joined by ` + `, `none`); empty when it declares none.
+    pub security: BTreeSet<String>,
 }
 
 /// One parameter.
@@ -41,6 +72,52 @@ pub struct Parameter {
     pub type_name: String,
     /// Whether the caller must send it.
     pub required: bool,
+    /// What its schema says beyond the type.
+    pub rules: Rules,
+}
+
+/// What a schema says beyond its type: listed values, validation keywords, deprecation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Its `enum` values, rendered as JSON; empty when any value goes.
+    pub values: Vec<String>,
+    /// Its [`CONSTRAINTS`], keyed by keyword.
+    pub constraints: BTreeMap<String, Value>,
+    /// Whether it is marked `deprecated`.
+    pub deprecated: bool,
+}
+
+impl Rules {
+    fn of(schema: &Value) -> Self {
+        let values = keyword(schema, "enum").and_then(Value::as_array);
+        Rules {
+            values: values
+                .into_iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect(),
+            constraints: CONSTRAINTS
+                .iter()
+                .filter_map(|k| keyword(schema, k).map(|v| (k.to_string(), v.clone())))
+                .collect(),
+            deprecated: schema.get("deprecated").and_then(Value::as_bool) == Some(true),
+        }
+    }
+
+    /// ` enum [..]`, ` maxLength 8`, ` deprecated`: what `surface.txt` appends to a line.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if !self.values.is_empty() {
+            let _ = write!(out, " enum [{}]", self.values.join(", "));
+        }
+        for (key, value) in &self.constraints {
+            let _ = write!(out, " {key} {value}");
+        }
+        if self.deprecated {
+            out.push_str(" deprecated");
+        }
+        out
+    }
 }
 
 /// A named schema with properties.
@@ -50,6 +127,8 @@ pub struct TypeDef {
     pub kind: String,
     /// Keyed by property name.
     pub fields: BTreeMap<String, Field>,
+    /// What the schema itself says beyond its type (an enum component's values).
+    pub rules: Rules,
 }
 
 /// A property (or a request body).
@@ -59,6 +138,8 @@ pub struct Field {
     pub type_name: String,
     /// Whether it is always present.
     pub required: bool,
+    /// What its schema says beyond the type.
+    pub rules: Rules,
 }
 
 impl Surface {
@@ -66,9 +147,16 @@ impl Surface {
     pub fn of(document: &Value) -> Self {
         let mut surface = Surface::default();
         for site in operations(document) {
-            let operation = read_operation(site.get(document));
+            let operation = read_operation(document, site.get(document));
             surface.operations.insert(site.key(), operation);
         }
+        let servers = document.get("servers").and_then(Value::as_array);
+        surface.servers = servers
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("url").and_then(Value::as_str))
+            .map(ToString::to_string)
+            .collect();
         let schemas = document
             .pointer("/components/schemas")
             .and_then(Value::as_object);
@@ -78,19 +166,54 @@ impl Surface {
         surface
     }
 
+    /// The surface of a corrected document, with the members the pipeline dropped as
+    /// meaningless to a client (the change report lists those too).
+    pub fn of_normalized(normalized: &Normalized) -> Self {
+        let mut surface = Self::of(&normalized.document);
+        let dropped = normalized
+            .fixes
+            .iter()
+            .filter(|fix| fix.quirk == Quirk::ClientIrrelevant31)
+            .flat_map(|fix| fix.changed.iter().map(ToString::to_string));
+        surface.ignored = dropped
+            .filter(|path| {
+                [
+                    "$.webhooks",
+                    "$.jsonSchemaDialect",
+                    "$.components.pathItems",
+                ]
+                .iter()
+                .any(|member| path.starts_with(member))
+            })
+            .collect();
+        surface
+    }
+
     /// The `surface.txt` snapshot: the surface, then what each quirk fix and each 3.1 → 3.0
     /// translation did.
     pub fn render(&self, fixes: &[FixReport]) -> String {
         let mut out = String::new();
+        for server in &self.servers {
+            let _ = writeln!(out, "server {server}");
+        }
         for (key, operation) in &self.operations {
-            let _ = writeln!(out, "operation {key} ({})", operation.id);
+            let deprecated = if operation.deprecated {
+                " deprecated"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "operation {key} ({}){deprecated}", operation.id);
+            for alternative in &operation.security {
+                let _ = writeln!(out, "  security {alternative}");
+            }
             for (name, p) in &operation.parameters {
                 let _ = writeln!(
                     out,
-                    "  parameter {} {name}: {}{}",
+                    "  parameter {} {name}: {}{}{}",
                     p.location,
                     p.type_name,
-                    required(p.required)
+                    required(p.required),
+                    p.rules.render()
                 );
             }
             if let Some(body) = &operation.request_body {
@@ -110,13 +233,14 @@ impl Surface {
             }
         }
         for (name, def) in &self.types {
-            let _ = writeln!(out, "type {name} ({})", def.kind);
+            let _ = writeln!(out, "type {name} ({}){}", def.kind, def.rules.render());
             for (field, f) in &def.fields {
                 let _ = writeln!(
                     out,
-                    "  field {field}: {}{}",
+                    "  field {field}: {}{}{}",
                     f.type_name,
-                    required(f.required)
+                    required(f.required),
+                    f.rules.render()
                 );
             }
         }
@@ -124,6 +248,7 @@ impl Surface {
             let (what, nothing) = match fix.quirk.kind() {
                 Kind::Quirk => ("quirk fix", "found nothing to fix"),
                 Kind::Translation => ("3.1 translation", "nothing to translate"),
+                Kind::Adaptation => ("adaptation", "nothing to adapt"),
             };
             let name = fix.quirk.name();
             if fix.applied() {
@@ -145,13 +270,19 @@ fn required(required: bool) -> &'static str {
     }
 }
 
-fn read_operation(operation: &Value) -> Operation {
+fn read_operation(document: &Value, operation: &Value) -> Operation {
     let mut out = Operation {
         id: operation
             .get("operationId")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        upstream_id: operation
+            .get(genlogs_auth_codegen::quirks::operations::UPSTREAM_ID)
+            .and_then(Value::as_str)
+            .map(ToString::to_string),
+        deprecated: operation.get("deprecated").and_then(Value::as_bool) == Some(true),
+        security: read_security(document, operation),
         ..Default::default()
     };
     let parameters = operation.get("parameters").and_then(Value::as_array);
@@ -175,6 +306,12 @@ fn read_operation(operation: &Value) -> Operation {
                     .get("required")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                rules: {
+                    let mut rules = parameter.get("schema").map(Rules::of).unwrap_or_default();
+                    rules.deprecated |=
+                        parameter.get("deprecated").and_then(Value::as_bool) == Some(true);
+                    rules
+                },
             },
         );
     }
@@ -185,6 +322,7 @@ fn read_operation(operation: &Value) -> Operation {
                 .get("required")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            rules: Rules::default(),
         });
     }
     let responses = operation.get("responses").and_then(Value::as_object);
@@ -193,6 +331,34 @@ fn read_operation(operation: &Value) -> Operation {
             .insert(status.clone(), content_type_name(response.get("content")));
     }
     out
+}
+
+/// The operation's security requirement (its own, or the document's), one phrase per alternative.
+fn read_security(document: &Value, operation: &Value) -> BTreeSet<String> {
+    let requirements = operation
+        .get("security")
+        .or_else(|| document.get("security"))
+        .and_then(Value::as_array);
+    let schemes = document.pointer("/components/securitySchemes");
+    requirements
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .map(|alternative| {
+            let names: Vec<String> = alternative
+                .keys()
+                .map(|name| match schemes.and_then(|s| s.get(name)) {
+                    Some(scheme) => security_scheme_phrase(scheme),
+                    None => format!("undeclared {name}"),
+                })
+                .collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(" + ")
+            }
+        })
+        .collect()
 }
 
 /// `application/json AuthenticationResponse`, `*/* HTTPValidationError`, `*/*`, or `None` for no
@@ -227,10 +393,12 @@ fn read_type(schema: &Value) -> TypeDef {
                 let field = Field {
                     type_name: type_name(property),
                     required: required.contains(&name.as_str()),
+                    rules: Rules::of(property),
                 };
                 (name.clone(), field)
             })
             .collect(),
+        rules: Rules::of(schema),
     }
 }
 

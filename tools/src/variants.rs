@@ -41,6 +41,13 @@ pub enum Expect {
     },
 }
 
+/// Loopback tests (`tests/it`) `.ci/variants.sh` also runs on a variant's copy of the crate, where
+/// building is not proof enough: (variant, test path).
+pub const LOOPBACK_TESTS: &[(&str, &str)] = &[(
+    "response-enum-field",
+    "client_refresh::a_value_the_document_does_not_list_decodes_and_every_refresh_succeeds",
+)];
+
 const NO_CHANGES: &str = "API changes: 0 (0 breaking, 0 non-breaking)";
 const REFRESH: &str = "/paths/~1token~1refresh/post";
 const RESPONSE: &str = "/components/schemas/AuthenticationResponse";
@@ -166,8 +173,8 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
                 Some(())
             })?,
             expect: builds(
-                "ok       optional-parameter-added     POST /token/refresh parameter scope: query string?",
-                "  parameter query scope: string? (optional)",
+                "ok       optional-parameter-added     POST /token/refresh parameter scope: query string",
+                "  parameter query scope: string (optional)",
                 "scope: Option<&'a str>",
             ),
         },
@@ -228,6 +235,260 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
                 Some(())
             })?,
             expect: builds(NO_CHANGES, "quirk fix downgrade_openapi_31: found nothing to fix", "pub async fn refresh_tokens<'a>("),
+        },
+        // Issue 24: what real generators emit, and the change report's classes.
+        Variant {
+            name: "optional-header-anyof-null",
+            what: "a new optional header parameter in FastAPI's 3.1 form (`anyOf [string, null]`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
+                    "name": "x-correlation-id", "in": "header", "required": false,
+                    "schema": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "X-Correlation-Id" }
+                }));
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-parameter-added     POST /token/refresh parameter x-correlation-id: header string",
+                "  parameter header x-correlation-id: string (optional)",
+                "x_correlation_id: Option<&'a str>",
+            ),
+        },
+        Variant {
+            name: "optional-cookie-parameter",
+            what: "a new optional cookie parameter (`anyOf [string, null]`), which progenitor cannot send",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
+                    "name": "session", "in": "cookie", "required": false,
+                    "schema": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Session" }
+                }));
+                Some(())
+            })?,
+            expect: builds(
+                NO_CHANGES,
+                "adaptation fit_parameters: applied at $.paths['/token/refresh'].post.parameters[1]",
+                "pub async fn refresh_tokens<'a>(",
+            ),
+        },
+        Variant {
+            name: "string-formats",
+            what: "new fields with `format: uuid` (a crate the library does not depend on), `format: date` and a `pattern`",
+            text: edit(&|d| {
+                let properties = d.pointer_mut(&format!("{RESPONSE}/properties"))?;
+                properties["request_id"] = json!({ "type": "string", "format": "uuid", "title": "Request Id" });
+                properties["issued_on"] = json!({ "type": "string", "format": "date", "title": "Issued On" });
+                properties["region"] = json!({ "type": "string", "pattern": "^[a-z]{2}-[a-z]+$", "title": "Region" });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-field-added         AuthenticationResponse.request_id: string",
+                "adaptation strings_without_dependencies: applied at $.components.schemas.AuthenticationResponse.properties.request_id.format, $.components.schemas.AuthenticationResponse.properties.region.pattern",
+                "pub issued_on: ::std::option::Option<::chrono::naive::NaiveDate>",
+            ),
+        },
+        Variant {
+            name: "allof-response",
+            what: "the response composed with `allOf` (a nested base schema through `$ref`s, plus the token fields)",
+            text: edit(&|d| {
+                let schemas = d.pointer_mut("/components/schemas")?;
+                let response = schemas["AuthenticationResponse"].clone();
+                let properties = response["properties"].as_object()?;
+                schemas["CompanySchema"] = json!({
+                    "type": "object", "title": "CompanySchema",
+                    "properties": { "company_id": properties["company_id"].clone() },
+                    "required": ["company_id"]
+                });
+                schemas["UserSchema"] = json!({ "title": "UserSchema", "allOf": [
+                    { "$ref": "#/components/schemas/CompanySchema" },
+                    { "type": "object", "properties": { "user_id": properties["user_id"].clone() }, "required": ["user_id"] }
+                ]});
+                schemas["AuthenticationResponse"] = json!({ "title": "AuthenticationResponse", "allOf": [
+                    { "$ref": "#/components/schemas/UserSchema" },
+                    { "type": "object", "properties": {
+                        "access_token_data": properties["access_token_data"].clone(),
+                        "refresh_token_data": properties["refresh_token_data"].clone()
+                    }, "required": ["access_token_data", "refresh_token_data"] }
+                ]});
+                Some(())
+            })?,
+            expect: builds(
+                "ok       type-added                   UserSchema",
+                "adaptation flatten_all_of: applied at $.components.schemas.AuthenticationResponse.allOf, $.components.schemas.UserSchema.allOf",
+                "pub struct AuthenticationResponse {",
+            ),
+        },
+        Variant {
+            name: "operation-id-renamed",
+            what: "the refresh operation's `operationId` renamed (`refresh_token_post`)",
+            text: edit(&|d| {
+                d.pointer_mut(REFRESH)?["operationId"] = json!("refresh_token_post");
+                Some(())
+            })?,
+            expect: builds(
+                "ok       upstream-id-changed          POST /token/refresh: refresh_token_get -> refresh_token_post (generated as `refresh_tokens` either way)",
+                "quirk fix rename_operations: applied at $.paths['/token/refresh'].post.operationId",
+                "pub async fn refresh_tokens_required<'a>(",
+            ),
+        },
+        Variant {
+            name: "webhooks",
+            what: "OpenAPI 3.1 `webhooks` (a call the server makes) added",
+            text: edit(&|d| {
+                d["webhooks"] = json!({ "tokenRevoked": { "post": {
+                    "requestBody": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AuthenticationResponse" } } } },
+                    "responses": { "200": { "description": "Acknowledged" } }
+                }}});
+                Some(())
+            })?,
+            expect: builds(
+                "ok       ignored-member-added         $.webhooks.tokenRevoked: dropped by the pipeline: not relevant to a client",
+                "3.1 translation drop_client_irrelevant_31: applied at $.webhooks.tokenRevoked",
+                "pub async fn refresh_tokens<'a>(",
+            ),
+        },
+        Variant {
+            name: "response-enum-field",
+            what: "a new response field declared as an `enum` (`token_type`: `bearer`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{RESPONSE}/properties"))?["token_type"] =
+                    json!({ "type": "string", "enum": ["bearer"], "title": "Token Type" });
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-field-added         AuthenticationResponse.token_type: string",
+                r#"  field token_type: string (optional) enum ["bearer"]"#,
+                "pub token_type: ::std::option::Option<::std::string::String>",
+            ),
+        },
+        Variant {
+            name: "request-enum-parameter",
+            what: "a new optional query parameter declared as an `enum` (`grant_type`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
+                    "name": "grant_type", "in": "query", "required": false,
+                    "schema": { "type": "string", "enum": ["refresh_token"], "title": "Grant Type" }
+                }));
+                Some(())
+            })?,
+            expect: builds(
+                "ok       optional-parameter-added     POST /token/refresh parameter grant_type: query string",
+                r#"  parameter query grant_type: string (optional) enum ["refresh_token"]"#,
+                "pub enum GrantType {",
+            ),
+        },
+        Variant {
+            name: "response-field-nullable",
+            what: "`company_id` becomes nullable (`anyOf [integer, null]`)",
+            text: edit(&|d| {
+                d.pointer_mut(&format!("{RESPONSE}/properties"))?["company_id"] =
+                    json!({ "anyOf": [{ "type": "integer" }, { "type": "null" }], "title": "company_id" });
+                Some(())
+            })?,
+            expect: builds(
+                "BREAKING field-became-nullable        AuthenticationResponse.company_id: integer -> integer?",
+                "  field company_id: integer? (required)",
+                "pub company_id: ::std::option::Option<i64>",
+            ),
+        },
+        Variant {
+            name: "refresh-token-constraints",
+            what: "`maxLength` and `pattern` on the `refresh_token` parameter",
+            text: edit(&|d| {
+                let parameters = d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?;
+                let parameter = parameters.iter_mut().find(|p| p["name"] == "refresh_token")?;
+                parameter["schema"]["maxLength"] = json!(4096);
+                parameter["schema"]["pattern"] = json!("^[A-Za-z0-9._~-]+$");
+                Some(())
+            })?,
+            expect: builds(
+                "BREAKING request-constraint-tightened POST /token/refresh parameter refresh_token: maxLength none -> 4096",
+                r#"  parameter query refresh_token: string (required) maxLength 4096 pattern "^[A-Za-z0-9._~-]+$""#,
+                "refresh_token: &'a str,",
+            ),
+        },
+        Variant {
+            name: "server-renamed",
+            what: "the server URL changed",
+            text: edit(&|d| {
+                d["servers"][0]["url"] = json!("https://auth.genlogs.io");
+                Some(())
+            })?,
+            expect: builds(
+                "BREAKING server-removed               https://api.genlogs.io/auth: the default base URL (src/config.rs DEFAULT_BASE_URL) may point at it",
+                "server https://auth.genlogs.io",
+                "pub async fn refresh_tokens<'a>(",
+            ),
+        },
+        Variant {
+            name: "vendor-json-media-type",
+            what: "the 200 body under a vendor JSON media type (`application/vnd.genlogs.v1+json`)",
+            text: edit(&|d| {
+                let content = d.pointer_mut(&format!("{REFRESH}/responses/200/content"))?.as_object_mut()?;
+                let body = content.shift_remove("application/json")?;
+                content.insert("application/vnd.genlogs.v1+json".into(), body);
+                Some(())
+            })?,
+            expect: builds(
+                NO_CHANGES,
+                "adaptation json_media_types: applied at $.paths['/token/refresh'].post.responses['200'].content['application/vnd.genlogs.v1+json']",
+                "Result<ResponseValue<types::AuthenticationResponse>, Error<ByteStream>>",
+            ),
+        },
+        Variant {
+            name: "operation-deprecated",
+            what: "the refresh operation marked `deprecated`",
+            text: edit(&|d| {
+                d.pointer_mut(REFRESH)?["deprecated"] = json!(true);
+                Some(())
+            })?,
+            expect: builds(
+                "ok       operation-deprecated         POST /token/refresh",
+                "operation POST /token/refresh (refresh_tokens) deprecated",
+                "pub async fn refresh_tokens<'a>(",
+            ),
+        },
+        Variant {
+            name: "api-key-header-renamed",
+            what: "the api key moved to a security scheme with another header name (`X-Genlogs-Key`)",
+            text: edit(&|d| {
+                let operation = d.pointer_mut(REFRESH)?;
+                operation["parameters"].as_array_mut()?.retain(|p| p["name"] != "x-api-key");
+                operation["security"] = json!([{ "APIKeyHeader": [] }]);
+                d.pointer_mut("/components")?["securitySchemes"] =
+                    json!({ "APIKeyHeader": { "type": "apiKey", "in": "header", "name": "X-Genlogs-Key" } });
+                Some(())
+            })?,
+            expect: Expect::Fails {
+                error: "openapi.json at $.paths['/token/refresh'].post.security: (after the quirk pass) the hand-written src/transport.rs (API_KEY_HEADER) authenticates with the `x-api-key` header (an apiKey scheme), but the operation now asks for apiKey header x-genlogs-key".into(),
+            },
+        },
+        Variant {
+            name: "xml-response",
+            what: "the 200 body as `application/xml` only",
+            text: edit(&|d| {
+                let content = d.pointer_mut(&format!("{REFRESH}/responses/200/content"))?.as_object_mut()?;
+                let body = content.shift_remove("application/json")?;
+                content.insert("application/xml".into(), body);
+                Some(())
+            })?,
+            expect: Expect::Fails {
+                error: "openapi.json at $.paths['/token/refresh'].post.responses['200'].content: (after the quirk pass) the hand-written src/session.rs (Session::from_response) decodes the 200 body as JSON, but it has no JSON media type".into(),
+            },
+        },
+        Variant {
+            name: "token-field-renamed",
+            what: "the token fields themselves changed (`token` renamed `value`)",
+            text: edit(&|d| {
+                for name in ["AccessTokenSchema", "RefreshTokenSchema"] {
+                    let schema = d.pointer_mut(&format!("/components/schemas/{name}"))?;
+                    let token = schema["properties"].as_object_mut()?.shift_remove("token")?;
+                    schema["properties"]["value"] = token;
+                    schema["required"] = json!(["value", "expires"]);
+                }
+                Some(())
+            })?,
+            expect: Expect::Fails {
+                error: "openapi.json at $.components.schemas.TokenSchema: (after the quirk pass) the hand-written src/session.rs (Session::from_response) reads `AuthenticationResponse.access_token_data.token` as string(password), but the document no longer has it. Change src/session.rs (Session::from_response) for the new document, then the contract in codegen/src/contract.rs".into(),
+            },
         },
         Variant {
             name: "truncated",

@@ -80,13 +80,19 @@ fn a_contract_break_exits_1_naming_the_file_to_edit() {
     let root = scratch("contract", "0.2.0");
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(upstream_path()).unwrap()).unwrap();
-    doc["paths"]["/token/refresh"]["post"]["operationId"] = "renamed".into();
-    let new = root.with_extension("renamed.json");
+    // The token fields themselves changed (a renamed operationId no longer needs an edit: the
+    // layer finds the operation by method and path).
+    doc["components"]["schemas"]["AccessTokenSchema"]["required"] = serde_json::json!(["token"]);
+    let new = root.with_extension("optional-expires.json");
     std::fs::write(&new, doc.to_string()).unwrap();
     let (status, out) = update(&root, &new);
     assert_eq!(status, 1, "{out}");
     assert!(out.contains("hand edit needed"), "{out}");
-    assert!(out.contains("src/client.rs"), "{out}");
+    assert!(
+        out.contains("$.components.schemas.AccessTokenSchema.properties.expires")
+            && out.contains("src/session.rs"),
+        "{out}"
+    );
     // The document is in place, the snapshots untouched: the edit is the one step left.
     assert_eq!(
         std::fs::read(root.join("openapi.json")).unwrap(),

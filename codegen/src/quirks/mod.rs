@@ -11,6 +11,7 @@
 //! [`operations`] (calls, parameters, statuses, docs). All of them reach the document through
 //! [`crate::walk`].
 
+pub mod generator;
 pub mod operations;
 pub mod schemas;
 pub mod version;
@@ -26,6 +27,9 @@ pub enum Kind {
     Quirk,
     /// A 3.1 construct rewritten in its 3.0 form: finding nothing is the usual case.
     Translation,
+    /// Valid OpenAPI rewritten into a form progenitor and typify generate compiling, tolerant
+    /// code from: finding nothing is the usual case.
+    Adaptation,
 }
 
 /// Declares [`Quirk`] from a list of fix functions, so that each variant's [`Quirk::name`] is
@@ -79,8 +83,12 @@ fixes! {
     ExclusiveBounds => version::translate_exclusive_bounds, Translation;
     /// Keywords beside a `$ref` (3.1 applies them, 3.0 ignores them) → beside `allOf: [$ref]`.
     RefSiblings => version::translate_ref_siblings, Translation;
+    /// 3.1 members that mean nothing to a client (`webhooks`, …) → dropped, reported.
+    ClientIrrelevant31 => version::drop_client_irrelevant_31, Translation;
     /// a. `openapi: 3.1.0`, while progenitor 0.15 reads only 3.0.x.
     OpenApi31 => version::downgrade_openapi_31, Quirk;
+    /// `allOf` composing objects (inheritance) → the one object they describe.
+    AllOfObjects => generator::flatten_all_of, Adaptation;
     /// b. Object fields declared `type: object` with `items: {$ref}`.
     ItemsOnObject => schemas::inline_items_on_object, Quirk;
     /// c. `RefreshTokenSchema` duplicates `AccessTokenSchema`, title included.
@@ -99,6 +107,14 @@ fixes! {
     UndeclaredErrors => operations::declare_error_statuses, Quirk;
     /// i. Error semantics documented wrongly (401 copied from create-token).
     MisleadingDocs => operations::document_operations, Quirk;
+    /// Nullable parameter schemas, string constraints on parameters, cookie parameters.
+    Parameters => generator::fit_parameters, Adaptation;
+    /// String formats and patterns that need a crate the library does not depend on.
+    ForeignStrings => generator::strings_without_dependencies, Adaptation;
+    /// JSON bodies under a media type other than `application/json`.
+    JsonMediaTypes => generator::json_media_types, Adaptation;
+    /// Closed enums and closed objects in response schemas.
+    ClosedResponses => generator::open_response_schemas, Adaptation;
 }
 
 /// What one fix did.
@@ -150,7 +166,8 @@ mod tests {
     use super::*;
 
     /// The sources of the fixes, to check that each reported name is a real function there.
-    const SOURCES: [&str; 3] = [
+    const SOURCES: [&str; 4] = [
+        include_str!("generator.rs"),
         include_str!("version.rs"),
         include_str!("schemas.rs"),
         include_str!("operations.rs"),

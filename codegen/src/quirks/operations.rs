@@ -96,28 +96,43 @@ fn known(site: &OperationSite) -> Option<&'static KnownOperation> {
         .find(|known| known.method == site.method && known.route == site.route)
 }
 
-/// Upstream names the refresh POST `refresh_token_get`. An operation id that ends in `_get` on
-/// any other method describes FastAPI's default naming, not the operation: rename known
-/// operations for what they do, and strip the misleading `_get` from unknown ones.
+/// Upstream names the refresh POST `refresh_token_get`, and may rename it at any time (the
+/// operation id is the generator's, not part of the HTTP API). The hand-written layer calls the
+/// operation at its method and path: whichever operation is there gets the name the crate gives
+/// it (`refresh_tokens`, `create_tokens`), whatever upstream called it, and the rename is
+/// reported by path. An operation id that ends in `_get` on any other method describes FastAPI's
+/// default naming, not the operation: the misleading `_get` is stripped from unknown ones.
 pub fn rename_operations(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
     let mut changed = Vec::new();
     for site in operations(doc) {
         let operation = site.get_mut(doc);
-        let Some(id) = operation.get("operationId").and_then(Value::as_str) else {
-            continue;
+        let id = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .map(ToString::to_string);
+        let id = id.as_deref();
+        let name = match known(&site) {
+            Some(known) if id != Some(known.name) => known.name.to_string(),
+            Some(_) => continue,
+            None => match id {
+                Some(id) if site.method != "get" && id.ends_with("_get") => {
+                    id.trim_end_matches("_get").to_string()
+                }
+                _ => continue,
+            },
         };
-        if site.method == "get" || !id.ends_with("_get") {
-            continue;
+        if let Some(id) = id {
+            // Kept for the change report: upstream renaming it is news, though nothing breaks.
+            operation[UPSTREAM_ID] = json!(id);
         }
-        let name = known(&site).map_or_else(
-            || id.trim_end_matches("_get").to_string(),
-            |known| known.name.to_string(),
-        );
         operation["operationId"] = json!(name);
         changed.push(site.path.key("operationId"));
     }
     Ok(changed)
 }
+
+/// The extension under which a renamed operation keeps upstream's `operationId`.
+pub const UPSTREAM_ID: &str = "x-genlogs-upstream-operation-id";
 
 /// Upstream's page documents the refresh 401 with text copied from the create-token page ("the
 /// provided email, and password"). The generated method's docs come from the operation's
@@ -268,6 +283,41 @@ mod tests {
         assert_eq!(doc["paths"]["/other"]["post"]["operationId"], "thing");
         assert_eq!(doc["paths"]["/other"]["get"]["operationId"], "list_get");
         assert!(rename_operations(&mut doc).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_refresh_operation_is_named_by_its_method_and_path_whatever_upstream_calls_it() {
+        for upstream in [
+            json!("refreshTokens"),
+            json!("refresh_token_post"),
+            Value::Null,
+        ] {
+            let mut doc = operation(json!([]), json!({}));
+            let op = &mut doc["paths"]["/token/refresh"]["post"];
+            match &upstream {
+                Value::Null => {
+                    op.as_object_mut().unwrap().shift_remove("operationId");
+                }
+                id => op["operationId"] = id.clone(),
+            }
+            assert_eq!(
+                rendered(&rename_operations(&mut doc).unwrap()),
+                ["$.paths['/token/refresh'].post.operationId"],
+                "{upstream}"
+            );
+            let op = &doc["paths"]["/token/refresh"]["post"];
+            assert_eq!(op["operationId"], "refresh_tokens");
+            let kept = if upstream.is_null() {
+                None
+            } else {
+                Some(&upstream)
+            };
+            assert_eq!(
+                op.get(UPSTREAM_ID),
+                kept,
+                "upstream's id is kept for the report"
+            );
+        }
     }
 
     #[test]

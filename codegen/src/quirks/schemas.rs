@@ -109,7 +109,8 @@ fn common_suffix_name(a: &str, b: &str) -> String {
     wa[wa.len() - common..].concat()
 }
 
-fn rewrite_refs(value: &mut Value, from: &str, to: &str) {
+/// Points every `$ref` equal to `from` at `to`, anywhere in `value`.
+pub(crate) fn rewrite_refs(value: &mut Value, from: &str, to: &str) {
     match value {
         Value::Object(object) => {
             for (key, child) in object.iter_mut() {

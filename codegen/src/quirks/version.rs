@@ -247,6 +247,61 @@ pub fn translate_ref_siblings(doc: &mut Value) -> Result<Vec<JsonPath>, SpecErro
     })
 }
 
+/// OpenAPI 3.1 members that describe nothing a client sends or reads, dropped (each reported by
+/// path, and listed by the change report): `webhooks` (calls the *server* makes to subscribers),
+/// `jsonSchemaDialect` (which JSON Schema dialect the document uses: the translations above
+/// already read it as 2020-12, FastAPI's), `components.pathItems` that no `$ref` uses, and the
+/// schema annotations `$schema`, `$comment`, `contentMediaType` and `contentEncoding` (a string
+/// stays a string). A `components.pathItems` entry that `paths` uses stays, and is refused below.
+pub fn drop_client_irrelevant_31(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
+    let mut changed = Vec::new();
+    if !is_31(doc) {
+        return Ok(changed);
+    }
+    let root = JsonPath::root();
+    if let Some(Value::Object(webhooks)) = doc.get("webhooks") {
+        changed.extend(webhooks.keys().map(|name| root.key("webhooks").key(name)));
+    }
+    let Some(object) = doc.as_object_mut() else {
+        return Ok(changed);
+    };
+    if let Some(webhooks) = object.shift_remove("webhooks") {
+        if webhooks.as_object().is_none_or(|w| w.is_empty()) {
+            changed.push(root.key("webhooks"));
+        }
+    }
+    if object.shift_remove("jsonSchemaDialect").is_some() {
+        changed.push(root.key("jsonSchemaDialect"));
+    }
+    let text = serde_json::to_string(&object).expect("a Value always serializes");
+    if let Some(Value::Object(components)) = object.get_mut("components") {
+        if let Some(Value::Object(items)) = components.get_mut("pathItems") {
+            let unused: Vec<String> = items
+                .keys()
+                .filter(|name| !text.contains(&format!("\"#/components/pathItems/{name}\"")))
+                .cloned()
+                .collect();
+            for name in unused {
+                items.shift_remove(&name);
+                changed.push(root.key("components").key("pathItems").key(&name));
+            }
+            if items.is_empty() {
+                components.shift_remove("pathItems");
+            }
+        }
+    }
+    changed.extend(translate_schemas(doc, |path, schema| {
+        let mut dropped = None;
+        for key in ["$schema", "$comment", "contentMediaType", "contentEncoding"] {
+            if schema.shift_remove(key).is_some() {
+                dropped = Some(path.key(key));
+            }
+        }
+        Ok(dropped)
+    })?);
+    Ok(changed)
+}
+
 /// Upstream declares `openapi: 3.1.0`, while progenitor 0.15 rejects anything but 3.0.x. After
 /// the translations above, check that no 3.1-only construct is left (a 3.0 reader would misread
 /// it, so it fails the build by path), then declare 3.0.3.
@@ -536,6 +591,37 @@ mod tests {
             );
             assert_eq!(doc["openapi"], "3.1.0", "nothing is changed on failure");
         }
+    }
+
+    #[test]
+    fn members_meaningless_to_a_client_are_dropped_and_reported() {
+        let mut doc = json!({
+            "openapi": "3.1.0",
+            "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+            "webhooks": { "tokenRevoked": { "post": { "responses": {} } }, "userDeleted": {} },
+            "paths": { "/a": { "$ref": "#/components/pathItems/Used" } },
+            "components": {
+                "pathItems": { "Used": {}, "Unused": {} },
+                "schemas": { "A": { "type": "string", "$comment": "c", "contentEncoding": "base64" } }
+            }
+        });
+        assert_eq!(
+            rendered(&drop_client_irrelevant_31(&mut doc).unwrap()),
+            [
+                "$.webhooks.tokenRevoked",
+                "$.webhooks.userDeleted",
+                "$.jsonSchemaDialect",
+                "$.components.pathItems.Unused",
+                "$.components.schemas.A.contentEncoding"
+            ]
+        );
+        assert!(doc.get("webhooks").is_none() && doc.get("jsonSchemaDialect").is_none());
+        assert_eq!(schema_a(&doc), &json!({ "type": "string" }));
+        assert!(
+            doc.pointer("/components/pathItems/Used").is_some(),
+            "used by paths"
+        );
+        assert!(drop_client_irrelevant_31(&mut doc).unwrap().is_empty());
     }
 
     #[test]

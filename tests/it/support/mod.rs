@@ -27,6 +27,32 @@ pub async fn answering(fault: Fault) -> MockGenLogs {
     genlogs
 }
 
+/// Makes `genlogs` answer as GenLogs would (a refresh rotates the token), with `edit` applied to
+/// each JSON answer body first. The responder holds a handle: call `clear_faults` at the end.
+pub fn editing_answers(
+    genlogs: &MockGenLogs,
+    edit: impl Fn(&mut serde_json::Value) + Send + Sync + 'static,
+) {
+    let handle = genlogs.clone();
+    genlogs.fail_with(move |request| {
+        let Fault::Respond {
+            status,
+            headers,
+            body,
+        } = handle.process(request)
+        else {
+            unreachable!("the stand-in answers in full")
+        };
+        let mut answer: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        edit(&mut answer);
+        Some(Fault::Respond {
+            status,
+            headers,
+            body: answer.to_string().into_bytes(),
+        })
+    });
+}
+
 /// A new empty directory, removed when the value is dropped.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
