@@ -20,6 +20,9 @@ async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
         .with_writer(captured.clone())
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
+    // A callsite first hit on another test's thread, with no subscriber there, is cached as
+    // "never interested": recompute every callsite's interest with this thread's subscriber.
+    tracing::callsite::rebuild_interest_cache();
 
     let body = json!({
         "access_token_data": { "token": "at-span-test", "expires": "2026-11-26T06:08:25Z" },

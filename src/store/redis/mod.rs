@@ -129,8 +129,9 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   flight (its request timeout), nor waits for it longer than
 ///   [`MAX_COOLDOWN`](crate::manager::MAX_COOLDOWN) whatever the marking host's clock says.
 /// - **A rotated token is never sent again, by any host.** Every document carries a
-///   [`Lineage`](crate::store::Lineage): the keyed fingerprints (HMAC-SHA-256 under a key derived from the
-///   api key; never the tokens) of the 16 most recently rotated-away refresh tokens, a write
+///   [`Lineage`](crate::store::Lineage): the fingerprints (HMAC-SHA-256 under a fixed,
+///   domain-separated key, the same on every host whatever its api key; never the tokens) of the
+///   16 most recently rotated-away refresh tokens, a write
 ///   sequence that never goes back, and an operator generation that `replace` /
 ///   `genlogs-auth init --force` / `replace_tokens` set. Hosts remember 64 fingerprints. A document
 ///   whose token a host knows was rotated away, or that is older than what the host has seen, is
