@@ -81,6 +81,7 @@ pub(crate) fn outage_settle(call_bound: Duration) -> Duration {
         .saturating_mul(2)
         .saturating_add(crate::manager::PENDING_RETRY)
         .saturating_add(Duration::from_secs(1))
+        .min(MAX_COOLDOWN)
 }
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
@@ -626,7 +627,9 @@ fn still_in_doubt(
     if backing_off || in_flight {
         let after = |left: Duration| {
             utc_now
-                .checked_add_signed(chrono::Duration::from_std(left).unwrap_or_default())
+                .checked_add_signed(
+                    chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
+                )
                 .unwrap_or(DateTime::<Utc>::MAX_UTC)
         };
         // When the next attempt may go, by whichever wait is longer.
@@ -1011,8 +1014,8 @@ fn loaded_document(
         ),
         // Numbered below what this host has seen (two instance changes while a save was in
         // flight can do that), but holding the successor of this host's rotated-away token:
-        // writing that token back would start a war no host can win. Adopted, and what this
-        // host has seen follows the document.
+        // writing that token back would start a war no host can win. Adopted (and saved again
+        // past what this host has seen).
         None if ours_rotated && !stale => successor_adopted(state, stored, policy, now, utc_now),
         // (Also with the same token: what this host holds then says more, e.g. a possibly-rotated
         // mark of a request still in flight that the store lost.)
@@ -1071,9 +1074,10 @@ fn write_back(
     state
 }
 
-/// A document holding what replaced this host's rotated-away token: adopted, with what this host
-/// has seen set to the document's position (not kept above it, which would make the document
-/// look like a store that went back at every read).
+/// A document holding what replaced this host's rotated-away token: adopted. Numbered below what
+/// this host has seen, it is also saved again, numbered past that, with the restore grace: a
+/// host that holds newer tokens (the store may have gone back without a sign) writes them back
+/// before anyone refreshes, and no host reads the document as one that went back any more.
 fn successor_adopted(
     state: State,
     stored: StoredTokens,
@@ -1081,9 +1085,18 @@ fn successor_adopted(
     now: Duration,
     utc_now: DateTime<Utc>,
 ) -> State {
-    let mark = stored.lineage.mark();
+    let below = stored.lineage.mark() < state.seen;
+    let same_token = stored.refresh_token.clone();
     let mut adopted = adopt(state, stored, policy, now, utc_now);
-    adopted.seen = mark;
+    if below {
+        if let Some(tokens) = adopted.tokens.as_mut() {
+            tokens.lineage.restored_at = Some(utc_now);
+        }
+        adopted.pending = Some(Pending {
+            overwrites: Overwrites::Successor(same_token),
+            rotation: false,
+        });
+    }
     noted(adopted, LoadNote::Adopted)
 }
 
@@ -1133,8 +1146,10 @@ fn with_pending(
     utc_now: DateTime<Utc>,
 ) -> State {
     let mut state = state;
-    // A write-back of a token this host now knows was rotated away gives way to its successor.
-    if ours_rotated && !stale && !pending.rotation {
+    // What this host would write holds a token it now knows was rotated away: someone sent it
+    // and got its successor, which this document holds. Also for a rotation of this host's:
+    // its token can only be known rotated once it reached the store and a peer spent it.
+    if ours_rotated && !stale {
         if let Overwrites::Successor(_) = pending.overwrites {
             return successor_adopted(state, stored, policy, now, utc_now);
         }
@@ -2639,17 +2654,24 @@ mod tests {
             secs(1),
             utc(),
         );
-        // Not written back over its successor: adopted.
-        assert_eq!(
-            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
-            "rt-2"
-        );
-        assert!(state.pending.is_none(), "nothing to write");
-        assert_eq!(state.seen, (0, 5), "what it has seen follows the document");
-        // Read again (the store watch): unchanged, still nothing to write: no war.
+        // Not written back over its successor: adopted, and saved again numbered past what this
+        // host has seen, with the restore grace.
+        let tokens = state.tokens.as_ref().unwrap();
+        assert_eq!(tokens.refresh_token.expose_secret(), "rt-2");
+        assert!(tokens.lineage.restored_at.is_some());
+        let Step::Save(resaved) = step(&state, secs(1)) else {
+            panic!("{:?}", step(&state, secs(1)))
+        };
+        assert_eq!(resaved.refresh_token.expose_secret(), "rt-2");
+        assert!(resaved.lineage.sequence > 10, "{:?}", resaved.lineage);
+        let state = saved(state);
+        // Read again (the store watch): unchanged, nothing more to write: no war.
         let state = apply(
             state,
-            Outcome::Loaded(Some(successor.clone())),
+            Outcome::Loaded(Some(StoredTokens {
+                version: 4,
+                ..*resaved
+            })),
             &policy(),
             secs(3),
             utc(),
@@ -2679,7 +2701,50 @@ mod tests {
             state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
             "rt-2"
         );
-        assert!(state.pending.is_none());
+        assert!(matches!(
+            state.pending,
+            Some(Pending {
+                rotation: false,
+                ..
+            })
+        ));
+
+        // A rotation of this host's (rt → rt-3) that a peer already spent (rt-3 → rt-4, its
+        // fingerprint in the document): the peer's successor wins, not the unsaved rotation.
+        let mut state = with_access("rt", secs(600));
+        let mut session = session(chrono::Duration::minutes(30), None);
+        session.refresh_token = RefreshToken::new("rt-3");
+        state = apply(
+            state,
+            Outcome::Refreshed {
+                sent: RefreshToken::new("rt"),
+                session: Box::new(session),
+                jitter: 0.0,
+            },
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        assert!(matches!(
+            state.pending,
+            Some(Pending { rotation: true, .. })
+        ));
+        let mut spent = document("rt-4", 5);
+        spent.lineage.sequence = 3;
+        spent.lineage.rotated = vec![policy()
+            .fingerprints
+            .fingerprint(&RefreshToken::new("rt-3"))];
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(spent)),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert_eq!(
+            state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+            "rt-4"
+        );
     }
 
     /// Two rotations (rt → rt-2 → rt-3), each saved, then the store goes back to the first.

@@ -414,3 +414,34 @@ async fn a_lease_outlives_a_pending_save_and_the_save_is_retried_in_the_backgrou
     assert!(genlogs.is_valid_access_token(token.expose_secret()));
     assert_eq!(genlogs.reuses(), 0);
 }
+
+#[tokio::test]
+async fn a_host_waiting_for_the_lease_learns_at_once_that_no_save_can_be_durable() {
+    let _serial = SERIAL.lock().await;
+    // A failover left no replica: the lease holder keeps its unsaved rotation and retries; the
+    // others would wait the whole lock wait for `Busy` ("another process holds it").
+    let primary = RedisServer::start();
+    let holder = durable_store(&primary, 1);
+    let _lease = holder.lock().await.unwrap();
+    let other = durable_store(&primary, 1).with_lock_wait(Duration::from_secs(30));
+    let error = other.lock().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::NotDurable {
+                acknowledged: 0,
+                required: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // Enough replicas: the wait goes on as before (here until the lock wait, kept short).
+    let replica = RedisServer::start_replica_of(&primary, &[]);
+    replica.wait_in_sync();
+    let waiting = durable_store(&primary, 1).with_lock_wait(Duration::from_millis(300));
+    assert!(matches!(
+        waiting.lock().await.unwrap_err(),
+        StoreError::Busy { .. }
+    ));
+}

@@ -203,8 +203,9 @@ impl Drop for Unanswered<'_> {
 }
 
 /// Is `error` a failure to hear from Redis (the connection may be dead or silent), rather than
-/// Redis's own error reply?
-fn went_unanswered(error: &RedisError) -> bool {
+/// Redis's own error reply? The connection is then forgotten, and the store reports the store
+/// unreachable (but for a refused authentication, which is an answer).
+pub(super) fn went_unanswered(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()

@@ -97,33 +97,46 @@ pub(super) fn cluster_nodes(slots: &Value) -> Vec<(String, u16)> {
     nodes
 }
 
-/// Checks every node the cluster announces to the first seed that answers.
+/// Checks every node the cluster announces to the first seed that answers; the seeds are asked
+/// all at once (one silent seed must not stall the connection), within `timeout` in all.
 pub(super) async fn check_cluster(
     seeds: &[String],
     timeout: Duration,
     opt_in: &str,
 ) -> RedisResult<()> {
-    let mut last = None;
-    for seed in seeds {
-        let asked = async {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut asked: FuturesUnordered<_> = seeds
+        .iter()
+        .map(|seed| async move {
             let client = redis::Client::open(seed.as_str())?;
             let mut connection = ask(&client, timeout).await?;
             redis::cmd("CLUSTER")
                 .arg("SLOTS")
                 .query_async::<Value>(&mut connection)
                 .await
-        };
-        match asked.await {
-            Ok(slots) => {
-                for (host, port) in cluster_nodes(&slots) {
-                    check("the cluster node", &host, port, opt_in)?;
-                }
-                return Ok(());
+        })
+        .collect();
+    let first = async {
+        let mut last = None;
+        while let Some(answer) = asked.next().await {
+            match answer {
+                Ok(slots) => return Ok(slots),
+                Err(error) => last = Some(error),
             }
-            Err(error) => last = Some(error),
         }
+        Err(last
+            .unwrap_or_else(|| RedisError::from((ErrorKind::InvalidClientConfig, "no node given"))))
+    };
+    let slots = tokio::time::timeout(timeout, first).await.map_err(|_| {
+        RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no cluster node answered CLUSTER SLOTS in time",
+        ))
+    })??;
+    for (host, port) in cluster_nodes(&slots) {
+        check("the cluster node", &host, port, opt_in)?;
     }
-    Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::InvalidClientConfig, "no node given"))))
+    Ok(())
 }
 
 #[cfg(test)]

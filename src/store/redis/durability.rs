@@ -217,9 +217,49 @@ fn is_unknown_command(error: &redis::ServerError) -> bool {
             .is_some_and(|details| details.to_ascii_lowercase().contains("unknown command"))
 }
 
+/// How many replicas a primary's `ROLE` answer (`["master", offset, [[host, port, offset],
+/// …]]`) lists as connected; `None` for any other answer (a replica's, or one not understood).
+pub(super) fn connected_replicas(role: &Value) -> Option<usize> {
+    let Value::Array(parts) = role else {
+        return None;
+    };
+    let is_primary = match parts.first() {
+        Some(Value::BulkString(name)) => name.as_slice() == b"master",
+        Some(Value::SimpleString(name)) => name == "master",
+        _ => false,
+    };
+    match parts.get(2) {
+        Some(Value::Array(replicas)) if is_primary => Some(replicas.len()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_primary_s_role_counts_its_replicas_and_anything_else_says_nothing() {
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        let replica = || Value::Array(vec![bulk("127.0.0.1"), bulk("7001"), bulk("42")]);
+        let primary = |replicas: Vec<Value>| {
+            Value::Array(vec![bulk("master"), Value::Int(42), Value::Array(replicas)])
+        };
+        assert_eq!(connected_replicas(&primary(vec![])), Some(0));
+        assert_eq!(
+            connected_replicas(&primary(vec![replica(), replica()])),
+            Some(2)
+        );
+        let a_replica = Value::Array(vec![
+            bulk("slave"),
+            bulk("127.0.0.1"),
+            Value::Int(7000),
+            bulk("connected"),
+            Value::Int(42),
+        ]);
+        assert_eq!(connected_replicas(&a_replica), None);
+        assert_eq!(connected_replicas(&Value::Nil), None);
+    }
 
     fn durability(fsync: bool) -> Durability {
         Durability {

@@ -28,8 +28,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::store::{
     decode_document, next_version, StoreError, StoredTokens, TokenStore, UnreadableReason,
 };
-use connection::{Connection, Link, Target};
-use durability::{Answers, AofSupport, Durability};
+use connection::{went_unanswered, Connection, Link, Target};
+use durability::{connected_replicas, Answers, AofSupport, Durability};
 use endpoint::Endpoint;
 pub use lease::RedisLock;
 
@@ -296,7 +296,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// | a host is paused past its lease (GC, `SIGSTOP`) | on resume it sends nothing, also when paused between its possibly-rotated mark and the send (the lease is checked again after the mark; tested); a late save is refused (`LeaseLost` or `Conflict`) and it adopts the newer tokens |
 /// | a rotation's save keeps failing (a replica missing with `with_min_replicas`) | the host keeps the rotated tokens and the lease, extending it and retrying the save every second in the background; no other host can take the lease and send the rotated-away token (tested: a 3 s lease held through 7 s of failed saves, saved 51 ms after the replica returned) |
 /// | GenLogs fails (5xx, 429, timeouts) | as for one host: the lease holder retries after the cooldown, every host serves cached tokens while valid, and a 401 or unknown outcome is recorded in Redis for all |
-/// | a replica is down or lagging, with `with_min_replicas` | saves fail with `StoreError::NotDurable` after the wait: no refresh is sent (its possibly-rotated mark was not acknowledged), rotated tokens stay in memory with the lease and are saved again; cached tokens are served; it carries on once the replica acknowledges |
+/// | a replica is down or lagging, with `with_min_replicas` | saves fail with `StoreError::NotDurable` after the wait: no refresh is sent (its possibly-rotated mark was not acknowledged), rotated tokens stay in memory with the lease and are saved again; cached tokens are served; hosts waiting for that lease learn at once that no save can be durable (`NotDurable`, from the primary's `ROLE`) instead of waiting the whole lock wait for `Busy`; it carries on once the replica acknowledges |
 ///
 /// # High availability: durable before used
 ///
@@ -754,17 +754,39 @@ impl RedisStore {
     /// wrong type) is [`StoreError::Other`].
     fn failure(&self, error: RedisError) -> StoreError {
         let message = self.endpoint.scrub(&error.to_string());
-        if error.is_io_error()
-            || error.is_timeout()
-            || error.is_connection_dropped()
-            || error.is_connection_refusal()
-        {
+        if went_unanswered(&error) && error.kind() != redis::ErrorKind::AuthenticationFailed {
             StoreError::Unreachable(Box::new(RedisFailure(format!(
                 "Redis at {:?}: {message}",
                 self.endpoint
             ))))
         } else {
             StoreError::Other(format!("Redis at {:?}: {message}", self.endpoint))
+        }
+    }
+
+    /// Another host holds the lease. When saves must reach replicas and the primary has fewer
+    /// connected than required, no save of this store can count (the holder is keeping an
+    /// unsaved rotation, retrying): waiting the whole lock wait to hear `Busy` would hide that,
+    /// so [`StoreError::NotDurable`] at once. Asked with `ROLE` on the primary; a refused or
+    /// unreadable answer (an ACL, a cluster, whose `ROLE` would go to any node) says nothing,
+    /// and the wait goes on.
+    async fn refuse_waiting_without_replicas(&self) -> Result<(), StoreError> {
+        let Some(durability) = &self.durability else {
+            return Ok(());
+        };
+        if self.target.is_cluster() {
+            return Ok(());
+        }
+        let mut connection = self.connection();
+        let role: Result<redis::Value, StoreError> = self
+            .bounded(redis::cmd("ROLE").query_async(&mut connection))
+            .await;
+        match role.ok().as_ref().and_then(connected_replicas) {
+            Some(connected) if connected < durability.replicas => Err(StoreError::NotDurable {
+                acknowledged: connected,
+                required: durability.replicas,
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -905,6 +927,7 @@ impl TokenStore for RedisStore {
         let lease_ms = lease_ms(self.lease);
         let waiting_since = self.clock.monotonic();
         let mut poll = Duration::from_millis(1);
+        let mut asked_replicas = false;
         loop {
             // Registered before trying, so a release in this process that lands between the
             // failed attempt and the wait still wakes it.
@@ -927,9 +950,10 @@ impl TokenStore for RedisStore {
                         .arg(lease_ms)
                         .query_async(&mut connection)
                         .await;
+                    // Unanswered after it may have left (not a refused connection).
                     let in_doubt = answer
                         .as_ref()
-                        .is_err_and(|e| e.is_timeout() || e.is_connection_dropped());
+                        .is_err_and(|e| went_unanswered(e) && !e.is_connection_refusal());
                     settled.store(!in_doubt, std::sync::atomic::Ordering::Relaxed);
                     answer
                 })
@@ -962,6 +986,10 @@ impl TokenStore for RedisStore {
                     connection,
                     self.lease,
                 ));
+            }
+            if !asked_replicas {
+                asked_replicas = true;
+                self.refuse_waiting_without_replicas().await?;
             }
             let waited = self.clock.monotonic().saturating_sub(waiting_since);
             if waited >= self.lock_wait {

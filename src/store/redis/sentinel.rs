@@ -342,12 +342,18 @@ impl SentinelLink {
         Ok((generation, connection))
     }
 
-    /// Asks the sentinels, in order, which primary they name, and refuses one that is not
-    /// loopback before anything connects to it.
+    /// Asks the sentinels, all at once (one silent sentinel must not stall discovery), which
+    /// primary they name; the first answer is checked, and a primary that is not loopback is
+    /// refused before anything connects to it.
     async fn check_primary(&self, sentinels: &[redis::Client]) -> RedisResult<()> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let mut asked: FuturesUnordered<_> = sentinels
+            .iter()
+            .map(|sentinel| discovery::sentinel_primary(sentinel, &self.service, self.timeout))
+            .collect();
         let mut last = None;
-        for sentinel in sentinels {
-            match discovery::sentinel_primary(sentinel, &self.service, self.timeout).await {
+        while let Some(answer) = asked.next().await {
+            match answer {
                 Ok(Some((host, port))) => {
                     return discovery::check("the primary", &host, port, OPT_IN)
                 }
