@@ -519,11 +519,12 @@ async fn the_holder_cut_off_past_its_lease_and_the_in_flight_wait_is_resent_no_e
     let _serial = SERIAL.lock().await;
     // The documented limit: a host cut off from the store alone cannot be told from a crashed
     // one. The others wait out its lease and the in-flight wait (its request timeout + 2 s
-    // after they first saw its mark), then send the marked token again: the right move when
-    // the holder crashed before GenLogs answered, and a reuse (GenLogs revokes the grant)
-    // when its answer arrived. The lease is the longest cut-off the fleet can wait out.
+    // after they first saw its mark, which may be only when they get the lock at the lease's
+    // end), then send the marked token again: the right move when the holder crashed before
+    // GenLogs answered, and a reuse (GenLogs revokes the grant) when its answer arrived. The
+    // lease is the longest cut-off the fleet can wait out.
     let fleet = Fleet::start(Kind::Server, [true, true, true, true]).await;
-    let cut_for = LEASE + REQUEST_TIMEOUT + Duration::from_secs(5);
+    let cut_for = LEASE + LEASE + REQUEST_TIMEOUT + Duration::from_secs(5);
     let (measured, _) = fleet.partition(Cut::Holder, cut_for, false).await;
     let resent = measured
         .send_to_reuse
