@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use super::labels;
 use super::{
     ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL, REFRESHES_TOTAL,
-    REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, STORE_ROLLBACK_DETECTION,
-    TOKEN_STATE,
+    REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, TOKEN_STATE,
 };
 use crate::error::Error;
 use crate::manager::state::State;
@@ -48,8 +47,9 @@ pub(crate) fn observe(state: &State, now: Duration, utc_now: DateTime<Utc>) {
 }
 
 /// Whether the Redis store of `grant` can detect a rolled-back Redis.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg(feature = "redis")]
 pub(crate) fn rollback_detection(grant: &str, on: bool) {
+    use super::STORE_ROLLBACK_DETECTION;
     gauge!(STORE_ROLLBACK_DETECTION, "grant" => grant.to_string()).set(if on { 1.0 } else { 0.0 });
 }
 

@@ -65,10 +65,14 @@ mod off;
 #[cfg(feature = "metrics")]
 mod store;
 
+#[cfg(all(feature = "metrics", feature = "redis"))]
+pub(crate) use hooks::rollback_detection;
 #[cfg(feature = "metrics")]
-pub(crate) use hooks::{invalidated, observe, refresh, rollback_detection};
+pub(crate) use hooks::{invalidated, observe, refresh};
+#[cfg(all(not(feature = "metrics"), feature = "redis"))]
+pub(crate) use off::rollback_detection;
 #[cfg(not(feature = "metrics"))]
-pub(crate) use off::{instrument, invalidated, observe, refresh, rollback_detection};
+pub(crate) use off::{instrument, invalidated, observe, refresh};
 #[cfg(feature = "metrics")]
 pub(crate) use store::instrument;
 

@@ -35,5 +35,5 @@ pub(crate) fn invalidated() {}
 
 /// Nothing.
 #[inline]
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg(feature = "redis")]
 pub(crate) fn rollback_detection(_grant: &str, _on: bool) {}

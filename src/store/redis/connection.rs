@@ -13,7 +13,10 @@
 //! next exchange connects anew (for Sentinel, asking the sentinels again; for a cluster,
 //! reconnecting to every node). Nothing is sent again by the link: a command whose answer was
 //! lost may have run, and only the store's protocol (which re-reads before deciding) may decide
-//! to repeat it.
+//! to repeat it. (A cluster connection does retry a command itself, on the same node, after an
+//! I/O error. Every write of the store is owner-checked or a compare-and-set, so a repeat writes
+//! nothing twice; at worst a lease request that ran twice makes this host wait out its own lease
+//! once.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

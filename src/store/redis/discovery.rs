@@ -21,7 +21,7 @@ use super::endpoint::is_loopback_host;
 
 /// The error for a discovered address that would be reached in clear: names the address (not a
 /// secret) and the constructor that allows it.
-pub(super) fn refused(what: &str, host: &str, port: u16, opt_in: &str) -> RedisError {
+fn refused(what: &str, host: &str, port: u16, opt_in: &str) -> RedisError {
     RedisError::from((
         ErrorKind::InvalidClientConfig,
         "refusing plain redis:// to a discovered node that is not loopback",
@@ -43,10 +43,7 @@ pub(super) fn check(what: &str, host: &str, port: u16, opt_in: &str) -> RedisRes
 }
 
 /// A connection to a node the store was given (a sentinel, a cluster seed), bounded.
-pub(super) async fn ask(
-    client: &redis::Client,
-    timeout: Duration,
-) -> RedisResult<MultiplexedConnection> {
+async fn ask(client: &redis::Client, timeout: Duration) -> RedisResult<MultiplexedConnection> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
@@ -71,7 +68,7 @@ pub(super) async fn sentinel_primary(
 
 /// Every `host:port` that a `CLUSTER SLOTS` answer names (`[start, end, [host, port, id, …],
 /// …]` per range); an empty or `?` host means "the node you asked", which was given.
-pub(super) fn cluster_nodes(slots: &Value) -> Vec<(String, u16)> {
+fn cluster_nodes(slots: &Value) -> Vec<(String, u16)> {
     let mut nodes = Vec::new();
     let Value::Array(ranges) = slots else {
         return nodes;
