@@ -7,6 +7,7 @@
 //! task takes the store's lock, reads the store, then repeats decide → act (send, save, wait) →
 //! apply until it can answer.
 
+mod driver;
 mod error;
 mod flight;
 mod keep_alive;
@@ -22,7 +23,7 @@ use futures_util::future::FutureExt;
 use reqwest::header::HeaderMap;
 
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::{BoxedLock, BoxedStore, StoreError, StoreLock, StoredTokens, TokenStore};
+use crate::store::{BoxedLock, BoxedStore, StoreError, StoredTokens, TokenStore};
 use crate::AuthClient;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -30,8 +31,9 @@ pub use error::TokenError;
 pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
 pub use state::MAX_COOLDOWN;
 
+use driver::{Driver, Effect, Event, Job, Note};
 use flight::Flights;
-use state::{apply, decide, LoadNote, Outcome, Policy, State, Step};
+use state::{apply, LoadNote, Outcome, Policy, State};
 
 /// Renew the access token when less than this is left (or half its lifetime, when that is
 /// shorter), and at the latest when it stops being handed out (see [`DEFAULT_MIN_VALIDITY`]).
@@ -69,20 +71,8 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
 /// (year 9999 included): it is renewed at least this often.
 pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Before sending a refresh under a store lease, the lease must outlast the request's total
-/// timeout by this much; a shorter lease is extended first.
-const LEASE_SAFETY: Duration = Duration::from_secs(2);
-
 /// While a rotation is unsaved, its save is tried again (and the lease extended) this often.
 pub(crate) const PENDING_RETRY: Duration = Duration::from_secs(1);
-
-/// The most a coarse monotonic clock reading lags the true time (`CLOCK_MONOTONIC_COARSE` ticks
-/// every 1–10 ms): taken off a lease's time left, which must never be overstated.
-const CLOCK_TICK: Duration = Duration::from_millis(10);
-
-/// A refresh task acts at most this many times (saves, sends, waits) before giving up: a store
-/// that keeps changing under it cannot keep it busy forever.
-const MAX_STEPS: usize = 12;
 
 /// Configuration for a [`TokenManager`].
 ///
@@ -179,6 +169,17 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// The longest request timeout of any host sharing this grant (the client's
+    /// [`with_timeout`](crate::client::AuthClientBuilder::with_timeout) there). Default: this host's own. When a
+    /// store goes back (a failover that lost writes, a restore, an empty restart) it may lose the
+    /// possibly-rotated mark of a request still in flight; nobody refreshes from the tokens
+    /// written back then before this + 2 s has passed, so that request's answer is saved first.
+    /// A fleet whose hosts use different request timeouts sets the longest on every host.
+    pub fn with_fleet_request_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.fleet_request_timeout = timeout.min(MAX_COOLDOWN);
+        self
+    }
+
     /// Hand out an access token only while at least `validity` of it is left (half its lifetime
     /// for tokens living less than twice that); it is renewed before then. Default:
     /// [`DEFAULT_MIN_VALIDITY`].
@@ -221,7 +222,7 @@ impl TokenManagerBuilder {
                 keep_alive_margin: self.keep_alive_margin,
                 current: RwLock::new(Arc::new(State::default())),
                 flights: Flights::default(),
-                serial: tokio::sync::Mutex::new(None),
+                serial: tokio::sync::Mutex::new(Driver::new(self.policy.request_timeout)),
                 keeping_pending: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -397,9 +398,10 @@ struct Shared {
     current: RwLock<Arc<State>>,
     /// The refresh task in progress, which every caller that needs one joins.
     flights: Flights,
-    /// One refresh task or replacement at a time; holds the store's lock between tasks while
-    /// rotated tokens could not be saved, so no other process reads the rotated-away token.
-    serial: tokio::sync::Mutex<Option<Held>>,
+    /// The protocol's state machine: one job (a refresh task, a replacement, a read) at a time.
+    /// It holds the store's lock between jobs while rotated tokens could not be saved, so no
+    /// other process reads the rotated-away token.
+    serial: tokio::sync::Mutex<Driver<BoxedLock>>,
     /// Whether `keep_pending_safe` runs.
     keeping_pending: std::sync::atomic::AtomicBool,
 }
@@ -484,6 +486,7 @@ impl TokenManager {
                 max_lifetime: MAX_ACCESS_LIFETIME,
                 min_validity: DEFAULT_MIN_VALIDITY,
                 request_timeout,
+                fleet_request_timeout: request_timeout,
                 outage_settle,
                 fingerprints,
             },
@@ -608,12 +611,8 @@ impl TokenManager {
     async fn sync(&self) -> Result<RefreshToken, TokenError> {
         {
             // No refresh task runs meanwhile: its own read and decisions stay in order.
-            let _serial = self.shared.serial.lock().await;
-            let stored = match self.shared.store.load().await {
-                Ok(stored) => stored,
-                Err(error) => return Err(store_failed(&self.shared, error)),
-            };
-            self.shared.apply(Outcome::Loaded(stored));
+            let mut driver = self.shared.serial.lock().await;
+            act(&self.shared, &mut driver, Job::Read).await?;
         }
         self.shared
             .current()
@@ -699,40 +698,28 @@ impl TokenManager {
     /// someone else wrote meanwhile, those are adopted and the unsaved ones dropped, as on any
     /// refresh.
     pub async fn flush(&self) -> Result<(), TokenError> {
-        let mut serial = self.shared.serial.lock().await;
-        act(&self.shared, &mut serial, Until::Saved).await
+        let mut driver = self.shared.serial.lock().await;
+        act(&self.shared, &mut driver, Job::Save).await
     }
 
     /// Replaces the tokens, e.g. with new ones from `POST /auth/token` after
     /// [`TokenError::NewTokensRequired`], saves them over whatever the store holds, and carries
     /// on with them. If the save fails they are kept in memory and saved by the next refresh task.
     pub async fn replace_tokens(&self, tokens: StoredTokens) -> Result<(), TokenError> {
-        let mut serial = self.shared.serial.lock().await;
+        let mut driver = self.shared.serial.lock().await;
         self.shared.apply(Outcome::Replaced(tokens));
-        let result = act(&self.shared, &mut serial, Until::Saved).await;
+        let result = act(&self.shared, &mut driver, Job::Save).await;
         tracing::info!(persisted = result.is_ok(), "genlogs tokens replaced");
         result
     }
 }
 
-/// How far a refresh task goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Until {
-    /// Until a valid token is served or an error says why not.
-    Answered,
-    /// Until nothing is pending (a replacement): never sends a refresh.
-    Saved,
-}
-
 /// One refresh task, run in its own tokio task by `Flights`.
 async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
-    let mut serial = shared.serial.lock().await;
-    let result = act(&shared, &mut serial, Until::Answered).await;
-    drop(serial);
+    let mut driver = shared.serial.lock().await;
+    let result = act(&shared, &mut driver, Job::Answer).await;
+    drop(driver);
     guard_pending(&shared);
-    if result.is_err() {
-        shared.apply(Outcome::TaskFailed);
-    }
     crate::metrics::observe(
         &shared.current(),
         shared.clock.monotonic(),
@@ -741,154 +728,100 @@ async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
     result
 }
 
-/// Decide → act → apply, under the store's lock, until the state answers. The lock is released
-/// at the end, also when the task is cancelled or its runtime shuts down, except while news of a
-/// sent token (a rotation, a recovered token, a dead or possibly-rotated mark) could not be saved:
-/// then it is kept (in `held`, which lives in `Shared::serial`) until a later task saves it, so
-/// that no other process reads the store, which still shows that token as usable, and sends it.
-async fn act(shared: &Shared, held: &mut Option<Held>, until: Until) -> Result<(), TokenError> {
-    let release = Release { shared, held };
-    let result = steps(shared, &mut *release.held, until).await;
-    if !shared.current().unsaved_news_of_a_sent_token() {
-        if let Some(lock) = release.held.take() {
-            // Released and waited for here, not left to a drop: a process that exits right
-            // after (a command-line tool) must not leave a lease behind for others to wait out.
-            shared.store.release(lock.lock).await;
-        }
-    }
-    result
-}
-
-/// Releases the store's lock (by dropping it) when a refresh task is cancelled or its runtime
-/// shuts down; a task that ends normally releases it explicitly.
-struct Release<'a> {
-    shared: &'a Shared,
-    held: &'a mut Option<Held>,
-}
-
-impl Drop for Release<'_> {
-    fn drop(&mut self) {
-        if !self.shared.current().unsaved_news_of_a_sent_token() {
-            *self.held = None;
-        }
-    }
-}
-
-async fn steps(shared: &Shared, held: &mut Option<Held>, until: Until) -> Result<(), TokenError> {
-    let policy = &shared.policy;
-    // Set after this task's own save under the lock it still holds: the store then holds just
-    // what was saved (nobody else can write without the lock, and a compare-and-set catches a
-    // lease lost meanwhile), so the next step needs no read: one round trip less per refresh.
-    let mut store_known = false;
-    for _ in 0..MAX_STEPS {
-        let state = shared.current();
-        let now = shared.clock.monotonic();
-        if state.pending.is_none() && (until == Until::Saved || state.fresh(now).is_some()) {
-            return Ok(()); // done, or another task already did it
-        }
-        let lock = match held {
-            Some(lock) => lock,
-            None => {
-                store_known = false;
-                held.insert(Held::take(shared).await?)
-            }
-        };
-        let state = if std::mem::take(&mut store_known) {
-            state
-        } else {
-            match shared.store.load().await {
-                Ok(stored) => shared.apply(Outcome::Loaded(stored)),
-                Err(error) => match error.overwrite_version() {
-                    // A replacement overwrites a document that cannot be read (corrupt, encrypted
-                    // with another key, too widely readable): that is what replacing is for.
-                    // Other news is saved over a corrupt file, never over a document that another
-                    // key may have encrypted (an operator's re-seed this host cannot read).
-                    Some(version)
-                        if until == Until::Saved
-                            && (state.replacing()
-                                || !matches!(error, StoreError::Unreadable { .. })) =>
-                    {
-                        tracing::warn!(error = %error, "saving over a stored document that cannot be read");
-                        shared.apply(Outcome::Unreadable(version))
-                    }
-                    _ => return Err(store_failed(shared, error)),
-                },
-            }
-        };
-        let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
-        match decide(&state, policy, now, utc_now) {
-            Step::Serve => return Ok(()),
-            Step::Save(tokens) => {
-                match shared.store.save(&tokens, &lock.lock).await {
-                    Ok(version) => {
-                        shared.apply(Outcome::Saved(version));
-                        store_known = true;
-                    }
-                    // Another process wrote first: read it again and decide again.
-                    Err(StoreError::Conflict { .. }) => {}
-                    // The lease ran out (this process was paused): take it again, re-read, decide.
-                    Err(StoreError::LeaseLost) => *held = None,
-                    Err(error) => {
-                        tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
-                        return Err(store_failed(shared, error));
-                    }
-                }
-            }
-            _ if until == Until::Saved => return Ok(()),
-            Step::Fail(error) => return Err(error),
-            Step::Wait(until) => {
-                if let Some(lock) = held.take() {
-                    shared.store.release(lock.lock).await;
-                }
-                shared.clock.sleep(until.0.saturating_sub(now)).await;
-            }
-            Step::Refresh(sent) => {
-                keep_lease(shared, lock).await?;
-                mark_attempt(shared, lock).await?;
-                // The mark took a round trip (or this process was paused): the lease must still
-                // outlast the request. Free while it has time enough.
-                keep_lease(shared, lock).await?;
-                send(shared, sent).await;
-                store_known = true;
-            }
-        }
-    }
-    Err(store_error(StoreError::Other(
-        "the stored tokens kept changing while the manager tried to save".into(),
-    )))
-}
-
-/// Saves the possibly-rotated mark of the attempt about to be sent; nothing is sent if that fails.
-async fn mark_attempt(shared: &Shared, lock: &Held) -> Result<(), TokenError> {
-    let marked = shared.apply(Outcome::Sending);
-    let Some(tokens) = marked.document_to_save() else {
-        // (`decide` answers `Refresh` only with tokens, which `Sending` marks.)
-        shared.apply(Outcome::SendAborted);
-        return Err(store_error(StoreError::Other(
-            "there were no tokens to mark before the send".into(),
-        )));
+/// Runs one job of the driver: performs each effect it asks for and hands back what came of it.
+/// If the job is abandoned mid-way (its task cancelled, its runtime shut down), the driver
+/// drops the store's lock unless news of a sent token is unsaved.
+async fn act(shared: &Shared, driver: &mut Driver<BoxedLock>, job: Job) -> Result<(), TokenError> {
+    let mut run = Abandon {
+        shared,
+        driver,
+        done: false,
     };
-    match shared.store.save(&tokens, &lock.lock).await {
-        Ok(version) => {
-            shared.apply(Outcome::Saved(version));
-            Ok(())
-        }
-        Err(error) => {
-            // Not sent: take the mark back (and nothing else that changed meanwhile). A mark
-            // that went unanswered may still have been written: wait as after any outage.
-            shared.apply(Outcome::SendAborted);
-            Err(store_failed(shared, error))
+    let mut event = Event::Start(job);
+    loop {
+        let state = shared.current();
+        let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
+        let effect = run.driver.next(event, &state, &shared.policy, now, utc_now);
+        drop(state);
+        event = match effect {
+            Effect::Lock => Event::Locked(shared.store.lock().await),
+            Effect::Load => Event::Loaded(shared.store.load().await),
+            Effect::Save(tokens) => Event::Saved(match run.driver.lock() {
+                Some(lock) => shared.store.save(&tokens, lock).await,
+                None => Err(StoreError::LeaseLost),
+            }),
+            Effect::Extend(by) => Event::Extended(match run.driver.lock_mut() {
+                Some(lock) => shared.store.extend(lock, by).await,
+                None => Err(StoreError::LeaseLost),
+            }),
+            Effect::Release(lock) => {
+                shared.store.release(lock).await;
+                Event::Released
+            }
+            Effect::Sleep(wait) => {
+                shared.clock.sleep(wait).await;
+                Event::Woke
+            }
+            Effect::Send(sent) => Event::Answered(send(shared, sent).await),
+            Effect::Apply(outcome) => {
+                shared.apply(outcome);
+                Event::Applied
+            }
+            Effect::Note(note) => {
+                log_driver_note(note);
+                Event::Applied
+            }
+            Effect::Done {
+                result,
+                guard_pending,
+            } => {
+                run.done = true;
+                if guard_pending {
+                    tracing::debug!("news of a sent token is unsaved; the store's lock is kept");
+                }
+                return result;
+            }
+        };
+    }
+}
+
+/// Tells the driver its job was abandoned when [`act`]'s future is dropped before it is done.
+struct Abandon<'a> {
+    shared: &'a Shared,
+    driver: &'a mut Driver<BoxedLock>,
+    done: bool,
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.driver.abandon(&self.shared.current());
         }
     }
 }
 
-/// Sends the stored refresh token and folds in what came back.
-async fn send(shared: &Shared, sent: RefreshToken) {
+/// Logs what the driver noted.
+fn log_driver_note(note: Note) {
+    match note {
+        Note::SavingOverUnreadable(error) => {
+            tracing::warn!(error = %error, "saving over a stored document that cannot be read");
+        }
+        Note::SaveFailed(error) => {
+            tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
+        }
+        Note::ExtendFailed(error) => {
+            tracing::warn!(error = %error, "extending the genlogs token store's lease failed while a rotation is unsaved");
+        }
+    }
+}
+
+/// Sends the stored refresh token; returns what came back, to fold in.
+async fn send(shared: &Shared, sent: RefreshToken) -> Outcome {
     tracing::info!("genlogs token refresh started");
     let started = shared.clock.monotonic();
     let result = crate::metrics::refresh(shared.client.refresh(&sent)).await;
     let elapsed_ms = shared.clock.monotonic().saturating_sub(started).as_millis() as u64;
-    let outcome = match result {
+    match result {
         Ok(session) => {
             tracing::info!(
                 elapsed_ms,
@@ -906,82 +839,7 @@ async fn send(shared: &Shared, sent: RefreshToken) {
             tracing::warn!(elapsed_ms, status, outcome = "failed", error = %error, "genlogs token refresh finished");
             Outcome::Failed { sent, error }
         }
-    };
-    shared.apply(outcome);
-}
-
-/// The store's lock as this manager holds it: the lease's deadline (if the lock is one) is kept
-/// here, on the manager's clock, counted from before the call that took or extended the lease.
-#[derive(Debug)]
-struct Held {
-    lock: BoxedLock,
-    deadline: Option<Duration>,
-}
-
-impl Held {
-    /// Takes the store's lock.
-    async fn take(shared: &Shared) -> Result<Self, TokenError> {
-        let asked = shared.clock.monotonic();
-        let lock = shared
-            .store
-            .lock()
-            .await
-            .map_err(|error| store_failed(shared, error))?;
-        Ok(Self {
-            deadline: lock.lease().map(|lease| asked.saturating_add(lease)),
-            lock,
-        })
     }
-
-    /// Extends the lease (if the lock is one) to at least `by` from now.
-    async fn extend(&mut self, shared: &Shared, by: Duration) -> Result<(), StoreError> {
-        let asked = shared.clock.monotonic();
-        shared.store.extend(&mut self.lock, by).await?;
-        self.deadline = self.lock.lease().map(|lease| asked.saturating_add(lease));
-        Ok(())
-    }
-
-    /// How long the lease is still held: `None` if the lock does not run out by itself. Less
-    /// one tick of the clock: a coarse clock read at `now` may lag by up to a tick.
-    fn time_left(&self, now: Duration) -> Option<Duration> {
-        self.deadline
-            .map(|deadline| deadline.saturating_sub(now).saturating_sub(CLOCK_TICK))
-    }
-}
-
-/// A refresh is sent only while the store's lease (if its locks are leases) is still this
-/// process's and outlasts the request: otherwise another process could take the lease and send
-/// the same token. A lease with too little time left is extended first (never shortened); in
-/// any case the possibly-rotated mark saved right before the send checks the lease's owner, so a
-/// lease lost early (evicted, a failover) is noticed before anything is sent.
-async fn keep_lease(shared: &Shared, lock: &mut Held) -> Result<(), TokenError> {
-    let needed = lease_needed(shared);
-    match lock.time_left(shared.clock.monotonic()) {
-        // Not a lease, or one with time enough: the mark's save, an owner-checked
-        // compare-and-set, is the round trip that notices a lease lost early.
-        None => return Ok(()),
-        Some(left) if left >= needed.saturating_add(LEASE_SAFETY) => return Ok(()),
-        Some(_) => {}
-    }
-    lock.extend(shared, lease_extension(shared))
-        .await
-        .map_err(|error| store_failed(shared, error))?;
-    match lock.time_left(shared.clock.monotonic()) {
-        Some(left) if left < needed => Err(store_error(StoreError::LeaseLost)),
-        _ => Ok(()),
-    }
-}
-
-/// How much of the lease must be left to send a refresh: the request's total timeout and a
-/// margin.
-fn lease_needed(shared: &Shared) -> Duration {
-    shared.client.request_timeout().saturating_add(LEASE_SAFETY)
-}
-
-/// How far a lease is extended: one safety margin more than [`keep_lease`] wants left, so that
-/// its check after the mark's round trip passes without a second extension.
-fn lease_extension(shared: &Shared) -> Duration {
-    lease_needed(shared).saturating_add(LEASE_SAFETY * 2)
 }
 
 /// While news of a sent token (a rotation above all) is not saved, this process holds the
@@ -998,18 +856,11 @@ async fn keep_pending_safe(weak: std::sync::Weak<Shared>) {
         let Some(shared) = weak.upgrade() else {
             return;
         };
-        let mut serial = shared.serial.lock().await;
+        let mut driver = shared.serial.lock().await;
         if !shared.current().unsaved_news_of_a_sent_token() {
             break;
         }
-        if let Some(lock) = serial.as_mut() {
-            if lock.deadline.is_some() {
-                if let Err(error) = lock.extend(&shared, lease_extension(&shared)).await {
-                    tracing::warn!(error = %error, "extending the genlogs token store's lease failed while a rotation is unsaved");
-                }
-            }
-        }
-        if act(&shared, &mut serial, Until::Saved).await.is_ok()
+        if act(&shared, &mut driver, Job::RetryPending).await.is_ok()
             && !shared.current().unsaved_news_of_a_sent_token()
         {
             tracing::info!("unsaved genlogs tokens saved on a retry");
@@ -1040,18 +891,4 @@ fn guard_pending(shared: &Arc<Shared>) {
             shared.keeping_pending.store(false, Ordering::SeqCst);
         }
     }
-}
-
-fn store_error(error: StoreError) -> TokenError {
-    TokenError::Store(Arc::new(error))
-}
-
-/// [`store_error`], noting in the state first when the store did not answer (row 8 of the
-/// decision table waits for an unsaved rotation to be saved after an outage). Every store call
-/// of the manager that fails goes through here (read, lock, mark, extension, save).
-fn store_failed(shared: &Shared, error: StoreError) -> TokenError {
-    if matches!(error, StoreError::Unreachable(_)) {
-        shared.apply(Outcome::StoreUnreachable);
-    }
-    store_error(error)
 }

@@ -14,7 +14,7 @@
 //! | 6 | the refresh token is one this host knows was rotated away (a fingerprint it remembers) | `Fail` (store: never sent; a host holding newer tokens writes them back) |
 //! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
 //! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the marking attempt's request timeout (the sender's own, recorded in the mark as its deadline, or this host's if longer; the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark; and not before the outage settle (`outage_settle`: twice the store's call bound, the pending-save retry and 1 s) after this host first saw the mark, nor after the store answered again when this host found it unreachable on any call (the outage may have outlived the marking host's lease while it held an unsaved rotation) | `Fail` (outcome unknown) |
-//! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` (at least the request timeout + 2 s: a request in flight may still rotate) ago, on this host's clock | `Wait` until then |
+//! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` (at least the fleet's longest request timeout, this host's unless configured longer, + 2 s: a request in flight, of any host, may still rotate) ago, on this host's clock | `Wait` until then |
 //! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
 //! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
@@ -123,6 +123,9 @@ pub(crate) struct Policy {
     /// The total timeout of one refresh request: a possibly-rotated token is not sent again
     /// before the attempt that marked it can no longer be in flight.
     pub(crate) request_timeout: Duration,
+    /// The longest request timeout of any host sharing the grant (this host's unless
+    /// configured): written-back tokens wait for a request whose mark the store lost.
+    pub(crate) fleet_request_timeout: Duration,
     /// [`outage_settle`] for this manager's store.
     pub(crate) outage_settle: Duration,
     /// Fingerprints of refresh tokens (the fleet's, and 0.2's under this host's api key) and of
@@ -539,11 +542,13 @@ pub(crate) fn decide(
         // grace to write back newer tokens before anyone refreshes from these, and a request
         // that may still be in flight (its mark lost with the store) the time to end: its
         // answer, if GenLogs rotated, is then saved over these (a pending rotation is never
-        // dropped). Timed from when this host first saw them, on its own clock, so no writer's
-        // clock can stretch it.
+        // dropped). The request may be another host's, with a longer timeout than this host's:
+        // the grace covers the longest a fleet is assumed to use. Timed from when this host
+        // first saw them, on its own clock, so no writer's clock can stretch it.
         let grace = RESTORE_GRACE.max(
             policy
                 .request_timeout
+                .max(policy.fleet_request_timeout)
                 .saturating_add(Duration::from_secs(2)),
         );
         let until = match state.restore_seen {
@@ -971,7 +976,14 @@ fn loaded_document(
     let ours_rotated = state.knows_rotated(&policy.fingerprints, &ours.refresh_token);
     let same_token = stored.same_refresh_token(ours);
     let operator = stored.lineage.generation > state.seen.0.max(ours.lineage.generation);
-    let went_back = stored.lineage.mark() < state.seen;
+    // Numbered as the last document this host saw, with the same token, but without a
+    // possibly-rotated mark this host saw on it: a host that never saw the mark wrote back an
+    // older copy (numbered past what it had seen) after the store lost the mark of a request
+    // that may still be in flight. The store went back as surely as if it were numbered below.
+    let lost_mark = same_token
+        && stored.lineage.mark() == state.seen
+        && attempts(ours.state) > attempts(stored.state);
+    let went_back = stored.lineage.mark() < state.seen || lost_mark;
     match &state.pending {
         // An operator wrote new tokens: followed, whatever this host holds.
         Some(_)
@@ -1021,6 +1033,14 @@ fn loaded_document(
         // mark of a request still in flight that the store lost.)
         None if stale || went_back => write_back(state, stored, stale, utc_now),
         None => adopt_keeping_attempts(state, stored, same_token, policy, now, utc_now),
+    }
+}
+
+/// How many refreshes of a token were attempted (its possibly-rotated mark), 0 if none.
+fn attempts(state: TokenState) -> u32 {
+    match state {
+        TokenState::PossiblyRotated { attempts, .. } => attempts,
+        _ => 0,
     }
 }
 
@@ -1378,6 +1398,8 @@ mod tests {
             min_validity: Duration::ZERO,
             // Below the first cooldown, so the backoff rows read as before.
             request_timeout: Duration::from_secs(1),
+            // Another host of the fleet waits up to 3 s for an answer.
+            fleet_request_timeout: Duration::from_secs(3),
             // A store whose calls take at most 1 s: 4 s.
             outage_settle: outage_settle(Duration::from_secs(1)),
             fingerprints: FingerprintKey::from_api_key(&crate::secret::ApiKey::new("test-key")),
@@ -2864,17 +2886,72 @@ mod tests {
         waits_the_grace_from_1_s(&state);
     }
 
-    /// Written back at 1 s: the next refresh waits until the grace has passed, then goes.
+    /// Written back at 1 s: the next refresh waits until the grace has passed (the fleet's
+    /// longest request timeout + 2 s), then goes.
     fn waits_the_grace_from_1_s(state: &State) {
+        let grace_over = secs(1) + policy().fleet_request_timeout + secs(2);
         match decide(state, &policy(), secs(2), utc()) {
-            Step::Wait(until) => assert_eq!(until, Deadline(secs(1) + RESTORE_GRACE)),
+            Step::Wait(until) => assert_eq!(until, Deadline(grace_over)),
             other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            decide(
+                state,
+                &policy(),
+                grace_over - Duration::from_millis(1),
+                utc()
+            ),
+            Step::Wait(_)
+        ));
         // Past the grace (and the minimum interval since the last refresh).
         assert!(matches!(
-            decide(state, &policy(), secs(10), utc()),
+            decide(state, &policy(), grace_over, utc()),
             Step::Refresh(_)
         ));
+    }
+
+    #[test]
+    fn row_9_a_mark_the_store_lost_under_a_write_back_numbered_as_it_is_written_back_again() {
+        // This host saw the mark of a request in flight at sequence 7. The store then lost it,
+        // and a host that never saw the mark wrote back its older copy, numbered 7 as well.
+        let mut marked = possibly_rotated(1);
+        marked.lineage.sequence = 7;
+        let state = State::from_document(document("rt", 3), &policy(), Duration::ZERO, utc());
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(marked)),
+            &policy(),
+            secs(1),
+            utc(),
+        );
+        let mut written_back = document("rt", 1);
+        written_back.lineage.sequence = 7;
+        written_back.lineage.restored_at = Some(utc());
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(written_back)),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        let saved = state.document_to_save().expect("the mark is written back");
+        assert!(matches!(
+            saved.state,
+            TokenState::PossiblyRotated { attempts: 1, .. }
+        ));
+        // Without the mark (a copy of what this host saw), the same document is simply read.
+        let mut same = possibly_rotated(1);
+        same.lineage.sequence = 7;
+        same.version = 1;
+        let state = State::from_document(possibly_rotated(1), &policy(), Duration::ZERO, utc());
+        let state = apply(
+            state,
+            Outcome::Loaded(Some(same)),
+            &policy(),
+            secs(2),
+            utc(),
+        );
+        assert!(state.pending.is_none());
     }
 
     #[test]

@@ -1,0 +1,626 @@
+//! The fleet protocol as a sans-IO state machine: everything a manager does between a caller's
+//! request and its answer (take the store's lock, read, decide, extend the lease, mark the
+//! attempt, check the lease again, send, save, release, wait), with no I/O, no clock and no
+//! tokio inside. The shell (`mod.rs`) and the simulation (`simulation/`) run the same driver:
+//! they start a [`Job`], then repeatedly ask [`Driver::next`] for the next [`Effect`], perform
+//! it, and hand back what came of it as an [`Event`].
+//!
+//! The state the decisions read ([`State`]) stays with the caller, which folds in every
+//! [`Effect::Apply`] itself and passes the result back on the next call: callers read it
+//! without waiting for the driver (the cached path), and an invalidation folds in at any time.
+//!
+//! The driver owns the store's lock between jobs: while news of a sent token (a rotation above
+//! all) cannot be saved, a job ends without releasing it, so that no other process reads the
+//! store (which still shows the sent token as usable) and sends it again.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::state::{decide, Outcome, Policy, State, Step};
+use super::TokenError;
+use crate::secret::RefreshToken;
+use crate::store::{StoreError, StoreLock, StoredTokens};
+
+/// A refresh is sent only while the lease has at least the request's timeout plus this left.
+pub(crate) const LEASE_SAFETY: Duration = Duration::from_secs(2);
+
+/// The monotonic clock may lag by up to a tick: a lease's time left is counted one tick short.
+const CLOCK_TICK: Duration = Duration::from_millis(10);
+
+/// A wait is slept in slices this long, with a read of the store between them (the store
+/// watch's interval).
+const WAIT_SLICE: Duration = super::STORE_WATCH_INTERVAL;
+
+/// How many read → decide → act rounds one job may take before it gives up (the stored tokens
+/// keep changing under it).
+pub(crate) const MAX_STEPS: usize = 12;
+
+/// What a job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Job {
+    /// Until a valid access token is served or an error says why not (a caller, a renewal).
+    Answer,
+    /// Until nothing is pending (a replacement, a flush, a write-back): never sends a refresh.
+    Save,
+    /// The pending-save guard's retry: extend the lease still held, then save what is pending.
+    RetryPending,
+    /// Read the store (without its lock) and fold in what it holds; nothing else.
+    Read,
+}
+
+/// What the shell performs next.
+#[derive(Debug)]
+pub(crate) enum Effect<L> {
+    /// `store.lock()`; answer [`Event::Locked`].
+    Lock,
+    /// `store.load()`; answer [`Event::Loaded`].
+    Load,
+    /// `store.save(tokens, lock)` with the lock [`Driver::lock`] holds; answer [`Event::Saved`].
+    Save(Box<StoredTokens>),
+    /// `store.extend(lock, by)` on [`Driver::lock_mut`]; answer [`Event::Extended`].
+    Extend(Duration),
+    /// `store.release(lock)`; answer [`Event::Released`].
+    Release(L),
+    /// Sleep this long on the manager's clock; answer [`Event::Woke`].
+    Sleep(Duration),
+    /// Send a refresh of this token; answer [`Event::Answered`] with the outcome to fold in.
+    Send(RefreshToken),
+    /// Fold this outcome into the state (and pass the new state to the next call); answer
+    /// [`Event::Applied`].
+    Apply(Outcome),
+    /// Log this (answer [`Event::Applied`]).
+    Note(Note),
+    /// The job is over. `guard_pending`: news of a sent token is unsaved, so the lock is kept
+    /// and the pending-save guard should retry every [`PENDING_RETRY`](super::PENDING_RETRY).
+    Done {
+        result: Result<(), TokenError>,
+        guard_pending: bool,
+    },
+}
+
+/// What the driver logs (it does no I/O; the shell does).
+#[derive(Debug)]
+pub(crate) enum Note {
+    /// A save over a stored document that cannot be read.
+    SavingOverUnreadable(String),
+    /// A save failed; the tokens are kept in memory.
+    SaveFailed(String),
+    /// Extending the lease failed while a rotation is unsaved.
+    ExtendFailed(String),
+}
+
+/// What came of the last effect.
+#[derive(Debug)]
+pub(crate) enum Event<L> {
+    /// Start a job (the first call of every job).
+    Start(Job),
+    /// An [`Effect::Apply`] or [`Effect::Note`] was done.
+    Applied,
+    Locked(Result<L, StoreError>),
+    Loaded(Result<Option<StoredTokens>, StoreError>),
+    Saved(Result<u64, StoreError>),
+    Extended(Result<(), StoreError>),
+    Released,
+    Woke,
+    /// The refresh came back (or failed) as this outcome.
+    Answered(Outcome),
+}
+
+/// The store's lock as the driver holds it, with the lease's deadline on the manager's
+/// monotonic clock, counted from before the call that took or extended it.
+#[derive(Debug)]
+struct Held<L> {
+    lock: L,
+    deadline: Option<Duration>,
+}
+
+impl<L> Held<L> {
+    /// How long the lease is still held (`None`: the lock does not run out by itself), less one
+    /// tick of the clock.
+    fn time_left(&self, now: Duration) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_sub(now).saturating_sub(CLOCK_TICK))
+    }
+}
+
+/// Where the lease is checked: before the mark, or after it (right before the send).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    BeforeMark,
+    AfterMark,
+}
+
+/// Where a job is.
+#[derive(Debug)]
+enum Phase {
+    /// At the top of the loop.
+    Top,
+    /// `lock()` asked at this time.
+    Locking { asked: Duration },
+    /// `load()` under the lock (or without it, for [`Job::Read`]).
+    Loading,
+    /// The store was read and folded in: decide.
+    Deciding,
+    /// The stored document cannot be read (at this version): a save may go over it.
+    Unreadable { version: u64, error: StoreError },
+    /// The pending document is being saved.
+    Saving,
+    /// The lease is being extended (asked at this time) for this check.
+    Extending { asked: Duration, check: Check },
+    /// [`Outcome::Sending`] was applied: save the mark.
+    Marking,
+    /// The mark is being saved.
+    SavingMark,
+    /// The request is out.
+    Sending,
+    /// The lock is being released before a wait until this point (on the manager's clock).
+    ReleasingToWait(Duration),
+    /// Waiting until this point, one [`WAIT_SLICE`] at a time.
+    Sleeping { until: Duration },
+    /// A slice of a wait is over: the store is read (without the lock) to see whether the wait
+    /// is still wanted.
+    Peeking { until: Duration },
+    /// What the peek read was folded in: go on waiting, or act on it.
+    Peeked { until: Duration },
+    /// The pending-save guard extends the lease (asked at this time).
+    GuardExtending { asked: Duration },
+    /// The job ends with this result: release the lock unless news is unsaved, then done.
+    Ending(Result<(), TokenError>),
+    /// The lock is being released at the end.
+    Releasing(Result<(), TokenError>),
+}
+
+/// One manager's protocol state machine (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Driver<L> {
+    held: Option<Held<L>>,
+    job: Job,
+    phase: Phase,
+    steps: usize,
+    /// The store holds just what this job last saved under the lock it still holds: the next
+    /// round needs no read.
+    store_known: bool,
+    sent: Option<RefreshToken>,
+    queue: VecDeque<Effect<L>>,
+    /// How much of the lease must be left to send: the request's timeout and a margin.
+    lease_needed: Duration,
+}
+
+impl<L: StoreLock> Driver<L> {
+    /// A driver for a client whose requests time out after `request_timeout`.
+    pub(crate) fn new(request_timeout: Duration) -> Self {
+        Self {
+            held: None,
+            job: Job::Answer,
+            phase: Phase::Top,
+            steps: 0,
+            store_known: false,
+            sent: None,
+            queue: VecDeque::new(),
+            lease_needed: request_timeout.saturating_add(LEASE_SAFETY),
+        }
+    }
+
+    /// The lock held, for [`Effect::Save`].
+    pub(crate) fn lock(&self) -> Option<&L> {
+        self.held.as_ref().map(|held| &held.lock)
+    }
+
+    /// The lock held, for [`Effect::Extend`].
+    pub(crate) fn lock_mut(&mut self) -> Option<&mut L> {
+        self.held.as_mut().map(|held| &mut held.lock)
+    }
+
+    /// The job was abandoned mid-way (its task cancelled, its runtime shut down): the lock is
+    /// dropped (a store releases a dropped lock, or lets it run out) unless news of a sent token
+    /// is unsaved.
+    pub(crate) fn abandon(&mut self, state: &State) {
+        self.queue.clear();
+        self.phase = Phase::Top;
+        if !state.unsaved_news_of_a_sent_token() {
+            self.held = None;
+        }
+    }
+
+    /// How far a lease is extended: one safety margin more than a send wants left, so that the
+    /// check after the mark's round trip passes without a second extension.
+    fn lease_extension(&self) -> Duration {
+        self.lease_needed.saturating_add(LEASE_SAFETY * 2)
+    }
+
+    /// The next effect, given what came of the last one and the state as it is now.
+    pub(crate) fn next(
+        &mut self,
+        event: Event<L>,
+        state: &State,
+        policy: &Policy,
+        now: Duration,
+        utc_now: DateTime<Utc>,
+    ) -> Effect<L> {
+        self.handle(event, now);
+        loop {
+            if let Some(effect) = self.queue.pop_front() {
+                return effect;
+            }
+            if let Some(effect) = self.advance(state, policy, now, utc_now) {
+                return effect;
+            }
+        }
+    }
+
+    /// Folds an event into the phase; effects it causes go into the queue.
+    fn handle(&mut self, event: Event<L>, now: Duration) {
+        match event {
+            Event::Start(job) => {
+                self.job = job;
+                self.steps = 0;
+                self.store_known = false;
+                self.sent = None;
+                self.queue.clear();
+                self.phase = match job {
+                    Job::RetryPending => match self.held.as_ref() {
+                        Some(Held {
+                            deadline: Some(_), ..
+                        }) => {
+                            self.queue.push_back(Effect::Extend(self.lease_extension()));
+                            Phase::GuardExtending { asked: now }
+                        }
+                        _ => {
+                            self.job = Job::Save;
+                            Phase::Top
+                        }
+                    },
+                    Job::Read => {
+                        self.queue.push_back(Effect::Load);
+                        Phase::Loading
+                    }
+                    Job::Answer | Job::Save => Phase::Top,
+                };
+            }
+            Event::Applied => {}
+            Event::Locked(result) => {
+                let Phase::Locking { asked } = self.phase else {
+                    return;
+                };
+                match result {
+                    Ok(lock) => {
+                        self.held = Some(Held {
+                            deadline: lock.lease().map(|lease| asked.saturating_add(lease)),
+                            lock,
+                        });
+                        self.queue.push_back(Effect::Load);
+                        self.phase = Phase::Loading;
+                    }
+                    Err(error) => self.store_failed(error),
+                }
+            }
+            Event::Loaded(result) => match (result, &self.phase) {
+                // A peek that fails changes nothing: the wait goes on.
+                (result, &Phase::Peeking { until }) => {
+                    if let Ok(stored) = result {
+                        self.queue.push_back(Effect::Apply(Outcome::Loaded(stored)));
+                    }
+                    self.phase = Phase::Peeked { until };
+                }
+                (Ok(stored), _) => {
+                    self.queue.push_back(Effect::Apply(Outcome::Loaded(stored)));
+                    self.phase = if self.job == Job::Read {
+                        Phase::Ending(Ok(()))
+                    } else {
+                        Phase::Deciding
+                    };
+                }
+                (Err(error), _) => match error.overwrite_version() {
+                    // Decided in `advance`, which knows whether this is a replacement.
+                    Some(version) if self.job == Job::Save => {
+                        self.phase = Phase::Unreadable { version, error };
+                    }
+                    _ => self.store_failed(error),
+                },
+            },
+            Event::Saved(result) => match (&self.phase, result) {
+                (Phase::Saving, Ok(version)) => {
+                    self.queue.push_back(Effect::Apply(Outcome::Saved(version)));
+                    self.store_known = true;
+                    self.next_round();
+                }
+                // Another process wrote first: read again and decide again.
+                (Phase::Saving, Err(StoreError::Conflict { .. })) => self.next_round(),
+                // The lease ran out (this process was paused): take it again, re-read, decide.
+                (Phase::Saving, Err(StoreError::LeaseLost)) => {
+                    self.held = None;
+                    self.next_round();
+                }
+                (Phase::Saving, Err(error)) => {
+                    self.queue
+                        .push_back(Effect::Note(Note::SaveFailed(error.to_string())));
+                    self.store_failed(error);
+                }
+                (Phase::SavingMark, Ok(version)) => {
+                    self.queue.push_back(Effect::Apply(Outcome::Saved(version)));
+                    // The mark took a round trip (or this process was paused): the lease must
+                    // still outlast the request.
+                    self.keep_lease(Check::AfterMark, now);
+                }
+                (Phase::SavingMark, Err(error)) => {
+                    // Not sent: take the mark back (and nothing else that changed meanwhile).
+                    // A mark that went unanswered may still have been written: the state waits
+                    // as after any outage.
+                    self.queue.push_back(Effect::Apply(Outcome::SendAborted));
+                    self.store_failed(error);
+                }
+                _ => {}
+            },
+            Event::Extended(result) => match (&self.phase, result) {
+                (&Phase::Extending { asked, check }, Ok(())) => {
+                    self.extended(asked);
+                    match self.held.as_ref().and_then(|held| held.time_left(now)) {
+                        Some(left) if left < self.lease_needed => self.fail(TokenError::Store(
+                            std::sync::Arc::new(StoreError::LeaseLost),
+                        )),
+                        _ => self.lease_kept(check),
+                    }
+                }
+                (Phase::Extending { .. }, Err(error)) => self.store_failed(error),
+                (&Phase::GuardExtending { asked }, result) => {
+                    match result {
+                        Ok(()) => self.extended(asked),
+                        Err(error) => self
+                            .queue
+                            .push_back(Effect::Note(Note::ExtendFailed(error.to_string()))),
+                    }
+                    self.job = Job::Save;
+                    self.phase = Phase::Top;
+                }
+                _ => {}
+            },
+            Event::Released => match std::mem::replace(&mut self.phase, Phase::Top) {
+                Phase::ReleasingToWait(until) => self.sleep(until, now),
+                Phase::Releasing(result) => self.phase = Phase::Ending(result),
+                other => self.phase = other,
+            },
+            Event::Woke => {
+                if let Phase::Sleeping { until } = self.phase {
+                    if now >= until {
+                        self.next_round();
+                    } else {
+                        self.queue.push_back(Effect::Load);
+                        self.phase = Phase::Peeking { until };
+                    }
+                }
+            }
+            Event::Answered(outcome) => {
+                if matches!(self.phase, Phase::Sending) {
+                    self.queue.push_back(Effect::Apply(outcome));
+                    self.store_known = true;
+                    self.sent = None;
+                    self.next_round();
+                }
+            }
+        }
+    }
+
+    /// Moves the job on from a phase that needs no event (the state may have changed since).
+    fn advance(
+        &mut self,
+        state: &State,
+        policy: &Policy,
+        now: Duration,
+        utc_now: DateTime<Utc>,
+    ) -> Option<Effect<L>> {
+        match std::mem::replace(&mut self.phase, Phase::Top) {
+            Phase::Top => {
+                if self.steps >= MAX_STEPS {
+                    self.fail(TokenError::Store(std::sync::Arc::new(StoreError::Other(
+                        "the stored tokens kept changing while the manager tried to save".into(),
+                    ))));
+                    return None;
+                }
+                if state.pending.is_none()
+                    && (self.job != Job::Answer || state.fresh(now).is_some())
+                {
+                    // Done, or another job already did it.
+                    self.phase = Phase::Ending(Ok(()));
+                    return None;
+                }
+                if self.held.is_none() {
+                    self.store_known = false;
+                    self.phase = Phase::Locking { asked: now };
+                    return Some(Effect::Lock);
+                }
+                if std::mem::take(&mut self.store_known) {
+                    self.phase = Phase::Deciding;
+                    return None;
+                }
+                self.phase = Phase::Loading;
+                Some(Effect::Load)
+            }
+            Phase::Unreadable { version, error } => {
+                // A replacement overwrites a document that cannot be read (corrupt, encrypted
+                // with another key, too widely readable): that is what replacing is for. Other
+                // news is saved over a corrupt file, never over a document that another key may
+                // have encrypted (an operator's re-seed this host cannot read).
+                if state.replacing() || !matches!(error, StoreError::Unreadable { .. }) {
+                    self.queue
+                        .push_back(Effect::Note(Note::SavingOverUnreadable(error.to_string())));
+                    self.queue
+                        .push_back(Effect::Apply(Outcome::Unreadable(version)));
+                    self.phase = Phase::Deciding;
+                } else {
+                    self.store_failed(error);
+                }
+                None
+            }
+            Phase::Deciding => match decide(state, policy, now, utc_now) {
+                Step::Serve => {
+                    self.phase = Phase::Ending(Ok(()));
+                    None
+                }
+                Step::Save(tokens) => {
+                    self.phase = Phase::Saving;
+                    Some(Effect::Save(tokens))
+                }
+                _ if self.job != Job::Answer => {
+                    self.phase = Phase::Ending(Ok(()));
+                    None
+                }
+                Step::Fail(error) => {
+                    self.fail(error);
+                    None
+                }
+                Step::Wait(until) => match self.held.take() {
+                    Some(held) => {
+                        self.phase = Phase::ReleasingToWait(until.0);
+                        Some(Effect::Release(held.lock))
+                    }
+                    None => {
+                        self.sleep(until.0, now);
+                        None
+                    }
+                },
+                Step::Refresh(sent) => {
+                    self.sent = Some(sent);
+                    self.keep_lease(Check::BeforeMark, now);
+                    None
+                }
+            },
+            Phase::Marking => match state.document_to_save() {
+                Some(tokens) => {
+                    self.phase = Phase::SavingMark;
+                    Some(Effect::Save(Box::new(tokens)))
+                }
+                None => {
+                    // (`decide` answers `Refresh` only with tokens, which `Sending` marks.)
+                    self.queue.push_back(Effect::Apply(Outcome::SendAborted));
+                    self.fail(TokenError::Store(std::sync::Arc::new(StoreError::Other(
+                        "there were no tokens to mark before the send".into(),
+                    ))));
+                    None
+                }
+            },
+            Phase::Ending(result) => {
+                // Released and waited for, not left to a drop: a process that exits right after
+                // (a command-line tool) must not leave a lease behind for others to wait out.
+                if self.job != Job::Read && !state.unsaved_news_of_a_sent_token() {
+                    if let Some(held) = self.held.take() {
+                        self.phase = Phase::Releasing(result);
+                        return Some(Effect::Release(held.lock));
+                    }
+                }
+                if result.is_err() && self.job == Job::Answer {
+                    // No background refresh for a cooldown.
+                    self.queue.push_back(Effect::Apply(Outcome::TaskFailed));
+                }
+                self.queue.push_back(Effect::Done {
+                    result,
+                    guard_pending: state.unsaved_news_of_a_sent_token(),
+                });
+                None
+            }
+            Phase::Peeked { until } => {
+                // Act at once when the wait is no longer wanted: there is news to write back
+                // (the store went back), or another process served a fresh token.
+                let news = state.pending.is_some()
+                    || (self.job == Job::Answer && state.fresh(now).is_some());
+                if news || now >= until {
+                    self.next_round();
+                } else {
+                    self.sleep(until, now);
+                }
+                None
+            }
+            waiting => {
+                // Every other phase waits for an event: the caller passed the wrong one.
+                debug_assert!(false, "the driver was moved on while waiting: {waiting:?}");
+                self.phase = waiting;
+                Some(Effect::Done {
+                    result: Err(TokenError::Interrupted),
+                    guard_pending: state.unsaved_news_of_a_sent_token(),
+                })
+            }
+        }
+    }
+
+    /// Waits until `until`, one [`WAIT_SLICE`] at a time: between slices the store is read, so
+    /// that a host waiting out a mark or a restore grace still writes back what it knows when
+    /// the store goes back meanwhile, and stops waiting once another process has finished.
+    fn sleep(&mut self, until: Duration, now: Duration) {
+        self.queue
+            .push_back(Effect::Sleep(until.saturating_sub(now).min(WAIT_SLICE)));
+        self.phase = Phase::Sleeping { until };
+    }
+
+    /// The next round of the loop: read (unless the store is known), decide, act.
+    fn next_round(&mut self) {
+        self.steps += 1;
+        self.phase = Phase::Top;
+    }
+
+    /// A refresh is sent only while the store's lease (if its locks are leases) is still this
+    /// process's and outlasts the request: otherwise another process could take the lease and
+    /// send the same token. A lease with too little time left is extended first (never
+    /// shortened); in any case the possibly-rotated mark saved right before the send checks the
+    /// lease's owner, so a lease lost early (evicted, a failover) is noticed before anything is
+    /// sent.
+    fn keep_lease(&mut self, check: Check, now: Duration) {
+        let Some(held) = self.held.as_ref() else {
+            self.fail(TokenError::Store(std::sync::Arc::new(
+                StoreError::LeaseLost,
+            )));
+            return;
+        };
+        match held.time_left(now) {
+            // Not a lease, or one with time enough: the mark's save, an owner-checked
+            // compare-and-set, is the round trip that notices a lease lost early.
+            None => self.lease_kept(check),
+            Some(left) if left >= self.lease_needed.saturating_add(LEASE_SAFETY) => {
+                self.lease_kept(check)
+            }
+            Some(_) => {
+                self.queue.push_back(Effect::Extend(self.lease_extension()));
+                self.phase = Phase::Extending { asked: now, check };
+            }
+        }
+    }
+
+    /// The lease outlasts the request: mark the attempt, or (after the mark) send.
+    fn lease_kept(&mut self, check: Check) {
+        match (check, self.sent.take()) {
+            (Check::BeforeMark, sent) => {
+                self.sent = sent;
+                self.queue.push_back(Effect::Apply(Outcome::Sending));
+                self.phase = Phase::Marking;
+            }
+            (Check::AfterMark, Some(sent)) => {
+                self.queue.push_back(Effect::Send(sent));
+                self.phase = Phase::Sending;
+            }
+            (Check::AfterMark, None) => self.fail(TokenError::Interrupted),
+        }
+    }
+
+    /// The lease was extended by a call asked at `asked`: its deadline, counted from then.
+    fn extended(&mut self, asked: Duration) {
+        if let Some(held) = self.held.as_mut() {
+            held.deadline = held.lock.lease().map(|lease| asked.saturating_add(lease));
+        }
+    }
+
+    /// Ends the job with this error.
+    fn fail(&mut self, error: TokenError) {
+        self.phase = Phase::Ending(Err(error));
+    }
+
+    /// Ends the job with a store's error, noting in the state first when the store did not
+    /// answer (row 8 of the decision table then waits for an unsaved rotation to be saved).
+    /// Every store call that fails goes through here (read, lock, mark, extension, save).
+    fn store_failed(&mut self, error: StoreError) {
+        if matches!(error, StoreError::Unreachable(_)) {
+            self.queue
+                .push_back(Effect::Apply(Outcome::StoreUnreachable));
+        }
+        self.fail(TokenError::Store(std::sync::Arc::new(error)));
+    }
+}
