@@ -1,10 +1,13 @@
 //! Hostile servers: a body that trickles one byte per second, 64 MiB bodies declared or chunked,
 //! an endless body. The error comes within the configured timeout, and memory stays bounded (the
 //! process's peak resident size is checked: it would pass 64 MiB if any body were buffered).
+//! Each body runs in a process of its own (this test binary, re-run on its ignored `child`
+//! test), so that no other test's memory counts in its peak.
 
 use std::time::{Duration, Instant};
 
 use crate::support::answering;
+use crate::support::child::spawn_child;
 use genlogs_auth::testing::Fault;
 use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
 
@@ -82,29 +85,52 @@ async fn assert_cut_at_the_cap(reply: Fault) {
     assert_memory_bounded();
 }
 
-#[tokio::test]
-async fn a_declared_64_mib_body_is_refused_without_reading_it() {
-    assert_cut_at_the_cap(Fault::Oversized {
-        bytes: SIXTY_FOUR_MIB,
-        chunked: false,
-    })
-    .await;
+/// Runs the `case` of [`child`] in a process of its own.
+fn in_its_own_process(case: &str) {
+    let mut child = spawn_child(module_path!(), case, &[] as &[(&str, &str)]);
+    assert!(
+        child.wait().unwrap().success(),
+        "the {case} body failed in its process (its panic is above)"
+    );
 }
 
-#[tokio::test]
-async fn a_chunked_64_mib_body_is_cut_at_the_cap() {
-    assert_cut_at_the_cap(Fault::Oversized {
-        bytes: SIXTY_FOUR_MIB,
-        chunked: true,
-    })
-    .await;
+#[test]
+fn a_declared_64_mib_body_is_refused_without_reading_it() {
+    in_its_own_process("declared");
 }
 
-#[tokio::test]
-async fn an_endless_body_is_cut_at_the_cap() {
-    assert_cut_at_the_cap(Fault::Oversized {
-        bytes: 1 << 30,
-        chunked: true,
-    })
-    .await;
+#[test]
+fn a_chunked_64_mib_body_is_cut_at_the_cap() {
+    in_its_own_process("chunked");
+}
+
+#[test]
+fn an_endless_body_is_cut_at_the_cap() {
+    in_its_own_process("endless");
+}
+
+/// Not a test: one of the bodies above, alone in its process, selected by `GENLOGS_TEST_CHILD`.
+#[test]
+#[ignore = "run by the hostile-body tests as a child process"]
+fn child() {
+    let reply = match std::env::var("GENLOGS_TEST_CHILD").as_deref() {
+        Ok("declared") => Fault::Oversized {
+            bytes: SIXTY_FOUR_MIB,
+            chunked: false,
+        },
+        Ok("chunked") => Fault::Oversized {
+            bytes: SIXTY_FOUR_MIB,
+            chunked: true,
+        },
+        Ok("endless") => Fault::Oversized {
+            bytes: 1 << 30,
+            chunked: true,
+        },
+        other => panic!("no such case: {other:?}"),
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(assert_cut_at_the_cap(reply));
 }
