@@ -624,3 +624,124 @@ impl<L: StoreLock> Driver<L> {
         self.fail(TokenError::Store(std::sync::Arc::new(error)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The driver's own checks, event by event (the simulation runs it through whole histories).
+
+    use super::*;
+    use crate::manager::state::apply;
+    use crate::manager::state::tests::{document, policy, utc};
+
+    /// A lease of `lease` from when it was taken or extended.
+    #[derive(Debug)]
+    struct Lease(Duration);
+
+    impl StoreLock for Lease {
+        fn lease(&self) -> Option<Duration> {
+            Some(self.0)
+        }
+    }
+
+    const LEASE: Duration = Duration::from_secs(10);
+
+    /// A driver and the state it decides on, at `now` on the manager's clock.
+    struct Run {
+        driver: Driver<Lease>,
+        state: State,
+        now: Duration,
+    }
+
+    impl Run {
+        /// A host that has read nothing yet; the store holds tokens with no access token: the
+        /// next answer refreshes.
+        fn new() -> Self {
+            Self {
+                driver: Driver::new(policy().request_timeout),
+                state: State::default(),
+                now: Duration::ZERO,
+            }
+        }
+
+        /// Hands `event` to the driver; folds in what it applies and logs; returns the first
+        /// effect that needs the outside world.
+        fn next(&mut self, event: Event<Lease>) -> Effect<Lease> {
+            let mut event = event;
+            loop {
+                let effect = self
+                    .driver
+                    .next(event, &self.state, &policy(), self.now, utc());
+                match effect {
+                    Effect::Apply(outcome) => {
+                        let state = std::mem::take(&mut self.state);
+                        self.state = apply(state, outcome, &policy(), self.now, utc());
+                    }
+                    Effect::Note(_) => {}
+                    other => return other,
+                }
+                event = Event::Applied;
+            }
+        }
+
+        /// Starts an answer, takes the lease at 0 s and reads the document: the mark is saved
+        /// next (the lease outlasts the request: no extension before it).
+        fn up_to_the_mark(&mut self) {
+            assert!(matches!(self.next(Event::Start(Job::Answer)), Effect::Lock));
+            assert!(matches!(
+                self.next(Event::Locked(Ok(Lease(LEASE)))),
+                Effect::Load
+            ));
+            match self.next(Event::Loaded(Ok(Some(document("rt", 1))))) {
+                Effect::Save(mark) => assert!(matches!(
+                    mark.state,
+                    crate::store::TokenState::PossiblyRotated { .. }
+                )),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lease_that_ran_short_while_the_mark_was_saved_is_extended_before_the_send() {
+        let mut run = Run::new();
+        run.up_to_the_mark();
+        // The mark's answer comes 9 s later (a pause): 1 s of the lease is left, less than
+        // the request's timeout and the margin.
+        run.now = Duration::from_secs(9);
+        match run.next(Event::Saved(Ok(2))) {
+            Effect::Extend(by) => assert!(by >= policy().request_timeout + LEASE_SAFETY),
+            other => panic!("sent without checking the lease: {other:?}"),
+        }
+        assert!(matches!(run.next(Event::Extended(Ok(()))), Effect::Send(_)));
+    }
+
+    #[test]
+    fn a_lease_lost_after_the_mark_sends_nothing_and_fails_the_answer() {
+        let mut run = Run::new();
+        run.up_to_the_mark();
+        run.now = Duration::from_secs(9);
+        assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Extend(_)));
+        let mut effect = run.next(Event::Extended(Err(StoreError::LeaseLost)));
+        // Whatever the driver does next (release, note), it never sends.
+        for _ in 0..8 {
+            match effect {
+                Effect::Send(_) => panic!("sent on a lost lease"),
+                Effect::Done { result, .. } => {
+                    assert!(result.is_err());
+                    return;
+                }
+                Effect::Release(_) => effect = run.next(Event::Released),
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("the job never ended");
+    }
+
+    #[test]
+    fn a_lease_that_still_outlasts_the_request_after_the_mark_sends_at_once() {
+        let mut run = Run::new();
+        run.up_to_the_mark();
+        run.now = Duration::from_millis(50);
+        assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Send(_)));
+    }
+}

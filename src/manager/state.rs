@@ -1378,7 +1378,7 @@ impl FailureKind {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! One test per row of the module doc's tables, with fixed times.
 
     use super::*;
@@ -1387,7 +1387,7 @@ mod tests {
 
     const MIN: Duration = Duration::from_secs(60);
 
-    fn policy() -> Policy {
+    pub(crate) fn policy() -> Policy {
         Policy {
             margin: MIN,
             jitter: 0.0,
@@ -1406,7 +1406,7 @@ mod tests {
         }
     }
 
-    fn utc() -> DateTime<Utc> {
+    pub(crate) fn utc() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
             .to_utc()
@@ -1416,7 +1416,7 @@ mod tests {
         Duration::from_secs(n)
     }
 
-    fn document(refresh: &str, version: u64) -> StoredTokens {
+    pub(crate) fn document(refresh: &str, version: u64) -> StoredTokens {
         StoredTokens {
             version,
             ..StoredTokens::from_refresh_token(RefreshToken::new(refresh))

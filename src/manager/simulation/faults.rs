@@ -30,6 +30,8 @@ pub(super) struct Mix {
     all_cut: u32,
     /// Per store call: the call's answer is lost after it ran.
     pub(super) store_answer_lost: u64,
+    /// Per store call: the host pauses while the answer is on its way.
+    pub(super) pause_in_call: u64,
     /// Per save: written, but too few replicas acknowledged it (`NotDurable`).
     pub(super) not_durable: u64,
     /// Per request: never processed, no answer.
@@ -58,6 +60,7 @@ impl Mix {
             host_cut: w(3),
             all_cut: w(2),
             store_answer_lost: 0,
+            pause_in_call: 0,
             not_durable: 0,
             request_lost: 0,
             unavailable: 0,
@@ -65,6 +68,7 @@ impl Mix {
         };
         Mix {
             store_answer_lost: rng.u64(0..=20),
+            pause_in_call: rng.u64(0..=10),
             not_durable: rng.u64(0..=30),
             request_lost: rng.u64(0..=40),
             unavailable: rng.u64(0..=60),

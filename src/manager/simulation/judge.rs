@@ -152,27 +152,38 @@ impl Sim {
                     reusing.sent_at as f64 / 1000.0,
                     rt(self.genlogs.current)
                 );
-                // The holder's lease ran out while it was isolated, and the reusing host took
-                // the lease before it came back: it could write nothing (the lease was not its
-                // own), and GenLogs takes no fencing token.
-                let taken_over = reusing.lease_granted_at.is_some_and(|granted| {
-                    self.isolations.iter().any(|&(from, until, loss)| match loss {
+                // The valid token's holders came back (reachable, or a caller woke an unaware
+                // one) only after the reusing host took the lease, or too shortly before its
+                // final check to have read the store: it could write nothing back in time, and
+                // GenLogs takes no fencing token.
+                let came_back_too_late = |&(from, until, loss): &(Ms, Ms, Loss)| {
+                    let granted = reusing.lease_granted_at.unwrap_or(reusing.checked_at);
+                    match loss {
+                        // Its lease ran out while it was isolated, and another host took it.
                         Loss::Isolated {
                             host,
                             lease_expires: Some(expires),
-                        } => {
+                        } if !self.lease_lost_between(from, expires) => {
                             from <= expires
                                 && expires <= granted
                                 && granted < until
                                 && self.isolated_at(host, expires)
                         }
+                        // No lease left (lost with the store): the restore grace was its
+                        // chance, and it had less than a watch's interval and a call of it.
+                        Loss::Isolated { .. } => {
+                            from <= reusing.checked_at
+                                && (granted < until || reusing.checked_at < until + WATCH_REACH)
+                        }
+                        Loss::Unaware => from <= granted && granted < until,
                         _ => false,
-                    })
-                });
-                if taken_over {
+                    }
+                };
+                if self.isolations.iter().any(came_back_too_late) {
                     return Verdict::Unavoidable(
-                        "grant lost: the holder of the valid token was cut off across its \
-                         lease's expiry, and another host took the lease before it came back",
+                        "grant lost: the holders of the valid token came back (from a pause, a \
+                         cut, or unaware) only after another host took the lease, or too late \
+                         to write it back",
                     );
                 }
                 let Some(spender) = spender else {
@@ -265,7 +276,9 @@ impl Sim {
         }
         match (reachable, self.unreachable) {
             (true, _) => {
-                if let Some((from, loss @ Loss::Isolated { .. })) = self.unreachable.take() {
+                if let Some((from, loss @ (Loss::Isolated { .. } | Loss::Unaware))) =
+                    self.unreachable.take()
+                {
                     self.isolations.push((from, now, loss));
                 }
             }
@@ -394,6 +407,10 @@ impl Sim {
         }
     }
 }
+
+/// How long a host that can hear from the store again may take to read it: a store watch's
+/// interval and a call (ms).
+const WATCH_REACH: Ms = crate::manager::STORE_WATCH_INTERVAL.as_millis() as Ms + 1_000;
 
 /// How long a converged fleet is watched for rewrites of the store (ms).
 const CONVERGED_WATCH: Ms = 60_000;

@@ -27,10 +27,12 @@
 //!   running host that watches the store held it (a host without `keep_alive()` that is doing
 //!   nothing cannot know); or every host holding it was paused or cut off from the store
 //!   *across its lease's expiry* (or, its lease gone with the store, across the fleet's last
-//!   wait for it: the reusing host's final check), or the holder's lease ran out while it was
-//!   isolated and the reusing host took the lease before it came back. A host counts as
-//!   isolated while paused, cut off, the store paused, or a store call of its hangs (or lost
-//!   its answer). A host's own decision that dropped it never counts.
+//!   wait for it: the reusing host's final check); or the holders came back only after the
+//!   reusing host took the lease (a holder's lease ran out while it was isolated; a caller woke
+//!   a holder unaware of the store going back), or, with no lease left, less than a store
+//!   watch's interval and a call before the reusing host's final check (too late to read the
+//!   store). A host counts as isolated while paused, cut off, the store paused, or a store call
+//!   of its hangs (or lost its answer). A host's own decision that dropped it never counts.
 //! - **the fencing gap**: a host was paused between its last lease check and its request
 //!   leaving, across the point where the lease no longer outlasted the request; or the host
 //!   that spent the token was paused across its lease's expiry and took GenLogs' answer only

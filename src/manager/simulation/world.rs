@@ -967,6 +967,17 @@ impl Sim {
             return (Err(unreachable()), CALL_BOUND);
         }
         let latency = self.latency();
+        if self.chance(self.mix.pause_in_call) {
+            // The host stops (a GC pause, a VM stolen) while the answer is on its way: it takes
+            // the answer only on resume, and whatever it checked before is that much older.
+            let d = self.rng.u64(5_000..60_000);
+            self.hosts[h].pauses.push((now, now + d));
+            note!(
+                self,
+                "h{h} paused for {:.1} s during its store call",
+                d as f64 / 1000.0
+            );
+        }
         let result = result.map_err(|failure| match failure {
             StoreFailure::Conflict => StoreError::Conflict {
                 expected: 0,
