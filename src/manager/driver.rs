@@ -737,6 +737,60 @@ mod tests {
         panic!("the job never ended");
     }
 
+    /// Takes the lease and reads tokens written back into a store that went back: the answer
+    /// waits the restore grace, slept in slices; returns after the first slice's wake-up.
+    fn waiting_out_a_restore_grace() -> Run {
+        let mut run = Run::new();
+        let mut written_back = document("rt-1", 3);
+        written_back.lineage.sequence = 5;
+        written_back.lineage.restored_at = Some(utc());
+        assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
+        run.next(Event::Locked(Ok(Lease(LEASE))));
+        assert!(matches!(
+            run.next(Event::Loaded(Ok(Some(written_back)))),
+            Effect::Release(_)
+        ));
+        match run.next(Event::Released) {
+            Effect::Sleep(slice) => assert_eq!(slice, WAIT_SLICE),
+            other => panic!("{other:?}"),
+        }
+        run.now = WAIT_SLICE;
+        // Between slices, the store is read without the lock.
+        assert!(matches!(run.next(Event::Woke), Effect::Load));
+        run
+    }
+
+    #[test]
+    fn a_host_waiting_out_a_grace_stops_once_another_host_has_refreshed() {
+        let mut run = waiting_out_a_restore_grace();
+        let mut refreshed = StoredTokens {
+            access_token: Some(crate::secret::AccessToken::new("at-2")),
+            access_expires: Some(utc() + chrono::Duration::hours(1)),
+            ..document("rt-2", 4)
+        };
+        refreshed.lineage.sequence = 7;
+        match run.next(Event::Loaded(Ok(Some(refreshed)))) {
+            Effect::Done { result, .. } => assert!(result.is_ok()),
+            other => panic!("went on waiting: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_host_waiting_out_a_grace_writes_back_at_once_when_the_store_goes_back_again() {
+        let mut run = waiting_out_a_restore_grace();
+        // The store went back again, to tokens older than those written back.
+        let mut older = document("rt-0", 1);
+        older.lineage.sequence = 1;
+        assert!(matches!(
+            run.next(Event::Loaded(Ok(Some(older)))),
+            Effect::Lock
+        ));
+        assert!(
+            run.state.pending.is_some(),
+            "the newer tokens are to be written back"
+        );
+    }
+
     #[test]
     fn a_lease_that_still_outlasts_the_request_after_the_mark_sends_at_once() {
         let mut run = Run::new();
