@@ -1,0 +1,1723 @@
+//! One test per row of the module doc's tables, with fixed times.
+
+use super::*;
+use crate::error::UnknownOutcome;
+use reqwest::StatusCode;
+
+const MIN: Duration = Duration::from_secs(60);
+
+pub(crate) fn policy() -> Policy {
+    Policy {
+        margin: MIN,
+        jitter: 0.0,
+        cooldown: Duration::from_secs(5),
+        min_interval: Duration::from_secs(5),
+        max_clock_skew: Duration::from_secs(3600),
+        max_lifetime: Duration::from_secs(24 * 3600),
+        min_validity: Duration::ZERO,
+        // Below the first cooldown, so the backoff rows read as before.
+        request_timeout: Duration::from_secs(1),
+        // Another host of the fleet waits up to 3 s for an answer.
+        fleet_request_timeout: Duration::from_secs(3),
+        // A store whose calls take at most 1 s: 4 s.
+        outage_settle: outage_settle(Duration::from_secs(1)),
+        fingerprints: FingerprintKey::from_api_key(&crate::secret::ApiKey::new("test-key")),
+    }
+}
+
+pub(crate) fn utc() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub(crate) fn document(refresh: &str, version: u64) -> StoredTokens {
+    StoredTokens {
+        version,
+        ..StoredTokens::from_refresh_token(RefreshToken::new(refresh))
+    }
+}
+
+fn with_access(refresh: &str, expires_in: Duration) -> State {
+    let tokens = StoredTokens {
+        access_token: Some(AccessToken::new("at")),
+        access_expires: Some(utc() + chrono::Duration::from_std(expires_in).unwrap()),
+        ..document(refresh, 1)
+    };
+    State::from_document(tokens, &policy(), Duration::ZERO, utc())
+}
+
+fn session(lifetime: chrono::Duration, server_date: Option<DateTime<Utc>>) -> Session {
+    let mut session = Session::example(
+        server_date.unwrap_or(utc()) + lifetime,
+        utc() + chrono::Duration::days(7),
+        server_date,
+    );
+    session.access_token = AccessToken::new("at-new");
+    session.refresh_token = RefreshToken::new("rt-new");
+    // `example` goes through the wire format; keep the exact instant.
+    session.access_expires = server_date.unwrap_or(utc()) + lifetime;
+    session
+}
+
+fn refreshed(state: State, session: Session, now: Duration) -> State {
+    apply(
+        state,
+        Outcome::Refreshed {
+            sent: RefreshToken::new("rt"),
+            session: Box::new(session),
+            jitter: 0.0,
+        },
+        &policy(),
+        now,
+        utc(),
+    )
+}
+
+/// An attempt as the manager makes it: marked and saved, sent, failed.
+fn failed(state: State, error: Error) -> State {
+    let marked = saved(apply(
+        state,
+        Outcome::Sending,
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    ));
+    apply(
+        marked,
+        Outcome::Failed {
+            sent: RefreshToken::new("rt"),
+            error,
+        },
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    )
+}
+
+/// Decides at `now`, with the wall clock moved on by as much.
+fn step(state: &State, now: Duration) -> Step {
+    decide(
+        state,
+        &policy(),
+        now,
+        utc() + chrono::Duration::from_std(now).unwrap(),
+    )
+}
+
+fn unknown() -> Error {
+    Error::OutcomeUnknown {
+        reason: UnknownOutcome::TimedOut,
+        recovered: None,
+        source: None,
+    }
+}
+
+fn rejected() -> Error {
+    Error::RefreshTokenRejected { message: None }
+}
+
+fn saved(state: State) -> State {
+    apply(state, Outcome::Saved(2), &policy(), Duration::ZERO, utc())
+}
+
+/// Whether a failed attempt with `status` leaves the token marked possibly rotated.
+fn keeps_the_mark(status: u16) -> bool {
+    let state = failed(
+        with_access("rt", secs(2)),
+        crate::response::error_for_status_code(status),
+    );
+    matches!(
+        state.tokens.as_ref().unwrap().state,
+        TokenState::PossiblyRotated { .. }
+    )
+}
+
+fn operator_document(refresh: &str, version: u64) -> StoredTokens {
+    let mut document = document(refresh, version);
+    document.lineage.generation = crate::store::Lineage::operator_generation(0, utc());
+    document
+}
+
+/// `rt` at version 4, marked possibly rotated by `attempts` attempts, the last now.
+fn possibly_rotated(attempts: u32) -> StoredTokens {
+    StoredTokens {
+        state: TokenState::PossiblyRotated {
+            since: utc(),
+            attempts,
+            last_attempt: utc(),
+            deadline: None,
+        },
+        ..document("rt", 4)
+    }
+}
+
+/// Two rotations (rt → rt-2 → rt-3), each saved, then the store goes back to the first.
+fn rotated_twice() -> State {
+    let mut state = with_access("rt", secs(600));
+    for (sent, new) in [("rt", "rt-2"), ("rt-2", "rt-3")] {
+        let mut session = session(chrono::Duration::minutes(30), None);
+        session.refresh_token = RefreshToken::new(new);
+        state = saved(apply(
+            state,
+            Outcome::Refreshed {
+                sent: RefreshToken::new(sent),
+                session: Box::new(session),
+                jitter: 0.0,
+            },
+            &policy(),
+            Duration::ZERO,
+            utc(),
+        ));
+    }
+    state
+}
+
+/// A document as a store reads it from another server instance than the one that saved it.
+fn from_another_instance(refresh: &str, version: u64) -> StoredTokens {
+    let mut doc = document(refresh, version);
+    doc.lineage.instance_changed = true;
+    doc
+}
+
+/// Written back at 1 s: the next refresh waits until the grace has passed (the fleet's
+/// longest request timeout + 2 s), then goes.
+fn waits_the_grace_from_1_s(state: &State) {
+    let grace_over = secs(1) + policy().fleet_request_timeout + secs(2);
+    match decide(state, &policy(), secs(2), utc()) {
+        Step::Wait(until) => assert_eq!(until, Deadline(grace_over)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        decide(
+            state,
+            &policy(),
+            grace_over - Duration::from_millis(1),
+            utc()
+        ),
+        Step::Wait(_)
+    ));
+    // Past the grace (and the minimum interval since the last refresh).
+    assert!(matches!(
+        decide(state, &policy(), grace_over, utc()),
+        Step::Refresh(_)
+    ));
+}
+
+// ----- The first table: one decision per row, in row order -----
+
+#[test]
+fn row_1_a_saved_token_before_its_refresh_point_is_served() {
+    let state = with_access("rt", secs(600));
+    assert!(matches!(step(&state, secs(539)), Step::Serve));
+    assert!(matches!(step(&state, secs(540)), Step::Refresh(_)));
+}
+
+#[test]
+fn row_2_anything_pending_is_saved_first() {
+    let state = refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        Duration::ZERO,
+    );
+    assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
+    assert_eq!(
+        state.valid(Duration::ZERO).map(|t| t.expose_secret()),
+        Some("at"),
+        "the new access token is not handed out before its refresh token is saved; the old one is"
+    );
+    let state = saved(state);
+    assert!(matches!(step(&state, Duration::ZERO), Step::Serve));
+    assert_eq!(state.tokens.unwrap().version, 2);
+}
+
+#[test]
+fn row_3_no_tokens_needs_new_ones() {
+    let step = step(&State::default(), Duration::ZERO);
+    assert!(
+        matches!(
+            step,
+            Step::Fail(TokenError::NewTokensRequired {
+                reason: NewTokensReason::NoTokens,
+                ..
+            })
+        ),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn row_4_a_dead_token_is_never_sent() {
+    let mut state = State::default();
+    let mut tokens = document("rt", 3);
+    tokens.state = TokenState::Dead {
+        reason: NewTokensReason::RefreshTokenRejected,
+        since: utc(),
+    };
+    state = apply(
+        state,
+        Outcome::Loaded(Some(tokens)),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    let step = step(&state, secs(10_000));
+    assert!(
+        matches!(
+            step,
+            Step::Fail(TokenError::NewTokensRequired {
+                reason: NewTokensReason::RefreshTokenRejected,
+                ..
+            })
+        ),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn row_5_an_expired_refresh_token_is_not_sent() {
+    let mut tokens = document("rt", 1);
+    tokens.refresh_expires = Some(utc());
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(tokens)),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    let step = step(&state, Duration::ZERO);
+    assert!(
+        matches!(
+            step,
+            Step::Fail(TokenError::NewTokensRequired {
+                reason: NewTokensReason::RefreshTokenExpired,
+                ..
+            })
+        ),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn row_6_a_store_that_went_back_two_rotations_is_recognised_by_fingerprint_and_never_sent_from() {
+    let state = rotated_twice();
+    let saved_sequence = state.tokens.as_ref().unwrap().lineage.sequence;
+    assert_eq!(saved_sequence, 2, "one write per rotation");
+    let written = state.document_to_save().unwrap();
+    assert_eq!(
+        written.lineage.rotated.len(),
+        2,
+        "the document carries both"
+    );
+    let shown = serde_json::to_string(&written.lineage).unwrap();
+    assert!(
+        !shown.contains("rt-2") && !shown.contains("\"rt\""),
+        "{shown}"
+    );
+    // Restored from a snapshot at a *higher* version (the store's counter moved on since):
+    // the version cannot tell, the fingerprint does.
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(document("rt", 40))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let tokens = state.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-3");
+    assert_eq!(tokens.version, 40, "written back over what is there");
+    assert!(tokens.lineage.restored_at.is_some());
+    let to_save = state.document_to_save().unwrap();
+    assert!(to_save.lineage.sequence > saved_sequence);
+    assert!(matches!(step(&state, secs(1)), Step::Save(_)));
+    // A fresh host reading a document whose list names rt-2 never sends rt-2.
+    let fresh = apply(
+        State::default(),
+        Outcome::Loaded(Some(StoredTokens {
+            lineage: written.lineage.clone(),
+            ..document("rt-2", 7)
+        })),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(matches!(
+        step(&fresh, secs(1)),
+        Step::Fail(TokenError::Store(_))
+    ));
+}
+
+#[test]
+fn row_7_no_refresh_during_the_cooldown() {
+    let state = failed(
+        with_access("rt", secs(2)),
+        Error::Server {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: None,
+            retry_after: None,
+        },
+    );
+    // Not processed: the mark saved before sending is taken back.
+    assert_eq!(state.tokens.as_ref().unwrap().state, TokenState::Usable);
+    assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
+    let state = saved(state);
+    assert!(matches!(
+        step(&state, secs(4)),
+        Step::Fail(TokenError::Refresh(_))
+    ));
+    assert!(matches!(step(&state, secs(5)), Step::Refresh(_)));
+}
+
+#[test]
+fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
+    let rate_limited = Error::RateLimited {
+        retry_after: Some(MAX_COOLDOWN),
+        message: None,
+    };
+    let state = saved(failed(with_access("rt", secs(2)), rate_limited));
+    assert!(matches!(
+        step(&state, secs(3)),
+        Step::Fail(TokenError::Refresh(_))
+    ));
+    // Another process saved an access token for the same refresh token (its own mark
+    // taken back, a server that did not rotate): served, and the cooldown still holds
+    // for sending.
+    let mut peer = StoredTokens {
+        access_token: Some(AccessToken::new("at-peer")),
+        access_expires: Some(utc() + chrono::Duration::minutes(10)),
+        ..document("rt", 5)
+    };
+    peer.lineage.sequence = 100;
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(peer)),
+        &policy(),
+        secs(3),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(3)), Step::Serve));
+    // Past its refresh point, still in the cooldown: not sent, and still handed out.
+    assert!(matches!(
+        step(&state, secs(3 + 541)),
+        Step::Fail(TokenError::Refresh(_))
+    ));
+    assert_eq!(
+        state.valid(secs(3 + 541)).map(|t| t.expose_secret()),
+        Some("at-peer")
+    );
+    // Another process rotated: its tokens are served at once.
+    let mut rotated = StoredTokens {
+        access_token: Some(AccessToken::new("at-rotated")),
+        access_expires: Some(utc() + chrono::Duration::minutes(10)),
+        ..document("rt-2", 6)
+    };
+    rotated.lineage.sequence = 101;
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(rotated)),
+        &policy(),
+        secs(4),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(4)), Step::Serve));
+    assert_eq!(
+        state.valid(secs(4)).map(|t| t.expose_secret()),
+        Some("at-rotated")
+    );
+}
+
+#[test]
+fn row_8_another_process_s_unknown_outcome_holds_everyone_for_the_shared_cooldown() {
+    let stored = possibly_rotated(2);
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(stored)),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    // Two attempts: 10 s after the last one, on the wall clock every process shares.
+    assert!(matches!(
+        step(&state, secs(9)),
+        Step::Fail(TokenError::OutcomeUnknown { .. })
+    ));
+    assert!(matches!(step(&state, secs(10)), Step::Refresh(_)));
+}
+
+#[test]
+fn row_8_after_a_store_outage_a_possibly_rotated_token_waits_for_the_holder_to_save() {
+    let stored = possibly_rotated(1);
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(stored.clone())),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    // Long after the attempt, with no outage: sent again.
+    assert!(matches!(step(&state, secs(60)), Step::Refresh(_)));
+    // The store stopped answering (longer than the marking host's lease, perhaps), then
+    // answered again at 60 s: its holder may have an unsaved rotation to save first.
+    let state = apply(state, Outcome::StoreUnreachable, &policy(), secs(30), utc());
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(stored)),
+        &policy(),
+        secs(60),
+        utc(),
+    );
+    assert!(matches!(
+        step(&state, secs(60)),
+        Step::Fail(TokenError::OutcomeUnknown { .. })
+    ));
+    assert!(matches!(
+        step(&state, secs(60) + policy().outage_settle),
+        Step::Refresh(_)
+    ));
+}
+
+#[test]
+fn row_8_a_mark_records_its_sender_s_deadline_and_others_wait_that_not_their_own_timeout() {
+    // A sender whose requests may take 120 s marks its attempt with that deadline.
+    let sender = Policy {
+        request_timeout: secs(120),
+        ..policy()
+    };
+    let state = apply(
+        with_access("rt", secs(600)),
+        Outcome::Sending,
+        &sender,
+        secs(5),
+        utc(),
+    );
+    let marked = state.tokens.clone().unwrap();
+    let TokenState::PossiblyRotated {
+        last_attempt,
+        deadline,
+        ..
+    } = marked.state
+    else {
+        panic!("{:?}", marked.state)
+    };
+    assert_eq!(
+        deadline,
+        Some(last_attempt + chrono::Duration::seconds(120))
+    );
+    // A host with a 1 s timeout (this table's policy) reads the mark as the sender left.
+    let reader = apply(
+        State::default(),
+        Outcome::Loaded(Some(StoredTokens {
+            access_token: None,
+            ..marked
+        })),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    // Its own timeout and the backoff are long over at 60 s; the sender's is not.
+    assert!(matches!(
+        step(&reader, secs(60)),
+        Step::Fail(TokenError::OutcomeUnknown { .. })
+    ));
+    assert!(matches!(step(&reader, secs(123)), Step::Refresh(_)));
+}
+
+#[test]
+fn row_8_a_host_that_first_sees_a_mark_long_after_it_waits_the_outage_settle() {
+    // A host that made no store call during an outage (started after it) finds a mark whose
+    // attempt is long over: its holder may only now be able to save an unsaved rotation.
+    let mut stored = possibly_rotated(1);
+    stored.state = TokenState::PossiblyRotated {
+        since: utc(),
+        attempts: 1,
+        last_attempt: utc(),
+        deadline: Some(utc() + chrono::Duration::seconds(1)),
+    };
+    let first_seen = secs(3600);
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(stored)),
+        &policy(),
+        first_seen,
+        utc() + chrono::Duration::seconds(3600),
+    );
+    assert!(matches!(
+        step(&state, first_seen + policy().outage_settle - secs(1)),
+        Step::Fail(TokenError::OutcomeUnknown { .. })
+    ));
+    assert!(matches!(
+        step(&state, first_seen + policy().outage_settle),
+        Step::Refresh(_)
+    ));
+}
+
+#[test]
+fn row_8_a_possibly_rotated_mark_waits_out_the_request_and_a_skewed_clock_at_most_max_cooldown() {
+    let policy = Policy {
+        request_timeout: secs(30),
+        ..policy()
+    };
+    let marked = |last_attempt: DateTime<Utc>| StoredTokens {
+        state: TokenState::PossiblyRotated {
+            since: last_attempt,
+            attempts: 1,
+            last_attempt,
+            deadline: None,
+        },
+        ..document("rt", 3)
+    };
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(marked(utc()))),
+        &policy,
+        secs(0),
+        utc(),
+    );
+    let at = |seconds: i64| utc() + chrono::Duration::seconds(seconds);
+    assert!(matches!(
+        decide(&state, &policy, secs(31), at(31)),
+        Step::Fail(_)
+    ));
+    assert!(matches!(
+        decide(&state, &policy, secs(32), at(32)),
+        Step::Refresh(_)
+    ));
+    // The marking host's clock ran a day ahead: this host waits MAX_COOLDOWN, no more.
+    let ahead = apply(
+        State::default(),
+        Outcome::Loaded(Some(marked(at(24 * 3600)))),
+        &policy,
+        secs(100),
+        utc(),
+    );
+    let later = |d: Duration| utc() + chrono::Duration::from_std(d).unwrap();
+    let just_before = secs(100) + MAX_COOLDOWN - secs(1);
+    assert!(matches!(
+        decide(&ahead, &policy, just_before, later(just_before)),
+        Step::Fail(_)
+    ));
+    let after = secs(100) + MAX_COOLDOWN;
+    assert!(matches!(
+        decide(&ahead, &policy, after, later(after)),
+        Step::Refresh(_)
+    ));
+}
+
+#[test]
+fn row_8_a_clock_ahead_of_the_marking_host_s_does_not_cut_the_in_flight_wait_short() {
+    // Found by the simulation (seed 64): the store lost the lease of a request in flight
+    // and a host whose wall clock ran ahead of the marker's sent the same token at once.
+    let policy = Policy {
+        request_timeout: secs(30),
+        ..policy()
+    };
+    let mut marked = document("rt", 3);
+    marked.state = TokenState::PossiblyRotated {
+        since: utc(),
+        attempts: 1,
+        last_attempt: utc(),
+        deadline: None,
+    };
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(marked)),
+        &policy,
+        secs(100),
+        utc(),
+    );
+    let hour_ahead = utc() + chrono::Duration::hours(1);
+    assert!(matches!(
+        decide(&state, &policy, secs(131), hour_ahead),
+        Step::Fail(TokenError::OutcomeUnknown { .. })
+    ));
+    assert!(matches!(
+        decide(&state, &policy, secs(132), hour_ahead),
+        Step::Refresh(_)
+    ));
+}
+
+#[test]
+fn row_9_a_newcomer_reading_a_store_that_changed_instance_writes_it_back_and_waits_the_grace() {
+    // A process started right after a failover or a restore knows nothing newer: the
+    // instance change alone holds its refresh until hosts holding newer tokens wrote them
+    // back.
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(from_another_instance("rt-5", 5))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(1)), Step::Save(_)));
+    let written = state.document_to_save().unwrap();
+    assert_eq!(written.lineage.restored_at, Some(utc()));
+    assert!(!written.lineage.instance_changed);
+    let state = apply(state, Outcome::Saved(6), &policy(), secs(1), utc());
+    waits_the_grace_from_1_s(&state);
+}
+
+#[test]
+fn row_9_a_mark_the_store_lost_under_a_write_back_numbered_as_it_is_written_back_again() {
+    // This host saw the mark of a request in flight at sequence 7. The store then lost it,
+    // and a host that never saw the mark wrote back its older copy, numbered 7 as well.
+    let mut marked = possibly_rotated(1);
+    marked.lineage.sequence = 7;
+    let state = State::from_document(document("rt", 3), &policy(), Duration::ZERO, utc());
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(marked)),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let mut written_back = document("rt", 1);
+    written_back.lineage.sequence = 7;
+    written_back.lineage.restored_at = Some(utc());
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(written_back)),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    let saved = state.document_to_save().expect("the mark is written back");
+    assert!(matches!(
+        saved.state,
+        TokenState::PossiblyRotated { attempts: 1, .. }
+    ));
+    // Without the mark (a copy of what this host saw), the same document is simply read.
+    let mut same = possibly_rotated(1);
+    same.lineage.sequence = 7;
+    same.version = 1;
+    let state = State::from_document(possibly_rotated(1), &policy(), Duration::ZERO, utc());
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(same)),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert!(state.pending.is_none());
+}
+
+#[test]
+fn row_9_written_back_tokens_are_not_refreshed_from_before_the_restore_grace() {
+    let state = apply(
+        rotated_twice(),
+        Outcome::Loaded(None),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(1)), Step::Save(_)));
+    let state = apply(state, Outcome::Saved(1), &policy(), secs(1), utc());
+    let state = apply(
+        state,
+        Outcome::RenewalRequested(RefreshToken::new("rt-3")),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    waits_the_grace_from_1_s(&state);
+}
+
+#[test]
+fn row_10_refreshes_keep_the_minimum_interval() {
+    let state = saved(refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        secs(100),
+    ));
+    let token = state.access.as_ref().unwrap().token.clone();
+    let state = apply(
+        state,
+        Outcome::AccessRejected(token),
+        &policy(),
+        secs(101),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(101)), Step::Wait(Deadline(d)) if d == secs(105)));
+    assert!(matches!(step(&state, secs(105)), Step::Refresh(_)));
+}
+
+#[test]
+fn row_11_otherwise_refresh() {
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(document("rt", 1))),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert!(matches!(step(&state, Duration::ZERO), Step::Refresh(_)));
+}
+
+// ----- The second table (outcomes) and the store's documents -----
+
+#[test]
+fn a_408_keeps_the_possibly_rotated_mark() {
+    assert!(keeps_the_mark(408));
+}
+
+#[test]
+fn a_500_502_504_and_every_5xx_but_501_and_503_keep_the_possibly_rotated_mark() {
+    for status in [500, 502, 504].into_iter().chain(505..=599) {
+        assert!(keeps_the_mark(status), "{status}");
+    }
+    // A gateway whose origin is still working, or answered late.
+    for status in 520..=524 {
+        assert!(keeps_the_mark(status), "{status}");
+    }
+}
+
+#[test]
+fn a_501_a_503_and_a_4xx_but_408_and_401_take_the_mark_back() {
+    for status in [501, 503]
+        .into_iter()
+        .chain((400..=499).filter(|s| ![401, 408].contains(s)))
+    {
+        assert!(!keeps_the_mark(status), "{status}");
+    }
+    // 401 is its own case: dead.
+    let state = failed(
+        with_access("rt", secs(2)),
+        crate::response::error_for_status_code(401),
+    );
+    assert!(matches!(
+        state.tokens.unwrap().state,
+        TokenState::Dead { .. }
+    ));
+}
+
+#[test]
+fn a_document_another_process_wrote_is_adopted() {
+    let state = with_access("rt", secs(600));
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(document("rt-sibling", 2))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let tokens = state.tokens.unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-sibling");
+    assert_eq!(tokens.version, 2);
+    assert!(state.access.is_none());
+}
+
+#[test]
+fn an_emptied_store_gets_the_known_tokens_back() {
+    let state = apply(
+        with_access("rt", secs(600)),
+        Outcome::Loaded(None),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(1)), Step::Save(_)));
+    assert_eq!(state.tokens.as_ref().unwrap().version, 0);
+    assert!(
+        state.valid(secs(1)).is_some(),
+        "the access token is still served"
+    );
+}
+
+#[test]
+fn a_pending_rotation_survives_a_state_change_of_its_predecessor() {
+    let state = refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        Duration::ZERO,
+    );
+    let mut stored = document("rt", 7);
+    stored.state = TokenState::PossiblyRotated {
+        since: utc(),
+        attempts: 1,
+        last_attempt: utc(),
+        deadline: None,
+    };
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(stored)),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    let tokens = state.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
+    assert_eq!(tokens.version, 7, "saved over the version found");
+    assert!(state.pending.is_some());
+}
+
+#[test]
+fn a_pending_rotation_is_never_dropped_for_another_document_but_an_operator_is_followed() {
+    let state = refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        Duration::ZERO,
+    );
+    // Another host wrote while this one held new tokens: they are the only valid ones if
+    // GenLogs rotated for us, so they are kept and saved over it.
+    let kept = apply(
+        state.clone(),
+        Outcome::Loaded(Some(document("rt-other", 9))),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    let tokens = kept.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
+    assert_eq!(tokens.version, 9);
+    assert!(matches!(step(&kept, Duration::ZERO), Step::Save(_)));
+    // An operator's re-seed (a newer generation) is followed.
+    let followed = apply(
+        state,
+        Outcome::Loaded(Some(operator_document("rt-operator", 9))),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert_eq!(
+        followed
+            .tokens
+            .as_ref()
+            .unwrap()
+            .refresh_token
+            .expose_secret(),
+        "rt-operator"
+    );
+    assert!(followed.pending.is_none());
+}
+
+#[test]
+fn a_replacement_overwrites_whatever_is_stored() {
+    let state = apply(
+        State::default(),
+        Outcome::Replaced(document("rt-new", 0)),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(document("rt-other", 4))),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert_eq!(
+        state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "rt-new"
+    );
+    assert_eq!(state.tokens.as_ref().unwrap().version, 4);
+    assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
+}
+
+#[test]
+fn the_lifetime_is_read_on_the_servers_clock_within_the_skew_bound() {
+    // The local clock is 30 minutes behind the server: the token lives 30 minutes from the
+    // server's Date (less the Date's one-second resolution), not 60.
+    let server = utc() + chrono::Duration::minutes(30);
+    let state = refreshed(
+        State::default(),
+        session(chrono::Duration::minutes(30), Some(server)),
+        Duration::ZERO,
+    );
+    assert_eq!(
+        state.access.as_ref().unwrap().expires,
+        Deadline(secs(30 * 60 - 1))
+    );
+    assert_eq!(
+        state.access.as_ref().unwrap().refresh_at,
+        Deadline(secs(29 * 60 - 1))
+    );
+}
+
+#[test]
+fn a_date_beyond_the_skew_bound_is_not_believed() {
+    for server in [
+        DateTime::UNIX_EPOCH,
+        utc() + chrono::Duration::days(365 * 500),
+    ] {
+        let mut session = session(chrono::Duration::zero(), Some(server));
+        session.access_expires = utc() + chrono::Duration::minutes(30);
+        let state = refreshed(State::default(), session, Duration::ZERO);
+        assert_eq!(
+            state.access.as_ref().unwrap().expires,
+            Deadline(secs(30 * 60)),
+            "{server}"
+        );
+    }
+}
+
+#[test]
+fn lifetimes_are_clamped_between_the_minimum_interval_and_a_day() {
+    let expired = refreshed(
+        State::default(),
+        session(chrono::Duration::minutes(-5), None),
+        secs(10),
+    );
+    let access = expired.access.as_ref().unwrap();
+    assert_eq!(access.expires, Deadline(secs(15)));
+    assert_eq!(access.refresh_at, Deadline(secs(15)));
+    let mut far = session(chrono::Duration::zero(), None);
+    far.access_expires = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .unwrap()
+        .to_utc();
+    let far = refreshed(State::default(), far, Duration::ZERO);
+    assert_eq!(
+        far.access.as_ref().unwrap().expires,
+        Deadline(secs(24 * 3600))
+    );
+}
+
+#[test]
+fn a_lifetime_shorter_than_the_margin_is_renewed_at_half_of_it() {
+    let state = refreshed(
+        State::default(),
+        session(chrono::Duration::seconds(30), None),
+        Duration::ZERO,
+    );
+    assert_eq!(
+        state.access.as_ref().unwrap().refresh_at,
+        Deadline(secs(15))
+    );
+    let jittered = apply(
+        State::default(),
+        Outcome::Refreshed {
+            sent: RefreshToken::new("rt"),
+            session: Box::new(session(chrono::Duration::minutes(30), None)),
+            jitter: 1.0,
+        },
+        &Policy {
+            jitter: 0.5,
+            ..policy()
+        },
+        Duration::ZERO,
+        utc(),
+    );
+    assert_eq!(
+        jittered.access.as_ref().unwrap().refresh_at,
+        Deadline(secs(30 * 60 - 90)),
+        "up to half the margin earlier"
+    );
+}
+
+#[test]
+fn a_token_is_handed_out_only_while_the_minimum_validity_is_left() {
+    let policy = Policy {
+        min_validity: secs(10),
+        ..policy()
+    };
+    let refreshed = |lifetime: i64, date: Option<DateTime<Utc>>| {
+        let mut session = session(chrono::Duration::zero(), date);
+        // Expiring `lifetime` after the true time, whatever the `Date` says.
+        session.access_expires = utc() + chrono::Duration::seconds(lifetime);
+        apply(
+            State::default(),
+            Outcome::Refreshed {
+                sent: RefreshToken::new("rt"),
+                session: Box::new(session),
+                jitter: 0.0,
+            },
+            &policy,
+            Duration::ZERO,
+            utc(),
+        )
+    };
+    // 30 minutes: served until 10 s before its expiry, renewed a margin before its expiry.
+    let state = refreshed(30 * 60, None);
+    let access = state.access.clone().unwrap();
+    assert_eq!(access.serve_until, Deadline(secs(30 * 60 - 10)));
+    assert_eq!(access.expires, Deadline(secs(30 * 60)));
+    assert_eq!(access.refresh_at, Deadline(secs(30 * 60 - 60)));
+    let saved = apply(state, Outcome::Saved(2), &policy, secs(1), utc());
+    assert!(saved.valid(secs(30 * 60 - 11)).is_some());
+    assert!(saved.valid(secs(30 * 60 - 10)).is_none());
+    // A server `Date` one second behind the true time: lifetimes are measured from a second
+    // after it, so the token is still never handed out in its last 9 s.
+    let lagging = refreshed(30 * 60, Some(utc() - chrono::Duration::seconds(1)));
+    assert_eq!(
+        lagging.access.as_ref().unwrap().serve_until,
+        Deadline(secs(30 * 60 - 10))
+    );
+    // 12 s: less than twice the minimum validity; half of it is kept instead.
+    let short = refreshed(12, None);
+    let access = short.access.as_ref().unwrap();
+    assert_eq!(access.serve_until, Deadline(secs(6)));
+    assert!(access.refresh_at <= access.serve_until);
+    // 6 s: never handed out for less than the minimum refresh interval (5 s), as no new
+    // token may be fetched sooner.
+    let shortest = refreshed(6, None);
+    assert_eq!(
+        shortest.access.as_ref().unwrap().serve_until,
+        Deadline(secs(5))
+    );
+    // Adopted from the store with 100 s left: served for 90 s.
+    let adopted = State::from_document(
+        StoredTokens {
+            access_token: Some(AccessToken::new("at")),
+            access_expires: Some(utc() + chrono::Duration::seconds(100)),
+            ..document("rt", 1)
+        },
+        &policy,
+        Duration::ZERO,
+        utc(),
+    );
+    assert_eq!(
+        adopted.access.as_ref().unwrap().serve_until,
+        Deadline(secs(90))
+    );
+    // Adopted with 8 s left: not handed out at all (a refresh may be sent at once); with
+    // 15 s left, handed out for 5 s.
+    for (left, served) in [(8, None), (15, Some(secs(5)))] {
+        let adopted = State::from_document(
+            StoredTokens {
+                access_token: Some(AccessToken::new("at")),
+                access_expires: Some(utc() + chrono::Duration::seconds(left)),
+                ..document("rt", 1)
+            },
+            &policy,
+            Duration::ZERO,
+            utc(),
+        );
+        match served {
+            None => assert!(adopted.valid(Duration::ZERO).is_none(), "{left} s left"),
+            Some(served) => {
+                assert!(adopted.valid(served - Duration::from_millis(1)).is_some());
+                assert!(adopted.valid(served).is_none(), "{left} s left");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_renewal_makes_a_refresh_due_but_keeps_serving_the_token_until_the_grant_changes() {
+    let state = with_access("rt", secs(600));
+    assert!(matches!(
+        decide(&state, &policy(), Duration::ZERO, utc()),
+        Step::Serve
+    ));
+    let asked = apply(
+        state,
+        Outcome::RenewalRequested(RefreshToken::new("rt")),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert!(asked.fresh(Duration::ZERO).is_none(), "a refresh is due");
+    assert!(
+        asked.valid(Duration::ZERO).is_some(),
+        "the token is still served"
+    );
+    assert!(matches!(
+        decide(&asked, &policy(), Duration::ZERO, utc()),
+        Step::Refresh(_)
+    ));
+    // Another process renewed meanwhile: the store's newer tokens satisfy the request.
+    let adopted = apply(
+        asked.clone(),
+        Outcome::Loaded(Some(StoredTokens {
+            access_token: Some(AccessToken::new("at-2")),
+            access_expires: Some(utc() + chrono::Duration::minutes(30)),
+            ..document("rt-2", 2)
+        })),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert!(matches!(
+        decide(&adopted, &policy(), Duration::ZERO, utc()),
+        Step::Serve
+    ));
+    // A request for an older grant than the one held asks for nothing.
+    let stale = apply(
+        with_access("rt-2", secs(600)),
+        Outcome::RenewalRequested(RefreshToken::new("rt")),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert!(stale.fresh(Duration::ZERO).is_some());
+}
+
+#[test]
+fn a_rejected_token_is_dropped_also_while_a_rotation_is_being_saved() {
+    let rotated = refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        secs(1),
+    );
+    assert_eq!(
+        rotated
+            .valid(secs(1))
+            .map(|t| t.expose_secret().to_string()),
+        Some("at".to_string()),
+        "the pre-rotation token is served until the rotation is saved"
+    );
+    let rejected = apply(
+        rotated,
+        Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(rejected.valid(secs(1)).is_none());
+}
+
+#[test]
+fn a_401_marks_the_token_dead_and_after_an_unknown_outcome_says_so() {
+    let state = failed(with_access("rt", secs(600)), rejected());
+    assert!(matches!(
+        state.tokens.as_ref().unwrap().state,
+        TokenState::Dead {
+            reason: NewTokensReason::RefreshTokenRejected,
+            ..
+        }
+    ));
+    assert!(
+        matches!(step(&state, Duration::ZERO), Step::Save(_)),
+        "the dead mark is shared through the store"
+    );
+
+    let state = saved(failed(with_access("rt", secs(600)), unknown()));
+    assert!(matches!(
+        state.tokens.as_ref().unwrap().state,
+        TokenState::PossiblyRotated { attempts: 1, .. }
+    ));
+    let state = failed(state, rejected());
+    assert!(matches!(
+        state.tokens.as_ref().unwrap().state,
+        TokenState::Dead {
+            reason: NewTokensReason::RejectedAfterUnknownOutcome,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unknown_outcomes_and_500_502_504_mark_the_token_possibly_rotated_and_cool_down() {
+    for error in [
+        unknown(),
+        Error::Server {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: None,
+            retry_after: None,
+        },
+        Error::Server {
+            status: StatusCode::BAD_GATEWAY,
+            message: None,
+            retry_after: None,
+        },
+        Error::Server {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message: None,
+            retry_after: None,
+        },
+    ] {
+        let state = failed(with_access("rt", secs(600)), error);
+        assert!(matches!(
+            state.tokens.as_ref().unwrap().state,
+            TokenState::PossiblyRotated { .. }
+        ));
+        assert!(
+            state.pending.is_none(),
+            "the mark saved before sending stays"
+        );
+        assert!(
+            state.valid(secs(4)).is_some(),
+            "the cached token is still served"
+        );
+    }
+    // Expired access token: callers learn the refresh failed until the cooldown is over.
+    let state = failed(with_access("rt", secs(2)), unknown());
+    assert!(matches!(
+        step(&state, secs(4)),
+        Step::Fail(TokenError::Refresh(_))
+    ));
+    assert!(
+        matches!(step(&state, secs(5)), Step::Refresh(_)),
+        "retried once the cooldown is over"
+    );
+}
+
+#[test]
+fn a_recovered_refresh_token_replaces_the_sent_one() {
+    let error = Error::OutcomeUnknown {
+        reason: UnknownOutcome::Undecodable {
+            status: StatusCode::OK,
+            problem: "x".into(),
+        },
+        recovered: Some(crate::error::RecoveredRefreshToken {
+            token: RefreshToken::new("rt-recovered"),
+            expires: None,
+        }),
+        source: None,
+    };
+    let state = failed(with_access("rt", secs(600)), error);
+    let tokens = state.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-recovered");
+    assert_eq!(tokens.state, TokenState::Usable);
+    assert!(state.pending.is_some() && state.failure.is_some());
+}
+
+#[test]
+fn cooldowns_back_off_and_respect_a_capped_retry_after() {
+    let mut state = with_access("rt", secs(30));
+    let connect_like = || Error::Server {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: None,
+        retry_after: None,
+    };
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        state = failed(state, connect_like());
+        waits.push(state.failure.as_ref().unwrap().retry_at.0);
+    }
+    assert_eq!(waits, [secs(5), secs(10), secs(20), secs(40)]);
+    let state = failed(
+        with_access("rt", secs(30)),
+        Error::RateLimited {
+            retry_after: Some(Duration::MAX),
+            message: None,
+        },
+    );
+    assert_eq!(state.failure.as_ref().unwrap().retry_at.0, MAX_COOLDOWN);
+    let state = failed(
+        with_access("rt", secs(30)),
+        Error::RateLimited {
+            retry_after: Some(secs(120)),
+            message: None,
+        },
+    );
+    assert_eq!(state.failure.as_ref().unwrap().retry_at.0, secs(120));
+}
+
+#[test]
+fn deadlines_saturate() {
+    assert_eq!(
+        Deadline::after(Duration::MAX, Duration::MAX),
+        Deadline(Duration::MAX)
+    );
+    assert_eq!(Deadline(secs(1)).minus(secs(5)), Deadline(Duration::ZERO));
+}
+
+#[test]
+fn only_the_current_access_token_can_be_reported_rejected() {
+    let state = with_access("rt", secs(600));
+    let state = apply(
+        state,
+        Outcome::AccessRejected(Arc::new(AccessToken::new("an-older-one"))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(state.valid(secs(1)).is_some());
+    let state = apply(
+        state,
+        Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(state.valid(secs(1)).is_none());
+}
+
+#[test]
+fn a_rejected_access_token_is_never_held_again_when_a_document_brings_it_back() {
+    let state = apply(
+        with_access("rt", secs(600)),
+        Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(state.valid(secs(1)).is_none());
+    // A peer marks the same tokens possibly rotated: the document, rejected token and all,
+    // is read again at a newer version.
+    let marked = StoredTokens {
+        access_token: Some(AccessToken::new("at")),
+        access_expires: Some(utc() + chrono::Duration::minutes(10)),
+        state: TokenState::PossiblyRotated {
+            since: utc(),
+            attempts: 1,
+            last_attempt: utc(),
+            deadline: None,
+        },
+        ..document("rt", 2)
+    };
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(marked.clone())),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert_eq!(state.tokens.as_ref().unwrap().version, 2, "adopted");
+    assert!(
+        state.valid(secs(2)).is_none(),
+        "the rejected token came back"
+    );
+    // An operator's write holding it, and another rotation's document, neither.
+    let state = apply(
+        state,
+        Outcome::Replaced(StoredTokens {
+            state: TokenState::Usable,
+            ..marked.clone()
+        }),
+        &policy(),
+        secs(3),
+        utc(),
+    );
+    assert!(state.valid(secs(3)).is_none());
+    // A new access token is handed out as usual.
+    let state = saved(refreshed(
+        state,
+        session(chrono::Duration::minutes(30), None),
+        secs(4),
+    ));
+    assert_eq!(
+        state.valid(secs(4)).map(|t| t.expose_secret()),
+        Some("at-new")
+    );
+}
+
+#[test]
+fn the_outage_settle_covers_a_hanging_call_a_retry_and_the_save() {
+    assert_eq!(outage_settle(Duration::from_secs(1)), secs(4));
+    // RedisStore's default bound (twice its 2 s timeout), with a 3 s replica wait.
+    assert_eq!(outage_settle(secs(7)), secs(16));
+}
+
+#[test]
+fn an_aborted_send_takes_back_the_mark_and_keeps_an_invalidation_made_meanwhile() {
+    let state = with_access("rt", secs(600));
+    let served = state
+        .fresh(Duration::ZERO)
+        .cloned()
+        .expect("a served token");
+    let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+    assert!(marked.pending.is_some());
+    // Another caller reports the access token rejected while the mark is being saved.
+    let invalidated = apply(
+        marked,
+        Outcome::AccessRejected(served),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let aborted = apply(invalidated, Outcome::SendAborted, &policy(), secs(1), utc());
+    let tokens = aborted.tokens.as_ref().unwrap();
+    assert_eq!(tokens.state, TokenState::Usable, "the mark is taken back");
+    assert!(aborted.pending.is_none());
+    assert!(aborted.last_refresh.is_none(), "no attempt was made");
+    assert!(
+        aborted.fresh(secs(1)).is_none(),
+        "the invalidation made meanwhile is kept"
+    );
+}
+
+#[test]
+fn a_failed_task_holds_background_refreshes_for_a_cooldown() {
+    let state = apply(
+        with_access("rt", secs(600)),
+        Outcome::TaskFailed,
+        &policy(),
+        secs(3),
+        utc(),
+    );
+    assert_eq!(
+        state.quiet_until,
+        Some(Deadline(secs(3) + policy().cooldown))
+    );
+}
+
+#[test]
+fn a_store_read_notes_what_it_did_for_the_shell_to_log() {
+    let adopted = apply(
+        with_access("rt", secs(600)),
+        Outcome::Loaded(Some(document("rt-other", 7))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert_eq!(adopted.note, Some(LoadNote::Adopted));
+    let unchanged = adopted.tokens.clone();
+    let again = apply(
+        adopted,
+        Outcome::Loaded(unchanged),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert_eq!(
+        again.note, None,
+        "nothing to say about an unchanged document"
+    );
+}
+
+#[test]
+fn only_a_pending_new_refresh_token_counts_as_unsaved() {
+    let state = with_access("rt", secs(600));
+    assert!(state.unsaved_refresh_token().is_none());
+    let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+    assert!(
+        marked.unsaved_refresh_token().is_none(),
+        "a state mark is not a token"
+    );
+    let rotated = refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        Duration::ZERO,
+    );
+    let unsaved = rotated.unsaved_refresh_token().unwrap();
+    assert_eq!(unsaved.refresh_token.expose_secret(), "rt-new");
+    assert!(saved(rotated).unsaved_refresh_token().is_none());
+    let replaced = apply(
+        State::default(),
+        Outcome::Replaced(document("rt-operator", 0)),
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    );
+    assert!(replaced.unsaved_refresh_token().is_some());
+}
+
+#[test]
+fn every_attempt_is_marked_before_it_is_sent() {
+    let state = apply(
+        with_access("rt", secs(30)),
+        Outcome::Sending,
+        &policy(),
+        secs(20),
+        utc(),
+    );
+    assert!(matches!(
+        state.tokens.as_ref().unwrap().state,
+        TokenState::PossiblyRotated { attempts: 1, .. }
+    ));
+    assert!(state.unsaved_news_of_a_sent_token());
+    assert!(matches!(step(&state, secs(20)), Step::Save(_)));
+}
+
+#[test]
+fn a_store_that_went_back_to_the_rotated_away_tokens_gets_the_newer_ones_again() {
+    let state = saved(refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        Duration::ZERO,
+    ));
+    assert_eq!(state.tokens.as_ref().unwrap().version, 2);
+    // A failover lost the save: the store holds version 1 with the token that was sent.
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(document("rt", 1))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let tokens = state.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
+    assert_eq!(tokens.version, 1);
+    assert!(matches!(step(&state, secs(1)), Step::Save(_)));
+    // A document from before what this host has seen, with a token it never saw rotated,
+    // is not adopted either: the newer tokens go back.
+    let state = apply(
+        saved(state),
+        Outcome::Loaded(Some(document("rt-older", 1))),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert_eq!(
+        state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "rt-new"
+    );
+    assert!(matches!(step(&state, secs(2)), Step::Save(_)));
+    // An operator's new document at a lower version is adopted: its generation is newer.
+    let state = apply(
+        saved(state),
+        Outcome::Loaded(Some(operator_document("rt-operator", 1))),
+        &policy(),
+        secs(3),
+        utc(),
+    );
+    assert_eq!(
+        state.tokens.unwrap().refresh_token.expose_secret(),
+        "rt-operator"
+    );
+}
+
+#[test]
+fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_it_saw() {
+    // This host saw the grant at sequence 10 (on an instance whose writes were lost) and
+    // holds rt. Another host rotated rt to rt-2 and saved it after two instance changes,
+    // at sequence 5, with rt's fingerprint among the rotated-away ones.
+    let mut state = with_access("rt", secs(600));
+    state.seen = (0, 10);
+    let mut successor = document("rt-2", 3);
+    successor.lineage.sequence = 5;
+    successor.lineage.rotated = vec![policy().fingerprints.fingerprint(&RefreshToken::new("rt"))];
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(successor.clone())),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    // Not written back over its successor: adopted, and saved again numbered past what this
+    // host has seen, with the restore grace.
+    let tokens = state.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-2");
+    assert!(tokens.lineage.restored_at.is_some());
+    let Step::Save(resaved) = step(&state, secs(1)) else {
+        panic!("{:?}", step(&state, secs(1)))
+    };
+    assert_eq!(resaved.refresh_token.expose_secret(), "rt-2");
+    assert!(resaved.lineage.sequence > 10, "{:?}", resaved.lineage);
+    let state = saved(state);
+    // Read again (the store watch): unchanged, nothing more to write: no war.
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(StoredTokens {
+            version: 4,
+            ..*resaved
+        })),
+        &policy(),
+        secs(3),
+        utc(),
+    );
+    assert!(state.pending.is_none());
+    assert!(!matches!(step(&state, secs(3)), Step::Save(_)));
+
+    // The same with a write-back of rt already pending (it read an older document first).
+    let mut state = with_access("rt", secs(600));
+    state.seen = (0, 10);
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(document("rt-0", 1))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(state.pending.is_some(), "rt-0 is older: rt goes back");
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(successor)),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert_eq!(
+        state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "rt-2"
+    );
+    assert!(matches!(
+        state.pending,
+        Some(Pending {
+            rotation: false,
+            ..
+        })
+    ));
+
+    // A rotation of this host's (rt → rt-3) that a peer already spent (rt-3 → rt-4, its
+    // fingerprint in the document): the peer's successor wins, not the unsaved rotation.
+    let mut state = with_access("rt", secs(600));
+    let mut session = session(chrono::Duration::minutes(30), None);
+    session.refresh_token = RefreshToken::new("rt-3");
+    state = apply(
+        state,
+        Outcome::Refreshed {
+            sent: RefreshToken::new("rt"),
+            session: Box::new(session),
+            jitter: 0.0,
+        },
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(matches!(
+        state.pending,
+        Some(Pending { rotation: true, .. })
+    ));
+    let mut spent = document("rt-4", 5);
+    spent.lineage.sequence = 3;
+    spent.lineage.rotated = vec![policy()
+        .fingerprints
+        .fingerprint(&RefreshToken::new("rt-3"))];
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(spent)),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert_eq!(
+        state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "rt-4"
+    );
+}
+
+#[test]
+fn a_server_that_answers_with_the_same_refresh_token_did_not_rotate_it() {
+    let mut same = session(chrono::Duration::minutes(30), None);
+    same.refresh_token = RefreshToken::new("rt");
+    let state = saved(apply(
+        with_access("rt", secs(600)),
+        Outcome::Refreshed {
+            sent: RefreshToken::new("rt"),
+            session: Box::new(same),
+            jitter: 0.0,
+        },
+        &policy(),
+        Duration::ZERO,
+        utc(),
+    ));
+    assert!(!state.knows_rotated(&policy().fingerprints, &RefreshToken::new("rt")));
+    assert!(state.tokens.as_ref().unwrap().lineage.rotated.is_empty());
+}
+
+#[test]
+fn the_same_document_read_from_another_instance_is_written_back_with_the_grace() {
+    let current = rotated_twice().tokens.unwrap();
+    let mut moved = current.clone();
+    moved.lineage.instance_changed = true;
+    let state = apply(
+        rotated_twice(),
+        Outcome::Loaded(Some(moved)),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let written = state.document_to_save().expect("written back");
+    assert_eq!(written.refresh_token.expose_secret(), "rt-3");
+    assert_eq!(written.lineage.restored_at, Some(utc()));
+    // Read from the instance that saved it, it is simply current.
+    let state = apply(
+        rotated_twice(),
+        Outcome::Loaded(Some(current)),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(state.pending.is_none());
+}
+
+#[test]
+fn an_adopted_short_lived_token_is_renewed_at_half_of_what_is_left() {
+    let state = with_access("rt", secs(30));
+    assert_eq!(
+        state.access.as_ref().unwrap().refresh_at,
+        Deadline(secs(15))
+    );
+    let state = with_access("rt", secs(4));
+    assert_eq!(
+        state.access.as_ref().unwrap().refresh_at,
+        Deadline(secs(4)),
+        "never sooner than the minimum interval while it lasts"
+    );
+}
