@@ -12,11 +12,11 @@ export SIMULATION_HISTORIES="${SIMULATION_HISTORIES:-2000}"
 # name | file | perl substitution (the whole file is one string: -0)
 checks=(
   "lease check after the mark|src/manager/driver.rs|s/self\.keep_lease\(Check::AfterMark, now\);/self.lease_kept(Check::AfterMark);/"
-  "fingerprint check|src/manager/state.rs|s/if state\.knows_rotated\(&policy\.fingerprints, &tokens\.refresh_token\) \{\n            return Step::Fail\(/if false \{\n            return Step::Fail(/"
-  "went-back check|src/manager/state.rs|s/let went_back = stored\.lineage\.mark\(\) < state\.seen \|\| lost_mark;/let went_back = false && lost_mark;/"
-  "lost-mark check|src/manager/state.rs|s/let went_back = stored\.lineage\.mark\(\) < state\.seen \|\| lost_mark;/let went_back = stored.lineage.mark() < state.seen;/"
-  "outage wait|src/manager/state.rs|s/let after_outage = state\n        \.store_back\n        \.map\(/let after_outage = None::<Duration>\n        .map(/"
-  "in-flight wait|src/manager/state.rs|s/let in_flight_until =\n        seen_at\.map\(/let in_flight_until =\n        None::<Duration>.map(/"
+  "fingerprint check|src/manager/state/decide.rs|s/if state\.knows_rotated\(&policy\.fingerprints, &tokens\.refresh_token\) \{\n            return Step::Fail\(/if false \{\n            return Step::Fail(/"
+  "went-back check|src/manager/state/reconcile.rs|s/let went_back = stored\.lineage\.mark\(\) < state\.seen \|\| lost_mark;/let went_back = false && lost_mark;/"
+  "lost-mark check|src/manager/state/reconcile.rs|s/let went_back = stored\.lineage\.mark\(\) < state\.seen \|\| lost_mark;/let went_back = stored.lineage.mark() < state.seen;/"
+  "outage wait|src/manager/state/decide.rs|s/let after_outage = state\n        \.store_back\n        \.map\(/let after_outage = None::<Duration>\n        .map(/"
+  "in-flight wait|src/manager/state/decide.rs|s/let in_flight_until =\n        seen_at\.map\(/let in_flight_until =\n        None::<Duration>.map(/"
   "read between wait slices|src/manager/driver.rs|s/if news \|\| now >= until \{/if now >= until {/"
 )
 
