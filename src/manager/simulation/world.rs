@@ -357,7 +357,7 @@ pub(super) struct Sim {
     next_random: Ms,
     /// Since when the valid refresh token has been unreachable, and why.
     pub(super) unreachable: Option<(Ms, Loss)>,
-    /// Every time it was held only by isolated hosts, `[from, until)`, and whose lease.
+    /// Every time it was held only by isolated (or unaware) hosts, `[from, until)`, and why.
     pub(super) isolations: Vec<(Ms, Ms, Loss)>,
     /// When the store went back or came back empty, and whether it lost the lease then.
     pub(super) store_faults: Vec<(Ms, bool)>,
