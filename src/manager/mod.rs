@@ -85,6 +85,7 @@ pub(crate) const PENDING_RETRY: Duration = Duration::from_secs(1);
 /// | [`with_max_clock_skew`](Self::with_max_clock_skew) | 1 h ([`DEFAULT_MAX_CLOCK_SKEW`]) |
 /// | [`with_min_validity`](Self::with_min_validity) | 10 s, or half the lifetime if shorter ([`DEFAULT_MIN_VALIDITY`]) |
 /// | [`with_keep_alive_margin`](Self::with_keep_alive_margin) | renew the grant when a quarter of the refresh token's lifetime is left ([`DEFAULT_KEEP_ALIVE_MARGIN`]; used by [`keep_alive`](TokenManager::keep_alive)) |
+/// | [`with_fleet_request_timeout`](Self::with_fleet_request_timeout) | this client's request timeout (set the longest of the fleet when hosts differ) |
 /// | [`with_clock`](Self::with_clock) | [`SystemClock`] |
 /// | the client's timeouts | connect 5 s, total 30 s (set on the [`AuthClient`]) |
 #[derive(Debug)]
