@@ -15,6 +15,7 @@ use crate::store::{NewTokensReason, StoreError};
 /// | [`Refresh`](Self::Refresh) | GenLogs or the network failed and no valid cached token is left; it retries by itself after the cooldown |
 /// | [`OutcomeUnknown`](Self::OutcomeUnknown) | a refresh's answer was lost (here or in another process); the same token is retried at `retry_at` |
 /// | [`Store`](Self::Store) | the store could not be locked (another process holds it past the wait), read or written; rotated tokens are safe in memory until it can |
+/// | [`AccessRejected`](Self::AccessRejected) | other endpoints keep answering 401 to fresh access tokens (a permission or api-key problem): refreshes back off until `retry_at` |
 /// | [`InvalidAccessToken`](Self::InvalidAccessToken) | GenLogs issued a token that is not a header value |
 /// | [`Interrupted`](Self::Interrupted) | the refresh task died (panic, runtime shutdown); the next call starts a new one |
 #[derive(Debug, Clone, thiserror::Error)]
@@ -59,6 +60,25 @@ pub enum TokenError {
     /// returns them, for a process that exits before a save succeeds.
     #[error("the GenLogs token store failed")]
     Store(#[source] Arc<StoreError>),
+    /// Other GenLogs endpoints answered 401 to `consecutive` fresh access tokens in a row
+    /// (reported with [`TokenManager::invalidate`](crate::TokenManager::invalidate); none of
+    /// them had expired): new tokens do not fix that, so refreshes back off, the minimum
+    /// refresh interval doubling with each rejection from the second, at most
+    /// [`MAX_COOLDOWN`](crate::manager::MAX_COOLDOWN). Check the api key and the account's
+    /// permissions. The first access token another endpoint accepts
+    /// ([`TokenManager::confirm`](crate::TokenManager::confirm); the middleware reports every
+    /// success) ends the backoff.
+    #[error(
+        "GenLogs endpoints rejected {consecutive} fresh access tokens in a row (401: a permission \
+         or api-key problem, which new tokens do not fix?); the next refresh waits until \
+         {retry_at}"
+    )]
+    AccessRejected {
+        /// Fresh access tokens rejected in a row.
+        consecutive: u32,
+        /// When the next refresh may be sent.
+        retry_at: DateTime<Utc>,
+    },
     /// GenLogs issued an access token that is not a valid HTTP header value.
     #[error("the access token GenLogs issued is not a valid header value")]
     InvalidAccessToken,

@@ -3,9 +3,9 @@
 //! anyone sees the new access token, and sharing through the store everything another process
 //! must know (a dead token, a possibly rotated one).
 //!
-//! The decisions are pure functions in `state.rs`; this module is the I/O around them: a refresh
-//! task takes the store's lock, reads the store, then repeats decide → act (send, save, wait) →
-//! apply until it can answer.
+//! The decisions are pure functions in `state/`, and the protocol around them (lock, read,
+//! decide, mark, send, save, release, wait) is a sans-IO state machine in `driver.rs`; this
+//! module only performs the effects the driver asks for.
 
 mod driver;
 mod error;
@@ -332,6 +332,14 @@ impl TokenManagerBuilder {
 ///   never handed out again, also when a document holding it is read again (a peer's mark, an
 ///   operator's rewrite): the manager remembers the last 8 rejected (their fingerprints, in
 ///   memory). The middleware does this for you.
+/// - **An endpoint that rejects every token.** A 401 to a fresh access token that a new one
+///   does not fix (the api key lacks a permission) would otherwise rotate the grant once per
+///   minimum interval, forever, on every host. From the second fresh token rejected in a row,
+///   refreshes back off: 10 s, 20 s, 40 s, … at most 15 min ([`MAX_COOLDOWN`]), and callers
+///   without a valid token get [`TokenError::AccessRejected`] (how many in a row, and when the
+///   next refresh may go). The first success reported ([`confirm`](Self::confirm); the
+///   middleware reports them) or a token kept until its refresh point ends it. The metric
+///   `genlogs_auth_access_rejections_in_a_row` shows the run.
 /// - **A process about to exit.** [`manager.refresh_now()`](Self::refresh_now) rotates on demand
 ///   and saves under the store's lock. After a save that failed ([`TokenError::Store`]),
 ///   [`manager.unsaved_tokens()`](Self::unsaved_tokens) holds the only copy of the new refresh
@@ -342,9 +350,10 @@ impl TokenManagerBuilder {
 /// - **Tracing.** A `genlogs_token_refresh` span with start and outcome events (status,
 ///   duration); never a token, a key or a URL.
 ///
-/// The decisions are a pure function of the manager's state (`src/manager/state.rs`, its decision
-/// table in that module's documentation, each row a unit test with fixed times); the I/O around
-/// them takes the store's lock, reads the store, then repeats decide → act → apply.
+/// The decisions are a pure function of the manager's state (`src/manager/state/`, its decision
+/// table in that module's documentation, each row a unit test with fixed times); the protocol
+/// around them is a sans-IO state machine (`src/manager/driver.rs`) whose effects (store calls,
+/// the refresh, waits) this type performs.
 ///
 /// # Keeping a grant alive
 ///
@@ -542,10 +551,34 @@ impl TokenManager {
     /// current access token, it is dropped and the next call refreshes (once, however many
     /// callers report it, and never sooner than the minimum refresh interval after the last
     /// refresh). Whichever it is, it is never handed out again, whatever document brings it back.
+    ///
+    /// An endpoint that keeps answering 401 to fresh tokens (a permission or api-key problem,
+    /// which new tokens do not fix) is not answered with a refresh per minimum interval: from
+    /// the second fresh token rejected in a row, refreshes back off (the minimum interval
+    /// doubling per rejection, at most [`MAX_COOLDOWN`]) and callers without a valid token get
+    /// [`TokenError::AccessRejected`] meanwhile. [`confirm`](Self::confirm) ends the backoff.
     pub fn invalidate(&self, rejected: &AccessToken) {
         crate::metrics::invalidated();
         self.shared
             .apply(Outcome::AccessRejected(Arc::new(rejected.clone())));
+    }
+
+    /// Reports that another GenLogs endpoint accepted `accepted` (it answered with a success):
+    /// a backoff after access tokens rejected in a row ([`TokenError::AccessRejected`]) ends.
+    /// Cheap when there is none (a read of the cached state); the middleware calls it after
+    /// every success. A token reported rejected before changes nothing.
+    pub fn confirm(&self, accepted: &AccessToken) {
+        let backing_off = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .rejections
+            .is_some();
+        if backing_off {
+            self.shared
+                .apply(Outcome::AccessAccepted(Arc::new(accepted.clone())));
+        }
     }
 
     async fn refreshed_access_token(&self) -> Result<Arc<AccessToken>, TokenError> {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use super::labels;
 use super::{
-    ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL, REFRESHES_TOTAL,
-    REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, TOKEN_STATE,
+    ACCESS_REJECTIONS_IN_A_ROW, ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL,
+    REFRESHES_TOTAL, REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, TOKEN_STATE,
 };
 use crate::error::Error;
 use crate::manager::state::State;
@@ -40,6 +40,8 @@ pub(crate) fn observe(state: &State, now: Duration, utc_now: DateTime<Utc>) {
     gauge!(ACCESS_TOKEN_EXPIRES_IN_SECONDS).set(access_expires_in(state, now));
     gauge!(REFRESH_TOKEN_EXPIRES_IN_SECONDS)
         .set(refresh_expires_in(state.tokens.as_ref(), utc_now));
+    gauge!(ACCESS_REJECTIONS_IN_A_ROW)
+        .set(state.rejections.map_or(0.0, |r| f64::from(r.consecutive)));
     let current = labels::token_state(state.tokens.as_ref().map(|tokens| &tokens.state));
     for label in labels::TOKEN_STATES {
         gauge!(TOKEN_STATE, "state" => label).set(if label == current { 1.0 } else { 0.0 });

@@ -16,6 +16,7 @@
 //! | `genlogs_auth_store_duration_seconds` | histogram | `op` | each store call by the manager: `lock` (waiting included), `load`, `save`, `release`, `extend` |
 //! | `genlogs_auth_access_token_expires_in_seconds` | gauge | | until the access token handed out expires; 0 when there is none |
 //! | `genlogs_auth_refresh_token_expires_in_seconds` | gauge | | until the refresh token expires; 0 when there is none or it is dead, NaN while its expiry is unknown |
+//! | `genlogs_auth_access_rejections_in_a_row` | gauge | | fresh access tokens other endpoints rejected in a row (`TokenManager::invalidate`); from 2, refreshes back off; 0 after a success |
 //! | `genlogs_auth_token_state` | gauge | `state` | 1 for the refresh token's state, 0 for the others: `usable`, `possibly_rotated`, `dead`, `none` |
 //!
 //! Every label value comes from a small fixed set, derived by asking an error or a state what it
@@ -120,6 +121,14 @@ pub const ACCESS_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_access_token_exp
 #[cfg(feature = "metrics")]
 pub const REFRESH_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_refresh_token_expires_in_seconds";
 
+/// Gauge: fresh access tokens (not expired) that other endpoints rejected in a row, reported
+/// with [`TokenManager::invalidate`](crate::TokenManager::invalidate). From 2, refreshes back off
+/// ([`TokenError::AccessRejected`](crate::TokenError::AccessRejected)); 0 again after a success
+/// ([`TokenManager::confirm`](crate::TokenManager::confirm)) or a token kept until its refresh
+/// point. A value that keeps climbing is a permission or api-key problem, not an expiry.
+#[cfg(feature = "metrics")]
+pub const ACCESS_REJECTIONS_IN_A_ROW: &str = "genlogs_auth_access_rejections_in_a_row";
+
 /// Gauge, label `state`: 1 for the state of the refresh token the manager holds, 0 for the
 /// others. `usable`; `possibly_rotated` (a refresh's outcome is unknown, see
 /// [`TokenState::PossiblyRotated`](crate::store::TokenState::PossiblyRotated)); `dead` (new tokens are
@@ -179,6 +188,11 @@ pub fn describe() {
     describe_gauge!(
         STORE_ROLLBACK_DETECTION,
         "1 while the Redis store can detect a rolled-back Redis (INFO allowed), 0 while it cannot"
+    );
+    describe_gauge!(
+        ACCESS_REJECTIONS_IN_A_ROW,
+        Unit::Count,
+        "Fresh access tokens other endpoints rejected in a row (from 2, refreshes back off)"
     );
     describe_gauge!(
         TOKEN_STATE,

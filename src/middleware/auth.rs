@@ -30,6 +30,8 @@ use crate::secret::AccessToken;
 ///   401 is returned as is). A second 401 is returned as is (and invalidates that token too); no
 ///   other status is ever retried. Each 401 is a `tracing` event (method and whether it is
 ///   retried; never a URL or a credential).
+/// - **Successes.** A 2xx answer is reported to [`TokenManager::confirm`]: it ends the backoff
+///   that fresh tokens rejected in a row start ([`TokenError::AccessRejected`]).
 /// - **Errors.** When the manager has no token to give ([`TokenError`], e.g. new tokens are
 ///   required), the request is not sent and the error is
 ///   `reqwest_middleware::Error::Middleware`, from which [`token_error`](super::token_error)
@@ -110,6 +112,9 @@ impl Middleware for GenLogsAuth {
         let replay = request.try_clone();
         let response = next.clone().run(request, extensions).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
+            if response.status().is_success() {
+                self.manager.confirm(&sent);
+            }
             return Ok(response);
         }
         // Whether or not there is a retry, the next request must not send this token again.
@@ -133,7 +138,9 @@ impl Middleware for GenLogsAuth {
         drop(response);
         let resent = self.authorize(&mut replay).await?;
         let response = next.run(replay, extensions).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
+        if response.status().is_success() {
+            self.manager.confirm(&resent);
+        } else if response.status() == StatusCode::UNAUTHORIZED {
             self.manager.invalidate(&resent);
             tracing::warn!(
                 %method,

@@ -16,9 +16,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use genlogs_auth::metrics::{
-    describe, ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL, REFRESHES_TOTAL,
-    REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS, STORE_DURATION_SECONDS,
-    STORE_ERRORS_TOTAL, TOKEN_STATE,
+    describe, ACCESS_REJECTIONS_IN_A_ROW, ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL,
+    REFRESHES_TOTAL, REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS,
+    STORE_DURATION_SECONDS, STORE_ERRORS_TOTAL, TOKEN_STATE,
 };
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{AuthClient, FileStore, MemoryStore, StoredTokens, TokenManager, TokenStore};
@@ -61,6 +61,7 @@ const NAMES: &[&str] = &[
     STORE_DURATION_SECONDS,
     ACCESS_TOKEN_EXPIRES_IN_SECONDS,
     REFRESH_TOKEN_EXPIRES_IN_SECONDS,
+    ACCESS_REJECTIONS_IN_A_ROW,
     TOKEN_STATE,
 ];
 
@@ -382,6 +383,48 @@ fn every_invalidate_call_is_counted() {
     assert_eq!(metrics.counter(INVALIDATIONS_TOTAL, &[]), 2);
     // The rejected token is no longer handed out.
     assert_eq!(metrics.gauge(ACCESS_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
+    metrics.assert_clean(&genlogs);
+}
+
+/// Two fresh access tokens rejected in a row (the seeded one and its successor), then, when
+/// `succeed`, the next one is fetched after the backoff and reported accepted.
+async fn rejected_twice(succeed: bool) -> MockGenLogs {
+    let genlogs = stand_in().await;
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .build()
+        .unwrap();
+    let manager = TokenManager::builder(client, MemoryStore::new(genlogs.issue_tokens()))
+        .with_min_refresh_interval(Duration::from_millis(100))
+        .build();
+    for _ in 0..2 {
+        let token = manager.access_token().await.unwrap();
+        manager.invalidate(&token);
+    }
+    assert!(matches!(
+        manager.access_token().await,
+        Err(genlogs_auth::TokenError::AccessRejected { consecutive: 2, .. })
+    ));
+    if succeed {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let token = manager.access_token().await.unwrap();
+        manager.confirm(&token);
+    }
+    genlogs
+}
+
+#[test]
+fn the_rejections_gauge_counts_fresh_access_tokens_rejected_in_a_row() {
+    let (metrics, genlogs) = recorded(rejected_twice(false));
+    assert_eq!(metrics.gauge(ACCESS_REJECTIONS_IN_A_ROW, &[]), 2.0);
+    metrics.assert_clean(&genlogs);
+}
+
+#[test]
+fn the_rejections_gauge_is_zero_again_after_a_success() {
+    let (metrics, genlogs) = recorded(rejected_twice(true));
+    assert_eq!(metrics.gauge(ACCESS_REJECTIONS_IN_A_ROW, &[]), 0.0);
+    assert_eq!(metrics.counter(INVALIDATIONS_TOTAL, &[]), 2);
     metrics.assert_clean(&genlogs);
 }
 

@@ -544,3 +544,50 @@ fn plain_http_to_a_host_that_is_not_loopback_is_refused_as_the_api_origin() {
     ));
     assert!(auth.with_api_origin("https://api.genlogs.io:8443/").is_ok());
 }
+
+#[tokio::test]
+async fn an_endpoint_rejecting_every_token_backs_off_and_a_success_ends_it() {
+    let genlogs = MockGenLogs::start().await;
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
+        .build()
+        .unwrap();
+    let manager = TokenManager::builder(client, MemoryStore::new(genlogs.issue_tokens()))
+        .with_min_refresh_interval(Duration::from_millis(200))
+        .build();
+    let auth = GenLogsAuth::new(manager)
+        .with_api_origin(&genlogs.url(""))
+        .unwrap();
+    let client = middleware::client(auth);
+    let reject_all = |genlogs: &MockGenLogs| {
+        genlogs.fail_with(|r| (r.path() == PROTECTED_PATH).then(Fault::unauthorized))
+    };
+    reject_all(&genlogs);
+    // The seeded token and the one fetched for the retry: two fresh tokens rejected in a row.
+    let response = client.get(genlogs.protected_url()).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(genlogs.refreshes(), 1);
+    // The next request fails with the backoff instead of rotating the grant again.
+    let error = client
+        .get(genlogs.protected_url())
+        .send()
+        .await
+        .unwrap_err();
+    match token_error(&error) {
+        Some(genlogs_auth::TokenError::AccessRejected { consecutive: 2, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(genlogs.refreshes(), 1, "no refresh during the backoff");
+    // The endpoint works again: once the backoff (400 ms) is over, a success is reported.
+    genlogs.clear_faults();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let response = client.get(genlogs.protected_url()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(genlogs.refreshes(), 2);
+    // It breaks again: a new run starts at one, so the 401 gets its retry with a new token
+    // (the third in a row would have failed with the backoff).
+    reject_all(&genlogs);
+    let response = client.get(genlogs.protected_url()).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(genlogs.refreshes(), 3, "retried with a new token");
+}

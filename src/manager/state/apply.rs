@@ -89,6 +89,7 @@ pub(super) fn fold(
                 }),
                 rotated: state.rotated,
                 rejected_access: state.rejected_access,
+                rejections: state.rejections,
                 seen: state.seen,
                 ..State::from_document(tokens, policy, now, utc_now)
             }
@@ -98,7 +99,36 @@ pub(super) fn fold(
             // out is the one from before it), now and whenever a document brings it back.
             let mut state = state;
             let fingerprint = policy.fingerprints.access(&rejected);
+            // Fresh: one this host hands out, not expired (an expiry explains a 401), and not
+            // reported before (many callers report the same token once each).
+            let fresh = !state.rejected_access.contains(&fingerprint)
+                && [&state.access, &state.previous_access]
+                    .into_iter()
+                    .flatten()
+                    .any(|access| {
+                        !access.expires.passed(now)
+                            && policy.fingerprints.access(&access.token) == fingerprint
+                    });
+            if fresh {
+                state.rejections = Some(Rejections {
+                    consecutive: state
+                        .rejections
+                        .map_or(1, |r| r.consecutive.saturating_add(1)),
+                    last: now,
+                });
+            }
             remember(&mut state.rejected_access, fingerprint, REJECTED_ACCESS);
+            state
+        }
+        Outcome::AccessAccepted(accepted) => {
+            let mut state = state;
+            if state.rejections.is_some()
+                && !state
+                    .rejected_access
+                    .contains(&policy.fingerprints.access(&accepted))
+            {
+                state.rejections = None;
+            }
             state
         }
         Outcome::StoreUnreachable => State {
@@ -148,6 +178,9 @@ pub(super) fn refreshed(
         remember(&mut rotated, fingerprint, HOST_FINGERPRINTS);
         tokens.lineage.rotated.push(fingerprint);
     }
+    // An access token still held when the refresh came was not rejected (its refresh point
+    // came, or a renewal was asked for): the run of rejections is over.
+    let rejections = state.rejections.filter(|_| state.access.is_none());
     State {
         access: Some(session_access(session, policy, now, utc_now, jitter)),
         tokens: Some(tokens),
@@ -170,6 +203,7 @@ pub(super) fn refreshed(
         note: None,
         store_out: state.store_out,
         store_back: state.store_back,
+        rejections,
     }
 }
 

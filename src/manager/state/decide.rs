@@ -98,6 +98,16 @@ pub(crate) fn decide(
             return Step::Wait(until);
         }
     }
+    if let Some(rejections) = &state.rejections {
+        if let Some(until) = rejections.backoff_until(policy) {
+            if !until.passed(now) {
+                return Step::Fail(TokenError::AccessRejected {
+                    consecutive: rejections.consecutive,
+                    retry_at: utc_after(utc_now, until.0.saturating_sub(now)),
+                });
+            }
+        }
+    }
     if let Some(last) = state.last_refresh {
         let allowed = Deadline::after(last, policy.min_interval);
         if !allowed.passed(now) {
@@ -169,13 +179,7 @@ pub(super) fn still_in_doubt(
     let in_flight = in_flight_until.is_some_and(|until| !until.passed(now));
     let backing_off = utc_now < retry_at && !waited_enough;
     if backing_off || in_flight {
-        let after = |left: Duration| {
-            utc_now
-                .checked_add_signed(
-                    chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
-                )
-                .unwrap_or(DateTime::<Utc>::MAX_UTC)
-        };
+        let after = |left: Duration| utc_after(utc_now, left);
         // When the next attempt may go, by whichever wait is longer.
         let mut at = if backing_off {
             retry_at.min(after(MAX_COOLDOWN))
@@ -188,6 +192,13 @@ pub(super) fn still_in_doubt(
         return Some(TokenError::OutcomeUnknown { retry_at: at });
     }
     None
+}
+
+/// `utc_now + left`, saturating at the latest representable time.
+fn utc_after(utc_now: DateTime<Utc>, left: Duration) -> DateTime<Utc> {
+    utc_now
+        .checked_add_signed(chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 pub(super) fn new_tokens(reason: NewTokensReason, cause: Option<Arc<Error>>) -> TokenError {

@@ -20,8 +20,9 @@
 //! | 7 | this process's last refresh failed and its cooldown has not passed      | `Fail` (the refresh error) |
 //! | 8 | the token is possibly rotated (by any process) and the wait since the last attempt has not passed: the backoff, at least the marking attempt's request timeout (the sender's own, recorded in the mark as its deadline, or this host's if longer; the attempt may still be in flight; also on this host's monotonic clock since it first saw the mark, so a wall clock ahead of the marker's cannot cut it short), at most `MAX_COOLDOWN` from when this host first saw the mark; and not before the outage settle (`outage_settle`: twice the store's call bound, the pending-save retry and 1 s) after this host first saw the mark, nor after the store answered again when this host found it unreachable on any call (the outage may have outlived the marking host's lease while it held an unsaved rotation) | `Fail` (outcome unknown) |
 //! | 9 | the tokens were written back into a store that went back or came back empty, less than `RESTORE_GRACE` (at least the fleet's longest request timeout, this host's unless configured longer, + 2 s: a request in flight, of any host, may still rotate) ago, on this host's clock | `Wait` until then |
-//! | 10 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
-//! | 11 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
+//! | 10 | access tokens were reported rejected while fresh `n` ≥ 2 times in a row (another endpoint's 401s that no expiry explains: a permission or api-key problem that new tokens do not fix), and the invalidation backoff since the last report has not passed: the minimum interval × 2^(n − 1), at most [`MAX_COOLDOWN`] | `Fail` (access rejected: how many, and when the next refresh may go) |
+//! | 11 | the last refresh is more recent than the minimum interval              | `Wait` until it is |
+//! | 12 | otherwise                                                               | `Refresh`: mark the attempt in the store, then send |
 //!
 //! The cooldowns (rows 7 and 8) only hold back sending: the store is read before `decide`, and
 //! row 1 serves a valid token another process saved meanwhile, whatever the cooldown (a token
@@ -49,6 +50,9 @@
 //! | any other failure (connect, 429, 501, 503, 403, another 4xx): not processed | the mark is taken back (pending save); cooldown: `max(cooldown × 2^(failures − 1), Retry-After)`, at most [`MAX_COOLDOWN`] |
 //! | replaced by the caller | the new tokens at a new operator generation, pending save that overrides whatever is stored |
 //! | access token reported rejected | that access token is dropped, and its fingerprint remembered (the last 8, in memory): it is never held again, whatever document brings it back (a peer's mark re-read, an operator's write, a store gone back) |
+//! | access token reported rejected while fresh (the one handed out, not expired, not reported before) | one more rejection in a row, timed now (row 10's backoff) |
+//! | access token reported accepted (not one reported rejected) | no rejections in a row |
+//! | refreshed while the access token held was not rejected (its refresh point came) | no rejections in a row |
 //! | the store did not answer | remembered: the next read starts the outage settle of row 8 |
 //! | renewal of the grant asked for | no token is fresh until the refresh token differs from the one named (here or by another process); the current access token is still handed out |
 
@@ -254,6 +258,34 @@ pub(crate) struct State {
     pub(crate) store_out: bool,
     /// When this host read the store again after finding it unreachable (monotonic).
     pub(crate) store_back: Option<Duration>,
+    /// Access tokens reported rejected in a row while they were fresh (row 10). In memory only,
+    /// like the rejections themselves.
+    pub(crate) rejections: Option<Rejections>,
+}
+
+/// Fresh access tokens reported rejected in a row: another endpoint keeps answering 401 to
+/// tokens that no expiry explains, which new tokens do not fix (row 10 backs off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rejections {
+    /// How many in a row (at least 1).
+    pub(crate) consecutive: u32,
+    /// When the last was reported (monotonic).
+    pub(crate) last: Duration,
+}
+
+impl Rejections {
+    /// No refresh before this: after two or more in a row, the minimum refresh interval doubling
+    /// with each from the second, at most [`MAX_COOLDOWN`]; `None` after one (the minimum
+    /// interval alone holds then, row 11).
+    pub(crate) fn backoff_until(&self, policy: &Policy) -> Option<Deadline> {
+        (self.consecutive >= 2).then(|| {
+            let wait = policy
+                .min_interval
+                .saturating_mul(1 << (self.consecutive - 1).min(16))
+                .min(MAX_COOLDOWN);
+            Deadline::after(self.last, wait)
+        })
+    }
 }
 
 /// The fields [`Outcome::Sending`] changes, as they were before it.
@@ -266,7 +298,7 @@ pub(crate) struct UndoSend {
     pending: Option<Pending>,
 }
 
-/// What a store read did, for the shell to log (`state.rs` does no I/O, logging included).
+/// What a store read did, for the shell to log (this module does no I/O, logging included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LoadNote {
     /// An operator's newer generation is followed, whatever this host held.
@@ -323,6 +355,8 @@ pub(crate) enum Outcome {
     Replaced(StoredTokens),
     /// Another endpoint rejected this access token.
     AccessRejected(Arc<AccessToken>),
+    /// Another endpoint accepted this access token.
+    AccessAccepted(Arc<AccessToken>),
     /// The grant whose refresh token is this one should be renewed (keep-alive, `refresh_now`).
     RenewalRequested(RefreshToken),
     /// The store did not answer.

@@ -342,6 +342,7 @@ pub(super) fn adopt(
     let mut adopted = State::from_document(stored, policy, now, utc_now);
     adopted.rotated = state.rotated;
     adopted.rejected_access = state.rejected_access;
+    adopted.rejections = state.rejections;
     adopted.seen = seen;
     adopted
 }

@@ -725,8 +725,161 @@ fn row_9_written_back_tokens_are_not_refreshed_from_before_the_restore_grace() {
     waits_the_grace_from_1_s(&state);
 }
 
+/// A refresh at `now` that brings the access token `access` (30 min), saved.
+fn refreshed_to(state: State, access: &str, now: Duration) -> State {
+    let mut new = session(chrono::Duration::minutes(30), None);
+    new.access_token = AccessToken::new(access);
+    saved(refreshed(state, new, now))
+}
+
+/// `state` after another endpoint rejected its access token at `now`.
+fn rejected_at(state: State, now: Duration) -> State {
+    let token = state.access.as_ref().unwrap().token.clone();
+    apply(state, Outcome::AccessRejected(token), &policy(), now, utc())
+}
+
+/// The rejections in a row, and when the next refresh may go, if `state` fails with
+/// `AccessRejected` at `now`.
+fn access_rejected(state: &State, now: Duration) -> Option<(u32, DateTime<Utc>)> {
+    match step(state, now) {
+        Step::Fail(TokenError::AccessRejected {
+            consecutive,
+            retry_at,
+        }) => Some((consecutive, retry_at)),
+        _ => None,
+    }
+}
+
+fn at(now: Duration) -> DateTime<Utc> {
+    utc() + chrono::Duration::from_std(now).unwrap()
+}
+
 #[test]
-fn row_10_refreshes_keep_the_minimum_interval() {
+fn row_10_fresh_access_tokens_rejected_in_a_row_back_off_the_refreshes() {
+    // The first rejection: the minimum interval alone (row 11), as for any invalidation.
+    let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
+    assert_eq!(state.rejections.unwrap().consecutive, 1);
+    assert!(matches!(step(&state, secs(101)), Step::Wait(Deadline(d)) if d == secs(105)));
+    // From the second in a row: the minimum interval × 2^(n − 1) after the last rejection.
+    let state = rejected_at(refreshed_to(state, "at-2", secs(105)), secs(106));
+    assert_eq!(access_rejected(&state, secs(106)), Some((2, at(secs(116)))));
+    assert_eq!(access_rejected(&state, secs(115)), Some((2, at(secs(116)))));
+    assert!(matches!(step(&state, secs(116)), Step::Refresh(_)));
+    let state = rejected_at(refreshed_to(state, "at-3", secs(116)), secs(117));
+    assert_eq!(access_rejected(&state, secs(117)), Some((3, at(secs(137)))));
+    assert!(matches!(step(&state, secs(137)), Step::Refresh(_)));
+    // Capped: however many in a row, at most MAX_COOLDOWN.
+    let mut state = state;
+    let mut now = secs(137);
+    for n in 4..=20 {
+        state = rejected_at(refreshed_to(state, &format!("at-{n}"), now), now);
+        assert_eq!(state.rejections.unwrap().consecutive, n);
+        let wait = policy().min_interval * 2u32.pow(n - 1).min(1 << 16);
+        let wait = wait.min(MAX_COOLDOWN);
+        assert_eq!(
+            access_rejected(&state, now),
+            Some((n, at(now + wait))),
+            "{n}"
+        );
+        now += wait;
+    }
+    assert_eq!(access_rejected(&state, now - secs(1)).unwrap().1, at(now));
+}
+
+#[test]
+fn row_10_a_token_reported_again_an_older_one_or_an_expired_one_does_not_count() {
+    let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
+    let first = Arc::new(AccessToken::new("at-1"));
+    // Every caller holding the token reports it: one rejection.
+    let again = apply(
+        state,
+        Outcome::AccessRejected(first.clone()),
+        &policy(),
+        secs(102),
+        utc(),
+    );
+    assert_eq!(again.rejections.unwrap().consecutive, 1);
+    // A late report of the previous token, once a new one is held: not a rejection of it.
+    let state = refreshed_to(again, "at-2", secs(105));
+    let late = apply(
+        state.clone(),
+        Outcome::AccessRejected(first),
+        &policy(),
+        secs(106),
+        utc(),
+    );
+    assert_eq!(late.rejections.unwrap().consecutive, 1);
+    assert!(late.valid(secs(106)).is_some(), "the current token is kept");
+    // The current token reported after its expiry: the expiry explains the 401.
+    let expired = rejected_at(state, secs(105) + secs(30 * 60));
+    assert_eq!(expired.rejections.unwrap().consecutive, 1);
+}
+
+#[test]
+fn row_10_the_first_token_accepted_ends_the_backoff() {
+    let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
+    let state = rejected_at(refreshed_to(state, "at-2", secs(105)), secs(106));
+    assert!(access_rejected(&state, secs(106)).is_some());
+    // A success reported for a token rejected before is not one.
+    let state = apply(
+        state,
+        Outcome::AccessAccepted(Arc::new(AccessToken::new("at-2"))),
+        &policy(),
+        secs(107),
+        utc(),
+    );
+    assert!(access_rejected(&state, secs(107)).is_some());
+    // Meanwhile another host's tokens are adopted, and served (the backoff holds back only this
+    // host's refreshes); they are accepted.
+    let mut peer = StoredTokens {
+        access_token: Some(AccessToken::new("at-peer")),
+        access_expires: Some(utc() + chrono::Duration::minutes(30)),
+        ..document("rt-peer", 9)
+    };
+    peer.lineage.sequence = 100;
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(peer)),
+        &policy(),
+        secs(107),
+        utc(),
+    );
+    assert!(matches!(step(&state, secs(107)), Step::Serve));
+    assert_eq!(
+        state.rejections.unwrap().consecutive,
+        2,
+        "adopting is no success"
+    );
+    let state = apply(
+        state,
+        Outcome::AccessAccepted(Arc::new(AccessToken::new("at-peer"))),
+        &policy(),
+        secs(108),
+        utc(),
+    );
+    assert_eq!(state.rejections, None);
+    // The next rejection is the first of a new run.
+    let state = rejected_at(state, secs(109));
+    assert_eq!(state.rejections.unwrap().consecutive, 1);
+    assert!(access_rejected(&state, secs(109)).is_none());
+}
+
+#[test]
+fn row_10_a_token_kept_until_its_refresh_point_ends_the_run() {
+    let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
+    let state = refreshed_to(state, "at-2", secs(105));
+    assert_eq!(
+        state.rejections.unwrap().consecutive,
+        1,
+        "refreshed after a rejection"
+    );
+    // at-2 is never reported: its refresh point comes and it is renewed.
+    let state = refreshed_to(state, "at-3", secs(105) + secs(29 * 60));
+    assert_eq!(state.rejections, None);
+}
+
+#[test]
+fn row_11_refreshes_keep_the_minimum_interval() {
     let state = saved(refreshed(
         with_access("rt", secs(600)),
         session(chrono::Duration::minutes(30), None),
@@ -745,7 +898,7 @@ fn row_10_refreshes_keep_the_minimum_interval() {
 }
 
 #[test]
-fn row_11_otherwise_refresh() {
+fn row_12_otherwise_refresh() {
     let state = apply(
         State::default(),
         Outcome::Loaded(Some(document("rt", 1))),
