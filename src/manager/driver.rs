@@ -1,7 +1,7 @@
 //! The fleet protocol as a sans-IO state machine: everything a manager does between a caller's
 //! request and its answer (take the store's lock, read, decide, extend the lease, mark the
 //! attempt, check the lease again, send, save, release, wait), with no I/O, no clock and no
-//! tokio inside. The shell (`mod.rs`) and the simulation (`simulation/`) run the same driver:
+//! tokio inside. The manager's actor (`actor.rs`) and the simulation (`simulation/`) run the same driver:
 //! they start a [`Job`], then repeatedly ask [`Driver::next`] for the next [`Effect`], perform
 //! it, and hand back what came of it as an [`Event`].
 //!
@@ -50,7 +50,7 @@ pub(crate) enum Job {
     Read,
 }
 
-/// What the shell performs next.
+/// What the actor performs next.
 #[derive(Debug)]
 pub(crate) enum Effect<L> {
     /// `store.lock()`; answer [`Event::Locked`].
@@ -80,7 +80,7 @@ pub(crate) enum Effect<L> {
     },
 }
 
-/// What the driver logs (it does no I/O; the shell does).
+/// What the driver logs (it does no I/O; the actor does).
 #[derive(Debug)]
 pub(crate) enum Note {
     /// A save over a stored document that cannot be read.

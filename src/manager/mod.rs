@@ -7,9 +7,9 @@
 //! decide, mark, send, save, release, wait) is a sans-IO state machine in `driver.rs`; this
 //! module only performs the effects the driver asks for.
 
+mod actor;
 mod driver;
 mod error;
-mod flight;
 mod keep_alive;
 #[cfg(test)]
 mod simulation;
@@ -23,7 +23,7 @@ use futures_util::future::FutureExt;
 use reqwest::header::HeaderMap;
 
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::{BoxedLock, BoxedStore, StoreError, StoredTokens, TokenStore};
+use crate::store::{BoxedStore, StoredTokens, TokenStore};
 use crate::AuthClient;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -31,8 +31,7 @@ pub use error::TokenError;
 pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
 pub use state::MAX_COOLDOWN;
 
-use driver::{Driver, Effect, Event, Job, Note};
-use flight::Flights;
+use driver::{Driver, Job};
 use state::{apply, LoadNote, Outcome, Policy, State};
 
 /// Renew the access token when less than this is left (or half its lifetime, when that is
@@ -222,8 +221,10 @@ impl TokenManagerBuilder {
                 policy: self.policy,
                 keep_alive_margin: self.keep_alive_margin,
                 current: RwLock::new(Arc::new(State::default())),
-                flights: Flights::default(),
-                serial: tokio::sync::Mutex::new(Driver::new(self.policy.request_timeout)),
+                mailbox: std::sync::Mutex::new(actor::Mailbox::new(Driver::new(
+                    self.policy.request_timeout,
+                ))),
+                background: std::sync::atomic::AtomicBool::new(false),
                 keeping_pending: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -232,8 +233,10 @@ impl TokenManagerBuilder {
 
 /// Hands out valid access tokens for a long-running process; cheap to clone.
 ///
-/// Needs a tokio runtime: refreshes run in spawned tasks, so a caller that is cancelled never
-/// aborts a refresh halfway (which would lose the rotated token).
+/// Needs a tokio runtime: one task per manager, its actor, performs every store call and refresh
+/// in order, so a caller that is cancelled never aborts a refresh halfway (which would lose the
+/// rotated token). Callers send it requests only when they hold no valid token; the cached path
+/// reads the published state and never waits for it.
 ///
 /// A process that runs for weeks does not want one refresh call; it wants a valid `Access-Token`
 /// for every other GenLogs request. The manager hands one out, refreshing when it is about to
@@ -406,12 +409,13 @@ struct Shared {
     keep_alive_margin: f64,
     /// What callers read; replaced whole (lock-free reads on the hot path).
     current: RwLock<Arc<State>>,
-    /// The refresh task in progress, which every caller that needs one joins.
-    flights: Flights,
-    /// The protocol's state machine: one job (a refresh task, a replacement, a read) at a time.
-    /// It holds the store's lock between jobs while rotated tokens could not be saved, so no
-    /// other process reads the rotated-away token.
-    serial: tokio::sync::Mutex<Driver<BoxedLock>>,
+    /// The actor's requests, and the protocol's state machine while no actor runs: one job (a
+    /// refresh, a replacement, a read) at a time. The driver holds the store's lock between
+    /// jobs while rotated tokens could not be saved, so no other process reads the
+    /// rotated-away token.
+    mailbox: std::sync::Mutex<actor::Mailbox>,
+    /// A background refresh of a due token is queued (one request, however many callers).
+    background: std::sync::atomic::AtomicBool,
     /// Whether `keep_pending_safe` runs.
     keeping_pending: std::sync::atomic::AtomicBool,
 }
@@ -458,7 +462,7 @@ impl Shared {
     }
 }
 
-/// Logs what a store read did (the pure core returns it; the shell does the I/O).
+/// Logs what a store read did (the pure core returns it; the actor does the I/O).
 fn log_note(note: Option<LoadNote>) {
     match note {
         None => {}
@@ -586,7 +590,7 @@ impl TokenManager {
         // A task that died under this caller (its runtime shut down) is finished by the time its
         // result says so: the second join starts a new task.
         for _ in 0..2 {
-            result = self.shared.flights.join(|| run(self.shared.clone())).await;
+            result = self.shared.job(Job::Answer, None).await;
             if !matches!(result, Err(TokenError::Interrupted)) {
                 break;
             }
@@ -601,8 +605,15 @@ impl TokenManager {
     }
 
     fn refresh_in_background(&self) {
-        // The `Arc` is cloned only when a new task starts, not for every caller in the window.
-        drop(self.shared.flights.join(|| run(self.shared.clone())));
+        // One request however many callers find the token due; the next after the actor took it.
+        if !self
+            .shared
+            .background
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.shared
+                .request(actor::Request::new(Job::Answer, None, None));
+        }
     }
 
     /// The client the manager refreshes with: it also builds the headers for a given token
@@ -643,11 +654,8 @@ impl TokenManager {
     /// Reads the store (without its lock: nothing is decided here) and folds in what it holds,
     /// without refreshing anything; returns the refresh token now held.
     async fn sync(&self) -> Result<RefreshToken, TokenError> {
-        {
-            // No refresh task runs meanwhile: its own read and decisions stay in order.
-            let mut driver = self.shared.serial.lock().await;
-            act(&self.shared, &mut driver, Job::Read).await?;
-        }
+        // A job of the actor: no refresh runs meanwhile, so its reads and decisions stay in order.
+        self.shared.job(Job::Read, None).await?;
         self.shared
             .current()
             .tokens
@@ -679,7 +687,7 @@ impl TokenManager {
         self.shared.apply(Outcome::RenewalRequested(known));
         // A task already under way may have started before the request: then one more.
         for _ in 0..2 {
-            let result = self.shared.flights.join(|| run(self.shared.clone())).await;
+            let result = self.shared.job(Job::Answer, None).await;
             let state = self.shared.current();
             if !state.renewal_pending() {
                 if state.unsaved_refresh_token().is_some() {
@@ -732,197 +740,18 @@ impl TokenManager {
     /// someone else wrote meanwhile, those are adopted and the unsaved ones dropped, as on any
     /// refresh.
     pub async fn flush(&self) -> Result<(), TokenError> {
-        let mut driver = self.shared.serial.lock().await;
-        act(&self.shared, &mut driver, Job::Save).await
+        self.shared.job(Job::Save, None).await
     }
 
     /// Replaces the tokens, e.g. with new ones from `POST /auth/token` after
     /// [`TokenError::NewTokensRequired`], saves them over whatever the store holds, and carries
     /// on with them. If the save fails they are kept in memory and saved by the next refresh task.
     pub async fn replace_tokens(&self, tokens: StoredTokens) -> Result<(), TokenError> {
-        let mut driver = self.shared.serial.lock().await;
-        self.shared.apply(Outcome::Replaced(tokens));
-        let result = act(&self.shared, &mut driver, Job::Save).await;
+        let result = self
+            .shared
+            .job(Job::Save, Some(Outcome::Replaced(tokens)))
+            .await;
         tracing::info!(persisted = result.is_ok(), "genlogs tokens replaced");
         result
-    }
-}
-
-/// One refresh task, run in its own tokio task by `Flights`.
-async fn run(shared: Arc<Shared>) -> Result<(), TokenError> {
-    let mut driver = shared.serial.lock().await;
-    let result = act(&shared, &mut driver, Job::Answer).await;
-    drop(driver);
-    guard_pending(&shared);
-    crate::metrics::observe(
-        &shared.current(),
-        shared.clock.monotonic(),
-        shared.clock.utc_now(),
-    );
-    result
-}
-
-/// Runs one job of the driver: performs each effect it asks for and hands back what came of it.
-/// If the job is abandoned mid-way (its task cancelled, its runtime shut down), the driver
-/// drops the store's lock unless news of a sent token is unsaved.
-async fn act(shared: &Shared, driver: &mut Driver<BoxedLock>, job: Job) -> Result<(), TokenError> {
-    let mut run = Abandon {
-        shared,
-        driver,
-        done: false,
-    };
-    let mut event = Event::Start(job);
-    loop {
-        let state = shared.current();
-        let (now, utc_now) = (shared.clock.monotonic(), shared.clock.utc_now());
-        let effect = run.driver.next(event, &state, &shared.policy, now, utc_now);
-        drop(state);
-        event = match effect {
-            Effect::Lock => Event::Locked(shared.store.lock().await),
-            Effect::Load => Event::Loaded(shared.store.load().await),
-            Effect::Save(tokens) => Event::Saved(match run.driver.lock() {
-                Some(lock) => shared.store.save(&tokens, lock).await,
-                None => Err(StoreError::LeaseLost),
-            }),
-            Effect::Extend(by) => Event::Extended(match run.driver.lock_mut() {
-                Some(lock) => shared.store.extend(lock, by).await,
-                None => Err(StoreError::LeaseLost),
-            }),
-            Effect::Release(lock) => {
-                shared.store.release(lock).await;
-                Event::Released
-            }
-            Effect::Sleep(wait) => {
-                shared.clock.sleep(wait).await;
-                Event::Woke
-            }
-            Effect::Send(sent) => Event::Answered(send(shared, sent).await),
-            Effect::Apply(outcome) => {
-                shared.apply(outcome);
-                Event::Applied
-            }
-            Effect::Note(note) => {
-                log_driver_note(note);
-                Event::Applied
-            }
-            Effect::Done {
-                result,
-                guard_pending,
-            } => {
-                run.done = true;
-                if guard_pending {
-                    tracing::debug!("news of a sent token is unsaved; the store's lock is kept");
-                }
-                return result;
-            }
-        };
-    }
-}
-
-/// Tells the driver its job was abandoned when [`act`]'s future is dropped before it is done.
-struct Abandon<'a> {
-    shared: &'a Shared,
-    driver: &'a mut Driver<BoxedLock>,
-    done: bool,
-}
-
-impl Drop for Abandon<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.driver.abandon(&self.shared.current());
-        }
-    }
-}
-
-/// Logs what the driver noted.
-fn log_driver_note(note: Note) {
-    match note {
-        Note::SavingOverUnreadable(error) => {
-            tracing::warn!(error = %error, "saving over a stored document that cannot be read");
-        }
-        Note::SaveFailed(error) => {
-            tracing::error!(error = %error, "saving the genlogs tokens failed; they are kept in memory");
-        }
-        Note::ExtendFailed(error) => {
-            tracing::warn!(error = %error, "extending the genlogs token store's lease failed while a rotation is unsaved");
-        }
-    }
-}
-
-/// Sends the stored refresh token; returns what came back, to fold in.
-async fn send(shared: &Shared, sent: RefreshToken) -> Outcome {
-    tracing::info!("genlogs token refresh started");
-    let started = shared.clock.monotonic();
-    let result = crate::metrics::refresh(shared.client.refresh(&sent)).await;
-    let elapsed_ms = shared.clock.monotonic().saturating_sub(started).as_millis() as u64;
-    match result {
-        Ok(session) => {
-            tracing::info!(
-                elapsed_ms,
-                outcome = "refreshed",
-                "genlogs token refresh finished"
-            );
-            Outcome::Refreshed {
-                sent,
-                session: Box::new(session),
-                jitter: fastrand::f64(),
-            }
-        }
-        Err(error) => {
-            let status = error.status().map(|s| s.as_u16());
-            tracing::warn!(elapsed_ms, status, outcome = "failed", error = %error, "genlogs token refresh finished");
-            Outcome::Failed { sent, error }
-        }
-    }
-}
-
-/// While news of a sent token (a rotation above all) is not saved, this process holds the
-/// store's lock, so that no other process reads the store (which still shows the sent token as
-/// usable) and sends it again. A lease would run out meanwhile: this task extends it and tries
-/// the save again every [`PENDING_RETRY`], until it succeeds. One per manager at a time.
-async fn keep_pending_safe(weak: std::sync::Weak<Shared>) {
-    loop {
-        let sleep = match weak.upgrade() {
-            Some(shared) => shared.clock.sleep(PENDING_RETRY),
-            None => return, // the manager is gone
-        };
-        sleep.await;
-        let Some(shared) = weak.upgrade() else {
-            return;
-        };
-        let mut driver = shared.serial.lock().await;
-        if !shared.current().unsaved_news_of_a_sent_token() {
-            break;
-        }
-        if act(&shared, &mut driver, Job::RetryPending).await.is_ok()
-            && !shared.current().unsaved_news_of_a_sent_token()
-        {
-            tracing::info!("unsaved genlogs tokens saved on a retry");
-            break;
-        }
-    }
-    if let Some(shared) = weak.upgrade() {
-        shared
-            .keeping_pending
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        // News that became unsaved after the last look gets a task of its own.
-        guard_pending(&shared);
-    }
-}
-
-/// Starts [`keep_pending_safe`] if news of a sent token is unsaved and it is not running.
-fn guard_pending(shared: &Arc<Shared>) {
-    use std::sync::atomic::Ordering;
-    if shared.current().unsaved_news_of_a_sent_token()
-        && shared
-            .keeping_pending
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(keep_pending_safe(Arc::downgrade(shared)));
-        } else {
-            shared.keeping_pending.store(false, Ordering::SeqCst);
-        }
     }
 }

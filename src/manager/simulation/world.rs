@@ -3,9 +3,9 @@
 //!
 //! Each host owns a [`Driver`] and its [`State`], as a manager does; the world performs every
 //! [`Effect`] the driver asks for (a store call, a request, a sleep) and hands the result back
-//! as an [`Event`] when it arrives. What the shell adds around the driver (a caller starting a
-//! job, the pending-save guard retrying every second, the keep-alive's store watch) is modelled
-//! here as the shell does it.
+//! as an [`Event`] when it arrives. What the manager's actor adds around the driver (a caller's
+//! request starting a job, the pending-save guard retrying every second, the keep-alive's store
+//! watch) is modelled here as the actor does it.
 
 use std::time::Duration;
 
@@ -127,7 +127,7 @@ pub(super) struct Host {
     pub(super) hangs: Vec<(Ms, Ms)>,
     restart_at: Ms,
     pub(super) task: Option<Task>,
-    /// A job waiting for the running one (the shell's jobs run one at a time).
+    /// A job waiting for the running one (the actor runs jobs one at a time).
     queued: Option<Job>,
     next_step: Ms,
     next_watch: Ms,
@@ -637,7 +637,7 @@ impl Sim {
         host.restart_at = now + restart;
     }
 
-    // ----- one host: what the shell does around the driver -----
+    // ----- one host: what the actor does around the driver -----
 
     /// Folds an outcome into a host's state, checking that a pending rotation is never dropped.
     fn apply(&mut self, h: usize, outcome: Outcome) {

@@ -26,7 +26,7 @@
 //!
 //! The cooldowns (rows 7 and 8) only hold back sending: the store is read before `decide`, and
 //! row 1 serves a valid token another process saved meanwhile, whatever the cooldown (a token
-//! past its refresh point but still valid is handed out by the shell while `Fail` stands).
+//! past its refresh point but still valid is handed out by the manager while `Fail` stands).
 //!
 //! `apply` folds in what happened:
 //!
@@ -252,7 +252,7 @@ pub(crate) struct State {
     /// What [`Outcome::Sending`] changed, until the request goes: taken back by
     /// [`Outcome::SendAborted`] when the mark could not be saved (nothing else is undone).
     pub(crate) undo_send: Option<Box<UndoSend>>,
-    /// What the last store read did that an operator should hear about (the shell logs it).
+    /// What the last store read did that an operator should hear about (the actor logs it).
     pub(crate) note: Option<LoadNote>,
     /// This host's last store call found the store unreachable.
     pub(crate) store_out: bool,
@@ -298,7 +298,7 @@ pub(crate) struct UndoSend {
     pending: Option<Pending>,
 }
 
-/// What a store read did, for the shell to log (this module does no I/O, logging included).
+/// What a store read did, for the actor to log (this module does no I/O, logging included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LoadNote {
     /// An operator's newer generation is followed, whatever this host held.

@@ -1590,7 +1590,7 @@ fn a_failed_task_holds_background_refreshes_for_a_cooldown() {
 }
 
 #[test]
-fn a_store_read_notes_what_it_did_for_the_shell_to_log() {
+fn a_store_read_notes_what_it_did_for_the_actor_to_log() {
     let adopted = apply(
         with_access("rt", secs(600)),
         Outcome::Loaded(Some(document("rt-other", 7))),
