@@ -20,4 +20,4 @@ files=(--file src/manager/driver.rs --file 'src/manager/state/*.rs'
   --exclude src/manager/state/tests.rs)
 if [[ " $* " == *" --file "* ]]; then files=(); fi
 exec cargo mutants "${files[@]}" --test-tool cargo --cargo-test-arg=--lib \
-  --cargo-test-arg=-- --cargo-test-arg=manager:: --timeout 300 "$@"
+  --cargo-test-arg=-- --cargo-test-arg=manager:: --timeout 40 "$@"

@@ -798,4 +798,186 @@ mod tests {
         run.now = Duration::from_millis(50);
         assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Send(_)));
     }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// Performs an extension as a store does: afterwards the lease lasts `by` from when it was
+    /// asked.
+    fn extended_by(run: &mut Run, by: Duration) -> Effect<Lease> {
+        run.driver.lock_mut().unwrap().0 = by;
+        run.next(Event::Extended(Ok(())))
+    }
+
+    /// Drives a job on to its end, performing every effect but a send as a store that answers
+    /// at once; returns whether it sent or saved anything, and how it ended.
+    fn to_the_end(run: &mut Run, first: Effect<Lease>) -> (bool, bool, Result<(), TokenError>) {
+        let (mut sent, mut saved) = (false, false);
+        let mut effect = first;
+        for _ in 0..32 {
+            effect = match effect {
+                Effect::Done { result, .. } => return (sent, saved, result),
+                Effect::Send(_) => {
+                    sent = true;
+                    return (sent, saved, Ok(()));
+                }
+                Effect::Save(_) => {
+                    saved = true;
+                    run.next(Event::Saved(Ok(9)))
+                }
+                Effect::Release(_) => run.next(Event::Released),
+                Effect::Lock => run.next(Event::Locked(Ok(Lease(LEASE)))),
+                Effect::Load => run.next(Event::Loaded(Ok(None))),
+                Effect::Extend(by) => extended_by(run, by),
+                Effect::Sleep(_) => run.next(Event::Woke),
+                other => panic!("{other:?}"),
+            };
+        }
+        panic!("the job never ended");
+    }
+
+    /// Takes the mark's answer at 9 s (1 s of the 10 s lease left): the lease is extended,
+    /// asked at 9 s; its answer comes at `answered`.
+    fn extension_answered_at(answered: Duration) -> Effect<Lease> {
+        let mut run = Run::new();
+        run.up_to_the_mark();
+        run.now = secs(9);
+        let Effect::Extend(by) = run.next(Event::Saved(Ok(2))) else {
+            panic!("not extended");
+        };
+        run.now = answered;
+        extended_by(&mut run, by)
+    }
+
+    #[test]
+    fn an_extension_answered_too_late_to_outlast_the_request_sends_nothing() {
+        // Extended by the request's timeout (1 s) and three margins (2 s each): 7 s from 9 s.
+        // At 14 s, 2 s are left, less than the request and one margin (3 s): no send.
+        match extension_answered_at(secs(14)) {
+            Effect::Send(_) => panic!("sent on a lease that cannot outlast the request"),
+            Effect::Release(_) | Effect::Done { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        // Exactly the request and one margin left (one clock tick counted short): sent.
+        let just_enough = secs(16) - LEASE_SAFETY - policy().request_timeout - CLOCK_TICK;
+        assert!(matches!(
+            extension_answered_at(just_enough),
+            Effect::Send(_)
+        ));
+    }
+
+    #[test]
+    fn an_extension_before_the_mark_lasts_through_the_mark_without_a_second_one() {
+        let mut run = Run::new();
+        assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
+        // A short lease: 2 s, less than the request and two margins.
+        run.next(Event::Locked(Ok(Lease(secs(2)))));
+        let Effect::Extend(by) = run.next(Event::Loaded(Ok(Some(document("rt", 1))))) else {
+            panic!("not extended before the mark");
+        };
+        assert!(matches!(extended_by(&mut run, by), Effect::Save(_)));
+        // The mark's round trip takes a margin less a moment: no second extension.
+        run.now = LEASE_SAFETY - Duration::from_millis(100);
+        assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Send(_)));
+    }
+
+    #[test]
+    fn an_abandoned_job_drops_its_lock_and_the_next_job_takes_it_again() {
+        let mut run = Run::new();
+        assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
+        assert!(matches!(
+            run.next(Event::Locked(Ok(Lease(LEASE)))),
+            Effect::Load
+        ));
+        // Nothing unsaved: the lock goes with the job.
+        run.driver.abandon(&run.state);
+        assert!(run.driver.lock().is_none());
+        assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
+    }
+
+    #[test]
+    fn an_abandoned_job_with_an_unsaved_mark_keeps_the_lock_for_the_guard_to_extend() {
+        let mut run = Run::new();
+        run.up_to_the_mark();
+        // The mark's save is never answered: the store may still show the token as usable.
+        run.driver.abandon(&run.state);
+        assert!(run.driver.lock().is_some());
+        match run.next(Event::Start(Job::RetryPending)) {
+            Effect::Extend(by) => assert!(by > policy().request_timeout),
+            other => panic!("the guard's retry did not extend the lease: {other:?}"),
+        }
+        // Then the mark is saved under the same lease: read, and written.
+        assert!(matches!(extended_by(&mut run, LEASE), Effect::Load));
+        assert!(matches!(
+            run.next(Event::Loaded(Ok(Some(document("rt", 1))))),
+            Effect::Save(_)
+        ));
+    }
+
+    #[test]
+    fn a_replacement_is_saved_over_an_unreadable_document_and_a_refresh_is_not() {
+        let unreadable = || StoreError::Unreadable {
+            store: "test".into(),
+            reason: crate::store::UnreadableReason::WrongKeyOrAltered,
+            version: 7,
+        };
+        let mut run = Run::new();
+        run.state = apply(
+            State::default(),
+            Outcome::Replaced(document("rt-new", 0)),
+            &policy(),
+            run.now,
+            utc(),
+        );
+        assert!(matches!(run.next(Event::Start(Job::Save)), Effect::Lock));
+        run.next(Event::Locked(Ok(Lease(LEASE))));
+        match run.next(Event::Loaded(Err(unreadable()))) {
+            Effect::Save(tokens) => assert_eq!(tokens.version, 7),
+            other => panic!("the replacement was not saved: {other:?}"),
+        }
+        // A host holding tokens finds its file corrupt while answering: it fails, and writes
+        // nothing over it (an operator's file is not guessed at).
+        let mut run = Run::new();
+        run.state = apply(
+            State::default(),
+            Outcome::Loaded(Some(document("rt", 1))),
+            &policy(),
+            run.now,
+            utc(),
+        );
+        assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
+        run.next(Event::Locked(Ok(Lease(LEASE))));
+        let corrupt = StoreError::Corrupt {
+            path: "tokens.json".into(),
+            problem: "not JSON".into(),
+        };
+        let first = run.next(Event::Loaded(Err(corrupt)));
+        let (sent, saved, result) = to_the_end(&mut run, first);
+        assert!(
+            !sent && !saved,
+            "wrote over or refreshed from a corrupt file"
+        );
+        assert!(matches!(result, Err(TokenError::Store(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_save_that_lost_a_race_reads_the_store_again() {
+        let mut run = Run::new();
+        run.up_to_the_mark();
+        assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Send(_)));
+        let answer = Outcome::Failed {
+            sent: crate::secret::RefreshToken::new("rt"),
+            error: crate::response::error_for_status_code(503),
+        };
+        // The mark is taken back (a pending save): another process wrote first.
+        assert!(matches!(run.next(Event::Answered(answer)), Effect::Save(_)));
+        assert!(matches!(
+            run.next(Event::Saved(Err(StoreError::Conflict {
+                expected: 2,
+                found: 3
+            }))),
+            Effect::Load
+        ));
+    }
 }
