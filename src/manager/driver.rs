@@ -980,4 +980,153 @@ mod tests {
             Effect::Load
         ));
     }
+
+    /// A host that holds `rt`'s rotation, unsaved: the next save job writes it.
+    fn holding_an_unsaved_rotation() -> Run {
+        let mut run = Run::new();
+        let loaded = apply(
+            State::default(),
+            Outcome::Loaded(Some(document("rt", 1))),
+            &policy(),
+            run.now,
+            utc(),
+        );
+        let mut session = crate::session::Session::example(
+            utc() + chrono::Duration::hours(1),
+            utc() + chrono::Duration::days(7),
+            None,
+        );
+        session.access_token = crate::secret::AccessToken::new("at-new");
+        session.refresh_token = crate::secret::RefreshToken::new("rt-new");
+        run.state = apply(
+            loaded,
+            Outcome::Refreshed {
+                sent: crate::secret::RefreshToken::new("rt"),
+                session: Box::new(session),
+                jitter: 0.0,
+            },
+            &policy(),
+            run.now,
+            utc(),
+        );
+        assert!(run.state.unsaved_refresh_token().is_some());
+        run
+    }
+
+    /// Starts a save job on `run` and reads `read` from the store under the lock.
+    fn saving_and_reading(
+        run: &mut Run,
+        read: Result<Option<StoredTokens>, StoreError>,
+    ) -> Effect<Lease> {
+        assert!(matches!(run.next(Event::Start(Job::Save)), Effect::Lock));
+        assert!(matches!(
+            run.next(Event::Locked(Ok(Lease(LEASE)))),
+            Effect::Load
+        ));
+        run.next(Event::Loaded(read))
+    }
+
+    #[test]
+    fn a_rotation_is_saved_over_a_corrupt_file_but_never_over_a_document_another_key_encrypted() {
+        let mut run = holding_an_unsaved_rotation();
+        let corrupt = StoreError::Corrupt {
+            path: "tokens.json".into(),
+            problem: "not JSON".into(),
+        };
+        assert!(matches!(
+            saving_and_reading(&mut run, Err(corrupt)),
+            Effect::Save(_)
+        ));
+        let mut run = holding_an_unsaved_rotation();
+        let other_key = StoreError::Unreadable {
+            store: "test".into(),
+            reason: crate::store::UnreadableReason::WrongKeyOrAltered,
+            version: 4,
+        };
+        let first = saving_and_reading(&mut run, Err(other_key));
+        let (sent, saved, result) = to_the_end(&mut run, first);
+        assert!(
+            !sent && !saved,
+            "wrote over a document another key may have encrypted"
+        );
+        assert!(result.is_err());
+        assert!(
+            run.state.unsaved_refresh_token().is_some(),
+            "the rotation is kept"
+        );
+    }
+
+    #[test]
+    fn a_save_job_that_adopts_an_operators_tokens_ends_without_refreshing() {
+        let mut run = holding_an_unsaved_rotation();
+        // An operator seeded new tokens meanwhile (a newer generation): they are followed, and
+        // the save job has nothing left to do; it must not refresh them.
+        let mut seeded = document("rt-seeded", 6);
+        seeded.lineage.generation = 5;
+        let first = saving_and_reading(&mut run, Ok(Some(seeded)));
+        let (sent, saved, result) = to_the_end(&mut run, first);
+        assert!(!sent && !saved, "a save job marked or sent a refresh");
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn only_a_failed_answer_holds_background_refreshes_for_a_cooldown() {
+        // A save job that succeeds: no cooldown.
+        let mut run = holding_an_unsaved_rotation();
+        let first = saving_and_reading(&mut run, Ok(Some(document("rt", 1))));
+        let (_, saved, result) = to_the_end(&mut run, first);
+        assert!(saved && result.is_ok());
+        assert!(run.state.quiet_until.is_none());
+        // An answer that fails (the store cannot be locked): a cooldown.
+        let mut run = Run::new();
+        assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
+        let busy = StoreError::Busy {
+            waited: Duration::from_secs(10),
+        };
+        let first = run.next(Event::Locked(Err(busy)));
+        let (_, _, result) = to_the_end(&mut run, first);
+        assert!(result.is_err());
+        assert!(run.state.quiet_until.is_some());
+    }
+
+    #[test]
+    fn a_peek_that_finds_nothing_new_sleeps_on_without_the_lock() {
+        let mut run = waiting_out_a_restore_grace();
+        // The same written-back document: nothing new.
+        let mut written_back = document("rt-1", 3);
+        written_back.lineage.sequence = 5;
+        written_back.lineage.restored_at = Some(utc());
+        match run.next(Event::Loaded(Ok(Some(written_back)))) {
+            Effect::Sleep(slice) => assert_eq!(slice, WAIT_SLICE),
+            other => panic!("did not go on waiting: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_store_that_keeps_changing_under_a_save_ends_the_job_after_max_steps() {
+        let mut run = holding_an_unsaved_rotation();
+        let mut effect = saving_and_reading(&mut run, Ok(Some(document("rt", 1))));
+        let mut rounds = 0;
+        for _ in 0..3 * MAX_STEPS {
+            effect = match effect {
+                // Another process wrote first, every time.
+                Effect::Save(_) => {
+                    rounds += 1;
+                    run.next(Event::Saved(Err(StoreError::Conflict {
+                        expected: 1,
+                        found: 2,
+                    })))
+                }
+                Effect::Load => run.next(Event::Loaded(Ok(Some(document("rt", 1))))),
+                Effect::Release(_) => run.next(Event::Released),
+                Effect::Done { result, .. } => {
+                    assert!(result.is_err(), "{result:?}");
+                    assert!(rounds <= MAX_STEPS, "{rounds} rounds");
+                    return;
+                }
+                other => panic!("{other:?}"),
+            };
+        }
+        panic!("the job never gave up");
+    }
 }
