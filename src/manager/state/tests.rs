@@ -725,6 +725,35 @@ fn row_9_written_back_tokens_are_not_refreshed_from_before_the_restore_grace() {
     waits_the_grace_from_1_s(&state);
 }
 
+#[test]
+fn row_9_the_grace_of_a_newer_write_back_runs_from_when_this_host_saw_it() {
+    let state = apply(
+        rotated_twice(),
+        Outcome::Loaded(None),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let state = apply(state, Outcome::Saved(1), &policy(), secs(1), utc());
+    let mut state = apply(
+        state,
+        Outcome::RenewalRequested(RefreshToken::new("rt-3")),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    // Another write-back, made later, that this host has not tracked yet: its grace is counted
+    // from now, not from when the first one was seen.
+    let later = utc() + chrono::Duration::seconds(100);
+    state.tokens.as_mut().unwrap().lineage.restored_at = Some(later);
+    let now = secs(100);
+    let grace = policy().fleet_request_timeout + secs(2);
+    match decide(&state, &policy(), now, later) {
+        Step::Wait(until) => assert_eq!(until, Deadline(now + grace)),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A refresh at `now` that brings the access token `access` (30 min), saved.
 fn refreshed_to(state: State, access: &str, now: Duration) -> State {
     let mut new = session(chrono::Duration::minutes(30), None);
@@ -1416,6 +1445,57 @@ fn a_recovered_refresh_token_replaces_the_sent_one() {
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-recovered");
     assert_eq!(tokens.state, TokenState::Usable);
     assert!(state.pending.is_some() && state.failure.is_some());
+    // The sent token was spent: remembered, and listed in the document, as rotated away.
+    let sent = RefreshToken::new("rt");
+    assert!(state.knows_rotated(&policy().fingerprints, &sent));
+    assert!(policy()
+        .fingerprints
+        .known(&sent, tokens.lineage.rotated.iter()));
+}
+
+#[test]
+fn a_refresh_keeps_the_document_s_version_and_lineage_and_records_when_it_was_issued() {
+    let mut read = document("rt", 7);
+    read.lineage.generation = 3;
+    read.lineage.sequence = 11;
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(read)),
+        &policy(),
+        secs(0),
+        utc(),
+    );
+    let state = refreshed(state, session(chrono::Duration::minutes(30), None), secs(1));
+    let tokens = state.tokens.as_ref().unwrap();
+    // Saved over the document read (its version), in its generation, listing the sent token.
+    assert_eq!(tokens.version, 7);
+    assert_eq!(tokens.lineage.generation, 3);
+    assert_eq!(tokens.lineage.sequence, 11);
+    assert!(policy()
+        .fingerprints
+        .known(&RefreshToken::new("rt"), tokens.lineage.rotated.iter()));
+    assert_eq!(tokens.refreshed_at, Some(utc()));
+}
+
+#[test]
+fn a_replacement_keeps_what_this_host_remembers() {
+    let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
+    let before = (state.seen, state.rejections);
+    let replaced = apply(
+        state,
+        Outcome::Replaced(document("rt-seeded", 0)),
+        &policy(),
+        secs(102),
+        utc(),
+    );
+    // The token rotated away, the newest position seen, the rejections in a row.
+    assert!(replaced.knows_rotated(&policy().fingerprints, &RefreshToken::new("rt")));
+    assert!(
+        replaced.seen >= before.0 && before.0 != (0, 0),
+        "{:?}",
+        replaced.seen
+    );
+    assert_eq!(replaced.rejections, before.1);
 }
 
 #[test]
