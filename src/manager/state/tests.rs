@@ -754,6 +754,47 @@ fn row_9_the_grace_of_a_newer_write_back_runs_from_when_this_host_saw_it() {
     }
 }
 
+#[test]
+fn row_8_another_attempt_s_mark_is_waited_out_from_when_this_host_saw_it() {
+    // Marks written an hour ago by the senders' clocks: by the wall clock, nothing is in doubt.
+    let marked = |attempts: u32, sequence: u64| {
+        let mut tokens = document("rt", sequence);
+        tokens.lineage.sequence = sequence;
+        tokens.state = TokenState::PossiblyRotated {
+            since: utc() - chrono::Duration::hours(1),
+            attempts,
+            last_attempt: utc() - chrono::Duration::hours(1)
+                + chrono::Duration::seconds(i64::from(attempts)),
+            deadline: None,
+        };
+        tokens
+    };
+    let state = apply(
+        State::default(),
+        Outcome::Loaded(Some(marked(1, 1))),
+        &policy(),
+        secs(0),
+        utc(),
+    );
+    // At 100 s another host's second attempt is marked: it may be in flight from then.
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(marked(2, 2))),
+        &policy(),
+        secs(100),
+        utc(),
+    );
+    assert!(matches!(
+        decide(&state, &policy(), secs(101), utc()),
+        Step::Fail(TokenError::OutcomeUnknown { .. })
+    ));
+    let settled = secs(100) + policy().outage_settle;
+    assert!(matches!(
+        decide(&state, &policy(), settled, utc()),
+        Step::Refresh(_)
+    ));
+}
+
 /// A refresh at `now` that brings the access token `access` (30 min), saved.
 fn refreshed_to(state: State, access: &str, now: Duration) -> State {
     let mut new = session(chrono::Duration::minutes(30), None);
