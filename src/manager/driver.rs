@@ -1077,6 +1077,24 @@ mod tests {
         let (_, saved, result) = to_the_end(&mut run, first);
         assert!(saved && result.is_ok());
         assert!(run.state.quiet_until.is_none());
+        // An answer that serves a fresh token: no cooldown either.
+        let mut run = Run::new();
+        let fresh = StoredTokens {
+            access_token: Some(crate::secret::AccessToken::new("at")),
+            access_expires: Some(utc() + chrono::Duration::hours(1)),
+            ..document("rt", 1)
+        };
+        run.state = apply(
+            State::default(),
+            Outcome::Loaded(Some(fresh)),
+            &policy(),
+            run.now,
+            utc(),
+        );
+        let first = run.next(Event::Start(Job::Answer));
+        let (sent, _, result) = to_the_end(&mut run, first);
+        assert!(!sent && result.is_ok());
+        assert!(run.state.quiet_until.is_none());
         // An answer that fails (the store cannot be locked): a cooldown.
         let mut run = Run::new();
         assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));

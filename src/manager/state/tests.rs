@@ -42,6 +42,18 @@ pub(crate) fn document(refresh: &str, version: u64) -> StoredTokens {
     }
 }
 
+/// A document another process wrote (numbered past what this host saw): `refresh` at `version`,
+/// with the access token `access` valid for `minutes`.
+fn peer_document(refresh: &str, version: u64, access: &str, minutes: i64) -> StoredTokens {
+    let mut tokens = StoredTokens {
+        access_token: Some(AccessToken::new(access)),
+        access_expires: Some(utc() + chrono::Duration::minutes(minutes)),
+        ..document(refresh, version)
+    };
+    tokens.lineage.sequence = 100 + version;
+    tokens
+}
+
 fn with_access(refresh: &str, expires_in: Duration) -> State {
     let tokens = StoredTokens {
         access_token: Some(AccessToken::new("at")),
@@ -386,12 +398,7 @@ fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
     // Another process saved an access token for the same refresh token (its own mark
     // taken back, a server that did not rotate): served, and the cooldown still holds
     // for sending.
-    let mut peer = StoredTokens {
-        access_token: Some(AccessToken::new("at-peer")),
-        access_expires: Some(utc() + chrono::Duration::minutes(10)),
-        ..document("rt", 5)
-    };
-    peer.lineage.sequence = 100;
+    let peer = peer_document("rt", 5, "at-peer", 10);
     let state = apply(
         state,
         Outcome::Loaded(Some(peer)),
@@ -410,12 +417,7 @@ fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
         Some("at-peer")
     );
     // Another process rotated: its tokens are served at once.
-    let mut rotated = StoredTokens {
-        access_token: Some(AccessToken::new("at-rotated")),
-        access_expires: Some(utc() + chrono::Duration::minutes(10)),
-        ..document("rt-2", 6)
-    };
-    rotated.lineage.sequence = 101;
+    let rotated = peer_document("rt-2", 6, "at-rotated", 10);
     let state = apply(
         state,
         Outcome::Loaded(Some(rotated)),
@@ -901,12 +903,7 @@ fn row_10_the_first_token_accepted_ends_the_backoff() {
     assert!(access_rejected(&state, secs(107)).is_some());
     // Meanwhile another host's tokens are adopted, and served (the backoff holds back only this
     // host's refreshes); they are accepted.
-    let mut peer = StoredTokens {
-        access_token: Some(AccessToken::new("at-peer")),
-        access_expires: Some(utc() + chrono::Duration::minutes(30)),
-        ..document("rt-peer", 9)
-    };
-    peer.lineage.sequence = 100;
+    let peer = peer_document("rt-peer", 9, "at-peer", 30);
     let state = apply(
         state,
         Outcome::Loaded(Some(peer)),
