@@ -106,7 +106,8 @@ pub(super) fn loaded_document(
         && stored.lineage.mark() == state.seen
         && attempts(ours.state) > attempts(stored.state);
     let went_back = stored.lineage.mark() < state.seen || lost_mark;
-    match &state.pending {
+    let read_at = stored.lineage.mark();
+    let mut state = match &state.pending {
         // An operator wrote new tokens: followed, whatever this host holds.
         Some(_)
             if operator
@@ -155,7 +156,11 @@ pub(super) fn loaded_document(
         // mark of a request still in flight that the store lost.)
         None if stale || went_back => write_back(state, stored, stale, utc_now),
         None => adopt_keeping_attempts(state, stored, same_token, policy, now, utc_now),
-    }
+    };
+    // Seen, whatever was done with it: a write over it is numbered past it, or the hosts that
+    // read it would take that write for the store going back.
+    state.seen = state.seen.max(read_at);
+    state
 }
 
 /// How many refreshes of a token were attempted (its possibly-rotated mark), 0 if none.

@@ -1934,6 +1934,101 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
 }
 
 #[test]
+fn an_operator_s_document_is_followed_and_never_written_over_even_with_a_token_known_rotated() {
+    // With nothing unsaved: a new token is followed, and the actor logs it as the operator's.
+    let followed = apply(
+        saved(with_access("rt", secs(600))),
+        Outcome::Loaded(Some(operator_document("rt-operator", 5))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert_eq!(followed.note, Some(LoadNote::OperatorFollowed));
+    assert!(followed.pending.is_none());
+    // An operator re-seeds a token this host knows was rotated away (rt, two rotations ago):
+    // followed too, not written over with rt-3, and never sent either.
+    let state = apply(
+        rotated_twice(),
+        Outcome::Loaded(Some(operator_document("rt", 5))),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert_eq!(state.note, Some(LoadNote::OperatorFollowed));
+    assert_eq!(
+        state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "rt"
+    );
+    assert!(state.pending.is_none(), "nothing written over it");
+    assert!(matches!(
+        step(&state, secs(1)),
+        Step::Fail(TokenError::Store(_))
+    ));
+}
+
+#[test]
+fn a_successor_numbered_at_what_this_host_saw_is_adopted_without_a_write() {
+    // As in the test above, but the successor is numbered exactly at the position this host
+    // saw, not below it: nothing needs to be saved again past it.
+    let mut state = with_access("rt", secs(600));
+    state.seen = (0, 10);
+    let mut successor = peer_document("rt-2", 3, "at-2", 30);
+    successor.lineage.sequence = 10;
+    successor.lineage.rotated = vec![policy().fingerprints.fingerprint(&RefreshToken::new("rt"))];
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(successor)),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    let tokens = state.tokens.as_ref().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rt-2");
+    assert!(tokens.lineage.restored_at.is_none(), "no restore grace");
+    assert!(state.pending.is_none(), "no write");
+    assert!(matches!(step(&state, secs(1)), Step::Serve));
+}
+
+#[test]
+fn a_write_back_pending_over_an_older_token_replaces_it_however_it_is_numbered() {
+    // This host saw rt at sequence 10; the store went back to rt-old at sequence 5, so rt is
+    // to be written back over rt-old.
+    let mut state = saved(with_access("rt", secs(600)));
+    state.seen = (0, 10);
+    let mut older = document("rt-old", 3);
+    older.lineage.sequence = 5;
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(older)),
+        &policy(),
+        secs(1),
+        utc(),
+    );
+    assert!(matches!(state.note, Some(LoadNote::WroteBack { .. })));
+    // Before that save, another host that never saw rt writes rt-old back, numbered past what
+    // this host saw: rt-old is still what rt replaced, so rt still goes over it.
+    let mut rewritten = document("rt-old", 4);
+    rewritten.lineage.sequence = 12;
+    let state = apply(
+        state,
+        Outcome::Loaded(Some(rewritten)),
+        &policy(),
+        secs(2),
+        utc(),
+    );
+    assert_eq!(
+        state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
+        "rt"
+    );
+    let Step::Save(document) = step(&state, secs(2)) else {
+        panic!("{:?}", step(&state, secs(2)))
+    };
+    assert_eq!(document.refresh_token.expose_secret(), "rt");
+    assert_eq!(document.version, 4, "saved over the version found");
+    assert!(document.lineage.sequence > 12, "{:?}", document.lineage);
+}
+
+#[test]
 fn a_server_that_answers_with_the_same_refresh_token_did_not_rotate_it() {
     let mut same = session(chrono::Duration::minutes(30), None);
     same.refresh_token = RefreshToken::new("rt");
