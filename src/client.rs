@@ -1,15 +1,10 @@
 //! [`AuthClient`]: the generated refresh operation, with typed results and errors.
 
-pub use crate::config::{
-    AuthClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT, MIN_TIMEOUT,
-};
+pub use crate::config::{AuthClientBuilder, DEFAULT_BASE_URL};
 pub use crate::error::{
     InvalidAccessToken, RecoveredRefreshToken, UnknownOutcome, ValidationProblem,
 };
 pub use crate::expiry::{Expiry, ExpiryParseError};
-pub use crate::redact::MAX_MESSAGE_CHARS;
-pub use crate::retry_after::MAX_RETRY_AFTER;
 pub use crate::secret::Token;
 /// The HTTP types of this crate's API ([`Error::status`](crate::Error::status),
 /// [`AuthClient::auth_headers`], [`TokenManager::auth_headers`](crate::TokenManager::auth_headers)),
@@ -105,7 +100,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 ///   character class as often as random base64 does, or hold 24+ JWT characters mixing letters and
 ///   digits, or a long mixed letters-and-digits or oddly-cased piece (the rule and what ordinary
 ///   English it leaves alone are in `src/redact.rs`). It is cut to 200 characters
-///   ([`MAX_MESSAGE_CHARS`]). A body that does not decode is described by
+///   (200 characters). A body that does not decode is described by
 ///   JSON path and kind of problem
 ///   (`` `access_token_data.expires`: invalid type: integer, expected a datetime string ``), never by
 ///   value. Tests check `{}`, `{:#}`, `{:?}` and every `source()` of every error path.

@@ -14,14 +14,14 @@ use crate::transport::Transport;
 /// GenLogs' production auth base URL (the spec's `servers` entry).
 pub const DEFAULT_BASE_URL: &str = "https://api.genlogs.io/auth";
 /// Time allowed to open the connection (DNS, TCP, TLS, and a proxy's `CONNECT` if any).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed for a whole request, response body included.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read. A token response is under 2 KiB.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// Shortest total timeout accepted: below it the connect timeout cannot be kept safely below the
 /// total one on a timer with millisecond resolution.
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// Configuration for an [`AuthClient`]; start from [`AuthClient::builder`].
 ///
@@ -30,7 +30,7 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 /// | [`AuthClient::builder(api_key)`](AuthClient::builder) | required | sent as `x-api-key`, a sensitive header |
 /// | [`with_base_url`](Self::with_base_url) | `https://api.genlogs.io/auth` | `https` only, except loopback hosts; no credentials, query or fragment |
 /// | [`with_connect_timeout`](Self::with_connect_timeout) | 5 s | DNS + TCP + TLS (+ a proxy's `CONNECT`); never more than ¾ of the total timeout, so a connection that cannot be made is a `Connect` error (nothing sent), never an unknown outcome |
-/// | [`with_timeout`](Self::with_timeout) | 30 s | whole request, body included (at least [`MIN_TIMEOUT`], 10 ms); applied per request, also to your own builder |
+/// | [`with_timeout`](Self::with_timeout) | 30 s | whole request, body included (at least 10 ms); applied per request, also to your own builder |
 /// | [`with_max_response_bytes`](Self::with_max_response_bytes) | 64 KiB | counted while streaming, not only from `Content-Length` |
 /// | [`with_http_client_builder`](Self::with_http_client_builder) | `reqwest::Client::builder()` | your `reqwest::ClientBuilder` (roots, a proxy for https, pool settings); the crate then **forces** no redirects, no `Referer`, its connect timeout, and no proxy for a loopback base URL |
 ///
@@ -68,7 +68,7 @@ impl AuthClientBuilder {
     }
 
     /// Time allowed to connect (DNS, TCP, TLS, a proxy's `CONNECT`). Default:
-    /// [`DEFAULT_CONNECT_TIMEOUT`], and never more than three quarters of the total timeout
+    /// 5 s, and never more than three quarters of the total timeout
     /// ([`with_timeout`](Self::with_timeout)): a connection that cannot be made then always fails
     /// as [`Error::Connect`](crate::Error::Connect) (nothing was sent, safe to retry) before the total timeout could
     /// fire and leave the outcome unknown. Also applied to a caller's
@@ -78,15 +78,15 @@ impl AuthClientBuilder {
         self
     }
 
-    /// Time allowed for a whole request, body included. Default: [`DEFAULT_TIMEOUT`]; at least
-    /// [`MIN_TIMEOUT`]. Applied to every request, also with a caller's own HTTP client.
+    /// Time allowed for a whole request, body included. Default: 30 s; at least
+    /// 10 ms. Applied to every request, also with a caller's own HTTP client.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Largest response body read, counted while streaming. Default:
-    /// [`DEFAULT_MAX_RESPONSE_BYTES`].
+    /// 64 KiB.
     pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = limit;
         self

@@ -26,7 +26,7 @@ use crate::secret::RefreshToken;
 /// | [`RefreshTokenRejected`](Self::RefreshTokenRejected) | 401 | no | the refresh token is invalid, expired or already used: create new tokens (`POST /auth/token`) |
 /// | [`Forbidden`](Self::Forbidden) | 403 from the gateway | no | check the api key |
 /// | [`Validation`](Self::Validation) | 422, FastAPI's list (extra keys tolerated) | no | a bug in the request |
-/// | [`RateLimited`](Self::RateLimited) | 429, with `Retry-After` (seconds or HTTP date) parsed and capped at [`MAX_RETRY_AFTER`] (15 min); an unreadable one is `None` | yes | wait [`retry_after()`](Self::retry_after) |
+/// | [`RateLimited`](Self::RateLimited) | 429, with `Retry-After` (seconds or HTTP date) parsed and capped at 15 min; an unreadable one is `None` | yes | wait [`retry_after()`](Self::retry_after) |
 /// | [`Server`](Self::Server) | 5xx; `detail`, `message` or text, scrubbed and truncated to 200 characters; a 503's `Retry-After`, capped likewise | 503 only | after any 5xx but 501 and 503 (500, 502, 504, 505–599, 520–524 included) the refresh may have happened (`may_have_spent_token()`): retry the same token later; after 503 wait `retry_after()`; 501 was not processed |
 /// | [`UnexpectedStatus`](Self::UnexpectedStatus) | any other status, redirects included | no | after 408 the refresh may have happened (`may_have_spent_token()`); any other was not processed |
 /// | [`Connect`](Self::Connect) | the connection could not be made (refused, or not made within the connect timeout); nothing was sent | yes | |
@@ -72,7 +72,7 @@ pub enum Error {
     )]
     RateLimited {
         /// `Retry-After`, as seconds or an HTTP date, when the gateway sent it; at most
-        /// [`MAX_RETRY_AFTER`].
+        /// 15 min.
         retry_after: Option<Duration>,
         /// The gateway's `message`, scrubbed and truncated.
         message: Option<String>,
@@ -88,7 +88,7 @@ pub enum Error {
     Server {
         /// The status.
         status: StatusCode,
-        /// `Retry-After` on a 503, as seconds or an HTTP date; at most [`MAX_RETRY_AFTER`].
+        /// `Retry-After` on a 503, as seconds or an HTTP date; at most 15 min.
         retry_after: Option<Duration>,
         /// `detail`, `message` or the text body, scrubbed and truncated.
         message: Option<String>,
@@ -207,7 +207,7 @@ impl Error {
     }
 
     /// How long the server asked to wait before the next request (`Retry-After` on a 429 or a
-    /// 503), when it said; never more than [`MAX_RETRY_AFTER`].
+    /// 503), when it said; never more than 15 min.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } | Error::Server { retry_after, .. } => {

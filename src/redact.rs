@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine;
 
 /// The longest message kept from a response, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 200;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
 
 /// Shortest run of token characters that the shape rule considers. Below this, a random string
 /// is indistinguishable from a word, a number or an id; a credential worth the name (64 bits of
@@ -54,7 +54,7 @@ impl Scrubber {
     }
 
     /// The text with credentials redacted, control characters and runs of white space folded to
-    /// one space, cut to [`MAX_MESSAGE_CHARS`]. `None` when nothing is left.
+    /// one space, cut to 200 characters. `None` when nothing is left.
     pub(crate) fn scrub(&self, text: &str) -> Option<String> {
         let text = self.redact_known(text);
         let folded = text

@@ -1,5 +1,5 @@
 //! `Retry-After` (RFC 9110 §10.2.3) read defensively: delay-seconds or an HTTP date, never
-//! overflowing, and capped at [`MAX_RETRY_AFTER`] so that a hostile or broken gateway cannot stop
+//! overflowing, and capped at 15 min so that a hostile or broken gateway cannot stop
 //! refreshing for longer than that.
 
 use std::time::Duration;
@@ -10,9 +10,9 @@ use reqwest::header::{HeaderMap, DATE, RETRY_AFTER};
 /// The longest wait taken from a server's `Retry-After` (15 minutes). A larger value, a number
 /// too big for any integer type or a date years ahead are read as this; GenLogs' access tokens
 /// live for minutes, so waiting longer would only serve expired tokens.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
-/// The delay a response asks for, capped at [`MAX_RETRY_AFTER`]; `None` when there is no
+/// The delay a response asks for, capped at 15 min; `None` when there is no
 /// `Retry-After` or it is neither delay-seconds nor an HTTP date.
 ///
 /// A date is measured against the response's own `Date` header when it has a readable one (both

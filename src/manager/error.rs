@@ -64,7 +64,7 @@ pub enum TokenError {
     /// (reported with [`TokenManager::invalidate`](crate::TokenManager::invalidate); none of
     /// them had expired): new tokens do not fix that, so refreshes back off, the minimum
     /// refresh interval doubling with each rejection from the second, at most
-    /// [`MAX_COOLDOWN`](crate::manager::MAX_COOLDOWN). Check the api key and the account's
+    /// 15 min. Check the api key and the account's
     /// permissions. The first access token another endpoint accepts
     /// ([`TokenManager::confirm`](crate::TokenManager::confirm); the middleware reports every
     /// success) ends the backoff.

@@ -14,7 +14,7 @@ use crate::store::{NewTokensReason, StoredTokens};
 
 /// Renew the refresh token when less than this share of its lifetime is left (the lifetime runs
 /// from when it was issued, `StoredTokens::refreshed_at`, to its expiry).
-pub const DEFAULT_KEEP_ALIVE_MARGIN: f64 = 0.25;
+pub(crate) const DEFAULT_KEEP_ALIVE_MARGIN: f64 = 0.25;
 
 /// The keep-alive task looks again at least this often: tokens another process renewed, or an
 /// operator re-seeded, are noticed by then.
@@ -22,7 +22,7 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// How often the keep-alive task reads the store to notice that it went back (and writes the
 /// newer tokens back): one cheap read per interval and host.
-pub const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// After a renewal that failed for a reason that may pass, and after one that succeeded, the task
 /// looks again after this.

@@ -28,17 +28,18 @@ use crate::AuthClient;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use error::TokenError;
-pub use keep_alive::{GrantRenewal, KeepAlive, DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
-pub use state::MAX_COOLDOWN;
+pub use keep_alive::{GrantRenewal, KeepAlive};
+pub(crate) use keep_alive::{DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
+pub(crate) use state::MAX_COOLDOWN;
 
 use driver::{Driver, Job};
 use state::{apply, LoadNote, Outcome, Policy, State};
 
 /// Renew the access token when less than this is left (or half its lifetime, when that is
-/// shorter), and at the latest when it stops being handed out (see [`DEFAULT_MIN_VALIDITY`]).
+/// shorter), and at the latest when it stops being handed out (10 s by default).
 /// Callers keep getting the cached token meanwhile; only a caller holding no valid token waits
 /// for a refresh.
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// An access token is handed out only while at least this much of it is left, so that it does
 /// not expire on its way to GenLogs: the server's `Date`, which lifetimes are measured on, has
@@ -46,29 +47,29 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// than twice this are handed out for the first half of their lifetime. (smithy-rs' identity
 /// cache keeps the same 10 s buffer.) It is never handed out for less than the minimum refresh
 /// interval, since no new one may be fetched sooner.
-pub const DEFAULT_MIN_VALIDITY: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_MIN_VALIDITY: Duration = Duration::from_secs(10);
 
 /// Up to this fraction of the margin is added, at random, to when the background refresh starts,
 /// so that a fleet started together does not refresh in step (as AWS's identity cache does).
-pub const DEFAULT_REFRESH_JITTER: f64 = 0.5;
+pub(crate) const DEFAULT_REFRESH_JITTER: f64 = 0.5;
 
 /// After a failed refresh (connect failure, 429, 5xx, unknown outcome), wait this long before
 /// trying again, doubling with each failure in a row, or the server's `Retry-After` if longer;
-/// never more than [`MAX_COOLDOWN`]. The cached access token is served meanwhile.
-pub const DEFAULT_RETRY_COOLDOWN: Duration = Duration::from_secs(5);
+/// never more than 15 min. The cached access token is served meanwhile.
+pub(crate) const DEFAULT_RETRY_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// Never two refreshes closer together than this, whatever the tokens' lifetimes or
 /// [`TokenManager::invalidate`] say: a server that issues already-expired tokens gets one
 /// refresh per interval, not a storm. A token is considered valid for at least this long.
-pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The response's `Date` corrects local clock skew only when it is within this of the local
 /// clock; a `Date` further off (1970, the far future) is not believed and the local clock is used.
-pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
+pub(crate) const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
 
 /// An access token is considered valid for at most this long, whatever its `expires` says
 /// (year 9999 included): it is renewed at least this often.
-pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// While a rotation is unsaved, its save is tried again (and the lease extended) this often.
 pub(crate) const PENDING_RETRY: Duration = Duration::from_secs(1);
@@ -77,13 +78,13 @@ pub(crate) const PENDING_RETRY: Duration = Duration::from_secs(1);
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`with_refresh_margin`](Self::with_refresh_margin) | 60 s before expiry, or half the lifetime if shorter ([`DEFAULT_REFRESH_MARGIN`]) |
-/// | [`with_refresh_jitter`](Self::with_refresh_jitter) | up to 0.5 × the margin earlier, at random ([`DEFAULT_REFRESH_JITTER`]) |
-/// | [`with_retry_cooldown`](Self::with_retry_cooldown) | 5 s, doubling per failure in a row, or `Retry-After`; at most 15 min ([`DEFAULT_RETRY_COOLDOWN`], [`MAX_COOLDOWN`]) |
-/// | [`with_min_refresh_interval`](Self::with_min_refresh_interval) | 5 s ([`DEFAULT_MIN_REFRESH_INTERVAL`]) |
-/// | [`with_max_clock_skew`](Self::with_max_clock_skew) | 1 h ([`DEFAULT_MAX_CLOCK_SKEW`]) |
-/// | [`with_min_validity`](Self::with_min_validity) | 10 s, or half the lifetime if shorter ([`DEFAULT_MIN_VALIDITY`]) |
-/// | [`with_keep_alive_margin`](Self::with_keep_alive_margin) | renew the grant when a quarter of the refresh token's lifetime is left ([`DEFAULT_KEEP_ALIVE_MARGIN`]; used by [`keep_alive`](TokenManager::keep_alive)) |
+/// | [`with_refresh_margin`](Self::with_refresh_margin) | 60 s before expiry, or half the lifetime if shorter |
+/// | [`with_refresh_jitter`](Self::with_refresh_jitter) | up to 0.5 × the margin earlier, at random |
+/// | [`with_retry_cooldown`](Self::with_retry_cooldown) | 5 s, doubling per failure in a row, or `Retry-After`; at most 15 min |
+/// | [`with_min_refresh_interval`](Self::with_min_refresh_interval) | 5 s |
+/// | [`with_max_clock_skew`](Self::with_max_clock_skew) | 1 h |
+/// | [`with_min_validity`](Self::with_min_validity) | 10 s, or half the lifetime if shorter |
+/// | [`with_keep_alive_margin`](Self::with_keep_alive_margin) | renew the grant when a quarter of the refresh token's lifetime is left (used by [`keep_alive`](TokenManager::keep_alive)) |
 /// | [`with_fleet_request_timeout`](Self::with_fleet_request_timeout) | this client's request timeout (set the longest of the fleet when hosts differ) |
 /// | [`with_clock`](Self::with_clock) | [`SystemClock`] |
 /// | the client's timeouts | connect 5 s, total 30 s (set on the [`AuthClient`]) |
@@ -133,14 +134,14 @@ impl ManagerClock {
 }
 
 impl TokenManagerBuilder {
-    /// Renew when less than `margin` is left. Default: [`DEFAULT_REFRESH_MARGIN`].
+    /// Renew when less than `margin` is left. Default: 60 s.
     pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
         self.policy.margin = margin;
         self
     }
 
     /// The random share of the margin added to when a refresh starts, between 0 and 1.
-    /// Default: [`DEFAULT_REFRESH_JITTER`].
+    /// Default: 0.5.
     pub fn with_refresh_jitter(mut self, fraction: f64) -> Self {
         self.policy.jitter = if fraction.is_finite() {
             fraction.clamp(0.0, 1.0)
@@ -150,20 +151,20 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// The first wait after a failed refresh. Default: [`DEFAULT_RETRY_COOLDOWN`].
+    /// The first wait after a failed refresh. Default: 5 s.
     pub fn with_retry_cooldown(mut self, cooldown: Duration) -> Self {
         self.policy.cooldown = cooldown.min(MAX_COOLDOWN);
         self
     }
 
-    /// The shortest time between two refreshes. Default: [`DEFAULT_MIN_REFRESH_INTERVAL`].
+    /// The shortest time between two refreshes. Default: 5 s.
     pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
         self.policy.min_interval = interval.min(MAX_COOLDOWN);
         self
     }
 
     /// How far the server's `Date` may be from the local clock and still be believed.
-    /// Default: [`DEFAULT_MAX_CLOCK_SKEW`].
+    /// Default: 1 h.
     pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
         self.policy.max_clock_skew = skew;
         self
@@ -182,7 +183,7 @@ impl TokenManagerBuilder {
 
     /// Hand out an access token only while at least `validity` of it is left (half its lifetime
     /// for tokens living less than twice that); it is renewed before then. Default:
-    /// [`DEFAULT_MIN_VALIDITY`].
+    /// 10 s.
     pub fn with_min_validity(mut self, validity: Duration) -> Self {
         self.policy.min_validity = validity;
         self
@@ -191,7 +192,7 @@ impl TokenManagerBuilder {
     /// [`keep_alive`](TokenManager::keep_alive) renews the grant when less than this share of
     /// the refresh token's lifetime is left (between 0 and 1; moved earlier at random by up to
     /// the [refresh jitter](Self::with_refresh_jitter) of it, so a fleet does not renew in step).
-    /// Default: [`DEFAULT_KEEP_ALIVE_MARGIN`].
+    /// Default: 0.25.
     pub fn with_keep_alive_margin(mut self, share: f64) -> Self {
         self.keep_alive_margin = if share.is_finite() {
             share.clamp(0.0, 1.0)
@@ -290,7 +291,7 @@ impl TokenManagerBuilder {
 ///   is decided, also during a cooldown, and revive a manager whose token died.
 /// - **Failures.** A connect failure, 429 or 503 keeps serving the cached access token while it is
 ///   valid, and retries after a cooldown (5 s, doubling with each failure in a row, or
-///   `Retry-After` when longer, never more than [`MAX_COOLDOWN`] = 15 min); after expiry callers
+///   `Retry-After` when longer, never more than 15 min); after expiry callers
 ///   get [`TokenError::Refresh`].
 /// - **An unknown outcome is retried, not declared dead.** Before every refresh it sends, the
 ///   manager marks the token *possibly rotated* in the store (so a crash mid-request, a timeout, a
@@ -314,13 +315,13 @@ impl TokenManagerBuilder {
 ///   the token's lifetime is measured on the server's clock (less a second: `Date` has one-second
 ///   resolution), so a skewed local clock changes nothing; a `Date` further off (1970, the far
 ///   future) is not believed. Lifetimes are clamped to `[5 s, 24 h]`
-///   ([`DEFAULT_MIN_REFRESH_INTERVAL`], [`MAX_ACCESS_LIFETIME`]): an `expires` in year 9999 is
+///   (5 s, 24 h): an `expires` in year 9999 is
 ///   renewed within a day, and a server issuing already-expired tokens gets one refresh per 5 s,
 ///   not a storm. A token whose lifetime is shorter than the margin is renewed at half its
 ///   lifetime. Durations saturate; nothing a server sends can overflow them.
 /// - **Never a token about to expire.** An access token is handed out only while at least 10 s of
 ///   it are left ([`with_min_validity`](TokenManagerBuilder::with_min_validity),
-///   [`DEFAULT_MIN_VALIDITY`]; half its lifetime for tokens living less than 20 s): the server's
+///   10 s; half its lifetime for tokens living less than 20 s): the server's
 ///   `Date` may lag its clock, and the request to GenLogs takes time. While refreshing fails,
 ///   callers get the cached token until then, then an error, never a token GenLogs will answer
 ///   `401 expired` to. (Tested against a stand-in whose `Date` runs a second behind: 0 expired
@@ -338,7 +339,7 @@ impl TokenManagerBuilder {
 /// - **An endpoint that rejects every token.** A 401 to a fresh access token that a new one
 ///   does not fix (the api key lacks a permission) would otherwise rotate the grant once per
 ///   minimum interval, forever, on every host. From the second fresh token rejected in a row,
-///   refreshes back off: 10 s, 20 s, 40 s, … at most 15 min ([`MAX_COOLDOWN`]), and callers
+///   refreshes back off: 10 s, 20 s, 40 s, … at most 15 min, and callers
 ///   without a valid token get [`TokenError::AccessRejected`] (how many in a row, and when the
 ///   next refresh may go). The first success reported ([`confirm`](Self::confirm); the
 ///   middleware reports them) or a token kept until its refresh point ends it. The metric
@@ -559,7 +560,7 @@ impl TokenManager {
     /// An endpoint that keeps answering 401 to fresh tokens (a permission or api-key problem,
     /// which new tokens do not fix) is not answered with a refresh per minimum interval: from
     /// the second fresh token rejected in a row, refreshes back off (the minimum interval
-    /// doubling per rejection, at most [`MAX_COOLDOWN`]) and callers without a valid token get
+    /// doubling per rejection, at most 15 min) and callers without a valid token get
     /// [`TokenError::AccessRejected`] meanwhile. [`confirm`](Self::confirm) ends the backoff.
     pub fn invalidate(&self, rejected: &AccessToken) {
         crate::metrics::invalidated();
@@ -705,7 +706,7 @@ impl TokenManager {
     /// token when less than [a share](TokenManagerBuilder::with_keep_alive_margin) of its
     /// lifetime is left, whether or not anyone asks for an access token, so a service idle for
     /// longer than the refresh token lives does not lose the grant. The same task reads the
-    /// store every [`STORE_WATCH_INTERVAL`] and, if it went back (a failover that lost writes,
+    /// store every 2 s and, if it went back (a failover that lost writes,
     /// a restored snapshot) or came back empty, writes this host's newer tokens back at once;
     /// every host of a fleet should run it. It looks again at least
     /// hourly (tokens another process renewed are adopted, never renewed twice) and waits on the

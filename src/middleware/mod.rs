@@ -41,7 +41,7 @@
 //! - **No redirect to another origin.** reqwest removes only `Authorization`, `Cookie` and the like
 //!   when a redirect changes host; with its default policy `Access-Token` and `x-api-key` would
 //!   follow a `Location` anywhere (`tests/it/middleware.rs` shows it does). [`client`] follows
-//!   same-origin redirects (up to [`MAX_REDIRECTS`], 10) and returns any other redirect as the
+//!   same-origin redirects (up to 10) and returns any other redirect as the
 //!   response. Building your own reqwest client (or setting
 //!   [`manager.auth_headers()`](crate::TokenManager::auth_headers) by hand), give it
 //!   [`redirect_policy()`].
@@ -80,7 +80,7 @@ mod redirect;
 
 pub use auth::GenLogsAuth;
 pub use origin::{InvalidOrigin, DEFAULT_API_ORIGIN};
-pub use redirect::{redirect_policy, MAX_REDIRECTS};
+pub use redirect::redirect_policy;
 
 /// The reqwest-middleware this crate is built with, to name its types (`ClientBuilder`,
 /// `ClientWithMiddleware`, `Error`) without a second, possibly different, version in the
@@ -94,10 +94,10 @@ use crate::manager::TokenError;
 
 /// A client that authenticates GenLogs requests with `auth`, over a reqwest client that:
 ///
-/// - follows redirects by [`redirect_policy`] (same origin only, at most [`MAX_REDIRECTS`]);
+/// - follows redirects by [`redirect_policy`] (same origin only, at most 10);
 /// - sends no `Referer` (it would repeat a URL; GenLogs needs none);
-/// - connects within [`DEFAULT_CONNECT_TIMEOUT`] and finishes
-///   each request, body included, within [`DEFAULT_TIMEOUT`] (longer
+/// - connects within 5 s and finishes
+///   each request, body included, within 30 s (longer
 ///   for one request with `RequestBuilder::timeout`);
 /// - uses no proxy when the API origin is plain http to loopback, so that `HTTP_PROXY` cannot
 ///   carry credentials off the host in clear (as the auth client does).

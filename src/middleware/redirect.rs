@@ -14,14 +14,14 @@ use reqwest::redirect::Policy;
 use url::Url;
 
 /// The most redirects [`redirect_policy`] follows in one chain (reqwest's default too).
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// A redirect policy that never follows a redirect to another origin, for any reqwest client
 /// that sends GenLogs credentials (`GenLogsAuth`'s, or [`auth_headers`](crate::TokenManager::auth_headers)
 /// set by hand).
 ///
 /// - A `Location` on the **same origin** (scheme, host and port) as every URL before it in the
-///   chain, the first request's included, is followed, up to [`MAX_REDIRECTS`] in a row; one
+///   chain, the first request's included, is followed, up to 10 in a row; one
 ///   more is an error (`reqwest::Error::is_redirect`).
 /// - A `Location` on **any other origin**, an `https` → `http` downgrade on the same host
 ///   included, is not followed: the 3xx comes back as the response, `Location` and all, for the
@@ -62,7 +62,7 @@ fn decide(next: &Url, previous: &[Url]) -> Decision {
     }
 }
 
-/// The error a chain of more than [`MAX_REDIRECTS`] same-origin redirects ends with.
+/// The error a chain of more than 10 same-origin redirects ends with.
 #[derive(Debug)]
 struct TooManyRedirects;
 

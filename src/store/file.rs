@@ -28,7 +28,7 @@ const TOKEN_FILE_MODE: u32 = 0o600;
 /// refreshing is waited for, while one stopped with the lock held cannot hang every caller
 /// forever. Callers holding a valid token never wait for it (the manager serves them the cached
 /// token and refreshes in the background).
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(35);
+pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(35);
 
 /// Random characters in a temporary file's name.
 const TEMPORARY_RANDOM_CHARS: usize = 12;
@@ -48,7 +48,7 @@ const LOCK_POLL: Duration = Duration::from_millis(5);
 /// The file is created `0600`, also when it replaces a wider one, and a token file readable by
 /// group or others is refused on load. A lock file (`<path>.lock`) is held from reading to
 /// writing; a process stopped while holding it cannot hang the others: they wait at most
-/// [`DEFAULT_LOCK_WAIT`] (35 s, longer than one refresh;
+/// 35 s (longer than one refresh;
 /// [`with_lock_wait`](Self::with_lock_wait)), callers with a valid token are served meanwhile, and
 /// the others get [`TokenError::Store`](crate::TokenError::Store). Older token files, without the
 /// state and version fields, read as usable at version 0.
@@ -75,7 +75,7 @@ impl FileStore {
         }
     }
 
-    /// How long to wait for the lock. Default: [`DEFAULT_LOCK_WAIT`].
+    /// How long to wait for the lock. Default: 35 s.
     #[must_use]
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;

@@ -13,7 +13,7 @@
 //!   which a store that went back counts again from where it went back to, it never goes back:
 //!   a host writing newer tokens back numbers them past everything it has seen.
 //! - `restored_at`: the tokens were written back into a store that had gone back or come back
-//!   empty; no host refreshes from them before [`RESTORE_GRACE`] has passed, so every host had a
+//!   empty; no host refreshes from them before 3 s has passed, so every host had a
 //!   chance to write back newer ones.
 //! - `instance_changed`: set by a store when it reads, never stored: the store now answers from
 //!   another server instance than the one that saved the document (a restart, a failover, a
@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use crate::secret::{AccessToken, ApiKey, RefreshToken};
 
 /// How many fingerprints of rotated-away refresh tokens a document carries (the most recent).
-pub const DOCUMENT_FINGERPRINTS: usize = 16;
+pub(crate) const DOCUMENT_FINGERPRINTS: usize = 16;
 
 /// After tokens were written back into a store that went back or came back empty, no host
 /// refreshes from them for this long, and never sooner than the client's request timeout plus
@@ -42,7 +42,7 @@ pub const DOCUMENT_FINGERPRINTS: usize = 16;
 /// saved over them): hosts that hold newer tokens and read the store meanwhile (any caller
 /// needing a refresh, the keep-alive task's store watch) write them back first. Access tokens
 /// are still handed out; only the next refresh waits.
-pub const RESTORE_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const RESTORE_GRACE: Duration = Duration::from_secs(3);
 
 /// A hash of a refresh token: equal for equal tokens on every host, and useless for finding the
 /// token. `Debug` and serialization show hex.

@@ -14,8 +14,11 @@ pub mod redis;
 pub use async_trait::async_trait;
 pub use boxed::{BoxedLock, BoxedStore};
 pub(crate) use file::readable_by_others;
-pub use file::{FileLock, FileStore, DEFAULT_LOCK_WAIT};
-pub use lineage::{Fingerprint, Lineage, RESTORE_GRACE};
+#[cfg(any(test, feature = "redis"))]
+pub(crate) use file::DEFAULT_LOCK_WAIT;
+pub use file::{FileLock, FileStore};
+pub(crate) use lineage::RESTORE_GRACE;
+pub use lineage::{Fingerprint, Lineage};
 pub(crate) use lineage::{FingerprintKey, DOCUMENT_FINGERPRINTS};
 pub use memory::{MemoryLock, MemoryStore};
 

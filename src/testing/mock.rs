@@ -23,7 +23,7 @@ pub const DEFAULT_API_KEY: &str = "mock-genlogs-api-key";
 pub const DEFAULT_ACCESS_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// How many requests [`MockGenLogs::requests`] keeps (the most recent), so that a stand-in
 /// serving a benchmark or a fuzzer does not grow without bound.
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+pub(crate) const MAX_RECORDED_REQUESTS: usize = 10_000;
 /// How long issued refresh tokens live unless told otherwise (7 days).
 pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -421,7 +421,7 @@ impl MockGenLogs {
     }
 
     /// The requests received so far, in arrival order: all of them, or the most recent
-    /// [`MAX_RECORDED_REQUESTS`].
+    /// 10,000.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).iter().cloned().collect()
     }

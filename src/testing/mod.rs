@@ -103,6 +103,6 @@ pub use answer::{PROTECTED_PATH, REFRESH_PATH};
 pub use fault::{ExpiresFormat, ExpiresStyle, Fault};
 pub use mock::{
     MockGenLogs, MockGenLogsBuilder, DEFAULT_ACCESS_LIFETIME, DEFAULT_API_KEY,
-    DEFAULT_REFRESH_LIFETIME, MAX_RECORDED_REQUESTS,
+    DEFAULT_REFRESH_LIFETIME,
 };
 pub use request::RecordedRequest;

@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::answering;
 use crate::support::assert_no_secrets;
+use crate::support::defaults::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER};
 use genlogs_auth::testing::{Fault, MockGenLogs};
-use genlogs_auth::{
-    client::UnknownOutcome, client::MAX_RETRY_AFTER, AuthClient, ConfigError, Error, RefreshToken,
-};
+use genlogs_auth::{client::UnknownOutcome, AuthClient, ConfigError, Error, RefreshToken};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -263,7 +262,7 @@ async fn long_error_messages_are_truncated() {
         panic!("{error:?}")
     };
     assert!(
-        message.chars().count() <= genlogs_auth::client::MAX_MESSAGE_CHARS + 1,
+        message.chars().count() <= MAX_MESSAGE_CHARS + 1,
         "{}",
         message.len()
     );

@@ -11,12 +11,11 @@
 //! ("Robustness") records a run of a million:
 //! `GENLOGS_FUZZ_CASES=1000000 cargo test --release --test fuzz_responses`.
 
+use crate::support::defaults::MAX_RETRY_AFTER;
 use std::sync::OnceLock;
 
 use genlogs_auth::testing::{Fault, MockGenLogs};
-use genlogs_auth::{
-    client::UnknownOutcome, client::MAX_RETRY_AFTER, AuthClient, Error, RefreshToken,
-};
+use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::defaults::{MAX_COOLDOWN, RETRY_COOLDOWN};
 use crate::support::fixture::{Fixture, FlakyStore, MARGIN};
 use chrono::Utc;
 use genlogs_auth::testing::Fault;
@@ -94,7 +95,7 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
 
     // The wait is capped: after 15 minutes the manager tries again.
     fx.genlogs.clear_faults();
-    fx.clock.advance(genlogs_auth::manager::MAX_COOLDOWN);
+    fx.clock.advance(MAX_COOLDOWN);
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2);
 
@@ -144,8 +145,7 @@ fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
             matches!(error, TokenError::OutcomeUnknown { .. }),
             "{error:?}"
         );
-        fx.clock
-            .advance(genlogs_auth::manager::DEFAULT_RETRY_COOLDOWN);
+        fx.clock.advance(RETRY_COOLDOWN);
         let token = tokio::time::timeout(Duration::from_secs(10), manager.access_token())
             .await
             .expect("a later call does not hang")

@@ -8,12 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::defaults::{REDIS_TIMEOUT, RESTORE_GRACE};
 use crate::support::redis::RedisServer;
 use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{
-    store::redis::DEFAULT_REDIS_TIMEOUT, AuthClient, RedisStore, StoreError, StoredTokens,
-    TokenManager, TokenStore,
-};
+use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
 
 const API_KEY: &str = "outage-test-key";
 const GRANT: &str = "outage";
@@ -21,7 +19,7 @@ const GRANT: &str = "outage";
 const OUTAGE: Duration = Duration::from_secs(6);
 /// A call may take twice the store's timeout (a connection attempt and a command) and a
 /// second of scheduling on a busy machine.
-const ERROR_BOUND: Duration = DEFAULT_REDIS_TIMEOUT
+const ERROR_BOUND: Duration = REDIS_TIMEOUT
     .saturating_mul(2)
     .saturating_add(Duration::from_secs(1));
 /// Once Redis answers again, the next refresh is due within 0.5 s; 2 s guards against a
@@ -175,7 +173,7 @@ async fn a_killed_redis_fails_callers_fast_and_a_restarted_one_is_reseeded_at_on
     // the restore grace (at least the request timeout + 2 s: a refresh in flight when the store
     // lost its mark may still rotate), which gives every host the chance to write back newer
     // ones.
-    let grace = genlogs_auth::store::RESTORE_GRACE.max(REQUEST_TIMEOUT + Duration::from_secs(2));
+    let grace = RESTORE_GRACE.max(REQUEST_TIMEOUT + Duration::from_secs(2));
     assert!(
         recovered <= grace + RECOVERY_BOUND,
         "refreshed {recovered:?} after the restart"

@@ -11,11 +11,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::defaults::STORE_WATCH_INTERVAL;
 use crate::support::redis::{redis_cli, RedisServer};
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
-    manager::KeepAlive, manager::STORE_WATCH_INTERVAL, AuthClient, RedisStore, StoredTokens,
-    TokenManager, TokenStore,
+    manager::KeepAlive, AuthClient, RedisStore, StoredTokens, TokenManager, TokenStore,
 };
 
 const API_KEY: &str = "rollback-test-key";

@@ -179,14 +179,10 @@ pub struct RefreshArgs {
 
 #[derive(Debug, Args)]
 pub struct KeepAliveArgs {
-    /// Renew when less than this share of the refresh token's lifetime is left (0 to 1)
-    #[arg(
-        long,
-        value_name = "SHARE",
-        default_value_t = genlogs_auth::manager::DEFAULT_KEEP_ALIVE_MARGIN,
-        value_parser = parse_share
-    )]
-    pub margin: f64,
+    /// Renew when less than this share of the refresh token's lifetime is left (0 to 1;
+    /// default 0.25)
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub margin: Option<f64>,
 }
 
 /// A share between 0 and 1 (a usage error otherwise: a margin of 25 would renew on every run).

@@ -388,7 +388,7 @@ impl Sim {
                 let request_timeout = match rng.u32(0..4) {
                     0 => Duration::from_secs(10),
                     1 => Duration::from_secs(45),
-                    _ => crate::client::DEFAULT_TIMEOUT,
+                    _ => crate::config::DEFAULT_TIMEOUT,
                 };
                 let lease = match rng.u32(0..3) {
                     0 => rng.u64(5_000..=20_000),

@@ -106,7 +106,7 @@ pub(crate) fn outage_settle(call_bound: Duration) -> Duration {
 
 /// The longest wait after failures, whatever `Retry-After` or the backoff says: a hostile or
 /// mistaken header cannot stop refreshing for longer than this.
-pub const MAX_COOLDOWN: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(15 * 60);
 
 /// A point on the manager's monotonic clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -37,19 +37,19 @@ pub use sealing::{EncryptionKey, InvalidKey};
 
 /// How much longer than the refresh request's total timeout a lease lasts by default: time to
 /// read the store before the request and save the new tokens after it.
-pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(15);
 
 /// How long a lease lasts unless extended: the client's default total timeout (30 s,
-/// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)) plus [`DEFAULT_LEASE_MARGIN`]. A host that
+/// 30 s) plus 15 s. A host that
 /// crashes while holding it blocks the others' refreshes this long at most; they serve their
 /// cached access tokens meanwhile. With a longer client timeout, set a longer lease (or let the
 /// manager extend it).
-pub const DEFAULT_LEASE: Duration =
-    Duration::from_secs(crate::client::DEFAULT_TIMEOUT.as_secs() + DEFAULT_LEASE_MARGIN.as_secs());
+pub(crate) const DEFAULT_LEASE: Duration =
+    Duration::from_secs(crate::config::DEFAULT_TIMEOUT.as_secs() + DEFAULT_LEASE_MARGIN.as_secs());
 
 /// How long one Redis command may take, and one connection attempt: a paused or unreachable
 /// Redis fails a call within twice this ("the token store is unreachable"), never hangs it.
-pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A waiting [`lock`](TokenStore::lock) tries again after 1 ms, doubling up to this: a lease
 /// released by a dropped guard (a spawned task) is usually free within a millisecond or two,
@@ -62,7 +62,7 @@ const MAX_LEASE_MS: u64 = (1 << 53) - 1;
 
 /// The longest wait for replicas' acknowledgements (`with_min_replicas`): a save that waits
 /// longer would outlast any useful lease.
-pub const MAX_REPLICA_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_REPLICA_WAIT: Duration = Duration::from_secs(60);
 
 /// A lease's length in milliseconds as sent to Redis: at least 1, at most [`MAX_LEASE_MS`].
 fn lease_ms(lease: Duration) -> u64 {
@@ -127,7 +127,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// - **One host's verdict is the fleet's.** A 401 or a lost answer marks the token dead or possibly
 ///   rotated in Redis, and no host sends it again before the marking attempt can no longer be in
 ///   flight (its request timeout), nor waits for it longer than
-///   [`MAX_COOLDOWN`](crate::manager::MAX_COOLDOWN) whatever the marking host's clock says.
+///   15 min whatever the marking host's clock says.
 /// - **A rotated token is never sent again, by any host.** Every document carries a
 ///   [`Lineage`](crate::store::Lineage): the fingerprints (HMAC-SHA-256 under a fixed,
 ///   domain-separated key, the same on every host whatever its api key; never the tokens) of the
@@ -136,7 +136,7 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   `genlogs-auth init --force` / `replace_tokens` set. Hosts remember 64 fingerprints. A document
 ///   whose token a host knows was rotated away, or that is older than what the host has seen, is
 ///   never adopted: the host writes its newer tokens back over it (compare-and-set), and no host
-///   refreshes from written-back tokens for [`RESTORE_GRACE`](crate::store::RESTORE_GRACE) (3 s, and at
+///   refreshes from written-back tokens for 3 s (and at
 ///   least the request timeout + 2 s: a refresh in flight when the store lost its mark may still
 ///   rotate, and its answer is saved over them), so every host that holds newer ones can write them
 ///   back first. An operator's re-seed has a newer generation and is followed. A pending rotation
@@ -162,7 +162,7 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   does: a host that knows nothing newer (started after the restore) reading the old document
 ///   within that interval may refresh from it.
 /// - **The store is watched.** The [`keep_alive()`](crate::TokenManager::keep_alive) task reads the
-///   store every [`STORE_WATCH_INTERVAL`](crate::manager::STORE_WATCH_INTERVAL) (2 s) and writes newer tokens
+///   store every 2 s and writes newer tokens
 ///   back at once, so a store that went back is repaired while nobody needs a refresh, before a host
 ///   that knows nothing newer (one started after the restore) reads it. `tests/it/store_redis_rollback.rs`,
 ///   four hosts: a store restored one and two rotations back got the newest tokens back after
@@ -267,9 +267,9 @@ fn lease_ms(lease: Duration) -> u64 {
 ///
 /// | setter | default |
 /// |---|---|
-/// | [`with_lease`](Self::with_lease) | 45 s ([`DEFAULT_LEASE`]: the client's 30 s total timeout + [`DEFAULT_LEASE_MARGIN`], 15 s); the longest a crashed holder blocks the others' refreshes |
-/// | [`with_lock_wait`](Self::with_lock_wait) | 35 s ([`DEFAULT_LOCK_WAIT`](crate::store::DEFAULT_LOCK_WAIT)), then [`StoreError::Busy`]; cached tokens are served meanwhile |
-/// | [`with_timeout`](Self::with_timeout) | 2 s per command and per connection attempt ([`DEFAULT_REDIS_TIMEOUT`]) |
+/// | [`with_lease`](Self::with_lease) | 45 s (the client's 30 s total timeout + 15 s); the longest a crashed holder blocks the others' refreshes |
+/// | [`with_lock_wait`](Self::with_lock_wait) | 35 s, then [`StoreError::Busy`]; cached tokens are served meanwhile |
+/// | [`with_timeout`](Self::with_timeout) | 2 s per command and per connection attempt |
 /// | [`with_encryption_key`](Self::with_encryption_key) | none: tokens are stored as JSON |
 /// | [`with_root_certificate`](Self::with_root_certificate) | the system's root certificates, for `rediss://` (tested against a `redis-server` TLS port signed by a private CA) |
 /// | [`with_min_replicas(n, timeout)`](Self::with_min_replicas) | off: a save counts once the primary has it (see "High availability" below) |
@@ -562,7 +562,7 @@ impl RedisStore {
         self
     }
 
-    /// How long a lease lasts unless extended. Default: [`DEFAULT_LEASE`]. Keep it longer than
+    /// How long a lease lasts unless extended. Default: 45 s. Keep it longer than
     /// the client's total timeout plus a margin: the manager sends no refresh unless that much
     /// of the lease is left. At least 1 ms; at most what Redis takes (2^53 − 1 ms).
     #[must_use]
@@ -573,7 +573,7 @@ impl RedisStore {
     }
 
     /// How long [`lock`](TokenStore::lock) waits for another host's lease before failing with
-    /// [`StoreError::Busy`]. Default: [`DEFAULT_LOCK_WAIT`](crate::store::DEFAULT_LOCK_WAIT).
+    /// [`StoreError::Busy`]. Default: 35 s.
     #[must_use]
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
@@ -591,7 +591,7 @@ impl RedisStore {
     }
 
     /// How long one Redis command and one connection attempt may take. Default:
-    /// [`DEFAULT_REDIS_TIMEOUT`].
+    /// 2 s.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -614,7 +614,7 @@ impl RedisStore {
     /// [`with_timeout`](Self::with_timeout)'s bound. This narrows, but does not close, the
     /// window in which a failover loses a save: see
     /// [High availability](RedisStore#high-availability-durable-before-used).
-    /// `replicas == 0` turns it off; `timeout` is at most [`MAX_REPLICA_WAIT`]. Default: off (a
+    /// `replicas == 0` turns it off; `timeout` is at most 60 s. Default: off (a
     /// save counts once the primary has it).
     #[must_use]
     pub fn with_min_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
@@ -1093,7 +1093,7 @@ mod tests {
         // default lease must allow that without an extension, with time to read and save.
         assert!(
             DEFAULT_LEASE
-                >= crate::client::DEFAULT_TIMEOUT
+                >= crate::config::DEFAULT_TIMEOUT
                     + Duration::from_secs(2)
                     + DEFAULT_LEASE_MARGIN / 2
         );

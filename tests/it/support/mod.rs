@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod child;
+pub mod defaults;
 pub mod fixture;
 pub mod partition;
 pub mod redis;

@@ -12,11 +12,13 @@ use crate::{Failure, Outcome};
 pub async fn run(global: &Global, args: &KeepAliveArgs) -> Result<Outcome, Failure> {
     let client = super::client(global)?;
     let (url, store) = super::store(global)?;
-    let manager = TokenManager::builder(client, store.clone())
-        .with_keep_alive_margin(args.margin)
+    let mut builder = TokenManager::builder(client, store.clone())
         // One process, one check: no fleet to spread out.
-        .with_refresh_jitter(0.0)
-        .build();
+        .with_refresh_jitter(0.0);
+    if let Some(margin) = args.margin {
+        builder = builder.with_keep_alive_margin(margin);
+    }
+    let manager = builder.build();
     let mut result = manager.renew_grant_if_due().await;
     if crate::rescue::save_or_rescue(&manager, &url).await? {
         // Saved on a retry: the renewal happened, and its tokens are in the store now. Report
