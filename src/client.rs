@@ -6,17 +6,9 @@ pub use crate::error::{
 };
 pub use crate::expiry::{Expiry, ExpiryParseError};
 pub use crate::secret::Token;
-/// The HTTP types of this crate's API ([`Error::status`](crate::Error::status),
-/// [`AuthClient::auth_headers`], [`TokenManager::auth_headers`](crate::TokenManager::auth_headers)),
-/// so that naming them needs no direct `reqwest` or `http` dependency: reqwest's re-exports of
-/// the `http` crate's types.
-pub use reqwest::{
-    header::{HeaderMap, HeaderValue},
-    StatusCode,
-};
 
 use progenitor_client::{ClientInfo, Error as RawError};
-use reqwest::header::{HeaderName, DATE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, DATE};
 
 use crate::error::{ConfigError, Error};
 use crate::generated;
@@ -70,8 +62,8 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("access-token");
 /// ```
 ///
 /// The configuration and its defaults are on [`AuthClientBuilder`]. `genlogs_auth::reqwest` is the
-/// reqwest this crate uses, and `genlogs_auth::{client::HeaderMap, client::HeaderValue, client::StatusCode}` name the HTTP
-/// types of the API, so you need no `reqwest` dependency of your own.
+/// reqwest this crate uses: `genlogs_auth::reqwest::{StatusCode, header::HeaderMap}` name the
+/// HTTP types of the API, so you need no `reqwest` dependency of your own.
 /// [`client.auth_headers(&access_token)`](Self::auth_headers) gives the two headers every other
 /// GenLogs endpoint wants (`Access-Token`, `x-api-key`, both marked sensitive); rather than setting
 /// them by hand, use the middleware (`genlogs_auth::middleware`, feature `middleware`).

@@ -188,24 +188,6 @@ impl Error {
         }
     }
 
-    /// Whether the refresh token that was sent must be considered dead and new tokens created:
-    /// after a 401, and after an unknown outcome (unless a rotated token was recovered).
-    ///
-    /// Deprecated: it answers two questions at once. After an unknown outcome the token may
-    /// still be valid, and the right move is to send it again later, which is what
-    /// [`TokenManager`](crate::TokenManager) does; only a 401 means new tokens.
-    #[deprecated(
-        note = "use `is_token_rejected()` (401: create new tokens) and `may_have_spent_token()` \
-                (unknown outcome: retry the same token later; a 401 then means new tokens)"
-    )]
-    pub fn needs_new_tokens(&self) -> bool {
-        match self {
-            Error::RefreshTokenRejected { .. } => true,
-            Error::OutcomeUnknown { recovered, .. } => recovered.is_none(),
-            _ => false,
-        }
-    }
-
     /// How long the server asked to wait before the next request (`Retry-After` on a 429 or a
     /// 503), when it said; never more than 15 min.
     pub fn retry_after(&self) -> Option<Duration> {

@@ -36,16 +36,7 @@
 //!
 //! # Cargo features
 //!
-//! None is on by default.
-//!
-//! | feature | adds |
-//! |---|---|
-//! | `redis` | [`RedisStore`]: one grant shared by a fleet of hosts (leases, compare-and-set, optional encryption at rest) |
-//! | `middleware` | [`middleware`]: a reqwest-middleware layer that authenticates every other GenLogs request |
-//! | `metrics` | [`metrics`]: refresh outcomes, store errors and latencies, token expiry and state, through the `metrics` facade |
-//! | `testing` | [`testing`]: [`MockGenLogs`](testing::MockGenLogs), the stand-in for GenLogs |
-//! | `httpmock` | [`httpmock`]: progenitor's typed httpmock expectations |
-//! | `cli` | the `genlogs-auth` command (`genlogs-auth --help`) |
+#![doc = document_features::document_features!()]
 //!
 //! Outside these pages, in the repository: `README.md` (how to start), `codegen/README.md` (what the
 //! crate corrects in GenLogs' document, and how to update it), `benches/README.md` (benchmark

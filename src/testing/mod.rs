@@ -1,7 +1,7 @@
 //! A GenLogs stand-in for tests: yours and this crate's (feature `testing`).
 //!
-//! The stand-in the crate tests itself with is public: add
-//! `genlogs-auth = { version = "0.1", features = ["testing"] }` to your `[dev-dependencies]`.
+//! The stand-in the crate tests itself with is public: add this crate with the `testing` feature
+//! to your `[dev-dependencies]` (`cargo add --dev genlogs-auth --features testing`).
 //! [`MockGenLogs::start().await`](MockGenLogs::start) is a real HTTP server on a free loopback
 //! port, running in your test's tokio runtime, that behaves like GenLogs where it matters to a
 //! client:

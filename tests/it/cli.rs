@@ -4,7 +4,6 @@
 
 #![cfg(feature = "cli")]
 
-#[cfg(feature = "redis")]
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

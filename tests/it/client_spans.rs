@@ -3,49 +3,20 @@
 //! entered with `span.enter()` and held across an `.await` would stay current on the thread and
 //! claim their events.)
 //!
-//! The check runs in a process of its own (this test binary, re-run on its ignored `child`
-//! test): it reads a per-thread subscriber, and tracing caches each callsite's interest for all
-//! threads. Another test's thread that first reaches the crate's event while this subscriber is
-//! being installed can cache it as uninteresting, and the event is then lost here (seen under
-//! load, even with the cache rebuilt after installing the subscriber).
+//! It reads what this thread logs ([`capture`]): the runtime is a current-thread one, so the
+//! other task logs on the same thread.
 
 use std::time::Duration;
 
 use crate::support::answering;
-use crate::support::capture::Captured;
-use crate::support::child::spawn_child;
+use crate::support::capture::capture;
 use genlogs_auth::testing::Fault;
 use genlogs_auth::{AuthClient, RefreshToken};
 use serde_json::json;
 
-#[test]
-fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
-    let mut child = spawn_child(module_path!(), "span", &[] as &[(&str, &str)]);
-    assert!(
-        child.wait().unwrap().success(),
-        "the check failed in its process (its panic is above)"
-    );
-}
-
-/// Not a test: the check above, alone in its process.
-#[test]
-#[ignore = "run by the span test as a child process"]
-fn child() {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(span_check());
-}
-
-async fn span_check() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+#[tokio::test]
+async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
+    let (captured, _capture) = capture(tracing::Level::DEBUG);
 
     let body = json!({
         "access_token_data": { "token": "at-span-test", "expires": "2026-11-26T06:08:25Z" },

@@ -170,7 +170,7 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
         .await
         .unwrap()
         .status();
-    assert_eq!(status, genlogs_auth::client::StatusCode::OK);
+    assert_eq!(status, genlogs_auth::reqwest::StatusCode::OK);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::capture::Captured;
+use crate::support::capture::{capture, CaptureGuard, Captured};
 use bytes::Bytes;
 use genlogs_auth::middleware::reqwest_middleware::{
     self, ClientBuilder, ClientWithMiddleware, Middleware, Next,
@@ -63,21 +63,10 @@ async fn current_token(manager: &TokenManager) -> String {
         .to_string()
 }
 
-/// A subscriber at TRACE writing to a buffer, the default for this thread while the guard
-/// lives: the tests that read it run on a current-thread runtime, so every event of the request,
-/// the manager's refresh task included, is written here.
-fn capture_tracing() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    // Tests run in parallel, some with no subscriber: a callsite first seen on such a thread can
-    // be cached as uninteresting; rebuilding the cache makes this thread's subscriber see it.
-    tracing::callsite::rebuild_interest_cache();
-    (captured, guard)
+/// Everything this thread logs at TRACE: the tests that read it run on a current-thread
+/// runtime, so every event of the request, the manager's actor included, is captured.
+fn capture_tracing() -> (Captured, CaptureGuard) {
+    capture(tracing::Level::TRACE)
 }
 
 const REJECTED: &str = "GenLogs rejected the access token (401)";

@@ -879,14 +879,7 @@ async fn a_manager_replaces_tokens_it_cannot_decrypt() {
 /// The `INFO` refusal: warnings written while `read` runs, and (with the `metrics` feature) the
 /// rollback-detection gauge it leaves.
 fn reads_with_info(redis: &RedisServer, allowed: &[bool]) -> (String, Option<f64>) {
-    let captured = crate::support::capture::Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _subscriber = tracing::subscriber::set_default(subscriber);
-    // Another test's thread may have cached "no interest" for the warning's callsite.
-    tracing::callsite::rebuild_interest_cache();
+    let (captured, _capture) = crate::support::capture::capture(tracing::Level::INFO);
     let port = redis.port().to_string();
     let acl = |allowed: bool| {
         let rule = if allowed { "+info" } else { "-info" };
