@@ -36,9 +36,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("probe_instant_now", |b| {
         b.iter(|| black_box(std::time::Instant::now()))
     });
-    let clock = genlogs_auth::manager::SystemClock::new();
+    let clock = genlogs_auth::clock::SystemClock::new();
     group.bench_function("probe_system_clock", |b| {
-        b.iter(|| black_box(genlogs_auth::manager::Clock::monotonic(&clock)))
+        b.iter(|| black_box(genlogs_auth::clock::Clock::monotonic(&clock)))
     });
     group.bench_function("bare_rwlock_arc_read", |b| {
         b.iter(|| black_box(bare.read().unwrap().clone()))

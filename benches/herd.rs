@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use futures_util::FutureExt;
 use genlogs_auth::testing::{MockGenLogs, DEFAULT_ACCESS_LIFETIME};
-use genlogs_auth::{manager::ManualClock, AuthClient, MemoryStore, StoredTokens, TokenManager};
+use genlogs_auth::{clock::ManualClock, AuthClient, MemoryStore, StoredTokens, TokenManager};
 
 const TASKS: usize = 10_000;
 

@@ -1,5 +1,8 @@
 //! Time, injectable: a monotonic clock to schedule refreshes on, and the wall clock to read the
-//! server's UTC expiries against. Tests drive a [`ManualClock`] by hand.
+//! server's UTC expiries against, shared by the manager
+//! ([`TokenManagerBuilder::with_clock`](crate::manager::TokenManagerBuilder::with_clock)), the
+//! stores ([`FileStore::with_clock`](crate::FileStore::with_clock), `RedisStore::with_clock`)
+//! and the test kit's stand-in. Tests drive a [`ManualClock`] by hand.
 
 use std::fmt::Debug;
 use std::future::Future;

@@ -6,6 +6,7 @@
     missing_docs,
     missing_debug_implementations,
     unused_imports,
+    unreachable_pub, // progenitor writes `pub`; what users reach is re-exported in `raw`
     clippy::all
 )]
 

@@ -16,6 +16,11 @@
 //! # }
 //! ```
 
-#![allow(missing_docs, missing_debug_implementations, clippy::all)]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all
+)]
 
 include!(concat!(env!("OUT_DIR"), "/httpmock.rs"));

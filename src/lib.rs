@@ -43,9 +43,10 @@
 //! figures) and `CHANGELOG.md`.
 
 #![deny(missing_docs, missing_debug_implementations)]
+#![warn(unreachable_pub)]
 
 pub mod client;
-mod clock;
+pub mod clock;
 mod config;
 mod error;
 mod expiry;
@@ -90,7 +91,14 @@ pub use reqwest;
 /// The code progenitor generated from the corrected spec, for advanced use: the raw client
 /// (also reachable through [`AuthClient::raw`]) and the wire types.
 pub mod raw {
-    pub use crate::generated::{types, ByteStream, Client, Error, ResponseValue};
+    /// The error of a raw call: progenitor's (`progenitor_client::Error`), not the crate's own
+    /// [`Error`](crate::Error), which [`AuthClient::refresh`](crate::AuthClient::refresh) returns.
+    pub use crate::generated::Error as RawError;
+    pub use crate::generated::{types, ByteStream, Client, ResponseValue};
+    /// What the raw client carries to the crate's request hooks (the api key, the timeout, the
+    /// response size limit): opaque, and only made by [`AuthClient`](crate::AuthClient), whose
+    /// [`raw()`](crate::AuthClient::raw) client holds one.
+    pub use crate::transport::Transport;
 }
 
 // The README's examples, compiled and run as doctests.

@@ -52,12 +52,12 @@ impl Transport {
 /// Deepest JSON nesting read. GenLogs' bodies nest four levels at most; serde's recursion on a
 /// deeper hostile body can overflow a 2 MiB thread stack in a debug build before serde_json's own
 /// limit (128) stops it.
-pub const MAX_JSON_DEPTH: usize = 32;
+pub(crate) const MAX_JSON_DEPTH: usize = 32;
 
 /// A response body the hooks refused to hand on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BodyRejected {
+pub(crate) enum BodyRejected {
     /// Larger than the configured cap; the rest of it was not read.
     #[error("the response body exceeds the {limit}-byte limit")]
     TooLarge {

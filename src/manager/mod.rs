@@ -26,7 +26,7 @@ use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{BoxedStore, StoredTokens, TokenStore};
 use crate::AuthClient;
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 pub use error::TokenError;
 pub use keep_alive::{GrantRenewal, KeepAlive};
 pub(crate) use keep_alive::{DEFAULT_KEEP_ALIVE_MARGIN, STORE_WATCH_INTERVAL};
@@ -203,7 +203,7 @@ impl TokenManagerBuilder {
     }
 
     /// The clock: every decision, wait, cooldown and lease deadline of the manager runs on it.
-    /// Default: [`SystemClock`]. A [`ManualClock`] drives a whole refresh cycle in a test without
+    /// Default: [`SystemClock`]. A [`ManualClock`](crate::clock::ManualClock) drives a whole refresh cycle in a test without
     /// real waiting; with a store whose leases run out in real time (Redis), the manager then
     /// measures them on the manual clock too, so advance it at least as fast as real time passes
     /// (or test with a store whose leases are on the same clock). Network timeouts stay real time.
@@ -384,7 +384,7 @@ impl TokenManagerBuilder {
 ///   fleet does not renew in step; the renewal reads the store first, so a grant another host
 ///   renewed is adopted, never renewed twice. The task looks again at least hourly.
 /// - It waits on the manager's clock ([`Clock::sleep`]): with a
-///   [`ManualClock`] a test runs a week of idleness in well under a second
+///   [`ManualClock`](crate::clock::ManualClock) a test runs a week of idleness in well under a second
 ///   (`tests/it/manager.rs`: 1-day refresh tokens, 168 hours, 9 renewals, 0 reuse).
 /// - [`renew_grant_if_due()`](Self::renew_grant_if_due) is one such check. From cron, without a
 ///   long-running process:

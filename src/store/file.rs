@@ -83,7 +83,7 @@ impl FileStore {
     }
 
     /// The clock that [`lock`](TokenStore::lock)'s wait for another holder is measured and slept
-    /// on (give the manager's [`ManualClock`](crate::manager::ManualClock) to drive it in a
+    /// on (give the [`ManualClock`](crate::clock::ManualClock) to drive it in a
     /// test). Default: [`SystemClock`].
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

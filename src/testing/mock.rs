@@ -230,7 +230,7 @@ impl MockGenLogsBuilder {
     }
 
     /// The server's clock (default [`SystemClock`]): what it issues tokens against, when they
-    /// expire, and its `Date` header. Give it the [`ManualClock`](crate::manager::ManualClock) the
+    /// expire, and its `Date` header. Give it the [`ManualClock`](crate::clock::ManualClock) the
     /// manager under test uses to run days of token lifetimes in a test.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

@@ -477,7 +477,7 @@ async fn refresh_now_rotates_a_fresh_token_once_and_saves_it() {
 #[tokio::test]
 async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
     use genlogs_auth::testing::MockGenLogs;
-    use genlogs_auth::{manager::Clock, manager::ManualClock, AuthClient, TokenManager};
+    use genlogs_auth::{clock::Clock, clock::ManualClock, AuthClient, TokenManager};
 
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let day = Duration::from_secs(24 * 3600);
@@ -542,7 +542,7 @@ async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
 async fn one_keep_alive_check_renews_only_inside_the_margin() {
     use genlogs_auth::testing::MockGenLogs;
     use genlogs_auth::{
-        manager::Clock, manager::GrantRenewal, manager::ManualClock, AuthClient, TokenManager,
+        clock::Clock, clock::ManualClock, manager::GrantRenewal, AuthClient, TokenManager,
     };
 
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -642,7 +642,7 @@ impl TokenStore for Leased {
 /// every send), all on a `ManualClock` shared with the server: no real sleeping.
 #[tokio::test]
 async fn a_manual_clock_drives_a_week_of_refreshes_cooldowns_waits_and_lease_extensions() {
-    use genlogs_auth::manager::ManualClock;
+    use genlogs_auth::clock::ManualClock;
     use genlogs_auth::testing::{Fault, MockGenLogs};
     use genlogs_auth::{AuthClient, TokenManager};
 

@@ -51,7 +51,7 @@ fn short_lived(fx: &Fixture, lifetime: chrono::Duration) {
     let clock = fx.clock.clone();
     fx.genlogs.fail_with(move |_| {
         Some(token_reply_at(
-            genlogs_auth::manager::Clock::utc_now(&*clock),
+            genlogs_auth::clock::Clock::utc_now(&*clock),
             lifetime,
             None,
         ))
@@ -565,7 +565,7 @@ async fn an_endpoint_rejecting_every_fresh_token_gets_backed_off_refreshes_not_a
     let refreshes = fx.refresh_requests();
     assert!((10..=13).contains(&refreshes), "{refreshes} refreshes");
     assert!(consecutive >= 10, "{consecutive} in a row");
-    let now = genlogs_auth::manager::Clock::utc_now(&*fx.clock);
+    let now = genlogs_auth::clock::Clock::utc_now(&*fx.clock);
     assert!(retry_at > now, "{retry_at} is not ahead of {now}");
     assert!(
         retry_at <= now + chrono::Duration::minutes(15),

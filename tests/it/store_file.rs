@@ -222,7 +222,7 @@ fn child() {
 /// `ManualClock` it lasts until the clock passes the 35 s wait, and no real 35 s.
 #[tokio::test]
 async fn a_lock_wait_runs_on_the_stores_clock() {
-    use genlogs_auth::manager::ManualClock;
+    use genlogs_auth::clock::ManualClock;
 
     let scratch = crate::support::scratch();
     let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));

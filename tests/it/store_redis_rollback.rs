@@ -35,11 +35,11 @@ struct Fleet {
 /// The system clock moved by a fixed offset: a host whose wall clock is wrong.
 #[derive(Debug)]
 struct Skewed {
-    system: genlogs_auth::manager::SystemClock,
+    system: genlogs_auth::clock::SystemClock,
     offset: chrono::Duration,
 }
 
-impl genlogs_auth::manager::Clock for Skewed {
+impl genlogs_auth::clock::Clock for Skewed {
     fn monotonic(&self) -> Duration {
         self.system.monotonic()
     }
@@ -62,7 +62,7 @@ fn host(genlogs: &MockGenLogs, redis: &RedisServer, index: usize) -> TokenManage
     TokenManager::builder(client, RedisStore::new(&redis.url(), GRANT).unwrap())
         .with_min_refresh_interval(Duration::from_millis(100))
         .with_clock(std::sync::Arc::new(Skewed {
-            system: genlogs_auth::manager::SystemClock::new(),
+            system: genlogs_auth::clock::SystemClock::new(),
             offset: chrono::Duration::hours(hours),
         }))
         .build()

@@ -581,7 +581,7 @@ impl RedisStore {
     }
 
     /// The clock that [`lock`](TokenStore::lock)'s wait for another holder is measured and slept
-    /// on (give the manager's [`ManualClock`](crate::manager::ManualClock) to drive it in a
+    /// on (give the [`ManualClock`](crate::clock::ManualClock) to drive it in a
     /// test). Default: [`SystemClock`]. Redis's own timeouts ([`with_timeout`](Self::with_timeout))
     /// and the lease in Redis are real time: they bound real I/O.
     #[must_use]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
-    manager::ManualClock, store::TokenState, AuthClient, MemoryStore, StoreError, StoredTokens,
+    clock::ManualClock, store::TokenState, AuthClient, MemoryStore, StoreError, StoredTokens,
     TokenManager, TokenStore,
 };
 
