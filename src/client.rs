@@ -5,7 +5,7 @@ pub use crate::error::{
     InvalidAccessToken, RecoveredRefreshToken, UnknownOutcome, ValidationProblem,
 };
 pub use crate::expiry::{Expiry, ExpiryParseError};
-pub use crate::secret::Token;
+pub use crate::secret::SecretToken;
 
 use progenitor_client::{ClientInfo, Error as RawError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, DATE};

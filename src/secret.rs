@@ -10,9 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 ///
 /// Serializing it writes the real value: that is how token stores persist it. Nothing else does.
 #[derive(Clone)]
-pub struct Token(SecretString);
+pub struct SecretToken(SecretString);
 
-impl Token {
+impl SecretToken {
     /// Wraps a credential.
     pub fn new(value: impl Into<String>) -> Self {
         Self(SecretString::from(value.into()))
@@ -24,37 +24,37 @@ impl Token {
     }
 }
 
-impl fmt::Debug for Token {
+impl fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token([REDACTED])")
+        f.write_str("SecretToken([REDACTED])")
     }
 }
 
-impl Serialize for Token {
+impl Serialize for SecretToken {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.expose_secret())
     }
 }
 
-impl<'de> Deserialize<'de> for Token {
+impl<'de> Deserialize<'de> for SecretToken {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self::new)
     }
 }
 
-/// Defines a named credential type around [`Token`], so that an access token cannot be passed
+/// Defines a named credential type around [`SecretToken`], so that an access token cannot be passed
 /// where a refresh token is expected.
 macro_rules! credential {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(Token);
+        pub struct $name(SecretToken);
 
         impl $name {
             /// Wraps the credential.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(Token::new(value))
+                Self(SecretToken::new(value))
             }
 
             /// The credential itself: the only way to read it.
@@ -69,8 +69,8 @@ macro_rules! credential {
             }
         }
 
-        impl From<Token> for $name {
-            fn from(token: Token) -> Self {
+        impl From<SecretToken> for $name {
+            fn from(token: SecretToken) -> Self {
                 Self(token)
             }
         }
@@ -148,7 +148,7 @@ mod tests {
     fn debug_never_shows_the_value() {
         let rendered = format!(
             "{:?} {:?} {:?} {:?} {:#?}",
-            Token::new("s3cr3t-a"),
+            SecretToken::new("s3cr3t-a"),
             ApiKey::new("s3cr3t-b"),
             AccessToken::new("s3cr3t-c"),
             RefreshToken::new("s3cr3t-d"),

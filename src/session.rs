@@ -59,7 +59,7 @@ impl Session {
     }
 
     /// GenLogs' whole answer, as generated from the spec: `session.response().user_id`. Its
-    /// token strings are [`Token`](crate::client::Token)s, redacted like the fields above.
+    /// token strings are [`SecretToken`](crate::client::SecretToken)s, redacted like the fields above.
     pub fn response(&self) -> &types::AuthenticationResponse {
         &self.response
     }

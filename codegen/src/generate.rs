@@ -143,7 +143,7 @@ pub fn generation_settings() -> progenitor::GenerationSettings {
         )
         .with_conversion(
             string_schema("password"),
-            "crate::secret::Token",
+            "crate::secret::SecretToken",
             std::iter::empty(),
         );
     settings

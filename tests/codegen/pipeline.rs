@@ -55,7 +55,7 @@ fn the_generated_code_has_the_renamed_typed_operation() {
     assert!(code.contains("pub async fn refresh_tokens<'a>(\n        &'a self,\n        refresh_token: &'a str,\n    )"), "{code}");
     assert!(code.contains("pub access_token_data: TokenSchema"));
     assert!(code.contains("pub expires: crate::expiry::Expiry"));
-    assert!(code.contains("pub token: crate::secret::Token"));
+    assert!(code.contains("pub token: crate::secret::SecretToken"));
     assert!(
         !code.contains("x_api_key") && !code.contains("accept: &"),
         "credentials and accept are not per-call parameters"

@@ -5,7 +5,7 @@
 
 use genlogs_auth::httpmock::MockServerExt;
 use genlogs_auth::raw::types::{AuthenticationResponse, TokenSchema};
-use genlogs_auth::{client::Expiry, client::Token, AuthClient, Error, RefreshToken};
+use genlogs_auth::{client::Expiry, client::SecretToken, AuthClient, Error, RefreshToken};
 
 const API_KEY: &str = "httpmock-api-key";
 
@@ -17,11 +17,11 @@ async fn typed_expectations_match_the_request_and_answer_typed_bodies() {
         when.refresh_token("rt-good");
         then.ok(&AuthenticationResponse {
             access_token_data: TokenSchema {
-                token: Token::new("at-new"),
+                token: SecretToken::new("at-new"),
                 expires,
             },
             refresh_token_data: TokenSchema {
-                token: Token::new("rt-new"),
+                token: SecretToken::new("rt-new"),
                 expires,
             },
             user_id: "user-7".into(),

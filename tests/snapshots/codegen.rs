@@ -43,7 +43,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct TokenSchema {
         pub expires: crate::expiry::Expiry,
-        pub token: crate::secret::Token,
+        pub token: crate::secret::SecretToken,
     }
     ///`ValidationError`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]

@@ -135,7 +135,7 @@ pub fn type_expires_as_datetime(doc: &mut Value) -> Result<Vec<JsonPath>, SpecEr
 
 /// Upstream declares the token strings as plain strings, so generated types would hold them in
 /// `String` and print them in `Debug`. They are credentials: mark them `format: password`, which
-/// the generator maps to `crate::secret::Token` (redacted `Debug`, no `Display`).
+/// the generator maps to `crate::secret::SecretToken` (redacted `Debug`, no `Display`).
 pub fn mark_tokens_secret(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
     set_format_on_properties(doc, "token", "password")
 }
