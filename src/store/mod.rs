@@ -110,7 +110,10 @@ impl StoredTokens {
 /// no process-local state such as a cooldown after this process's own failure).
 ///
 /// The manager decides with it whether stored tokens may be refreshed at all; `genlogs-auth
-/// status` and `init` use it too, so the command and the library never disagree.
+/// status` and `init` use it too, so the command and the library never disagree. It says what
+/// the tokens are good for; the document says the rest: when and how often a refresh went
+/// unanswered, or since when a token is dead, is its [`state`](StoredTokens::state), and when
+/// the refresh token expires its [`refresh_expires`](StoredTokens::refresh_expires).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenHealth {
@@ -119,30 +122,13 @@ pub enum TokenHealth {
     /// The refresh token may be sent; no stored access token is valid (none was stored, or it
     /// has expired), so the next call refreshes.
     Refreshable,
-    /// A refresh's outcome is unknown (see [`TokenState::PossiblyRotated`]): the token is sent
-    /// again once the cooldown after `last_attempt` has passed, and a 401 then means new tokens.
-    PossiblyRotated {
-        /// When the first unanswered refresh was sent.
-        since: DateTime<Utc>,
-        /// Refreshes sent with it since then.
-        attempts: u32,
-        /// When the last one was sent.
-        last_attempt: DateTime<Utc>,
-    },
-    /// The refresh token is marked dead: new tokens are required.
-    Dead {
-        /// Why.
-        reason: NewTokensReason,
-        /// When it was found dead.
-        since: DateTime<Utc>,
-    },
-    /// The refresh token's own expiry has passed: new tokens are required.
-    RefreshTokenExpired {
-        /// When it expired.
-        at: DateTime<Utc>,
-    },
-    /// The store holds no tokens: new tokens are required.
-    NoTokens,
+    /// A refresh's outcome is unknown (the state is [`TokenState::PossiblyRotated`]): the token
+    /// is sent again once the cooldown after its last attempt has passed, and a 401 then means
+    /// new tokens.
+    PossiblyRotated,
+    /// New tokens are required, for this reason: the store is empty, the refresh token is
+    /// marked dead (the state is [`TokenState::Dead`], with this reason), or it has expired.
+    NewTokensRequired(NewTokensReason),
 }
 
 impl TokenHealth {
@@ -151,26 +137,16 @@ impl TokenHealth {
     /// otherwise refreshable.
     pub fn of(stored: Option<&StoredTokens>, now: DateTime<Utc>) -> Self {
         let Some(tokens) = stored else {
-            return TokenHealth::NoTokens;
+            return TokenHealth::NewTokensRequired(NewTokensReason::NoTokens);
         };
-        if let TokenState::Dead { reason, since } = tokens.state {
-            return TokenHealth::Dead { reason, since };
+        if let TokenState::Dead { reason, .. } = tokens.state {
+            return TokenHealth::NewTokensRequired(reason);
         }
-        if let Some(at) = tokens.refresh_expires.filter(|at| *at <= now) {
-            return TokenHealth::RefreshTokenExpired { at };
+        if tokens.refresh_expires.is_some_and(|at| at <= now) {
+            return TokenHealth::NewTokensRequired(NewTokensReason::RefreshTokenExpired);
         }
-        if let TokenState::PossiblyRotated {
-            since,
-            attempts,
-            last_attempt,
-            ..
-        } = tokens.state
-        {
-            return TokenHealth::PossiblyRotated {
-                since,
-                attempts,
-                last_attempt,
-            };
+        if let TokenState::PossiblyRotated { .. } = tokens.state {
+            return TokenHealth::PossiblyRotated;
         }
         let access_valid = tokens.access_token.is_some()
             && tokens.access_expires.is_some_and(|expires| expires > now);
@@ -184,9 +160,7 @@ impl TokenHealth {
     /// Why new tokens are required, when they are (dead, expired, none).
     pub fn new_tokens_reason(&self) -> Option<NewTokensReason> {
         match self {
-            TokenHealth::Dead { reason, .. } => Some(*reason),
-            TokenHealth::RefreshTokenExpired { .. } => Some(NewTokensReason::RefreshTokenExpired),
-            TokenHealth::NoTokens => Some(NewTokensReason::NoTokens),
+            TokenHealth::NewTokensRequired(reason) => Some(*reason),
             _ => None,
         }
     }
@@ -639,7 +613,10 @@ mod tests {
     #[test]
     fn no_tokens_need_new_ones() {
         let health = TokenHealth::of(None, at(NOW));
-        assert_eq!(health, TokenHealth::NoTokens);
+        assert_eq!(
+            health,
+            TokenHealth::NewTokensRequired(NewTokensReason::NoTokens)
+        );
         assert_eq!(health.new_tokens_reason(), Some(NewTokensReason::NoTokens));
         assert!(!health.is_live());
     }
@@ -668,14 +645,7 @@ mod tests {
             deadline: None,
         };
         let health = StoredTokens { state, ..tokens() }.health(at(NOW));
-        assert_eq!(
-            health,
-            TokenHealth::PossiblyRotated {
-                since: at("2026-11-26T09:58:00Z"),
-                attempts: 2,
-                last_attempt: at("2026-11-26T09:59:00Z"),
-            }
-        );
+        assert_eq!(health, TokenHealth::PossiblyRotated);
         assert!(health.is_live() && health.new_tokens_reason().is_none());
     }
 
@@ -694,7 +664,10 @@ mod tests {
             ..tokens()
         };
         let health = tokens.health(at(NOW));
-        assert_eq!(health, TokenHealth::RefreshTokenExpired { at: expires });
+        assert_eq!(
+            health,
+            TokenHealth::NewTokensRequired(NewTokensReason::RefreshTokenExpired)
+        );
         assert_eq!(
             health.new_tokens_reason(),
             Some(NewTokensReason::RefreshTokenExpired)
@@ -715,10 +688,7 @@ mod tests {
         let health = tokens.health(at(NOW));
         assert_eq!(
             health,
-            TokenHealth::Dead {
-                reason: NewTokensReason::RejectedAfterUnknownOutcome,
-                since
-            }
+            TokenHealth::NewTokensRequired(NewTokensReason::RejectedAfterUnknownOutcome)
         );
         assert!(!health.is_live());
     }

@@ -30,7 +30,11 @@ pub(crate) fn decide(
     let health = TokenHealth::of(state.tokens.as_ref(), utc_now);
     if let Some(reason) = health.new_tokens_reason() {
         // The refresh error that made the token dead, when this process saw it.
-        let cause = matches!(health, TokenHealth::Dead { .. })
+        let dead = matches!(
+            state.tokens.as_ref().map(|tokens| tokens.state),
+            Some(TokenState::Dead { .. })
+        );
+        let cause = dead
             .then(|| state.failure.as_ref().map(|f| f.error.clone()))
             .flatten();
         return Step::Fail(new_tokens(reason, cause));
@@ -50,20 +54,14 @@ pub(crate) fn decide(
             return Step::Fail(TokenError::Refresh(failure.error.clone()));
         }
     }
-    if let TokenHealth::PossiblyRotated {
+    if let Some(TokenState::PossiblyRotated {
         attempts,
         last_attempt,
+        deadline,
         ..
-    } = health
+    }) = state.tokens.as_ref().map(|tokens| tokens.state)
     {
-        let sender_timeout = match state.tokens.as_ref().map(|tokens| tokens.state) {
-            Some(TokenState::PossiblyRotated {
-                last_attempt,
-                deadline: Some(deadline),
-                ..
-            }) => (deadline - last_attempt).to_std().ok(),
-            _ => None,
-        };
+        let sender_timeout = deadline.and_then(|deadline| (deadline - last_attempt).to_std().ok());
         if let Some(error) = still_in_doubt(
             state,
             policy,

@@ -139,7 +139,7 @@ async fn check_and_save(
                  abandons that grant. Pass --force to replace them",
                 url.display(),
                 match health {
-                    TokenHealth::PossiblyRotated { .. } => "possibly rotated",
+                    TokenHealth::PossiblyRotated => "possibly rotated",
                     _ => "usable",
                 }
             )));

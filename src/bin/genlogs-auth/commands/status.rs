@@ -1,7 +1,9 @@
 //! `status`: what a store holds, read without contacting GenLogs, for people and monitoring.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use genlogs_auth::{store::NewTokensReason, store::TokenHealth, StoredTokens, TokenStore};
+use genlogs_auth::{
+    store::NewTokensReason, store::TokenHealth, store::TokenState, StoredTokens, TokenStore,
+};
 use serde_json::{json, Value};
 
 use crate::args::Global;
@@ -54,6 +56,7 @@ const RENEW: &str =
 /// applies before it sends anything, rendered for people and monitoring.
 fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
     let health = TokenHealth::of(stored.as_ref(), now);
+    let mark = stored.as_ref().map(|stored| stored.state);
     let (verdict, state, detail, advice) = match health {
         TokenHealth::Usable => (Verdict::Usable, "usable", None, None),
         TokenHealth::Refreshable => (
@@ -62,37 +65,37 @@ fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
             Some("no valid access token is stored: the next call refreshes".to_string()),
             None,
         ),
-        TokenHealth::PossiblyRotated {
-            since,
-            attempts,
-            last_attempt,
-        } => (
+        TokenHealth::PossiblyRotated => (
             Verdict::CouldNotTell,
             "possibly_rotated",
-            Some(format!(
-                "{attempts} refresh(es) sent since {} (the last at {}) got no answer yet: GenLogs \
-                 may have rotated the token",
-                time(since),
-                time(last_attempt)
-            )),
+            match mark {
+                Some(TokenState::PossiblyRotated {
+                    since,
+                    attempts,
+                    last_attempt,
+                    ..
+                }) => Some(format!(
+                    "{attempts} refresh(es) sent since {} (the last at {}) got no answer yet: \
+                     GenLogs may have rotated the token",
+                    time(since),
+                    time(last_attempt)
+                )),
+                _ => None,
+            },
             Some("the next refresh tells; if it is rejected, new tokens are required"),
         ),
-        TokenHealth::Dead { reason, since } => (
+        TokenHealth::NewTokensRequired(reason) => (
             Verdict::NewTokensRequired,
-            "dead",
-            Some(format!("since {}: {reason}", time(since))),
-            Some(RENEW),
-        ),
-        TokenHealth::RefreshTokenExpired { .. } => (
-            Verdict::NewTokensRequired,
-            "expired",
-            Some(NewTokensReason::RefreshTokenExpired.to_string()),
-            Some(RENEW),
-        ),
-        TokenHealth::NoTokens => (
-            Verdict::NewTokensRequired,
-            "empty",
-            Some(NewTokensReason::NoTokens.to_string()),
+            match (mark, reason) {
+                (Some(TokenState::Dead { .. }), _) => "dead",
+                (_, NewTokensReason::NoTokens) => "empty",
+                (_, NewTokensReason::RefreshTokenExpired) => "expired",
+                _ => "dead",
+            },
+            Some(match mark {
+                Some(TokenState::Dead { since, .. }) => format!("since {}: {reason}", time(since)),
+                _ => reason.to_string(),
+            }),
             Some(RENEW),
         ),
         _ => (Verdict::CouldNotTell, "unknown", None, None),
