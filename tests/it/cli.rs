@@ -557,49 +557,140 @@ async fn mock_serves_a_working_stand_in_and_prints_how_to_reach_it() {
     child.kill().await.unwrap();
 }
 
+/// `init`, `token` and `status` on the store `url` (with `extra` settings), as a deployment
+/// runs them: everything from the environment, no secret in any output. Returns the stand-in,
+/// the scratch directory and the environment used, for more checks.
+#[cfg(feature = "redis")]
+async fn init_token_and_status_on(
+    url: &str,
+    extra: &[(&'static str, String)],
+) -> (MockGenLogs, tempfile::TempDir, Vec<(&'static str, String)>) {
+    let genlogs = MockGenLogs::start().await;
+    let scratch = crate::support::scratch();
+    let mut env = vec![
+        ("GENLOGS_API_KEY", genlogs.api_key().to_string()),
+        ("GENLOGS_BASE_URL", genlogs.base_url()),
+        ("GENLOGS_STORE", url.to_string()),
+        ("GENLOGS_STORE_NAME", "cli-test".to_string()),
+    ];
+    env.extend(extra.iter().cloned());
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let seeded = genlogs.issue_tokens();
+    let secrets = secrets_of(&genlogs);
+    let dir = scratch.path();
+    let init = run(
+        dir,
+        &["init"],
+        &pairs,
+        seeded.refresh_token.expose_secret(),
+        &secrets,
+    )
+    .await;
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let token = run(dir, &["token"], &pairs, "", &secrets).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    assert!(genlogs.is_valid_access_token(token.stdout.trim()));
+    let status = run(dir, &["status", "--json"], &pairs, "", &secrets).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let secrets = secrets_of(&genlogs);
+    for output in [&init, &token, &status] {
+        assert_no_secret(&output.stderr, &secrets);
+    }
+    assert_no_secret(&status.stdout, &secrets);
+    assert_eq!(genlogs.refreshes(), 1);
+    (genlogs, scratch, env)
+}
+
 /// The same flow on a Redis store (`GENLOGS_STORE=redis://…`), encrypted at rest.
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_status_and_token_work_on_a_redis_store() {
     let redis = crate::support::redis::RedisServer::start();
-    let genlogs = MockGenLogs::start().await;
-    let scratch = crate::support::scratch();
-    let dir = scratch.path().to_path_buf();
-    let base = genlogs.base_url();
-    let url = redis.url();
     let key = "11".repeat(32);
-    let env = vec![
-        ("GENLOGS_API_KEY", genlogs.api_key()),
-        ("GENLOGS_BASE_URL", base.as_str()),
-        ("GENLOGS_STORE", url.as_str()),
-        ("GENLOGS_STORE_NAME", "cli-test"),
-        ("GENLOGS_STORE_KEY", key.as_str()),
-    ];
+    let (genlogs, scratch, env) =
+        init_token_and_status_on(&redis.url(), &[("GENLOGS_STORE_KEY", key)]).await;
+    // Without the key, the encrypted document cannot be read: status says it could not tell.
+    let without_key: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(name, _)| *name != "GENLOGS_STORE_KEY")
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let status = run(
+        scratch.path(),
+        &["status"],
+        &without_key,
+        "",
+        &secrets_of(&genlogs),
+    )
+    .await;
+    assert_eq!(status.code, 1, "{}", status.stdout);
+}
+
+/// `redis+sentinel://sentinel,sentinel/SERVICE`: the primary the sentinels name, with the
+/// durability setting applied (one replica has each save; two cannot, so `init` fails).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_status_and_token_work_on_a_sentinel_managed_primary_with_durable_saves() {
+    use crate::support::sentinel::{SentinelSet, SERVICE};
+    if let Some(why) = SentinelSet::unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sentinels = SentinelSet::start();
+    let hosts: Vec<String> = sentinels
+        .urls()
+        .iter()
+        .map(|url| {
+            url.trim_start_matches("redis://")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    let url = format!("redis+sentinel://{}/{SERVICE}", hosts.join(","));
+    let durable = [("GENLOGS_STORE_MIN_REPLICAS", "1".to_string())];
+    let (genlogs, scratch, mut env) = init_token_and_status_on(&url, &durable).await;
+    let stored = crate::support::redis::redis_cli(&[
+        "-p",
+        &sentinels.primary_port().to_string(),
+        "EXISTS",
+        "{genlogs:cli-test}:tokens",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&stored.stdout).trim(), "1");
+
+    // Two replicas cannot have the save: `init --force` fails, and says why.
+    env.retain(|(name, _)| *name != "GENLOGS_STORE_MIN_REPLICAS");
+    env.push(("GENLOGS_STORE_MIN_REPLICAS", "2".to_string()));
+    env.push(("GENLOGS_STORE_REPLICA_WAIT_MS", "200".to_string()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let seeded = genlogs.issue_tokens();
-    let init = run(
-        &dir,
-        &["init"],
-        &env,
+    let refused = run(
+        scratch.path(),
+        &["init", "--force"],
+        &pairs,
         seeded.refresh_token.expose_secret(),
         &secrets_of(&genlogs),
     )
     .await;
-    assert_eq!(init.code, 0, "{}", init.stderr);
-    let token = run(&dir, &["token"], &env, "", &secrets_of(&genlogs)).await;
-    assert_eq!(token.code, 0, "{}", token.stderr);
-    assert!(genlogs.is_valid_access_token(token.stdout.trim()));
-    let status = run(&dir, &["status", "--json"], &env, "", &secrets_of(&genlogs)).await;
-    assert_eq!(status.code, 0, "{}", status.stderr);
-    assert_no_secret(&status.stdout, &secrets_of(&genlogs));
-    assert_eq!(genlogs.refreshes(), 1);
-    // Without the key, the encrypted document cannot be read: status says it could not tell.
-    let without_key: Vec<_> = env
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    assert!(refused.stderr.contains("replica"), "{}", refused.stderr);
+    assert_no_secret(&refused.stderr, &secrets_of(&genlogs));
+}
+
+/// `redis+cluster://node,node`: a Redis Cluster found from two of its nodes.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_status_and_token_work_on_a_redis_cluster() {
+    let cluster = crate::support::redis::RedisCluster::start();
+    let hosts: Vec<String> = cluster.urls()[..2]
         .iter()
-        .copied()
-        .filter(|(name, _)| *name != "GENLOGS_STORE_KEY")
+        .map(|url| {
+            url.trim_start_matches("redis://")
+                .trim_end_matches('/')
+                .to_string()
+        })
         .collect();
-    let status = run(&dir, &["status"], &without_key, "", &secrets_of(&genlogs)).await;
-    assert_eq!(status.code, 1, "{}", status.stdout);
+    let url = format!("redis+cluster://{}", hosts.join(","));
+    let (_genlogs, _scratch, _env) = init_token_and_status_on(&url, &[]).await;
 }
 
 fn refs(env: &[(String, String)]) -> Vec<(&str, &str)> {

@@ -16,7 +16,12 @@ Exit codes:
   64  the command line is wrong (an unknown option, a password in --store)
 
 Secrets are never taken from the command line: the api key comes from GENLOGS_API_KEY or
---api-key-file (owner-only), tokens from stdin, a Redis password only from GENLOGS_STORE.";
+--api-key-file (owner-only), tokens from stdin, a Redis password only from GENLOGS_STORE.
+
+Redis stores (feature `redis`) read GENLOGS_STORE_NAME (the grant, default `default`),
+GENLOGS_STORE_KEY (64 hex digits: encryption at rest), GENLOGS_STORE_MIN_REPLICAS and
+GENLOGS_STORE_REPLICA_WAIT_MS (a save counts once that many replicas have it, waiting up to
+that long, default 1000) and GENLOGS_STORE_ALLOW_PLAINTEXT=1 (plain redis:// to a remote host).";
 
 /// Seed, check and use a GenLogs token store from the shell.
 #[derive(Debug, Parser)]
@@ -31,8 +36,9 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The token store: `file:/path`, a path, or `redis://…`/`rediss://…` (feature `redis`; a
-    /// password only through GENLOGS_STORE)
+    /// The token store: `file:/path`, a path, `redis://…`, `redis+sentinel://…/SERVICE` or
+    /// `redis+cluster://…` (`rediss…` for TLS; feature `redis`; a password only through
+    /// GENLOGS_STORE)
     #[arg(long, env = "GENLOGS_STORE", hide_env_values = true, global = true)]
     pub store: Option<String>,
 

@@ -9,11 +9,23 @@
 //! script, with the library doing the work (`cargo install --path . --features cli`). **Secrets never
 //! come from argv**, which every user sees in `ps` and which shell history keeps: the api key comes
 //! from `GENLOGS_API_KEY` or `--api-key-file PATH` (refused unless only its owner can read it), tokens
-//! from stdin. The store is `--store` or `GENLOGS_STORE` (`file:/path` or a path; `redis://…`/`rediss://…`
-//! when built with `--features cli,redis`, for the grant named by `GENLOGS_STORE_NAME`, default
-//! `default`, encrypted with the 64-hex-digit key in `GENLOGS_STORE_KEY` when it is set; plain
-//! `redis://` to a host that is not loopback only with `GENLOGS_STORE_ALLOW_PLAINTEXT=1`; a URL with a
-//! password only through `GENLOGS_STORE`), the base URL `--base-url` or `GENLOGS_BASE_URL`.
+//! from stdin. The store is `--store` or `GENLOGS_STORE`, the base URL `--base-url` or
+//! `GENLOGS_BASE_URL`. Stores:
+//!
+//! | `GENLOGS_STORE` | store |
+//! |---|---|
+//! | `file:/path`, or a path | a token file |
+//! | `redis://[[user]:password@]host:port[/db]` | one Redis server |
+//! | `redis+sentinel://[[user]:password@]host:port[,host:port…]/SERVICE[/DB]` | the primary the sentinels name for `SERVICE` |
+//! | `redis+cluster://[[user]:password@]host:port[,host:port…]` | a Redis Cluster, found from the nodes named |
+//!
+//! Each Redis form takes `rediss` for TLS (`rediss+sentinel://`, `rediss+cluster://`) and needs
+//! `--features cli,redis`. The grant is named by `GENLOGS_STORE_NAME` (default `default`); the
+//! tokens are encrypted with the 64-hex-digit key in `GENLOGS_STORE_KEY` when it is set; a save
+//! counts once `GENLOGS_STORE_MIN_REPLICAS` replicas have it, when that is set (waiting up to
+//! `GENLOGS_STORE_REPLICA_WAIT_MS`, default 1000); plain `redis://` to a host that is not loopback
+//! only with `GENLOGS_STORE_ALLOW_PLAINTEXT=1`. A URL with a password only through
+//! `GENLOGS_STORE`, never `--store`.
 //!
 //! | command | what it does |
 //! |---|---|
