@@ -377,7 +377,7 @@ pub enum UnreadableReason {
 /// creates one, only the store extends it, and its [`save`](TokenStore::save) takes only its own
 /// type (and checks that the lock is on the same document). Code outside the store can read how
 /// long a lease lasts, and nothing else.
-pub trait StoreLock: std::any::Any + Send + Sync {
+pub trait StoreLock: Send + Sync + 'static {
     /// For a lease (a lock that runs out by itself, so that a crashed holder cannot block the
     /// others forever): how long it lasts, counted from when the request that took it or last
     /// extended it was sent. The manager counts it from when it called
