@@ -12,19 +12,24 @@ runs="${1:-5}"
 threads="${2:-$(($(nproc) * 4))}"
 copy="$(mktemp -d)"
 trap 'rm -rf "$copy"' EXIT
-# The test harnesses only (cargo's artifacts built with the test profile), not the command.
+# The test harnesses only (cargo's artifacts built with the test profile), not the command; each
+# runs in its package's directory, as `cargo test` runs it.
 cargo test --all-features --locked --no-run --message-format=json 2>/dev/null |
-    grep -E '"profile":\{[^}]*"test":true' | grep -oE '"executable":"[^"]+"' | cut -d'"' -f4 |
-    while read -r binary; do cp "$binary" "$copy/"; done
-echo "$(ls "$copy" | wc -l) test binaries, $runs runs, --test-threads=$threads"
+    grep -E '"profile":\{[^}]*"test":true' |
+    sed -E 's/.*"manifest_path":"([^"]+)".*"executable":"([^"]+)".*/\1 \2/' |
+    while read -r manifest binary; do
+        cp "$binary" "$copy/"
+        echo "$(dirname "$manifest") $copy/$(basename "$binary")" >>"$copy/list"
+    done
+echo "$(wc -l <"$copy/list") test binaries, $runs runs, --test-threads=$threads"
 for run in $(seq "$runs"); do
     started=$(date +%s)
-    for binary in "$copy"/*; do
-        "$binary" --test-threads="$threads" -q >"$copy/log" 2>&1 || {
+    while read -r dir binary; do
+        (cd "$dir" && "$binary" --test-threads="$threads" -q) >"$copy/log" 2>&1 || {
             cat "$copy/log"
             echo "run $run: $(basename "$binary") FAILED"
             exit 1
         }
-    done
+    done <"$copy/list"
     echo "run $run: every test binary passed in $(($(date +%s) - started)) s"
 done
