@@ -16,6 +16,8 @@ use genlogs_auth::{
 };
 use tokio::io::AsyncWriteExt;
 
+use crate::support::leak::assert_no_leak;
+
 const BIN: &str = env!("CARGO_BIN_EXE_genlogs-auth");
 
 struct Run {
@@ -62,15 +64,6 @@ async fn run(
         "colour on a pipe"
     );
     run
-}
-
-fn assert_no_secret(text: &str, secrets: &[String]) {
-    for secret in secrets {
-        assert!(
-            !text.contains(secret.as_str()),
-            "a secret leaked into: {text}"
-        );
-    }
 }
 
 /// Every credential the stand-in ever issued, and its api key.
@@ -195,8 +188,8 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
     expectorate::assert_contents("tests/snapshots/cli/status-dead.txt", &dead.stdout);
 
     for output in [&empty, &human, &json, &unknown, &dead] {
-        assert_no_secret(&output.stdout, &secrets);
-        assert_no_secret(&output.stderr, &secrets);
+        assert_no_leak(&output.stdout, &secrets);
+        assert_no_leak(&output.stderr, &secrets);
     }
 }
 
@@ -289,13 +282,13 @@ async fn init_token_and_headers_refresh_through_the_store() {
         .await;
         assert_eq!(headers.code, 0, "{}", headers.stderr);
         assert_eq!(headers.stdout, expected);
-        assert_no_secret(&headers.stderr, &secrets_of(&genlogs));
+        assert_no_leak(&headers.stderr, &secrets_of(&genlogs));
     }
     assert_eq!(genlogs.refreshes(), 1);
     for output in [&init, &token] {
-        assert_no_secret(&output.stderr, &secrets_of(&genlogs));
+        assert_no_leak(&output.stderr, &secrets_of(&genlogs));
     }
-    assert_no_secret(&init.stdout, &secrets_of(&genlogs));
+    assert_no_leak(&init.stdout, &secrets_of(&genlogs));
 
     // The printed headers work against the protected endpoint.
     let answer = reqwest::Client::new()
@@ -340,7 +333,7 @@ async fn init_refuses_to_overwrite_live_tokens_without_force() {
     let refused = run(&dir, &["init"], &env, &other, &secrets_of(&genlogs)).await;
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
-    assert_no_secret(&refused.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&refused.stderr, &secrets_of(&genlogs));
 
     let forced = run(
         &dir,
@@ -417,7 +410,7 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
     );
     assert_eq!(reused.stderr.lines().count(), 1, "{}", reused.stderr);
     assert!(reused.stdout.is_empty());
-    assert_no_secret(&reused.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&reused.stderr, &secrets_of(&genlogs));
     assert_eq!(genlogs.reuses(), 1);
 
     // The reuse revoked the family, the stored refresh token included: with no access token
@@ -443,7 +436,7 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
         "tracing events: {}",
         token.stderr
     );
-    assert_no_secret(&token.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&token.stderr, &secrets_of(&genlogs));
     let status = run(&dir, &["status"], &env, "", &[]).await;
     assert_eq!(status.code, 2, "{}", status.stdout);
 }
@@ -490,7 +483,7 @@ async fn configuration_errors_say_what_to_set() {
         "feature `redis`"
     };
     assert!(redis.stderr.contains(expected), "{}", redis.stderr);
-    assert_no_secret(&redis.stderr, &["pw-s3cret".to_string()]);
+    assert_no_leak(&redis.stderr, &["pw-s3cret"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -594,9 +587,9 @@ async fn init_token_and_status_on(
     assert_eq!(status.code, 0, "{}", status.stderr);
     let secrets = secrets_of(&genlogs);
     for output in [&init, &token, &status] {
-        assert_no_secret(&output.stderr, &secrets);
+        assert_no_leak(&output.stderr, &secrets);
     }
-    assert_no_secret(&status.stdout, &secrets);
+    assert_no_leak(&status.stdout, &secrets);
     assert_eq!(genlogs.refreshes(), 1);
     (genlogs, scratch, env)
 }
@@ -673,7 +666,7 @@ async fn init_status_and_token_work_on_a_sentinel_managed_primary_with_durable_s
     .await;
     assert_ne!(refused.code, 0, "{}", refused.stderr);
     assert!(refused.stderr.contains("replica"), "{}", refused.stderr);
-    assert_no_secret(&refused.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&refused.stderr, &secrets_of(&genlogs));
 }
 
 /// `redis+cluster://node,node`: a Redis Cluster found from two of its nodes.
@@ -755,7 +748,7 @@ async fn init_keeps_the_tokens_in_a_rescue_file_when_the_store_cannot_be_opened(
     assert_eq!(init.code, 1, "{}", init.stderr);
     assert!(init.stderr.contains("sub/tokens.json"), "{}", init.stderr);
     assert!(init.stdout.is_empty());
-    assert_no_secret(&init.stderr, &secrets);
+    assert_no_leak(&init.stderr, &secrets);
     // Beside the store is impossible: the XDG state directory it is.
     let rescued = assert_rescued(&state.join("genlogs-auth"), &init.stderr, refresh);
 
@@ -796,7 +789,7 @@ async fn init_refused_without_force_keeps_the_tokens_in_a_rescue_file() {
     .await;
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
-    assert_no_secret(&refused.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&refused.stderr, &secrets_of(&genlogs));
     assert!(refused.stdout.is_empty());
     // Beside the file store (here the current directory).
     assert_rescued(&dir, &refused.stderr, other_refresh);
@@ -849,8 +842,8 @@ async fn refresh_with_a_store_rotates_and_saves_in_one_process() {
     assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
     assert_eq!(stored.state, TokenState::Usable);
     let secrets = secrets_of(&genlogs);
-    assert_no_secret(&refreshed.stdout, &secrets);
-    assert_no_secret(&refreshed.stderr, &secrets);
+    assert_no_leak(&refreshed.stdout, &secrets);
+    assert_no_leak(&refreshed.stderr, &secrets);
 
     // Once more, as JSON: one more rotation, the store follows.
     let again = run(
@@ -923,7 +916,7 @@ async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
     assert_eq!(dropped.code, 1, "{}", dropped.stderr);
     assert!(dropped.stderr.contains("retry later"), "{}", dropped.stderr);
     assert!(dropped.stdout.is_empty());
-    assert_no_secret(&dropped.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&dropped.stderr, &secrets_of(&genlogs));
 
     // Through the store: a 504 after the work was done leaves the token possibly rotated.
     let seeded = genlogs
@@ -937,7 +930,7 @@ async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
     let token = run(&dir, &["token"], &env, "", &secrets_of(&genlogs)).await;
     assert_eq!(token.code, 1, "{}", token.stderr);
     assert!(token.stderr.contains("retry later"), "{}", token.stderr);
-    assert_no_secret(&token.stderr, &secrets_of(&genlogs));
+    assert_no_leak(&token.stderr, &secrets_of(&genlogs));
     let status = run(&dir, &["status"], &env, "", &[]).await;
     assert_eq!(status.code, 1, "could not tell: {}", status.stdout);
     assert!(
@@ -965,12 +958,12 @@ async fn a_password_in_store_argv_is_refused_but_accepted_from_genlogs_store() {
             "{}",
             refused.stderr
         );
-        assert_no_secret(&refused.stderr, &secrets);
+        assert_no_leak(&refused.stderr, &secrets);
     }
     // The same URL from the environment is used (here: nothing listens, so it cannot tell).
     let accepted = run(&dir, &["status"], &[("GENLOGS_STORE", url)], "", &[]).await;
     assert_eq!(accepted.code, 1, "{}", accepted.stderr);
-    assert_no_secret(&accepted.stderr, &secrets);
+    assert_no_leak(&accepted.stderr, &secrets);
     // A URL without a password is fine on the command line.
     let plain = run(
         &dir,
@@ -985,7 +978,7 @@ async fn a_password_in_store_argv_is_refused_but_accepted_from_genlogs_store() {
     // `init` refuses it too, after keeping the tokens it read.
     let init = run(&dir, &["init", "--store", url], &[], "rt-argv-s3cret", &[]).await;
     assert_eq!(init.code, 64, "{}", init.stderr);
-    assert_no_secret(&init.stderr, &["pw-s3cret".into(), "rt-argv-s3cret".into()]);
+    assert_no_leak(&init.stderr, &["pw-s3cret", "rt-argv-s3cret"]);
     assert_rescued(&dir, &init.stderr, "rt-argv-s3cret");
 }
 
@@ -1004,7 +997,7 @@ async fn a_group_readable_api_key_file_is_refused() {
         "{}",
         refused.stderr
     );
-    assert_no_secret(&refused.stderr, &["key-s3cret".to_string()]);
+    assert_no_leak(&refused.stderr, &["key-s3cret"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1054,7 +1047,7 @@ async fn a_rotation_the_store_does_not_take_is_retried_then_rescued() {
         token.stdout
     );
     let secrets = secrets_of(&genlogs);
-    assert_no_secret(&token.stderr, &secrets);
+    assert_no_leak(&token.stderr, &secrets);
     assert!(token.stderr.contains("4 attempts"), "{}", token.stderr);
     assert_eq!(genlogs.refreshes(), 1);
     let rotated = genlogs
@@ -1162,8 +1155,8 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
     .await;
     assert_eq!(dead.code, 2, "{}", dead.stderr);
     for output in [&first, &second, &third, &dead] {
-        assert_no_secret(&output.stdout, &secrets_of(&genlogs));
-        assert_no_secret(&output.stderr, &secrets_of(&genlogs));
+        assert_no_leak(&output.stdout, &secrets_of(&genlogs));
+        assert_no_leak(&output.stderr, &secrets_of(&genlogs));
     }
     assert_eq!(genlogs.reuses(), 0);
 }
@@ -1200,7 +1193,7 @@ async fn a_raw_refresh_whose_stdout_fails_keeps_the_new_tokens_in_a_rescue_file(
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(genlogs.refreshes(), 1, "the token sent is spent");
-    assert_no_secret(&stderr, &secrets_of(&genlogs));
+    assert_no_leak(&stderr, &secrets_of(&genlogs));
     let rescued = rescue_files(&dir.join("genlogs-auth"));
     assert_eq!(rescued.len(), 1, "{stderr}");
     let kept: StoredTokens =

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::support::answering;
-use crate::support::assert_no_secrets;
 use crate::support::defaults::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER};
+use crate::support::leak::assert_no_leak;
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{client::UnknownOutcome, AuthClient, ConfigError, Error, RefreshToken};
 use reqwest::StatusCode;
@@ -35,7 +35,7 @@ async fn refresh_error(reply: Fault) -> Error {
         .refresh(&RefreshToken::new(SENT))
         .await
         .unwrap_err();
-    assert_no_secrets(&error, SECRETS);
+    assert_no_leak(&error, SECRETS);
     error
 }
 
@@ -391,7 +391,7 @@ async fn encoded_echoes_of_the_sent_token_and_the_api_key_are_redacted() {
         .refresh(&RefreshToken::new(sent))
         .await
         .unwrap_err();
-    assert_no_secrets(
+    assert_no_leak(
         &error,
         &[
             sent,
@@ -537,7 +537,7 @@ async fn a_refused_connection_is_retryable() {
         .build()
         .unwrap();
     let error = client.refresh(&RefreshToken::new(SENT)).await.unwrap_err();
-    assert_no_secrets(&error, SECRETS);
+    assert_no_leak(&error, SECRETS);
     assert!(matches!(error, Error::Connect { .. }), "{error:?}");
     assert!(error.is_retryable());
     assert!(!error.may_have_spent_token() && !error.is_token_rejected());
@@ -584,7 +584,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
         matches!(bad_key, Error::InvalidConfig(ConfigError::ApiKey)),
         "{bad_key:?}"
     );
-    assert_no_secrets(&bad_key, &["key-SECRET-7a1", "Injected"]);
+    assert_no_leak(&bad_key, &["key-SECRET-7a1", "Injected"]);
 
     let with_credentials = AuthClient::builder(API_KEY)
         .with_base_url(format!("https://user:{SENT}@api.genlogs.io/auth"))
@@ -598,7 +598,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
         ),
         "{with_credentials:?}"
     );
-    assert_no_secrets(&with_credentials, SECRETS);
+    assert_no_leak(&with_credentials, SECRETS);
 
     let zero_timeout = AuthClient::builder(API_KEY)
         .with_timeout(Duration::ZERO)
@@ -609,7 +609,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
         matches!(zero_timeout, Error::InvalidConfig(ConfigError::Timeout(_))),
         "{zero_timeout:?}"
     );
-    assert_no_secrets(&zero_timeout, SECRETS);
+    assert_no_leak(&zero_timeout, SECRETS);
 }
 
 #[test]

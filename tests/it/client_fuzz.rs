@@ -244,7 +244,7 @@ fn check(
             .map(String::as_str)
             .filter(|t| !t.trim().is_empty()),
     );
-    crate::support::assert_no_secrets(&error, &secrets);
+    crate::support::leak::assert_no_leak(&error, &secrets);
     prop_assert!(
         error
             .retry_after()

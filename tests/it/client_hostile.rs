@@ -27,7 +27,7 @@ async fn refresh_against(reply: Fault) -> (Error, Duration) {
         .refresh(&RefreshToken::new("rt-hostile"))
         .await
         .unwrap_err();
-    crate::support::assert_no_secrets(&error, &[API_KEY, "rt-hostile"]);
+    crate::support::leak::assert_no_leak(&error, &[API_KEY, "rt-hostile"]);
     (error, started.elapsed())
 }
 

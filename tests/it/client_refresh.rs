@@ -94,10 +94,7 @@ async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
         Some(Utc.with_ymd_and_hms(2026, 11, 26, 5, 0, 0).unwrap())
     );
     let debug = format!("{session:?}");
-    assert!(
-        !debug.contains("new-access") && !debug.contains("new-refresh"),
-        "{debug}"
-    );
+    crate::support::leak::assert_no_leak(&debug, &["new-access", "new-refresh"]);
     assert!(debug.contains("user-1"), "{debug}");
 }
 
@@ -183,7 +180,7 @@ async fn the_generated_client_is_reachable_and_sends_the_same_request() {
 async fn the_clients_debug_shows_no_api_key() {
     let server = answering(token_response("2026-11-26T06:08:25Z")).await;
     let debug = format!("{:?} {:#?}", client(&server), client(&server));
-    assert!(!debug.contains(API_KEY), "{debug}");
+    crate::support::leak::assert_no_leak(&debug, &[API_KEY]);
     assert!(
         debug.contains("Sensitive") && debug.contains("ApiKey([REDACTED])"),
         "{debug}"

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::support::redis::assert_shows_none_of;
+use crate::support::leak::assert_no_leak;
 use genlogs_auth::{RedisStore, StoreError, TokenStore};
 
 const REMOTE: &str = "198.51.100.7";
@@ -98,7 +98,7 @@ fn assert_refused(error: &StoreError, what: &str, opt_in: &str) {
         text.contains("not loopback") && text.contains(opt_in),
         "{text}"
     );
-    assert_shows_none_of(error, &[SENTINEL_PASSWORD, PRIMARY_PASSWORD]);
+    assert_no_leak(error, &[SENTINEL_PASSWORD, PRIMARY_PASSWORD]);
 }
 
 #[tokio::test]

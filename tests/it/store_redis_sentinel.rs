@@ -156,7 +156,7 @@ async fn a_store_through_sentinel_saves_and_loads_on_the_primary() {
         .unwrap()
         .with_timeout(TIMEOUT);
     let error = unknown.load().await.unwrap_err();
-    crate::support::redis::assert_shows_none_of(&error, &[&urls[0]]);
+    crate::support::leak::assert_no_leak(&error, &[&urls[0]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -273,9 +273,7 @@ async fn requests_are_recorded_with_headers_and_debug_hides_every_credential() {
     let mut secrets = genlogs.issued_tokens();
     secrets.push("key-s3cret".into());
     assert!(secrets.contains(&session.refresh_token.expose_secret().to_string()));
-    for secret in secrets {
-        assert!(!shown.contains(&secret), "{shown}");
-    }
+    crate::support::leak::assert_no_leak(&shown, &secrets);
 }
 
 #[tokio::test]

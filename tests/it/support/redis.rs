@@ -494,35 +494,6 @@ pub fn redis_cli(args: &[&str]) -> std::process::Output {
         })
 }
 
-/// Every rendering of a store error and of its sources.
-fn renderings(error: &genlogs_auth::StoreError) -> Vec<String> {
-    use std::error::Error as _;
-    let mut all = vec![
-        format!("{error}"),
-        format!("{error:?}"),
-        format!("{error:#?}"),
-    ];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        all.push(format!("{cause}"));
-        all.push(format!("{cause:?}"));
-        source = cause.source();
-    }
-    all
-}
-
-/// Asserts that none of `secrets` appears in any rendering of a store error or its sources.
-pub fn assert_shows_none_of(error: &genlogs_auth::StoreError, secrets: &[&str]) {
-    for rendering in renderings(error) {
-        for secret in secrets {
-            assert!(
-                !rendering.contains(secret),
-                "{secret:?} leaked into: {rendering}"
-            );
-        }
-    }
-}
-
 /// Calls `f` until it succeeds (the reconnection happens in the background after a failure).
 pub async fn until_ok<T, F: std::future::Future<Output = Result<T, genlogs_auth::StoreError>>>(
     f: impl Fn() -> F,
