@@ -75,21 +75,7 @@ impl FileStore {
         }
     }
 
-    /// How long to wait for the lock. Default: 35 s.
-    #[must_use]
-    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
-        self
-    }
-
-    /// The clock that [`lock`](TokenStore::lock)'s wait for another holder is measured and slept
-    /// on (give the [`ManualClock`](crate::clock::ManualClock) to drive it in a
-    /// test). Default: [`SystemClock`].
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
+    super::lock_wait_setters!();
 
     /// The token file.
     pub fn path(&self) -> &Path {

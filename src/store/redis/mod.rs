@@ -572,23 +572,10 @@ impl RedisStore {
         self
     }
 
-    /// How long [`lock`](TokenStore::lock) waits for another host's lease before failing with
-    /// [`StoreError::Busy`]. Default: 35 s.
-    #[must_use]
-    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
-        self
-    }
-
-    /// The clock that [`lock`](TokenStore::lock)'s wait for another holder is measured and slept
-    /// on (give the [`ManualClock`](crate::clock::ManualClock) to drive it in a
-    /// test). Default: [`SystemClock`]. Redis's own timeouts ([`with_timeout`](Self::with_timeout))
-    /// and the lease in Redis are real time: they bound real I/O.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
+    crate::store::lock_wait_setters!(
+        /// Redis's own timeouts ([`with_timeout`](Self::with_timeout)) and the lease in Redis
+        /// are real time: they bound real I/O.
+    );
 
     /// How long one Redis command and one connection attempt may take. Default:
     /// 2 s.
