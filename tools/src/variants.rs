@@ -60,6 +60,16 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         change(&mut copy).ok_or("openapi.json no longer has the shape the variants edit")?;
         Ok(serde_json::to_string_pretty(&copy).expect("a Value always serializes"))
     };
+    // A new optional parameter of the refresh operation: `location` (query, header, cookie),
+    // with `schema`.
+    let with_parameter = |name: &str, location: &str, schema: Value| {
+        edit(&|d| {
+            d.pointer_mut(&format!("{REFRESH}/parameters"))?
+                .as_array_mut()?
+                .push(json!({ "name": name, "in": location, "required": false, "schema": schema }));
+            Some(())
+        })
+    };
     let builds = |report: &str, surface: &str, code: &'static str| Expect::Builds {
         report: report.to_string(),
         surface: surface.to_string(),
@@ -165,13 +175,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "optional-query-parameter",
             what: "a new optional query parameter (FastAPI's `scope: str | None = None`)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
-                    "name": "scope", "in": "query", "required": false,
-                    "schema": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Scope" }
-                }));
-                Some(())
-            })?,
+            text: with_parameter("scope", "query", json!({ "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Scope" }))?,
             expect: builds(
                 "ok       optional-parameter-added     POST /token/refresh parameter scope: query string",
                 "  parameter query scope: string (optional)",
@@ -181,13 +185,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "optional-header-parameter",
             what: "a new optional header parameter (`x-request-id`)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
-                    "name": "x-request-id", "in": "header", "required": false,
-                    "schema": { "type": "string", "title": "X-Request-Id" }
-                }));
-                Some(())
-            })?,
+            text: with_parameter("x-request-id", "header", json!({ "type": "string", "title": "X-Request-Id" }))?,
             expect: builds(
                 "ok       optional-parameter-added     POST /token/refresh parameter x-request-id: header string",
                 "  parameter header x-request-id: string (optional)",
@@ -240,13 +238,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "optional-header-anyof-null",
             what: "a new optional header parameter in FastAPI's 3.1 form (`anyOf [string, null]`)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
-                    "name": "x-correlation-id", "in": "header", "required": false,
-                    "schema": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "X-Correlation-Id" }
-                }));
-                Some(())
-            })?,
+            text: with_parameter("x-correlation-id", "header", json!({ "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "X-Correlation-Id" }))?,
             expect: builds(
                 "ok       optional-parameter-added     POST /token/refresh parameter x-correlation-id: header string",
                 "  parameter header x-correlation-id: string (optional)",
@@ -256,13 +248,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "optional-cookie-parameter",
             what: "a new optional cookie parameter (`anyOf [string, null]`), which progenitor cannot send",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
-                    "name": "session", "in": "cookie", "required": false,
-                    "schema": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Session" }
-                }));
-                Some(())
-            })?,
+            text: with_parameter("session", "cookie", json!({ "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Session" }))?,
             expect: builds(
                 NO_CHANGES,
                 "adaptation fit_parameters: applied at $.paths['/token/refresh'].post.parameters[1]",
@@ -362,13 +348,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "request-enum-parameter",
             what: "a new optional query parameter declared as an `enum` (`grant_type`)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{REFRESH}/parameters"))?.as_array_mut()?.push(json!({
-                    "name": "grant_type", "in": "query", "required": false,
-                    "schema": { "type": "string", "enum": ["refresh_token"], "title": "Grant Type" }
-                }));
-                Some(())
-            })?,
+            text: with_parameter("grant_type", "query", json!({ "type": "string", "enum": ["refresh_token"], "title": "Grant Type" }))?,
             expect: builds(
                 "ok       optional-parameter-added     POST /token/refresh parameter grant_type: query string",
                 r#"  parameter query grant_type: string (optional) enum ["refresh_token"]"#,
