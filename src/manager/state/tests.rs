@@ -35,6 +35,46 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// Asserts that `step` fails for want of new tokens, for `reason`.
+#[track_caller]
+fn assert_needs_new_tokens(step: Step, reason: NewTokensReason) {
+    assert!(
+        matches!(
+            &step,
+            Step::Fail(TokenError::NewTokensRequired { reason: r, .. }) if *r == reason
+        ),
+        "{step:?}"
+    );
+}
+
+/// Asserts that `state` is held (the outcome of an attempt is unknown) at `held` and sends a
+/// refresh at `sent`.
+#[track_caller]
+fn assert_held_then_sent(state: &State, held: Duration, sent: Duration) {
+    let step_held = step(state, held);
+    assert!(
+        matches!(step_held, Step::Fail(TokenError::OutcomeUnknown { .. })),
+        "{step_held:?}"
+    );
+    let step_sent = step(state, sent);
+    assert!(matches!(step_sent, Step::Refresh(_)), "{step_sent:?}");
+}
+
+/// `outcome` applied at `now`, with this table's policy and wall clock.
+fn applied(state: State, outcome: Outcome, now: Duration) -> State {
+    apply(state, outcome, &policy(), now, utc())
+}
+
+/// `state` after reading `stored` from the store at `now`.
+fn read(state: State, stored: StoredTokens, now: Duration) -> State {
+    applied(state, Outcome::Loaded(Some(stored)), now)
+}
+
+/// A host that knows nothing yet reads `stored` at 0 s.
+fn loaded(stored: StoredTokens) -> State {
+    read(State::default(), stored, Duration::ZERO)
+}
+
 pub(crate) fn document(refresh: &str, version: u64) -> StoredTokens {
     StoredTokens {
         version,
@@ -77,37 +117,37 @@ fn session(lifetime: chrono::Duration, server_date: Option<DateTime<Utc>>) -> Se
 }
 
 fn refreshed(state: State, session: Session, now: Duration) -> State {
-    apply(
+    applied(
         state,
         Outcome::Refreshed {
             sent: RefreshToken::new("rt"),
             session: Box::new(session),
             jitter: 0.0,
         },
-        &policy(),
         now,
-        utc(),
+    )
+}
+
+/// A host holding "rt" (its access token good for 10 min) after GenLogs rotated it at `now`
+/// (30 min access tokens), the rotation not saved yet.
+fn rotated_at(now: Duration) -> State {
+    refreshed(
+        with_access("rt", secs(600)),
+        session(chrono::Duration::minutes(30), None),
+        now,
     )
 }
 
 /// An attempt as the manager makes it: marked and saved, sent, failed.
 fn failed(state: State, error: Error) -> State {
-    let marked = saved(apply(
-        state,
-        Outcome::Sending,
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    ));
-    apply(
+    let marked = saved(applied(state, Outcome::Sending, Duration::ZERO));
+    applied(
         marked,
         Outcome::Failed {
             sent: RefreshToken::new("rt"),
             error,
         },
-        &policy(),
         Duration::ZERO,
-        utc(),
     )
 }
 
@@ -134,7 +174,7 @@ fn rejected() -> Error {
 }
 
 fn saved(state: State) -> State {
-    apply(state, Outcome::Saved(2), &policy(), Duration::ZERO, utc())
+    applied(state, Outcome::Saved(2), Duration::ZERO)
 }
 
 /// Whether a failed attempt with `status` leaves the token marked possibly rotated.
@@ -157,6 +197,12 @@ fn operator_document(refresh: &str, version: u64) -> StoredTokens {
 
 /// `rt` at version 4, marked possibly rotated by `attempts` attempts, the last now.
 fn possibly_rotated(attempts: u32) -> StoredTokens {
+    marked(document("rt", 4), attempts)
+}
+
+/// `tokens` marked possibly rotated by `attempts` attempts, the last at `utc()`, with no
+/// deadline of the sender's.
+fn marked(tokens: StoredTokens, attempts: u32) -> StoredTokens {
     StoredTokens {
         state: TokenState::PossiblyRotated {
             since: utc(),
@@ -164,7 +210,7 @@ fn possibly_rotated(attempts: u32) -> StoredTokens {
             last_attempt: utc(),
             deadline: None,
         },
-        ..document("rt", 4)
+        ..tokens
     }
 }
 
@@ -174,16 +220,14 @@ fn rotated_twice() -> State {
     for (sent, new) in [("rt", "rt-2"), ("rt-2", "rt-3")] {
         let mut session = session(chrono::Duration::minutes(30), None);
         session.refresh_token = RefreshToken::new(new);
-        state = saved(apply(
+        state = saved(applied(
             state,
             Outcome::Refreshed {
                 sent: RefreshToken::new(sent),
                 session: Box::new(session),
                 jitter: 0.0,
             },
-            &policy(),
             Duration::ZERO,
-            utc(),
         ));
     }
     state
@@ -231,11 +275,7 @@ fn row_1_a_saved_token_before_its_refresh_point_is_served() {
 
 #[test]
 fn row_2_anything_pending_is_saved_first() {
-    let state = refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        Duration::ZERO,
-    );
+    let state = rotated_at(Duration::ZERO);
     assert!(matches!(step(&state, Duration::ZERO), Step::Save(_)));
     assert_eq!(
         state.valid(Duration::ZERO).map(|t| t.expose_secret()),
@@ -249,16 +289,9 @@ fn row_2_anything_pending_is_saved_first() {
 
 #[test]
 fn row_3_no_tokens_needs_new_ones() {
-    let step = step(&State::default(), Duration::ZERO);
-    assert!(
-        matches!(
-            step,
-            Step::Fail(TokenError::NewTokensRequired {
-                reason: NewTokensReason::NoTokens,
-                ..
-            })
-        ),
-        "{step:?}"
+    assert_needs_new_tokens(
+        step(&State::default(), Duration::ZERO),
+        NewTokensReason::NoTokens,
     );
 }
 
@@ -270,23 +303,10 @@ fn row_4_a_dead_token_is_never_sent() {
         reason: NewTokensReason::RefreshTokenRejected,
         since: utc(),
     };
-    state = apply(
-        state,
-        Outcome::Loaded(Some(tokens)),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
-    let step = step(&state, secs(10_000));
-    assert!(
-        matches!(
-            step,
-            Step::Fail(TokenError::NewTokensRequired {
-                reason: NewTokensReason::RefreshTokenRejected,
-                ..
-            })
-        ),
-        "{step:?}"
+    state = read(state, tokens, Duration::ZERO);
+    assert_needs_new_tokens(
+        step(&state, secs(10_000)),
+        NewTokensReason::RefreshTokenRejected,
     );
 }
 
@@ -294,23 +314,10 @@ fn row_4_a_dead_token_is_never_sent() {
 fn row_5_an_expired_refresh_token_is_not_sent() {
     let mut tokens = document("rt", 1);
     tokens.refresh_expires = Some(utc());
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(tokens)),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
-    let step = step(&state, Duration::ZERO);
-    assert!(
-        matches!(
-            step,
-            Step::Fail(TokenError::NewTokensRequired {
-                reason: NewTokensReason::RefreshTokenExpired,
-                ..
-            })
-        ),
-        "{step:?}"
+    let state = loaded(tokens);
+    assert_needs_new_tokens(
+        step(&state, Duration::ZERO),
+        NewTokensReason::RefreshTokenExpired,
     );
 }
 
@@ -332,13 +339,7 @@ fn row_6_a_store_that_went_back_two_rotations_is_recognised_by_fingerprint_and_n
     );
     // Restored from a snapshot at a *higher* version (the store's counter moved on since):
     // the version cannot tell, the fingerprint does.
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(document("rt", 40))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, document("rt", 40), secs(1));
     let tokens = state.tokens.as_ref().unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-3");
     assert_eq!(tokens.version, 40, "written back over what is there");
@@ -347,15 +348,13 @@ fn row_6_a_store_that_went_back_two_rotations_is_recognised_by_fingerprint_and_n
     assert!(to_save.lineage.sequence > saved_sequence);
     assert!(matches!(step(&state, secs(1)), Step::Save(_)));
     // A fresh host reading a document whose list names rt-2 never sends rt-2.
-    let fresh = apply(
+    let fresh = read(
         State::default(),
-        Outcome::Loaded(Some(StoredTokens {
+        StoredTokens {
             lineage: written.lineage.clone(),
             ..document("rt-2", 7)
-        })),
-        &policy(),
+        },
         secs(1),
-        utc(),
     );
     assert!(matches!(
         step(&fresh, secs(1)),
@@ -399,13 +398,7 @@ fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
     // taken back, a server that did not rotate): served, and the cooldown still holds
     // for sending.
     let peer = peer_document("rt", 5, "at-peer", 10);
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(peer)),
-        &policy(),
-        secs(3),
-        utc(),
-    );
+    let state = read(state, peer, secs(3));
     assert!(matches!(step(&state, secs(3)), Step::Serve));
     // Past its refresh point, still in the cooldown: not sent, and still handed out.
     assert!(matches!(
@@ -418,13 +411,7 @@ fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
     );
     // Another process rotated: its tokens are served at once.
     let rotated = peer_document("rt-2", 6, "at-rotated", 10);
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(rotated)),
-        &policy(),
-        secs(4),
-        utc(),
-    );
+    let state = read(state, rotated, secs(4));
     assert!(matches!(step(&state, secs(4)), Step::Serve));
     assert_eq!(
         state.valid(secs(4)).map(|t| t.expose_secret()),
@@ -435,51 +422,22 @@ fn row_7_a_cooldown_never_hides_a_valid_token_another_process_saved() {
 #[test]
 fn row_8_another_process_s_unknown_outcome_holds_everyone_for_the_shared_cooldown() {
     let stored = possibly_rotated(2);
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(stored)),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let state = loaded(stored);
     // Two attempts: 10 s after the last one, on the wall clock every process shares.
-    assert!(matches!(
-        step(&state, secs(9)),
-        Step::Fail(TokenError::OutcomeUnknown { .. })
-    ));
-    assert!(matches!(step(&state, secs(10)), Step::Refresh(_)));
+    assert_held_then_sent(&state, secs(9), secs(10));
 }
 
 #[test]
 fn row_8_after_a_store_outage_a_possibly_rotated_token_waits_for_the_holder_to_save() {
     let stored = possibly_rotated(1);
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(stored.clone())),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let state = loaded(stored.clone());
     // Long after the attempt, with no outage: sent again.
     assert!(matches!(step(&state, secs(60)), Step::Refresh(_)));
     // The store stopped answering (longer than the marking host's lease, perhaps), then
     // answered again at 60 s: its holder may have an unsaved rotation to save first.
-    let state = apply(state, Outcome::StoreUnreachable, &policy(), secs(30), utc());
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(stored)),
-        &policy(),
-        secs(60),
-        utc(),
-    );
-    assert!(matches!(
-        step(&state, secs(60)),
-        Step::Fail(TokenError::OutcomeUnknown { .. })
-    ));
-    assert!(matches!(
-        step(&state, secs(60) + policy().outage_settle),
-        Step::Refresh(_)
-    ));
+    let state = applied(state, Outcome::StoreUnreachable, secs(30));
+    let state = read(state, stored, secs(60));
+    assert_held_then_sent(&state, secs(60), secs(60) + policy().outage_settle);
 }
 
 #[test]
@@ -510,22 +468,12 @@ fn row_8_a_mark_records_its_sender_s_deadline_and_others_wait_that_not_their_own
         Some(last_attempt + chrono::Duration::seconds(120))
     );
     // A host with a 1 s timeout (this table's policy) reads the mark as the sender left.
-    let reader = apply(
-        State::default(),
-        Outcome::Loaded(Some(StoredTokens {
-            access_token: None,
-            ..marked
-        })),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let reader = loaded(StoredTokens {
+        access_token: None,
+        ..marked
+    });
     // Its own timeout and the backoff are long over at 60 s; the sender's is not.
-    assert!(matches!(
-        step(&reader, secs(60)),
-        Step::Fail(TokenError::OutcomeUnknown { .. })
-    ));
-    assert!(matches!(step(&reader, secs(123)), Step::Refresh(_)));
+    assert_held_then_sent(&reader, secs(60), secs(123));
 }
 
 #[test]
@@ -547,14 +495,11 @@ fn row_8_a_host_that_first_sees_a_mark_long_after_it_waits_the_outage_settle() {
         first_seen,
         utc() + chrono::Duration::seconds(3600),
     );
-    assert!(matches!(
-        step(&state, first_seen + policy().outage_settle - secs(1)),
-        Step::Fail(TokenError::OutcomeUnknown { .. })
-    ));
-    assert!(matches!(
-        step(&state, first_seen + policy().outage_settle),
-        Step::Refresh(_)
-    ));
+    assert_held_then_sent(
+        &state,
+        first_seen + policy().outage_settle - secs(1),
+        first_seen + policy().outage_settle,
+    );
 }
 
 #[test]
@@ -617,13 +562,7 @@ fn row_8_a_clock_ahead_of_the_marking_host_s_does_not_cut_the_in_flight_wait_sho
         request_timeout: secs(30),
         ..policy()
     };
-    let mut marked = document("rt", 3);
-    marked.state = TokenState::PossiblyRotated {
-        since: utc(),
-        attempts: 1,
-        last_attempt: utc(),
-        deadline: None,
-    };
+    let marked = marked(document("rt", 3), 1);
     let state = apply(
         State::default(),
         Outcome::Loaded(Some(marked)),
@@ -647,18 +586,12 @@ fn row_9_a_newcomer_reading_a_store_that_changed_instance_writes_it_back_and_wai
     // A process started right after a failover or a restore knows nothing newer: the
     // instance change alone holds its refresh until hosts holding newer tokens wrote them
     // back.
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(from_another_instance("rt-5", 5))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(State::default(), from_another_instance("rt-5", 5), secs(1));
     assert!(matches!(step(&state, secs(1)), Step::Save(_)));
     let written = state.document_to_save().unwrap();
     assert_eq!(written.lineage.restored_at, Some(utc()));
     assert!(!written.lineage.instance_changed);
-    let state = apply(state, Outcome::Saved(6), &policy(), secs(1), utc());
+    let state = applied(state, Outcome::Saved(6), secs(1));
     waits_the_grace_from_1_s(&state);
 }
 
@@ -669,23 +602,11 @@ fn row_9_a_mark_the_store_lost_under_a_write_back_numbered_as_it_is_written_back
     let mut marked = possibly_rotated(1);
     marked.lineage.sequence = 7;
     let state = State::from_document(document("rt", 3), &policy(), Duration::ZERO, utc());
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(marked)),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, marked, secs(1));
     let mut written_back = document("rt", 1);
     written_back.lineage.sequence = 7;
     written_back.lineage.restored_at = Some(utc());
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(written_back)),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let state = read(state, written_back, secs(2));
     let saved = state.document_to_save().expect("the mark is written back");
     assert!(matches!(
         saved.state,
@@ -696,53 +617,31 @@ fn row_9_a_mark_the_store_lost_under_a_write_back_numbered_as_it_is_written_back
     same.lineage.sequence = 7;
     same.version = 1;
     let state = State::from_document(possibly_rotated(1), &policy(), Duration::ZERO, utc());
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(same)),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let state = read(state, same, secs(2));
     assert!(state.pending.is_none());
 }
 
 #[test]
 fn row_9_written_back_tokens_are_not_refreshed_from_before_the_restore_grace() {
-    let state = apply(
-        rotated_twice(),
-        Outcome::Loaded(None),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = applied(rotated_twice(), Outcome::Loaded(None), secs(1));
     assert!(matches!(step(&state, secs(1)), Step::Save(_)));
-    let state = apply(state, Outcome::Saved(1), &policy(), secs(1), utc());
-    let state = apply(
+    let state = applied(state, Outcome::Saved(1), secs(1));
+    let state = applied(
         state,
         Outcome::RenewalRequested(RefreshToken::new("rt-3")),
-        &policy(),
         secs(1),
-        utc(),
     );
     waits_the_grace_from_1_s(&state);
 }
 
 #[test]
 fn row_9_the_grace_of_a_newer_write_back_runs_from_when_this_host_saw_it() {
-    let state = apply(
-        rotated_twice(),
-        Outcome::Loaded(None),
-        &policy(),
-        secs(1),
-        utc(),
-    );
-    let state = apply(state, Outcome::Saved(1), &policy(), secs(1), utc());
-    let mut state = apply(
+    let state = applied(rotated_twice(), Outcome::Loaded(None), secs(1));
+    let state = applied(state, Outcome::Saved(1), secs(1));
+    let mut state = applied(
         state,
         Outcome::RenewalRequested(RefreshToken::new("rt-3")),
-        &policy(),
         secs(1),
-        utc(),
     );
     // Another write-back, made later, that this host has not tracked yet: its grace is counted
     // from now, not from when the first one was seen.
@@ -771,21 +670,9 @@ fn row_8_another_attempt_s_mark_is_waited_out_from_when_this_host_saw_it() {
         };
         tokens
     };
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(marked(1, 1))),
-        &policy(),
-        secs(0),
-        utc(),
-    );
+    let state = read(State::default(), marked(1, 1), secs(0));
     // At 100 s another host's second attempt is marked: it may be in flight from then.
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(marked(2, 2))),
-        &policy(),
-        secs(100),
-        utc(),
-    );
+    let state = read(state, marked(2, 2), secs(100));
     assert!(matches!(
         decide(&state, &policy(), secs(101), utc()),
         Step::Fail(TokenError::OutcomeUnknown { .. })
@@ -804,10 +691,19 @@ fn refreshed_to(state: State, access: &str, now: Duration) -> State {
     saved(refreshed(state, new, now))
 }
 
+/// `state` after a caller reported the access token `access` rejected at `now`.
+fn reported_rejected(state: State, access: &str, now: Duration) -> State {
+    applied(
+        state,
+        Outcome::AccessRejected(Arc::new(AccessToken::new(access))),
+        now,
+    )
+}
+
 /// `state` after another endpoint rejected its access token at `now`.
 fn rejected_at(state: State, now: Duration) -> State {
     let token = state.access.as_ref().unwrap().token.clone();
-    apply(state, Outcome::AccessRejected(token), &policy(), now, utc())
+    applied(state, Outcome::AccessRejected(token), now)
 }
 
 /// The rejections in a row, and when the next refresh may go, if `state` fails with
@@ -863,23 +759,11 @@ fn row_10_a_token_reported_again_an_older_one_or_an_expired_one_does_not_count()
     let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
     let first = Arc::new(AccessToken::new("at-1"));
     // Every caller holding the token reports it: one rejection.
-    let again = apply(
-        state,
-        Outcome::AccessRejected(first.clone()),
-        &policy(),
-        secs(102),
-        utc(),
-    );
+    let again = applied(state, Outcome::AccessRejected(first.clone()), secs(102));
     assert_eq!(again.rejections.unwrap().consecutive, 1);
     // A late report of the previous token, once a new one is held: not a rejection of it.
     let state = refreshed_to(again, "at-2", secs(105));
-    let late = apply(
-        state.clone(),
-        Outcome::AccessRejected(first),
-        &policy(),
-        secs(106),
-        utc(),
-    );
+    let late = applied(state.clone(), Outcome::AccessRejected(first), secs(106));
     assert_eq!(late.rejections.unwrap().consecutive, 1);
     assert!(late.valid(secs(106)).is_some(), "the current token is kept");
     // The current token reported after its expiry: the expiry explains the 401.
@@ -893,36 +777,26 @@ fn row_10_the_first_token_accepted_ends_the_backoff() {
     let state = rejected_at(refreshed_to(state, "at-2", secs(105)), secs(106));
     assert!(access_rejected(&state, secs(106)).is_some());
     // A success reported for a token rejected before is not one.
-    let state = apply(
+    let state = applied(
         state,
         Outcome::AccessAccepted(Arc::new(AccessToken::new("at-2"))),
-        &policy(),
         secs(107),
-        utc(),
     );
     assert!(access_rejected(&state, secs(107)).is_some());
     // Meanwhile another host's tokens are adopted, and served (the backoff holds back only this
     // host's refreshes); they are accepted.
     let peer = peer_document("rt-peer", 9, "at-peer", 30);
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(peer)),
-        &policy(),
-        secs(107),
-        utc(),
-    );
+    let state = read(state, peer, secs(107));
     assert!(matches!(step(&state, secs(107)), Step::Serve));
     assert_eq!(
         state.rejections.unwrap().consecutive,
         2,
         "adopting is no success"
     );
-    let state = apply(
+    let state = applied(
         state,
         Outcome::AccessAccepted(Arc::new(AccessToken::new("at-peer"))),
-        &policy(),
         secs(108),
-        utc(),
     );
     assert_eq!(state.rejections, None);
     // The next rejection is the first of a new run.
@@ -947,32 +821,16 @@ fn row_10_a_token_kept_until_its_refresh_point_ends_the_run() {
 
 #[test]
 fn row_11_refreshes_keep_the_minimum_interval() {
-    let state = saved(refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        secs(100),
-    ));
+    let state = saved(rotated_at(secs(100)));
     let token = state.access.as_ref().unwrap().token.clone();
-    let state = apply(
-        state,
-        Outcome::AccessRejected(token),
-        &policy(),
-        secs(101),
-        utc(),
-    );
+    let state = applied(state, Outcome::AccessRejected(token), secs(101));
     assert!(matches!(step(&state, secs(101)), Step::Wait(Deadline(d)) if d == secs(105)));
     assert!(matches!(step(&state, secs(105)), Step::Refresh(_)));
 }
 
 #[test]
 fn row_12_otherwise_refresh() {
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(document("rt", 1))),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let state = loaded(document("rt", 1));
     assert!(matches!(step(&state, Duration::ZERO), Step::Refresh(_)));
 }
 
@@ -1016,13 +874,7 @@ fn a_501_a_503_and_a_4xx_but_408_and_401_take_the_mark_back() {
 #[test]
 fn a_document_another_process_wrote_is_adopted() {
     let state = with_access("rt", secs(600));
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(document("rt-sibling", 2))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, document("rt-sibling", 2), secs(1));
     let tokens = state.tokens.unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-sibling");
     assert_eq!(tokens.version, 2);
@@ -1031,13 +883,7 @@ fn a_document_another_process_wrote_is_adopted() {
 
 #[test]
 fn an_emptied_store_gets_the_known_tokens_back() {
-    let state = apply(
-        with_access("rt", secs(600)),
-        Outcome::Loaded(None),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = applied(with_access("rt", secs(600)), Outcome::Loaded(None), secs(1));
     assert!(matches!(step(&state, secs(1)), Step::Save(_)));
     assert_eq!(state.tokens.as_ref().unwrap().version, 0);
     assert!(
@@ -1048,25 +894,9 @@ fn an_emptied_store_gets_the_known_tokens_back() {
 
 #[test]
 fn a_pending_rotation_survives_a_state_change_of_its_predecessor() {
-    let state = refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        Duration::ZERO,
-    );
-    let mut stored = document("rt", 7);
-    stored.state = TokenState::PossiblyRotated {
-        since: utc(),
-        attempts: 1,
-        last_attempt: utc(),
-        deadline: None,
-    };
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(stored)),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let state = rotated_at(Duration::ZERO);
+    let stored = marked(document("rt", 7), 1);
+    let state = read(state, stored, Duration::ZERO);
     let tokens = state.tokens.as_ref().unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
     assert_eq!(tokens.version, 7, "saved over the version found");
@@ -1075,32 +905,16 @@ fn a_pending_rotation_survives_a_state_change_of_its_predecessor() {
 
 #[test]
 fn a_pending_rotation_is_never_dropped_for_another_document_but_an_operator_is_followed() {
-    let state = refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        Duration::ZERO,
-    );
+    let state = rotated_at(Duration::ZERO);
     // Another host wrote while this one held new tokens: they are the only valid ones if
     // GenLogs rotated for us, so they are kept and saved over it.
-    let kept = apply(
-        state.clone(),
-        Outcome::Loaded(Some(document("rt-other", 9))),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let kept = read(state.clone(), document("rt-other", 9), Duration::ZERO);
     let tokens = kept.tokens.as_ref().unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
     assert_eq!(tokens.version, 9);
     assert!(matches!(step(&kept, Duration::ZERO), Step::Save(_)));
     // An operator's re-seed (a newer generation) is followed.
-    let followed = apply(
-        state,
-        Outcome::Loaded(Some(operator_document("rt-operator", 9))),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let followed = read(state, operator_document("rt-operator", 9), Duration::ZERO);
     assert_eq!(
         followed
             .tokens
@@ -1115,20 +929,12 @@ fn a_pending_rotation_is_never_dropped_for_another_document_but_an_operator_is_f
 
 #[test]
 fn a_replacement_overwrites_whatever_is_stored() {
-    let state = apply(
+    let state = applied(
         State::default(),
         Outcome::Replaced(document("rt-new", 0)),
-        &policy(),
         Duration::ZERO,
-        utc(),
     );
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(document("rt-other", 4))),
-        &policy(),
-        Duration::ZERO,
-        utc(),
-    );
+    let state = read(state, document("rt-other", 4), Duration::ZERO);
     assert_eq!(
         state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
         "rt-new"
@@ -1322,12 +1128,10 @@ fn a_renewal_makes_a_refresh_due_but_keeps_serving_the_token_until_the_grant_cha
         decide(&state, &policy(), Duration::ZERO, utc()),
         Step::Serve
     ));
-    let asked = apply(
+    let asked = applied(
         state,
         Outcome::RenewalRequested(RefreshToken::new("rt")),
-        &policy(),
         Duration::ZERO,
-        utc(),
     );
     assert!(asked.fresh(Duration::ZERO).is_none(), "a refresh is due");
     assert!(
@@ -1339,39 +1143,31 @@ fn a_renewal_makes_a_refresh_due_but_keeps_serving_the_token_until_the_grant_cha
         Step::Refresh(_)
     ));
     // Another process renewed meanwhile: the store's newer tokens satisfy the request.
-    let adopted = apply(
+    let adopted = read(
         asked.clone(),
-        Outcome::Loaded(Some(StoredTokens {
+        StoredTokens {
             access_token: Some(AccessToken::new("at-2")),
             access_expires: Some(utc() + chrono::Duration::minutes(30)),
             ..document("rt-2", 2)
-        })),
-        &policy(),
+        },
         Duration::ZERO,
-        utc(),
     );
     assert!(matches!(
         decide(&adopted, &policy(), Duration::ZERO, utc()),
         Step::Serve
     ));
     // A request for an older grant than the one held asks for nothing.
-    let stale = apply(
+    let stale = applied(
         with_access("rt-2", secs(600)),
         Outcome::RenewalRequested(RefreshToken::new("rt")),
-        &policy(),
         Duration::ZERO,
-        utc(),
     );
     assert!(stale.fresh(Duration::ZERO).is_some());
 }
 
 #[test]
 fn a_rejected_token_is_dropped_also_while_a_rotation_is_being_saved() {
-    let rotated = refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        secs(1),
-    );
+    let rotated = rotated_at(secs(1));
     assert_eq!(
         rotated
             .valid(secs(1))
@@ -1379,13 +1175,7 @@ fn a_rejected_token_is_dropped_also_while_a_rotation_is_being_saved() {
         Some("at".to_string()),
         "the pre-rotation token is served until the rotation is saved"
     );
-    let rejected = apply(
-        rotated,
-        Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let rejected = reported_rejected(rotated, "at", secs(1));
     assert!(rejected.valid(secs(1)).is_none());
 }
 
@@ -1493,16 +1283,10 @@ fn a_recovered_refresh_token_replaces_the_sent_one() {
 
 #[test]
 fn a_refresh_keeps_the_document_s_version_and_lineage_and_records_when_it_was_issued() {
-    let mut read = document("rt", 7);
-    read.lineage.generation = 3;
-    read.lineage.sequence = 11;
-    let state = apply(
-        State::default(),
-        Outcome::Loaded(Some(read)),
-        &policy(),
-        secs(0),
-        utc(),
-    );
+    let mut stored = document("rt", 7);
+    stored.lineage.generation = 3;
+    stored.lineage.sequence = 11;
+    let state = loaded(stored);
     let state = refreshed(state, session(chrono::Duration::minutes(30), None), secs(1));
     let tokens = state.tokens.as_ref().unwrap();
     // Saved over the document read (its version), in its generation, listing the sent token.
@@ -1519,12 +1303,10 @@ fn a_refresh_keeps_the_document_s_version_and_lineage_and_records_when_it_was_is
 fn a_replacement_keeps_what_this_host_remembers() {
     let state = rejected_at(refreshed_to(State::default(), "at-1", secs(100)), secs(101));
     let before = (state.seen, state.rejections);
-    let replaced = apply(
+    let replaced = applied(
         state,
         Outcome::Replaced(document("rt-seeded", 0)),
-        &policy(),
         secs(102),
-        utc(),
     );
     // The token rotated away, the newest position seen, the rejections in a row.
     assert!(replaced.knows_rotated(&policy().fingerprints, &RefreshToken::new("rt")));
@@ -1580,69 +1362,44 @@ fn deadlines_saturate() {
 #[test]
 fn only_the_current_access_token_can_be_reported_rejected() {
     let state = with_access("rt", secs(600));
-    let state = apply(
-        state,
-        Outcome::AccessRejected(Arc::new(AccessToken::new("an-older-one"))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = reported_rejected(state, "an-older-one", secs(1));
     assert!(state.valid(secs(1)).is_some());
-    let state = apply(
-        state,
-        Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = reported_rejected(state, "at", secs(1));
     assert!(state.valid(secs(1)).is_none());
 }
 
 #[test]
 fn a_rejected_access_token_is_never_held_again_when_a_document_brings_it_back() {
-    let state = apply(
+    let state = applied(
         with_access("rt", secs(600)),
         Outcome::AccessRejected(Arc::new(AccessToken::new("at"))),
-        &policy(),
         secs(1),
-        utc(),
     );
     assert!(state.valid(secs(1)).is_none());
     // A peer marks the same tokens possibly rotated: the document, rejected token and all,
     // is read again at a newer version.
-    let marked = StoredTokens {
-        access_token: Some(AccessToken::new("at")),
-        access_expires: Some(utc() + chrono::Duration::minutes(10)),
-        state: TokenState::PossiblyRotated {
-            since: utc(),
-            attempts: 1,
-            last_attempt: utc(),
-            deadline: None,
+    let marked = marked(
+        StoredTokens {
+            access_token: Some(AccessToken::new("at")),
+            access_expires: Some(utc() + chrono::Duration::minutes(10)),
+            ..document("rt", 2)
         },
-        ..document("rt", 2)
-    };
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(marked.clone())),
-        &policy(),
-        secs(2),
-        utc(),
+        1,
     );
+    let state = read(state, marked.clone(), secs(2));
     assert_eq!(state.tokens.as_ref().unwrap().version, 2, "adopted");
     assert!(
         state.valid(secs(2)).is_none(),
         "the rejected token came back"
     );
     // An operator's write holding it, and another rotation's document, neither.
-    let state = apply(
+    let state = applied(
         state,
         Outcome::Replaced(StoredTokens {
             state: TokenState::Usable,
             ..marked.clone()
         }),
-        &policy(),
         secs(3),
-        utc(),
     );
     assert!(state.valid(secs(3)).is_none());
     // A new access token is handed out as usual.
@@ -1671,17 +1428,11 @@ fn an_aborted_send_takes_back_the_mark_and_keeps_an_invalidation_made_meanwhile(
         .fresh(Duration::ZERO)
         .cloned()
         .expect("a served token");
-    let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+    let marked = applied(state, Outcome::Sending, secs(1));
     assert!(marked.pending.is_some());
     // Another caller reports the access token rejected while the mark is being saved.
-    let invalidated = apply(
-        marked,
-        Outcome::AccessRejected(served),
-        &policy(),
-        secs(1),
-        utc(),
-    );
-    let aborted = apply(invalidated, Outcome::SendAborted, &policy(), secs(1), utc());
+    let invalidated = applied(marked, Outcome::AccessRejected(served), secs(1));
+    let aborted = applied(invalidated, Outcome::SendAborted, secs(1));
     let tokens = aborted.tokens.as_ref().unwrap();
     assert_eq!(tokens.state, TokenState::Usable, "the mark is taken back");
     assert!(aborted.pending.is_none());
@@ -1694,13 +1445,7 @@ fn an_aborted_send_takes_back_the_mark_and_keeps_an_invalidation_made_meanwhile(
 
 #[test]
 fn a_failed_task_holds_background_refreshes_for_a_cooldown() {
-    let state = apply(
-        with_access("rt", secs(600)),
-        Outcome::TaskFailed,
-        &policy(),
-        secs(3),
-        utc(),
-    );
+    let state = applied(with_access("rt", secs(600)), Outcome::TaskFailed, secs(3));
     assert_eq!(
         state.quiet_until,
         Some(Deadline(secs(3) + policy().cooldown))
@@ -1709,22 +1454,14 @@ fn a_failed_task_holds_background_refreshes_for_a_cooldown() {
 
 #[test]
 fn a_store_read_notes_what_it_did_for_the_actor_to_log() {
-    let adopted = apply(
+    let adopted = read(
         with_access("rt", secs(600)),
-        Outcome::Loaded(Some(document("rt-other", 7))),
-        &policy(),
+        document("rt-other", 7),
         secs(1),
-        utc(),
     );
     assert_eq!(adopted.note, Some(LoadNote::Adopted));
     let unchanged = adopted.tokens.clone();
-    let again = apply(
-        adopted,
-        Outcome::Loaded(unchanged),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let again = applied(adopted, Outcome::Loaded(unchanged), secs(2));
     assert_eq!(
         again.note, None,
         "nothing to say about an unchanged document"
@@ -1735,38 +1472,26 @@ fn a_store_read_notes_what_it_did_for_the_actor_to_log() {
 fn only_a_pending_new_refresh_token_counts_as_unsaved() {
     let state = with_access("rt", secs(600));
     assert!(state.unsaved_refresh_token().is_none());
-    let marked = apply(state, Outcome::Sending, &policy(), secs(1), utc());
+    let marked = applied(state, Outcome::Sending, secs(1));
     assert!(
         marked.unsaved_refresh_token().is_none(),
         "a state mark is not a token"
     );
-    let rotated = refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        Duration::ZERO,
-    );
+    let rotated = rotated_at(Duration::ZERO);
     let unsaved = rotated.unsaved_refresh_token().unwrap();
     assert_eq!(unsaved.refresh_token.expose_secret(), "rt-new");
     assert!(saved(rotated).unsaved_refresh_token().is_none());
-    let replaced = apply(
+    let replaced = applied(
         State::default(),
         Outcome::Replaced(document("rt-operator", 0)),
-        &policy(),
         Duration::ZERO,
-        utc(),
     );
     assert!(replaced.unsaved_refresh_token().is_some());
 }
 
 #[test]
 fn every_attempt_is_marked_before_it_is_sent() {
-    let state = apply(
-        with_access("rt", secs(30)),
-        Outcome::Sending,
-        &policy(),
-        secs(20),
-        utc(),
-    );
+    let state = applied(with_access("rt", secs(30)), Outcome::Sending, secs(20));
     assert!(matches!(
         state.tokens.as_ref().unwrap().state,
         TokenState::PossiblyRotated { attempts: 1, .. }
@@ -1777,46 +1502,24 @@ fn every_attempt_is_marked_before_it_is_sent() {
 
 #[test]
 fn a_store_that_went_back_to_the_rotated_away_tokens_gets_the_newer_ones_again() {
-    let state = saved(refreshed(
-        with_access("rt", secs(600)),
-        session(chrono::Duration::minutes(30), None),
-        Duration::ZERO,
-    ));
+    let state = saved(rotated_at(Duration::ZERO));
     assert_eq!(state.tokens.as_ref().unwrap().version, 2);
     // A failover lost the save: the store holds version 1 with the token that was sent.
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(document("rt", 1))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, document("rt", 1), secs(1));
     let tokens = state.tokens.as_ref().unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-new");
     assert_eq!(tokens.version, 1);
     assert!(matches!(step(&state, secs(1)), Step::Save(_)));
     // A document from before what this host has seen, with a token it never saw rotated,
     // is not adopted either: the newer tokens go back.
-    let state = apply(
-        saved(state),
-        Outcome::Loaded(Some(document("rt-older", 1))),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let state = read(saved(state), document("rt-older", 1), secs(2));
     assert_eq!(
         state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
         "rt-new"
     );
     assert!(matches!(step(&state, secs(2)), Step::Save(_)));
     // An operator's new document at a lower version is adopted: its generation is newer.
-    let state = apply(
-        saved(state),
-        Outcome::Loaded(Some(operator_document("rt-operator", 1))),
-        &policy(),
-        secs(3),
-        utc(),
-    );
+    let state = read(saved(state), operator_document("rt-operator", 1), secs(3));
     assert_eq!(
         state.tokens.unwrap().refresh_token.expose_secret(),
         "rt-operator"
@@ -1833,13 +1536,7 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
     let mut successor = document("rt-2", 3);
     successor.lineage.sequence = 5;
     successor.lineage.rotated = vec![policy().fingerprints.fingerprint(&RefreshToken::new("rt"))];
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(successor.clone())),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, successor.clone(), secs(1));
     // Not written back over its successor: adopted, and saved again numbered past what this
     // host has seen, with the restore grace.
     let tokens = state.tokens.as_ref().unwrap();
@@ -1852,15 +1549,13 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
     assert!(resaved.lineage.sequence > 10, "{:?}", resaved.lineage);
     let state = saved(state);
     // Read again (the store watch): unchanged, nothing more to write: no war.
-    let state = apply(
+    let state = read(
         state,
-        Outcome::Loaded(Some(StoredTokens {
+        StoredTokens {
             version: 4,
             ..*resaved
-        })),
-        &policy(),
+        },
         secs(3),
-        utc(),
     );
     assert!(state.pending.is_none());
     assert!(!matches!(step(&state, secs(3)), Step::Save(_)));
@@ -1868,21 +1563,9 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
     // The same with a write-back of rt already pending (it read an older document first).
     let mut state = with_access("rt", secs(600));
     state.seen = (0, 10);
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(document("rt-0", 1))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, document("rt-0", 1), secs(1));
     assert!(state.pending.is_some(), "rt-0 is older: rt goes back");
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(successor)),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let state = read(state, successor, secs(2));
     assert_eq!(
         state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
         "rt-2"
@@ -1900,16 +1583,14 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
     let mut state = with_access("rt", secs(600));
     let mut session = session(chrono::Duration::minutes(30), None);
     session.refresh_token = RefreshToken::new("rt-3");
-    state = apply(
+    state = applied(
         state,
         Outcome::Refreshed {
             sent: RefreshToken::new("rt"),
             session: Box::new(session),
             jitter: 0.0,
         },
-        &policy(),
         secs(1),
-        utc(),
     );
     assert!(matches!(
         state.pending,
@@ -1920,13 +1601,7 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
     spent.lineage.rotated = vec![policy()
         .fingerprints
         .fingerprint(&RefreshToken::new("rt-3"))];
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(spent)),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let state = read(state, spent, secs(2));
     assert_eq!(
         state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
         "rt-4"
@@ -1936,24 +1611,16 @@ fn a_host_whose_token_was_rotated_away_adopts_its_successor_numbered_below_what_
 #[test]
 fn an_operator_s_document_is_followed_and_never_written_over_even_with_a_token_known_rotated() {
     // With nothing unsaved: a new token is followed, and the actor logs it as the operator's.
-    let followed = apply(
+    let followed = read(
         saved(with_access("rt", secs(600))),
-        Outcome::Loaded(Some(operator_document("rt-operator", 5))),
-        &policy(),
+        operator_document("rt-operator", 5),
         secs(1),
-        utc(),
     );
     assert_eq!(followed.note, Some(LoadNote::OperatorFollowed));
     assert!(followed.pending.is_none());
     // An operator re-seeds a token this host knows was rotated away (rt, two rotations ago):
     // followed too, not written over with rt-3, and never sent either.
-    let state = apply(
-        rotated_twice(),
-        Outcome::Loaded(Some(operator_document("rt", 5))),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(rotated_twice(), operator_document("rt", 5), secs(1));
     assert_eq!(state.note, Some(LoadNote::OperatorFollowed));
     assert_eq!(
         state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
@@ -1975,13 +1642,7 @@ fn a_successor_numbered_at_what_this_host_saw_is_adopted_without_a_write() {
     let mut successor = peer_document("rt-2", 3, "at-2", 30);
     successor.lineage.sequence = 10;
     successor.lineage.rotated = vec![policy().fingerprints.fingerprint(&RefreshToken::new("rt"))];
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(successor)),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, successor, secs(1));
     let tokens = state.tokens.as_ref().unwrap();
     assert_eq!(tokens.refresh_token.expose_secret(), "rt-2");
     assert!(tokens.lineage.restored_at.is_none(), "no restore grace");
@@ -1997,25 +1658,13 @@ fn a_write_back_pending_over_an_older_token_replaces_it_however_it_is_numbered()
     state.seen = (0, 10);
     let mut older = document("rt-old", 3);
     older.lineage.sequence = 5;
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(older)),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(state, older, secs(1));
     assert!(matches!(state.note, Some(LoadNote::WroteBack { .. })));
     // Before that save, another host that never saw rt writes rt-old back, numbered past what
     // this host saw: rt-old is still what rt replaced, so rt still goes over it.
     let mut rewritten = document("rt-old", 4);
     rewritten.lineage.sequence = 12;
-    let state = apply(
-        state,
-        Outcome::Loaded(Some(rewritten)),
-        &policy(),
-        secs(2),
-        utc(),
-    );
+    let state = read(state, rewritten, secs(2));
     assert_eq!(
         state.tokens.as_ref().unwrap().refresh_token.expose_secret(),
         "rt"
@@ -2032,16 +1681,14 @@ fn a_write_back_pending_over_an_older_token_replaces_it_however_it_is_numbered()
 fn a_server_that_answers_with_the_same_refresh_token_did_not_rotate_it() {
     let mut same = session(chrono::Duration::minutes(30), None);
     same.refresh_token = RefreshToken::new("rt");
-    let state = saved(apply(
+    let state = saved(applied(
         with_access("rt", secs(600)),
         Outcome::Refreshed {
             sent: RefreshToken::new("rt"),
             session: Box::new(same),
             jitter: 0.0,
         },
-        &policy(),
         Duration::ZERO,
-        utc(),
     ));
     assert!(!state.knows_rotated(&policy().fingerprints, &RefreshToken::new("rt")));
     assert!(state.tokens.as_ref().unwrap().lineage.rotated.is_empty());
@@ -2052,24 +1699,12 @@ fn the_same_document_read_from_another_instance_is_written_back_with_the_grace()
     let current = rotated_twice().tokens.unwrap();
     let mut moved = current.clone();
     moved.lineage.instance_changed = true;
-    let state = apply(
-        rotated_twice(),
-        Outcome::Loaded(Some(moved)),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(rotated_twice(), moved, secs(1));
     let written = state.document_to_save().expect("written back");
     assert_eq!(written.refresh_token.expose_secret(), "rt-3");
     assert_eq!(written.lineage.restored_at, Some(utc()));
     // Read from the instance that saved it, it is simply current.
-    let state = apply(
-        rotated_twice(),
-        Outcome::Loaded(Some(current)),
-        &policy(),
-        secs(1),
-        utc(),
-    );
+    let state = read(rotated_twice(), current, secs(1));
     assert!(state.pending.is_none());
 }
 
