@@ -15,10 +15,13 @@ mod client_spans;
 mod client_transport;
 mod httpmock;
 mod manager;
-mod manager_hardening;
+mod manager_expiry;
+mod manager_failures;
 #[cfg(feature = "metrics")]
 mod manager_metrics;
 mod manager_processes;
+mod manager_rejections;
+mod manager_store;
 #[cfg(feature = "middleware")]
 mod middleware;
 mod store_file;
