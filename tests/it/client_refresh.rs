@@ -220,25 +220,25 @@ async fn a_value_the_document_does_not_list_decodes_and_every_refresh_succeeds()
             "{name}"
         );
     }
-    let server = MockGenLogs::start().await;
+    let genlogs = MockGenLogs::start().await;
     let names: Vec<String> = fields.iter().map(|(name, _)| name.clone()).collect();
-    editing_answers(&server, move |answer| {
+    editing_answers(&genlogs, move |answer| {
         for name in &names {
             answer[name] = json!(UNLISTED);
         }
         answer["grant_kind"] = json!(UNLISTED);
         answer["access_token_data"]["scope"] = json!({ "kind": UNLISTED });
     });
-    let client = AuthClient::builder(server.api_key())
-        .with_base_url(server.base_url())
+    let client = AuthClient::builder(genlogs.api_key())
+        .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
-    let mut refresh_token = server.issue_tokens().refresh_token;
+    let mut refresh_token = genlogs.issue_tokens().refresh_token;
     for round in 0..3 {
         let session = client.refresh(&refresh_token).await.unwrap();
         assert!(
-            server.is_valid_refresh_token(session.refresh_token.expose_secret()),
-            "round {round}: the rotated token is the server's newest"
+            genlogs.is_valid_refresh_token(session.refresh_token.expose_secret()),
+            "round {round}: the rotated token is the stand-in's newest"
         );
         let seen = serde_json::to_value(session.response()).unwrap();
         for (name, _) in &fields {
@@ -253,6 +253,6 @@ async fn a_value_the_document_does_not_list_decodes_and_every_refresh_succeeds()
         );
         refresh_token = session.refresh_token;
     }
-    assert_eq!(server.refreshes(), 3);
-    server.clear_faults();
+    assert_eq!(genlogs.refreshes(), 3);
+    genlogs.clear_faults();
 }

@@ -6,36 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::support::capture::{capture, CaptureGuard, Captured};
+use crate::support::fixture::Fixture;
 use crate::support::leak::assert_no_leak;
 use bytes::Bytes;
-use genlogs_auth::middleware::reqwest_middleware::{
-    self, ClientBuilder, ClientWithMiddleware, Middleware, Next,
-};
+use genlogs_auth::middleware::reqwest_middleware::{self, ClientBuilder, Middleware, Next};
 use genlogs_auth::middleware::{self, token_error, GenLogsAuth, InvalidOrigin};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, PROTECTED_PATH};
 use genlogs_auth::{AuthClient, MemoryStore, RefreshToken, StoredTokens, TokenManager};
-
-/// The stand-in, a manager seeded with a fresh token pair, and `middleware::client` for it.
-struct Kit {
-    genlogs: MockGenLogs,
-    manager: TokenManager,
-    auth: GenLogsAuth,
-    client: ClientWithMiddleware,
-}
-
-async fn kit() -> Kit {
-    let genlogs = MockGenLogs::start().await;
-    let manager = manager_for(&genlogs, genlogs.issue_tokens());
-    let auth = GenLogsAuth::new(manager.clone())
-        .with_api_origin(&genlogs.url(""))
-        .unwrap();
-    Kit {
-        client: middleware::client(auth.clone()),
-        genlogs,
-        manager,
-        auth,
-    }
-}
 
 fn manager_for(genlogs: &MockGenLogs, tokens: StoredTokens) -> TokenManager {
     let client = AuthClient::builder(genlogs.api_key())
@@ -75,26 +52,22 @@ const REJECTED: &str = "GenLogs rejected the access token (401)";
 #[tokio::test]
 async fn an_access_token_revoked_early_is_invalidated_once_and_the_request_retried_once() {
     let (captured, _guard) = capture_tracing();
-    let kit = kit().await;
-    let revoked = current_token(&kit.manager).await;
-    kit.genlogs.revoke_access_token(&revoked);
+    let fx = Fixture::new().await;
+    let (manager, _auth, client) = fx.middleware();
+    let revoked = current_token(&manager).await;
+    fx.genlogs.revoke_access_token(&revoked);
 
-    let response = kit
-        .client
-        .get(kit.genlogs.protected_url())
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
 
     assert_eq!(response.status(), 200);
-    let seen = protected(&kit.genlogs);
+    let seen = protected(&fx.genlogs);
     assert_eq!(seen.len(), 2, "the first attempt and one retry");
     assert_eq!(seen[0].header("access-token"), Some(revoked.as_str()));
-    let renewed = current_token(&kit.manager).await;
+    let renewed = current_token(&manager).await;
     assert_ne!(renewed, revoked);
     assert_eq!(seen[1].header("access-token"), Some(renewed.as_str()));
     assert_eq!(
-        kit.genlogs.refreshes(),
+        fx.genlogs.refreshes(),
         1,
         "the invalidation caused one refresh"
     );
@@ -137,10 +110,11 @@ impl Middleware for FirstAttemptsTogether {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all_succeed() {
     const N: usize = 100;
-    let kit = kit().await;
-    let revoked = current_token(&kit.manager).await;
-    kit.genlogs.revoke_access_token(&revoked);
-    let refreshes_before = kit.genlogs.refreshes();
+    let fx = Fixture::new().await;
+    let (manager, auth, _client) = fx.middleware();
+    let revoked = current_token(&manager).await;
+    fx.genlogs.revoke_access_token(&revoked);
+    let refreshes_before = fx.genlogs.refreshes();
     // `GenLogsAuth` outside, the gate inside: the gate sees requests with their headers set.
     let http = reqwest::Client::builder()
         .redirect(middleware::redirect_policy())
@@ -148,7 +122,7 @@ async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all
         .build()
         .unwrap();
     let client = ClientBuilder::new(http)
-        .with(kit.auth.clone())
+        .with(auth.clone())
         .with(FirstAttemptsTogether {
             n: N,
             seen: AtomicUsize::new(0),
@@ -156,7 +130,7 @@ async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all
         })
         .build();
 
-    let url = kit.genlogs.protected_url();
+    let url = fx.genlogs.protected_url();
     let requests: Vec<_> = (0..N)
         .map(|_| {
             let (client, url) = (client.clone(), url.clone());
@@ -173,8 +147,8 @@ async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all
         .await
         .expect("every request finished");
 
-    let refreshes = kit.genlogs.refreshes() - refreshes_before;
-    let seen = protected(&kit.genlogs);
+    let refreshes = fx.genlogs.refreshes() - refreshes_before;
+    let seen = protected(&fx.genlogs);
     let rejected = seen
         .iter()
         .filter(|r| r.header("access-token") == Some(revoked.as_str()))
@@ -192,42 +166,40 @@ async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all
 
 #[tokio::test]
 async fn a_request_to_another_origin_carries_neither_header() {
-    let kit = kit().await;
+    let fx = Fixture::new().await;
+    let (_manager, _auth, client) = fx.middleware();
     let other = MockGenLogs::start().await;
 
-    kit.client.get(other.protected_url()).send().await.unwrap();
+    client.get(other.protected_url()).send().await.unwrap();
     // The same server by another name is another origin too.
-    let by_name = kit
-        .genlogs
-        .protected_url()
-        .replace("127.0.0.1", "localhost");
-    kit.client.get(by_name).send().await.unwrap();
+    let by_name = fx.genlogs.protected_url().replace("127.0.0.1", "localhost");
+    client.get(by_name).send().await.unwrap();
 
     let elsewhere = other.last_request().unwrap();
-    let by_name = kit.genlogs.last_request().unwrap();
+    let by_name = fx.genlogs.last_request().unwrap();
     for request in [elsewhere, by_name] {
         assert!(request.header_values("access-token").is_empty());
         assert!(request.header_values("x-api-key").is_empty());
     }
-    assert!(protected(&kit.genlogs)
+    assert!(protected(&fx.genlogs)
         .iter()
         .all(|r| r.header_values("access-token").is_empty()));
 }
 
 #[tokio::test]
 async fn on_another_origin_the_callers_own_header_is_left_alone_and_on_the_api_origin_replaced() {
-    let kit = kit().await;
+    let fx = Fixture::new().await;
+    let (manager, _auth, client) = fx.middleware();
     let other = MockGenLogs::start().await;
 
-    kit.client
+    client
         .get(other.protected_url())
         .header("x-api-key", "the-callers-own-key")
         .send()
         .await
         .unwrap();
-    let response = kit
-        .client
-        .get(kit.genlogs.protected_url())
+    let response = client
+        .get(fx.genlogs.protected_url())
         .header("access-token", "a-stale-token-of-the-caller")
         .send()
         .await
@@ -243,9 +215,9 @@ async fn on_another_origin_the_callers_own_header_is_left_alone_and_on_the_api_o
         .header_values("access-token")
         .is_empty());
     assert_eq!(response.status(), 200);
-    let token = current_token(&kit.manager).await;
+    let token = current_token(&manager).await;
     assert_eq!(
-        kit.genlogs
+        fx.genlogs
             .last_request()
             .unwrap()
             .header_values("access-token"),
@@ -255,20 +227,16 @@ async fn on_another_origin_the_callers_own_header_is_left_alone_and_on_the_api_o
 
 #[tokio::test]
 async fn a_redirect_to_another_origin_is_not_followed_and_the_other_origin_receives_nothing() {
-    let kit = kit().await;
+    let fx = Fixture::new().await;
+    let (_manager, _auth, client) = fx.middleware();
     let other = MockGenLogs::start().await;
     for status in [302, 307] {
-        kit.genlogs.fail_next(
+        fx.genlogs.fail_next(
             1,
             Fault::text(status, "moved").with_header("location", &other.protected_url()),
         );
 
-        let response = kit
-            .client
-            .get(kit.genlogs.protected_url())
-            .send()
-            .await
-            .unwrap();
+        let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
 
         assert_eq!(response.status(), status, "the redirect itself comes back");
         assert_eq!(
@@ -283,43 +251,41 @@ async fn a_redirect_to_another_origin_is_not_followed_and_the_other_origin_recei
 /// on a cross-origin hop, so both GenLogs headers would arrive at the other origin.
 #[tokio::test]
 async fn with_reqwests_default_redirect_policy_both_headers_would_reach_the_other_origin() {
-    let kit = kit().await;
+    let fx = Fixture::new().await;
+    let (_manager, auth, _client) = fx.middleware();
     let other = MockGenLogs::start().await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let client = ClientBuilder::new(http).with(kit.auth.clone()).build();
-    kit.genlogs.fail_next(
+    let client = ClientBuilder::new(http).with(auth.clone()).build();
+    fx.genlogs.fail_next(
         1,
         Fault::text(307, "moved").with_header("location", &other.protected_url()),
     );
 
-    client
-        .get(kit.genlogs.protected_url())
-        .send()
-        .await
-        .unwrap();
+    client.get(fx.genlogs.protected_url()).send().await.unwrap();
 
     let leaked = other.last_request().expect("reqwest followed the redirect");
     assert!(leaked.header("access-token").is_some());
-    assert_eq!(leaked.header("x-api-key"), Some(kit.genlogs.api_key()));
+    assert_eq!(leaked.header("x-api-key"), Some(fx.genlogs.api_key()));
 }
 
 #[tokio::test]
 async fn a_same_origin_redirect_is_followed_with_the_headers() {
-    let kit = kit().await;
-    let target = kit.genlogs.protected_url();
-    kit.genlogs.fail_with(move |request| match request.path() {
+    let fx = Fixture::new().await;
+    let (manager, _auth, client) = fx.middleware();
+    let target = fx.genlogs.protected_url();
+    fx.genlogs.fail_with(move |request| match request.path() {
         "/carriers/old" => Some(Fault::text(302, "moved").with_header("location", PROTECTED_PATH)),
         "/carriers/older" => Some(Fault::text(307, "moved").with_header("location", &target)),
         _ => None,
     });
 
     for path in ["/carriers/old", "/carriers/older"] {
-        let response = kit.client.get(kit.genlogs.url(path)).send().await.unwrap();
+        let response = client.get(fx.genlogs.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }
 
-    let token = current_token(&kit.manager).await;
-    let paths: Vec<_> = kit
+    let token = current_token(&manager).await;
+    let paths: Vec<_> = fx
         .genlogs
         .requests()
         .iter()
@@ -334,47 +300,43 @@ async fn a_same_origin_redirect_is_followed_with_the_headers() {
             PROTECTED_PATH
         ]
     );
-    for request in kit.genlogs.requests() {
+    for request in fx.genlogs.requests() {
         assert_eq!(request.header("access-token"), Some(token.as_str()));
-        assert_eq!(request.header("x-api-key"), Some(kit.genlogs.api_key()));
+        assert_eq!(request.header("x-api-key"), Some(fx.genlogs.api_key()));
     }
 }
 
 #[tokio::test]
 async fn a_streamed_body_gets_the_401_back_without_a_retry() {
-    let kit = kit().await;
-    let revoked = current_token(&kit.manager).await;
-    kit.genlogs.revoke_access_token(&revoked);
+    let fx = Fixture::new().await;
+    let (manager, _auth, client) = fx.middleware();
+    let revoked = current_token(&manager).await;
+    fx.genlogs.revoke_access_token(&revoked);
     let pieces = [Ok::<_, std::io::Error>(Bytes::from_static(b"{}"))];
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
 
-    let response = kit
-        .client
-        .get(kit.genlogs.protected_url())
+    let response = client
+        .get(fx.genlogs.protected_url())
         .body(body)
         .send()
         .await
         .unwrap();
 
     assert_eq!(response.status(), 401);
-    assert_eq!(protected(&kit.genlogs).len(), 1, "no retry");
-    assert_eq!(kit.genlogs.refreshes(), 0);
+    assert_eq!(protected(&fx.genlogs).len(), 1, "no retry");
+    assert_eq!(fx.genlogs.refreshes(), 0);
     // The token was invalidated all the same: the next request refreshes first.
-    let next = kit
-        .client
-        .get(kit.genlogs.protected_url())
-        .send()
-        .await
-        .unwrap();
+    let next = client.get(fx.genlogs.protected_url()).send().await.unwrap();
     assert_eq!(next.status(), 200);
-    assert_eq!(protected(&kit.genlogs).len(), 2);
-    assert_eq!(kit.genlogs.refreshes(), 1);
+    assert_eq!(protected(&fx.genlogs).len(), 2);
+    assert_eq!(fx.genlogs.refreshes(), 1);
 }
 
 #[tokio::test]
 async fn a_403_or_any_other_status_but_401_is_not_retried() {
-    let kit = kit().await;
-    let token = current_token(&kit.manager).await;
+    let fx = Fixture::new().await;
+    let (manager, _auth, client) = fx.middleware();
+    let token = current_token(&manager).await;
     let faults = [
         Fault::forbidden(),
         Fault::server_error(),
@@ -386,31 +348,23 @@ async fn a_403_or_any_other_status_but_401_is_not_retried() {
             Fault::Respond { status, .. } => *status,
             _ => unreachable!(),
         };
-        kit.genlogs.fail_next(1, fault);
+        fx.genlogs.fail_next(1, fault);
 
-        let response = kit
-            .client
-            .get(kit.genlogs.protected_url())
-            .send()
-            .await
-            .unwrap();
+        let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
 
         assert_eq!(response.status(), status);
-        assert_eq!(protected(&kit.genlogs).len(), n + 1, "{status}: sent once");
+        assert_eq!(protected(&fx.genlogs).len(), n + 1, "{status}: sent once");
     }
-    assert_eq!(kit.genlogs.refreshes(), 0);
-    assert_eq!(
-        current_token(&kit.manager).await,
-        token,
-        "nothing invalidated"
-    );
+    assert_eq!(fx.genlogs.refreshes(), 0);
+    assert_eq!(current_token(&manager).await, token, "nothing invalidated");
 }
 
 #[tokio::test]
 async fn a_second_401_after_the_retry_is_returned_as_is() {
     let (captured, _guard) = capture_tracing();
-    let kit = kit().await;
-    kit.genlogs.fail_with(|request| {
+    let fx = Fixture::new().await;
+    let (manager, _auth, client) = fx.middleware();
+    fx.genlogs.fail_with(|request| {
         (request.path() == PROTECTED_PATH).then(|| {
             Fault::json(
                 401,
@@ -419,23 +373,18 @@ async fn a_second_401_after_the_retry_is_returned_as_is() {
         })
     });
 
-    let response = kit
-        .client
-        .get(kit.genlogs.protected_url())
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
 
     assert_eq!(response.status(), 401);
-    let seen = protected(&kit.genlogs);
+    let seen = protected(&fx.genlogs);
     assert_eq!(seen.len(), 2, "one retry, no loop");
     assert_ne!(
         seen[0].header("access-token"),
         seen[1].header("access-token")
     );
-    assert_eq!(kit.genlogs.refreshes(), 1);
+    assert_eq!(fx.genlogs.refreshes(), 1);
     // The token of the retry was invalidated too: the manager hands out none until a refresh.
-    assert!(kit.manager.cached_access_token().is_none());
+    assert!(manager.cached_access_token().is_none());
     let trace = captured.text();
     assert_eq!(
         trace.matches(REJECTED).count(),
@@ -448,29 +397,25 @@ async fn a_second_401_after_the_retry_is_returned_as_is() {
 #[tokio::test]
 async fn no_secret_in_the_debug_of_the_middleware_or_client_nor_in_the_trace_of_a_retry() {
     let (captured, _guard) = capture_tracing();
-    let kit = kit().await;
-    let revoked = current_token(&kit.manager).await;
-    kit.genlogs.revoke_access_token(&revoked);
-    let response = kit
-        .client
-        .get(kit.genlogs.protected_url())
-        .send()
-        .await
-        .unwrap();
+    let fx = Fixture::new().await;
+    let (manager, auth, client) = fx.middleware();
+    let revoked = current_token(&manager).await;
+    fx.genlogs.revoke_access_token(&revoked);
+    let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
     assert_eq!(response.status(), 200);
 
     let trace = captured.text();
     assert!(trace.contains("retried=true"), "{trace}");
     let renderings = [
-        format!("{:?}", kit.auth),
-        format!("{:#?}", kit.auth),
-        format!("{:?}", kit.client),
-        format!("{:#?}", kit.client),
+        format!("{:?}", auth),
+        format!("{:#?}", auth),
+        format!("{:?}", client),
+        format!("{:#?}", client),
         trace,
     ];
     assert!(renderings[0].contains("127.0.0.1"), "{}", renderings[0]);
-    let mut secrets = kit.genlogs.issued_tokens();
-    secrets.push(kit.genlogs.api_key().to_string());
+    let mut secrets = fx.genlogs.issued_tokens();
+    secrets.push(fx.genlogs.api_key().to_string());
     assert_eq!(secrets.len(), 5, "two pairs and the api key");
     for rendering in &renderings {
         assert_no_leak(rendering, &secrets);

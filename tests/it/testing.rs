@@ -1,4 +1,4 @@
-//! The public test kit (`genlogs_auth::testing::MockGenLogs`) does what its docs promise:
+//! The stand-in (`genlogs_auth::testing::MockGenLogs`, public for users' tests) does what its docs promise:
 //! rotation, reuse detection, the protected endpoint, each scripted fault and every `expires`
 //! form, checked through the crate's own client.
 

@@ -59,6 +59,26 @@ impl Fixture {
     }
 }
 
+#[cfg(feature = "middleware")]
+impl Fixture {
+    /// A manager seeded with a fresh token pair, the middleware for the stand-in's origin, and
+    /// `middleware::client` with it.
+    pub fn middleware(
+        &self,
+    ) -> (
+        TokenManager,
+        genlogs_auth::middleware::GenLogsAuth,
+        genlogs_auth::middleware::reqwest_middleware::ClientWithMiddleware,
+    ) {
+        let manager = self.manager(MemoryStore::new(self.genlogs.issue_tokens()));
+        let auth = genlogs_auth::middleware::GenLogsAuth::new(manager.clone())
+            .with_api_origin(&self.genlogs.url(""))
+            .unwrap();
+        let client = genlogs_auth::middleware::client(auth.clone());
+        (manager, auth, client)
+    }
+}
+
 /// A store whose saves fail while `failing` is set.
 #[derive(Debug, Default)]
 pub struct FlakyStore<S = MemoryStore> {
