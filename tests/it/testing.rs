@@ -1,6 +1,6 @@
-//! The stand-in (`genlogs_auth::testing::MockGenLogs`, public for users' tests) does what its docs promise:
-//! rotation, reuse detection, the protected endpoint, each scripted fault and every `expires`
-//! form, checked through the crate's own client.
+//! The stand-in (`genlogs_auth::testing::MockGenLogs`, public for users' tests) does what its
+//! docs promise: rotation, reuse detection, the protected endpoint, each scripted fault and
+//! every `expires` form, checked through the crate's own client.
 
 use std::time::Duration;
 
