@@ -7,7 +7,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use ::metrics::{counter, histogram};
-use async_trait::async_trait;
 
 use super::labels;
 use super::{STORE_DURATION_SECONDS, STORE_ERRORS_TOTAL};
@@ -51,7 +50,6 @@ impl<S: TokenStore> fmt::Debug for Metered<S> {
     }
 }
 
-#[async_trait]
 impl<S: TokenStore> TokenStore for Metered<S> {
     type Lock = S::Lock;
 

@@ -140,7 +140,6 @@ impl BoxedStore {
     }
 }
 
-#[async_trait]
 impl TokenStore for BoxedStore {
     type Lock = BoxedLock;
 

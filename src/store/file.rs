@@ -11,8 +11,6 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-use async_trait::async_trait;
-
 use crate::clock::{Clock, SystemClock};
 use crate::redact::safe_serde_message;
 use crate::store::{
@@ -239,7 +237,6 @@ pub struct FileLock {
 
 impl crate::store::StoreLock for FileLock {}
 
-#[async_trait]
 impl TokenStore for FileStore {
     type Lock = FileLock;
 

@@ -2,8 +2,6 @@
 
 use std::sync::Mutex;
 
-use async_trait::async_trait;
-
 use super::{check_version, next_version, StoreError, StoreLock, StoredTokens, TokenStore};
 
 type Exclusion = std::sync::Arc<tokio::sync::Mutex<()>>;
@@ -36,7 +34,6 @@ impl MemoryStore {
     }
 }
 
-#[async_trait]
 impl TokenStore for MemoryStore {
     type Lock = MemoryLock;
 

@@ -9,9 +9,6 @@ mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-/// The attribute that implementing [`TokenStore`] takes (`#[async_trait]`), re-exported so
-/// that a store of your own needs no direct `async-trait` dependency.
-pub use async_trait::async_trait;
 pub use boxed::{BoxedLock, BoxedStore};
 pub(crate) use file::readable_by_others;
 #[cfg(any(test, feature = "redis"))]
@@ -23,6 +20,7 @@ pub(crate) use lineage::{FingerprintKey, DOCUMENT_FINGERPRINTS};
 pub use memory::{MemoryLock, MemoryStore};
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -395,6 +393,19 @@ pub trait StoreLock: Send + Sync + 'static {
 #[non_exhaustive]
 pub struct NoLock;
 
+impl NoLock {
+    /// The lock (for a store's [`lock`](TokenStore::lock)).
+    pub fn new() -> Self {
+        NoLock
+    }
+}
+
+impl Default for NoLock {
+    fn default() -> Self {
+        NoLock
+    }
+}
+
 impl StoreLock for NoLock {}
 
 /// Persistence for the manager, shared by every process that uses the same tokens.
@@ -413,7 +424,41 @@ impl StoreLock for NoLock {}
 /// [`MemoryStore`] serves one process; [`FileStore`] serves restarts and several processes on one
 /// host; `RedisStore` (feature `redis`) serves a fleet of hosts sharing one grant. To choose a
 /// store at run time, box it: [`BoxedStore`].
-#[async_trait]
+///
+/// A store of your own implements the methods with plain `async fn` (no attribute); the futures
+/// must be `Send`, so that the manager can run them on any task:
+///
+/// ```
+/// use genlogs_auth::store::{NoLock, StoreError, StoredTokens, TokenStore};
+/// use std::sync::Mutex;
+///
+/// /// One process's tokens in a mutex (what `MemoryStore` does).
+/// #[derive(Debug, Default)]
+/// struct Tokens(Mutex<Option<StoredTokens>>);
+///
+/// impl TokenStore for Tokens {
+///     type Lock = NoLock;
+///
+///     async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+///         Ok(self.0.lock().unwrap().clone())
+///     }
+///
+///     async fn lock(&self) -> Result<NoLock, StoreError> {
+///         Ok(NoLock::new())
+///     }
+///
+///     async fn save(&self, tokens: &StoredTokens, _: &NoLock) -> Result<u64, StoreError> {
+///         let mut stored = self.0.lock().unwrap();
+///         let found = stored.as_ref().map_or(0, |stored| stored.version);
+///         if found != tokens.version {
+///             return Err(StoreError::Conflict { expected: tokens.version, found });
+///         }
+///         let version = found + 1;
+///         *stored = Some(StoredTokens { version, ..tokens.clone() });
+///         Ok(version)
+///     }
+/// }
+/// ```
 pub trait TokenStore: Send + Sync + Debug + 'static {
     /// This store's lock: a type only the store can create.
     type Lock: StoreLock;
@@ -421,63 +466,78 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     /// The stored tokens; `None` when nothing was ever stored. A document that exists but cannot
     /// be read fails with an error whose [`StoreError::overwrite_version`] is the version a save
     /// must name to replace it.
-    async fn load(&self) -> Result<Option<StoredTokens>, StoreError>;
+    fn load(&self) -> impl Future<Output = Result<Option<StoredTokens>, StoreError>> + Send;
 
     /// Excludes other users of the same store until the lock is dropped. Waits a bounded time,
     /// then fails with [`StoreError::Busy`].
-    async fn lock(&self) -> Result<Self::Lock, StoreError>;
+    fn lock(&self) -> impl Future<Output = Result<Self::Lock, StoreError>> + Send;
 
     /// Writes `tokens` under `lock`, atomically (a crash leaves the old or the new document), if
     /// the stored document's version is still `tokens.version` (no document counts as version
     /// 0); it is written as version `tokens.version + 1`, which is returned. Otherwise nothing is
     /// written: [`StoreError::Conflict`], or [`StoreError::LeaseLost`] when the lock ran out.
-    async fn save(&self, tokens: &StoredTokens, lock: &Self::Lock) -> Result<u64, StoreError>;
+    fn save(
+        &self,
+        tokens: &StoredTokens,
+        lock: &Self::Lock,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Extends a lease to at least `by` from now, if `lock` still holds it
     /// ([`StoreError::LeaseLost`] otherwise); afterwards `lock.lease()` is how long it lasts,
     /// counted from this call. A store whose locks are leases must implement it: the default
     /// accepts only locks that do not run out, and fails for a lease rather than let the caller
     /// believe it was extended.
-    async fn extend(&self, lock: &mut Self::Lock, by: Duration) -> Result<(), StoreError> {
+    fn extend(
+        &self,
+        lock: &mut Self::Lock,
+        by: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let _ = by;
-        match lock.lease() {
+        let extended = match lock.lease() {
             None => Ok(()),
             Some(_) => Err(StoreError::Other(
                 "this store's locks are leases, and it does not extend them".into(),
             )),
-        }
+        };
+        std::future::ready(extended)
     }
 
     /// Releases `lock` now, and waits until it is released. The default drops it, which is
     /// enough for locks released by dropping; a store whose release is a network call (a lease)
     /// does it here, so that a process about to exit (a command-line tool) leaves nothing held.
-    async fn release(&self, lock: Self::Lock) {
+    fn release(&self, lock: Self::Lock) -> impl Future<Output = ()> + Send {
         drop(lock);
+        std::future::ready(())
     }
 
     /// Replaces whatever is stored with `tokens` (an operator's new tokens): takes the lock, reads
     /// the version (also of a document that cannot be read: replacing is for that too), and saves
     /// over it with a new operator generation ([`Lineage`]), so that every host follows it.
     /// Returns the new version. Stores do not override it.
-    async fn replace(&self, tokens: &StoredTokens) -> Result<u64, StoreError> {
-        let lock = self.lock().await?;
-        let saved = async {
-            let (stored, version) = match self.load().await {
-                Ok(stored) => {
-                    let version = stored.as_ref().map_or(0, |stored| stored.version);
-                    (stored, version)
-                }
-                Err(error) => match error.overwrite_version() {
-                    Some(version) => (None, version),
-                    None => return Err(error),
-                },
-            };
-            let tokens = operator_write(tokens, stored.as_ref(), version);
-            self.save(&tokens, &lock).await
+    fn replace(
+        &self,
+        tokens: &StoredTokens,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async move {
+            let lock = self.lock().await?;
+            let saved = async {
+                let (stored, version) = match self.load().await {
+                    Ok(stored) => {
+                        let version = stored.as_ref().map_or(0, |stored| stored.version);
+                        (stored, version)
+                    }
+                    Err(error) => match error.overwrite_version() {
+                        Some(version) => (None, version),
+                        None => return Err(error),
+                    },
+                };
+                let tokens = operator_write(tokens, stored.as_ref(), version);
+                self.save(&tokens, &lock).await
+            }
+            .await;
+            self.release(lock).await;
+            saved
         }
-        .await;
-        self.release(lock).await;
-        saved
     }
 
     /// What kind of store this is, as one short lowercase word: `memory`, `file`, `redis`. It is
@@ -501,7 +561,6 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
 /// [`TokenStore::call_bound`]'s default: a store on this host.
 const DEFAULT_CALL_BOUND: Duration = Duration::from_secs(1);
 
-#[async_trait]
 impl<T: TokenStore> TokenStore for std::sync::Arc<T> {
     type Lock = T::Lock;
 

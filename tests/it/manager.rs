@@ -603,7 +603,6 @@ impl genlogs_auth::store::StoreLock for LeaseLock {
     }
 }
 
-#[genlogs_auth::store::async_trait]
 impl TokenStore for Leased {
     type Lock = LeaseLock;
 
@@ -738,7 +737,6 @@ async fn a_manual_clock_drives_a_week_of_refreshes_cooldowns_waits_and_lease_ext
 #[derive(Debug)]
 struct Unextendable(Leased);
 
-#[genlogs_auth::store::async_trait]
 impl TokenStore for Unextendable {
     type Lock = LeaseLock;
 

@@ -652,7 +652,6 @@ impl Observed {
     }
 }
 
-#[genlogs_auth::store::async_trait]
 impl TokenStore for Observed {
     type Lock = genlogs_auth::store::redis::RedisLock;
 

@@ -448,7 +448,6 @@ struct StopAfterFirstLoad {
     stopped: AtomicBool,
 }
 
-#[async_trait::async_trait]
 impl TokenStore for StopAfterFirstLoad {
     type Lock = genlogs_auth::store::redis::RedisLock;
 

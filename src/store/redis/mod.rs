@@ -21,7 +21,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use redis::RedisError;
 
 use crate::clock::{Clock, SystemClock};
@@ -849,7 +848,6 @@ impl fmt::Debug for RedisFailure {
 
 impl std::error::Error for RedisFailure {}
 
-#[async_trait]
 impl TokenStore for RedisStore {
     type Lock = RedisLock;
 

@@ -97,7 +97,6 @@ impl<S> FlakyStore<S> {
     }
 }
 
-#[async_trait::async_trait]
 impl<S: TokenStore> TokenStore for FlakyStore<S> {
     type Lock = S::Lock;
 
