@@ -19,9 +19,9 @@ const RECEIVED_ACCESS: &str = "at-RECEIVED-91c";
 const RECEIVED_REFRESH: &str = "rt-RECEIVED-3d4";
 const SECRETS: &[&str] = &[API_KEY, SENT, RECEIVED_ACCESS, RECEIVED_REFRESH];
 
-fn client_for(server: &MockGenLogs) -> AuthClient {
+fn client_for(genlogs: &MockGenLogs) -> AuthClient {
     AuthClient::builder(API_KEY)
-        .with_base_url(server.base_url())
+        .with_base_url(genlogs.base_url())
         .with_timeout(Duration::from_millis(500))
         .with_max_response_bytes(16 * 1024)
         .build()
@@ -30,8 +30,8 @@ fn client_for(server: &MockGenLogs) -> AuthClient {
 
 /// Refreshes once against a server that gives `reply`, checks that the error leaks nothing.
 async fn refresh_error(reply: Fault) -> Error {
-    let server = answering(reply).await;
-    let error = client_for(&server)
+    let genlogs = answering(reply).await;
+    let error = client_for(&genlogs)
         .refresh(&RefreshToken::new(SENT))
         .await
         .unwrap_err();
@@ -386,8 +386,8 @@ async fn encoded_echoes_of_the_sent_token_and_the_api_key_are_redacted() {
     let percent_encoded = "rt%2fSENT%2b5f%202b";
     let api_key_base64 = "a2V5LVNFQ1JFVC03YTE="; // base64("key-SECRET-7a1")
     let echo = format!("token {form_encoded} or {percent_encoded} with key {api_key_base64}");
-    let server = answering(Fault::json(401, json!({ "detail": echo }))).await;
-    let error = client_for(&server)
+    let genlogs = answering(Fault::json(401, json!({ "detail": echo }))).await;
+    let error = client_for(&genlogs)
         .refresh(&RefreshToken::new(sent))
         .await
         .unwrap_err();

@@ -16,9 +16,9 @@ const TIMEOUT: Duration = Duration::from_millis(2_500);
 const SIXTY_FOUR_MIB: usize = 64 << 20;
 
 async fn refresh_against(reply: Fault) -> (Error, Duration) {
-    let server = answering(reply).await;
+    let genlogs = answering(reply).await;
     let client = AuthClient::builder(API_KEY)
-        .with_base_url(server.base_url())
+        .with_base_url(genlogs.base_url())
         .with_timeout(TIMEOUT)
         .build()
         .unwrap();

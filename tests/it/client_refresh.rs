@@ -20,9 +20,9 @@ fn token_response(expires: &str) -> Fault {
     )
 }
 
-fn client(server: &MockGenLogs) -> AuthClient {
+fn client(genlogs: &MockGenLogs) -> AuthClient {
     AuthClient::builder(API_KEY)
-        .with_base_url(server.base_url())
+        .with_base_url(genlogs.base_url())
         .build()
         .expect("valid configuration")
 }
@@ -38,8 +38,8 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
         "2026-11-26 06:08:25.069078+00:00",
         "2026-11-26 06:08:25.069078",
     ] {
-        let server = answering(token_response(form)).await;
-        let session = client(&server)
+        let genlogs = answering(token_response(form)).await;
+        let session = client(&genlogs)
             .refresh(&RefreshToken::new("old-refresh"))
             .await
             .unwrap();
@@ -54,13 +54,13 @@ async fn success_decodes_every_datetime_form_the_service_emits() {
 
 #[tokio::test]
 async fn the_request_on_the_wire_is_the_documented_one() {
-    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
-    client(&server)
+    let genlogs = answering(token_response("2026-11-26T06:08:25Z")).await;
+    client(&genlogs)
         .refresh(&RefreshToken::new("old refresh/+token"))
         .await
         .unwrap();
 
-    let requests = server.requests();
+    let requests = genlogs.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
     assert_eq!(request.method(), "POST");
@@ -81,11 +81,11 @@ async fn the_request_on_the_wire_is_the_documented_one() {
 
 #[tokio::test]
 async fn the_session_carries_the_server_date_and_debug_shows_no_token() {
-    let server = answering(
+    let genlogs = answering(
         token_response("2026-11-26T06:08:25Z").with_header("date", "Thu, 26 Nov 2026 05:00:00 GMT"),
     )
     .await;
-    let session = client(&server)
+    let session = client(&genlogs)
         .refresh(&RefreshToken::new("old-refresh"))
         .await
         .unwrap();
@@ -128,20 +128,20 @@ async fn rotation_against_the_stand_in_invalidates_the_old_token() {
 #[tokio::test]
 async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
     // The caller's builder has no timeout of its own.
-    let build = |server: &MockGenLogs| {
+    let build = |genlogs: &MockGenLogs| {
         AuthClient::builder(API_KEY)
-            .with_base_url(server.base_url())
+            .with_base_url(genlogs.base_url())
             .with_http_client_builder(genlogs_auth::reqwest::Client::builder())
             .with_timeout(std::time::Duration::from_millis(300))
             .build()
             .unwrap()
     };
-    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
-    build(&server)
+    let genlogs = answering(token_response("2026-11-26T06:08:25Z")).await;
+    build(&genlogs)
         .refresh(&RefreshToken::new("old"))
         .await
         .unwrap();
-    assert_eq!(server.requests()[0].header_values("x-api-key"), [API_KEY]);
+    assert_eq!(genlogs.requests()[0].header_values("x-api-key"), [API_KEY]);
 
     let stalled = answering(Fault::Stall).await;
     let started = std::time::Instant::now();
@@ -164,22 +164,22 @@ async fn a_callers_own_reqwest_client_still_gets_the_api_key_and_the_timeout() {
 
 #[tokio::test]
 async fn the_generated_client_is_reachable_and_sends_the_same_request() {
-    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
-    let client = client(&server);
+    let genlogs = answering(token_response("2026-11-26T06:08:25Z")).await;
+    let client = client(&genlogs);
     let response = client.raw().refresh_tokens("raw-token").await.unwrap();
     let body: genlogs_auth::raw::types::AuthenticationResponse = response.into_inner();
     assert_eq!(body.refresh_token_data.token.expose_secret(), "new-refresh");
-    assert_eq!(server.requests()[0].header_values("x-api-key"), [API_KEY]);
+    assert_eq!(genlogs.requests()[0].header_values("x-api-key"), [API_KEY]);
     assert_eq!(
-        server.requests()[0].header_values("accept"),
+        genlogs.requests()[0].header_values("accept"),
         ["application/json"]
     );
 }
 
 #[tokio::test]
 async fn the_clients_debug_shows_no_api_key() {
-    let server = answering(token_response("2026-11-26T06:08:25Z")).await;
-    let debug = format!("{:?} {:#?}", client(&server), client(&server));
+    let genlogs = answering(token_response("2026-11-26T06:08:25Z")).await;
+    let debug = format!("{:?} {:#?}", client(&genlogs), client(&genlogs));
     crate::support::leak::assert_no_leak(&debug, &[API_KEY]);
     assert!(
         debug.contains("Sensitive") && debug.contains("ApiKey([REDACTED])"),

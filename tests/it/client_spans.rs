@@ -23,13 +23,13 @@ async fn the_request_span_does_not_leak_into_other_tasks_while_waiting() {
         "refresh_token_data": { "token": "rt-span-test", "expires": "2026-11-26T06:08:25Z" },
         "user_id": "u", "company_id": 1
     });
-    let server = answering(Fault::delayed(
+    let genlogs = answering(Fault::delayed(
         Duration::from_millis(300),
         Fault::json(200, body),
     ))
     .await;
     let client = AuthClient::builder("span-test-key")
-        .with_base_url(server.base_url())
+        .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
 

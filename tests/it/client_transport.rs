@@ -171,12 +171,12 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
 
 #[tokio::test]
 async fn an_access_token_that_is_no_header_value_is_refused_without_quoting_it() {
-    let server = answering(Fault::Stall).await;
-    let client = client(server.base_url(), None);
+    let genlogs = answering(Fault::Stall).await;
+    let client = client(genlogs.base_url(), None);
     let token = "at-SECRET-9\r\nInjected: yes";
     let error = client.auth_headers(&AccessToken::new(token)).unwrap_err();
     assert_no_leak(&error, &["at-SECRET-9", "Injected"]);
-    assert!(server.requests().is_empty());
+    assert!(genlogs.requests().is_empty());
 }
 
 /// A raw HTTP/1.1 server that answers every request with a fixed token response and keeps the

@@ -374,9 +374,10 @@ async fn a_lease_outlives_a_pending_save_and_the_save_is_retried_in_the_backgrou
         }
         None
     });
+    let refreshed_now = holder.refresh_now().await;
     assert!(
-        holder.refresh_now().await.is_err(),
-        "the rotation is not durable"
+        refreshed_now.is_err(),
+        "the rotation is not durable: {refreshed_now:?}"
     );
     genlogs.clear_faults();
     assert!(holder.unsaved_tokens().is_some());
