@@ -309,13 +309,19 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
         problem,
         "`access_token_data.expires`: invalid type: integer, expected a datetime string"
     );
+    assert_hands_back(&error, "2026-12-03T06:08:25.069078Z");
+}
+
+/// `error` hands back the refresh token GenLogs sent, expiring at `expires`, and does not count
+/// as a spent or rejected token.
+fn assert_hands_back(error: &Error, expires: &str) {
     let recovered = error
         .recovered_refresh_token()
         .expect("the refresh token is readable");
     assert_eq!(recovered.token.expose_secret(), RECEIVED_REFRESH);
     assert_eq!(
         recovered.expires.map(|e| e.to_string()).as_deref(),
-        Some("2026-12-03T06:08:25.069078Z")
+        Some(expires)
     );
     assert!(!error.may_have_spent_token() && !error.is_token_rejected());
 }
@@ -342,15 +348,7 @@ async fn a_200_with_a_blank_access_token_is_undecodable_and_hands_back_the_refre
             problem,
             "`access_token_data.token`: the token is empty or white space only"
         );
-        let recovered = error
-            .recovered_refresh_token()
-            .expect("the refresh token is fine");
-        assert_eq!(recovered.token.expose_secret(), RECEIVED_REFRESH);
-        assert_eq!(
-            recovered.expires.map(|e| e.to_string()).as_deref(),
-            Some("2026-12-10T06:08:25Z")
-        );
-        assert!(!error.may_have_spent_token() && !error.is_token_rejected());
+        assert_hands_back(&error, "2026-12-10T06:08:25Z");
     }
 }
 

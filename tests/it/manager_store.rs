@@ -16,17 +16,21 @@ fn file_manager(fx: &Fixture, path: &std::path::Path) -> TokenManager {
     fx.manager(FileStore::new(path).with_lock_wait(Duration::from_millis(300)))
 }
 
+/// A token file in a directory of its own (removed with the guard) holding `tokens`.
+async fn token_file(tokens: &StoredTokens) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    FileStore::new(&path).replace(tokens).await.unwrap();
+    (dir, path)
+}
+
 #[tokio::test]
 async fn a_401_in_one_process_stops_every_process_sharing_the_store() {
     let fx = Fixture::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokens.json");
-    FileStore::new(&path)
-        .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
-            "rt-revoked-by-genlogs",
-        )))
-        .await
-        .unwrap();
+    let (_dir, path) = token_file(&StoredTokens::from_refresh_token(RefreshToken::new(
+        "rt-revoked-by-genlogs",
+    )))
+    .await;
     let first = file_manager(&fx, &path);
     let error = first.access_token().await.unwrap_err();
     assert_eq!(
@@ -57,12 +61,7 @@ async fn a_401_in_one_process_stops_every_process_sharing_the_store() {
 #[tokio::test]
 async fn a_failed_save_keeps_the_store_locked_until_it_succeeds() {
     let fx = Fixture::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokens.json");
-    FileStore::new(&path)
-        .replace(&fx.valid_tokens())
-        .await
-        .unwrap();
+    let (_dir, path) = token_file(&fx.valid_tokens()).await;
     let flaky = Arc::new(FlakyStore::wrapping(
         FileStore::new(&path).with_lock_wait(Duration::from_millis(300)),
     ));
@@ -96,12 +95,7 @@ async fn a_failed_save_keeps_the_store_locked_until_it_succeeds() {
 #[tokio::test]
 async fn a_recovered_token_that_cannot_be_saved_keeps_the_store_locked_too() {
     let fx = Fixture::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokens.json");
-    FileStore::new(&path)
-        .replace(&fx.valid_tokens())
-        .await
-        .unwrap();
+    let (_dir, path) = token_file(&fx.valid_tokens()).await;
     // GenLogs rotates, but the answer's access token is blank: only the refresh token is usable.
     let genlogs = fx.genlogs.clone();
     fx.genlogs.fail_with(move |request| {
@@ -146,12 +140,7 @@ async fn a_recovered_token_that_cannot_be_saved_keeps_the_store_locked_too() {
 #[tokio::test]
 async fn a_stopped_process_holding_the_lock_does_not_hang_callers() {
     let fx = Fixture::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokens.json");
-    FileStore::new(&path)
-        .replace(&fx.valid_tokens())
-        .await
-        .unwrap();
+    let (_dir, path) = token_file(&fx.valid_tokens()).await;
     let manager = file_manager(&fx, &path);
     let token = manager.access_token().await.unwrap();
 
