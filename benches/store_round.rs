@@ -42,10 +42,7 @@ async fn store_round(store: &BoxedStore, tokens: &StoredTokens) {
         .await
         .unwrap()
         .map_or(0, |stored| stored.version);
-    let tokens = StoredTokens {
-        version,
-        ..tokens.clone()
-    };
+    let tokens = tokens.clone().with_version(version);
     store.save(&tokens, &lock).await.unwrap();
 }
 
@@ -66,11 +63,12 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_round");
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
-    let tokens = StoredTokens {
-        access_token: Some("at-bench-0123456789abcdef0123456789".into()),
-        access_expires: Some(chrono::Utc::now()),
-        ..StoredTokens::from_refresh_token(RefreshToken::new("rt-bench-0123456789abcdef0123"))
-    };
+    let tokens =
+        StoredTokens::from_refresh_token(RefreshToken::new("rt-bench-0123456789abcdef0123"))
+            .with_access_token(
+                "at-bench-0123456789abcdef0123456789".into(),
+                Some(chrono::Utc::now()),
+            );
     for (name, store) in STORES.iter().zip(stores(&redis, dir.path(), "round")) {
         group.bench_function(*name, |b| {
             b.to_async(&runtime).iter(|| store_round(&store, &tokens))

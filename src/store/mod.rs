@@ -35,7 +35,12 @@ use crate::session::Session;
 ///
 /// Fields added after the first release are optional in the document: an older file reads as a
 /// usable token at version 0.
+///
+/// Made with [`from_refresh_token`](Self::from_refresh_token) or
+/// [`from_session`](Self::from_session) and the `with_…` methods: it is `non_exhaustive`, so that
+/// a field the protocol needs later is not a breaking change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StoredTokens {
     /// The newest refresh token: the only one that is valid.
     pub refresh_token: RefreshToken,
@@ -76,6 +81,44 @@ impl StoredTokens {
             version: 0,
             lineage: Lineage::default(),
         }
+    }
+
+    /// With this access token, expiring at `expires` (server time).
+    #[must_use]
+    pub fn with_access_token(mut self, token: AccessToken, expires: Option<DateTime<Utc>>) -> Self {
+        self.access_token = Some(token);
+        self.access_expires = expires;
+        self
+    }
+
+    /// With the refresh token expiring at `expires`.
+    #[must_use]
+    pub fn with_refresh_expires(mut self, expires: Option<DateTime<Utc>>) -> Self {
+        self.refresh_expires = expires;
+        self
+    }
+
+    /// With this [`state`](Self::state) (whether the refresh token may be sent).
+    #[must_use]
+    pub fn with_state(mut self, state: TokenState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Obtained by a refresh at `at` (the keep-alive measures the refresh token's lifetime from
+    /// it).
+    #[must_use]
+    pub fn with_refreshed_at(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.refreshed_at = at;
+        self
+    }
+
+    /// As [`version`](Self::version) `version` of the document (what a store's
+    /// [`load`](TokenStore::load) sets when it keeps the version apart from the document).
+    #[must_use]
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
     }
 
     /// Both tokens of a session.
@@ -454,7 +497,7 @@ impl StoreLock for NoLock {}
 ///             return Err(StoreError::Conflict { expected: tokens.version, found });
 ///         }
 ///         let version = found + 1;
-///         *stored = Some(StoredTokens { version, ..tokens.clone() });
+///         *stored = Some(tokens.clone().with_version(version));
 ///         Ok(version)
 ///     }
 /// }

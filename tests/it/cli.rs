@@ -213,16 +213,13 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
     empty.assert_exit(2);
     expectorate::assert_contents("tests/snapshots/cli/status-empty.txt", &empty.stdout);
 
-    let usable = StoredTokens {
-        refresh_token: RefreshToken::new(secrets[0]),
-        refresh_expires: Some(at("2026-12-03T09:30:00Z")),
-        access_token: Some(AccessToken::new(secrets[1])),
-        access_expires: Some(at("2026-11-26T10:29:59Z")),
-        state: TokenState::Usable,
-        refreshed_at: Some(at("2026-11-26T09:59:59Z")),
-        version: 0,
-        lineage: Default::default(),
-    };
+    let usable = StoredTokens::from_refresh_token(RefreshToken::new(secrets[0]))
+        .with_refresh_expires(Some(at("2026-12-03T09:30:00Z")))
+        .with_access_token(
+            AccessToken::new(secrets[1]),
+            Some(at("2026-11-26T10:29:59Z")),
+        )
+        .with_refreshed_at(Some(at("2026-11-26T09:59:59Z")));
     store.replace(&usable).await.unwrap();
     let human = cli.run(&["status"], "").await;
     human.assert_exit(0);
@@ -233,15 +230,12 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
     let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(parsed["access_seconds_left"], 1799);
 
-    let possibly = StoredTokens {
-        state: TokenState::PossiblyRotated {
-            since: at("2026-11-26T09:58:00Z"),
-            attempts: 1,
-            last_attempt: at("2026-11-26T09:58:00Z"),
-            deadline: None,
-        },
-        ..usable.clone()
-    };
+    let possibly = usable.clone().with_state(TokenState::PossiblyRotated {
+        since: at("2026-11-26T09:58:00Z"),
+        attempts: 1,
+        last_attempt: at("2026-11-26T09:58:00Z"),
+        deadline: None,
+    });
     store.replace(&possibly).await.unwrap();
     let unknown = cli.run(&["status"], "").await;
     unknown.assert_exit(1);
@@ -251,13 +245,10 @@ async fn status_human_and_json_match_golden_files_and_exit_codes() {
         unknown.stdout
     );
 
-    let dead = StoredTokens {
-        state: TokenState::Dead {
-            reason: NewTokensReason::RefreshTokenRejected,
-            since: at("2026-11-26T09:00:00Z"),
-        },
-        ..usable
-    };
+    let dead = usable.with_state(TokenState::Dead {
+        reason: NewTokensReason::RefreshTokenRejected,
+        since: at("2026-11-26T09:00:00Z"),
+    });
     store.replace(&dead).await.unwrap();
     let dead = cli.run(&["status"], "").await;
     dead.assert_exit(2);

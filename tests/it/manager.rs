@@ -486,10 +486,9 @@ async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
         .with_refresh_lifetime(day)
         .start()
         .await;
-    let seeded = StoredTokens {
-        refreshed_at: Some(clock.utc_now()),
-        ..genlogs.issue_tokens()
-    };
+    let seeded = genlogs
+        .issue_tokens()
+        .with_refreshed_at(Some(clock.utc_now()));
     let client = AuthClient::builder(genlogs.api_key())
         .with_base_url(genlogs.base_url())
         .build()
@@ -551,10 +550,9 @@ async fn one_keep_alive_check_renews_only_inside_the_margin() {
         .with_refresh_lifetime(Duration::from_secs(4 * 24 * 3600))
         .start()
         .await;
-    let seeded = StoredTokens {
-        refreshed_at: Some(clock.utc_now()),
-        ..genlogs.issue_tokens()
-    };
+    let seeded = genlogs
+        .issue_tokens()
+        .with_refreshed_at(Some(clock.utc_now()));
     let client = AuthClient::builder(genlogs.api_key())
         .with_base_url(genlogs.base_url())
         .build()

@@ -203,10 +203,11 @@ fn child() {
         Ok("writer") => {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             let store = FileStore::new(&file);
-            let documents = ["a", "b"].map(|tag| StoredTokens {
-                access_token: Some(format!("at-writer-{tag}-{}", "x".repeat(500)).into()),
-                access_expires: Some(chrono::Utc::now()),
-                ..tokens(&format!("rt-writer-{tag}"))
+            let documents = ["a", "b"].map(|tag| {
+                tokens(&format!("rt-writer-{tag}")).with_access_token(
+                    format!("at-writer-{tag}-{}", "x".repeat(500)).into(),
+                    Some(chrono::Utc::now()),
+                )
             });
             runtime.block_on(store.replace(&documents[0])).unwrap();
             println!("READY");

@@ -181,10 +181,7 @@ async fn versions_compare_exactly_beyond_2_to_the_53_and_never_wrap() {
                 .unwrap();
         }
     };
-    let at = |version: u64| StoredTokens {
-        version,
-        ..tokens("rt-big")
-    };
+    let at = |version: u64| tokens("rt-big").with_version(version);
     // 2^53 + 1 and 2^53 are one double: compared as numbers they would be equal.
     set_version("9007199254740993").await;
     assert!(matches!(
@@ -253,18 +250,12 @@ async fn save_refuses_a_stale_version_and_writes_nothing() {
     let store = store(&server);
     let lock = store.lock().await.unwrap();
     assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
-    let newer = StoredTokens {
-        version: 1,
-        ..tokens("rt-2")
-    };
+    let newer = tokens("rt-2").with_version(1);
     assert_eq!(store.save(&newer, &lock).await.unwrap(), 2);
 
     // Derived from version 0 or 1: both stale.
     for stale_version in [0, 1] {
-        let stale = StoredTokens {
-            version: stale_version,
-            ..tokens("rt-stale")
-        };
+        let stale = tokens("rt-stale").with_version(stale_version);
         match store.save(&stale, &lock).await {
             Err(StoreError::Conflict { expected, found }) => {
                 assert_eq!((expected, found), (stale_version, 2));
@@ -323,17 +314,14 @@ async fn the_whole_document_round_trips_with_its_shared_state() {
     let store = store(&server);
     let lock = store.lock().await.unwrap();
     let now = chrono::Utc::now();
-    let saved = StoredTokens {
-        access_token: Some(genlogs_auth::AccessToken::new("at-1")),
-        access_expires: Some(now),
-        refresh_expires: Some(now),
-        refreshed_at: Some(now),
-        state: genlogs_auth::store::TokenState::Dead {
+    let saved = tokens("rt-1")
+        .with_access_token(genlogs_auth::AccessToken::new("at-1"), Some(now))
+        .with_refresh_expires(Some(now))
+        .with_refreshed_at(Some(now))
+        .with_state(genlogs_auth::store::TokenState::Dead {
             reason: genlogs_auth::store::NewTokensReason::RefreshTokenRejected,
             since: now,
-        },
-        ..tokens("rt-1")
-    };
+        });
     store.save(&saved, &lock).await.unwrap();
     let loaded = store.load().await.unwrap().unwrap();
     assert_eq!(loaded.version, 1);
@@ -349,10 +337,8 @@ async fn encrypted_tokens_round_trip_and_redis_never_sees_them() {
     let key = || EncryptionKey::from_bytes([7; 32]);
     let store = store(&server).with_encryption_key(key());
     let lock = store.lock().await.unwrap();
-    let saved = StoredTokens {
-        access_token: Some(genlogs_auth::AccessToken::new("at-secret-1")),
-        ..tokens("rt-secret-1")
-    };
+    let saved = tokens("rt-secret-1")
+        .with_access_token(genlogs_auth::AccessToken::new("at-secret-1"), None);
     store.save(&saved, &lock).await.unwrap();
     drop(lock);
 
@@ -802,13 +788,7 @@ async fn a_document_read_from_another_server_instance_than_the_one_that_saved_it
     // Saved again on this instance, it is current.
     let lock = until_ok(|| store.lock()).await;
     store
-        .save(
-            &StoredTokens {
-                version: moved.version,
-                ..tokens("rt-2")
-            },
-            &lock,
-        )
+        .save(&tokens("rt-2").with_version(moved.version), &lock)
         .await
         .unwrap();
     store.release(lock).await;

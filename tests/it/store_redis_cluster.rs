@@ -59,10 +59,7 @@ async fn save_on_a_cluster_compares_and_sets_and_refuses_a_stale_version() {
     let store = store(&cluster, "grant-1");
     let lock = store.lock().await.unwrap();
     assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
-    let newer = StoredTokens {
-        version: 1,
-        ..tokens("rt-2")
-    };
+    let newer = tokens("rt-2").with_version(1);
     assert_eq!(store.save(&newer, &lock).await.unwrap(), 2);
     match store.save(&tokens("rt-stale"), &lock).await {
         Err(StoreError::Conflict { expected, found }) => assert_eq!((expected, found), (0, 2)),
@@ -78,10 +75,7 @@ async fn save_on_a_cluster_compares_and_sets_and_refuses_a_stale_version() {
         .unwrap()
         .with_lock_wait(Duration::from_secs(10));
     let held = next_owner.lock().await.unwrap();
-    let current = StoredTokens {
-        version: 2,
-        ..tokens("rt-late")
-    };
+    let current = tokens("rt-late").with_version(2);
     assert!(matches!(
         paused_host.save(&current, &stale).await,
         Err(StoreError::LeaseLost)
@@ -204,10 +198,7 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
         .extend(&mut lock, Duration::from_secs(20))
         .await
         .unwrap();
-    let current = StoredTokens {
-        version: 1,
-        ..tokens("rt-2")
-    };
+    let current = tokens("rt-2").with_version(1);
     assert_eq!(store.save(&current, &lock).await.unwrap(), 2);
     assert!(matches!(
         store.save(&tokens("rt-stale"), &lock).await,
@@ -314,13 +305,7 @@ async fn a_durable_save_on_a_cluster_goes_to_the_slot_owner_and_counts_its_repli
     let plain = self::store(&cluster, "grant-1");
     assert_eq!(
         plain
-            .save(
-                &StoredTokens {
-                    version: 1,
-                    ..tokens("rt-2")
-                },
-                &lock
-            )
+            .save(&tokens("rt-2").with_version(1), &lock)
             .await
             .unwrap(),
         2

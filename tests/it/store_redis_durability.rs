@@ -62,13 +62,7 @@ async fn save_over(store: &RedisStore, refresh: &str) -> Result<u64, StoreError>
         .unwrap()
         .map_or(0, |stored| stored.version);
     let saved = store
-        .save(
-            &StoredTokens {
-                version,
-                ..tokens(refresh)
-            },
-            &lock,
-        )
+        .save(&tokens(refresh).with_version(version), &lock)
         .await;
     store.release(lock).await;
     saved
@@ -444,8 +438,6 @@ async fn a_host_waiting_for_the_lease_learns_at_once_that_no_save_can_be_durable
     let replica = RedisServer::start_replica_of(&primary, &[]);
     replica.wait_in_sync();
     let waiting = durable_store(&primary, 1).with_lock_wait(Duration::from_millis(300));
-    assert!(matches!(
-        waiting.lock().await.unwrap_err(),
-        StoreError::Busy { .. }
-    ));
+    let error = waiting.lock().await.unwrap_err();
+    assert!(matches!(error, StoreError::Busy { .. }), "{error:?}");
 }

@@ -193,13 +193,7 @@ async fn after_sentinel_failover_the_same_store_and_manager_carry_on_with_zero_r
             let attempt = async {
                 let lock = probe.lock().await?;
                 let saved = probe
-                    .save(
-                        &StoredTokens {
-                            version,
-                            ..tokens("probe-n")
-                        },
-                        &lock,
-                    )
+                    .save(&tokens("probe-n").with_version(version), &lock)
                     .await;
                 probe.release(lock).await;
                 saved

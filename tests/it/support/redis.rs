@@ -94,13 +94,36 @@ impl RedisServer {
     }
 
     /// Starts a replica of `primary` (`--replicaof`), with `extra` arguments for `redis-server`
-    /// after the defaults (e.g. `--appendonly yes`), and waits until it is in sync.
+    /// after the defaults (e.g. `--appendonly yes`), and waits until it is in sync and the
+    /// primary counts it.
     pub fn start_replica_of(primary: &RedisServer, extra: &[&str]) -> Self {
         let primary_port = primary.port.to_string();
         let replica =
             Self::start_with(&[&["--replicaof", "127.0.0.1", &primary_port][..], extra].concat());
         replica.wait_in_sync();
+        primary.wait_for_replica(replica.port);
         replica
+    }
+
+    /// Waits until this primary lists the replica on `port` as online: the replica reporting
+    /// its link up is not enough, the primary's `ROLE` (which `with_min_replicas` reads) may
+    /// not count it yet.
+    pub fn wait_for_replica(&self, port: u16) {
+        let started = Instant::now();
+        let online = format!("port={port},state=online");
+        loop {
+            let info = redis_cli(&["-p", &self.port.to_string(), "info", "replication"]);
+            if String::from_utf8_lossy(&info.stdout).contains(&online) {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "the primary on port {} did not count the replica on port {port} within \
+                 {START_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until this replica reports `master_link_status:up`.

@@ -39,11 +39,7 @@ fn parse(text: &str) -> Result<StoredTokens, String> {
         let tokens: StoredTokens = serde_path_to_error::deserialize(&document)
             .map_err(|e| format!("not a token document at `{}`", e.path()))?;
         // A copied document may carry another store's state and version; this store decides.
-        return Ok(StoredTokens {
-            state: TokenState::Usable,
-            version: 0,
-            ..tokens
-        });
+        return Ok(tokens.with_state(TokenState::Usable).with_version(0));
     }
     Err(
         "stdin JSON has neither `refresh_token_data` (a POST /auth/token response) nor \
@@ -145,10 +141,7 @@ async fn check_and_save(
             )));
         }
     }
-    let tokens = StoredTokens {
-        version: stored.map_or(0, |stored| stored.version),
-        ..tokens
-    };
+    let tokens = tokens.with_version(stored.map_or(0, |stored| stored.version));
     store
         .save(&tokens, lock)
         .await

@@ -83,10 +83,8 @@ async fn raw(global: &Global) -> Result<Outcome, Failure> {
                         "expires": recovered.expires.map(|at| at.to_string()),
                     }
                 });
-                let rescue = StoredTokens {
-                    refresh_expires: recovered.expires.map(Into::into),
-                    ..StoredTokens::from_refresh_token(recovered.token.clone())
-                };
+                let rescue = StoredTokens::from_refresh_token(recovered.token.clone())
+                    .with_refresh_expires(recovered.expires.map(Into::into));
                 return Ok(Outcome {
                     stdout: format!("{body:#}\n"),
                     code: 0,
