@@ -9,8 +9,8 @@ use std::time::Duration;
 use genlogs_auth::store::BoxedStore;
 use genlogs_auth::FileStore;
 
-/// A parsed store URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed store URL. `Debug` shows it as [`display`](Self::display) does, without credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// A token file.
     File(PathBuf),
@@ -25,7 +25,7 @@ pub enum StoreUrl {
 }
 
 /// Several Redis nodes named in one URL, with the credentials, scheme and database they share.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Nodes {
     /// `redis` or `rediss`.
     scheme: &'static str,
@@ -120,6 +120,12 @@ impl Nodes {
                 .split_once(':')
                 .is_some_and(|(_, p)| !p.is_empty())
         })
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreUrl").field(&self.display()).finish()
     }
 }
 
@@ -425,6 +431,14 @@ mod tests {
             "rediss+sentinel://10.0.0.1:26379,[::1]:26380/svc"
         );
         assert!(sentinel.has_password());
+        let shown = format!(
+            "{sentinel:?} {:?}",
+            StoreUrl::parse("redis://:s3cret@c:1").unwrap()
+        );
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("user"),
+            "{shown}"
+        );
 
         let cluster = StoreUrl::parse("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").unwrap();
         let StoreUrl::Cluster(nodes) = &cluster else {

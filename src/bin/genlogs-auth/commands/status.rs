@@ -57,6 +57,10 @@ const RENEW: &str =
 fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
     let health = TokenHealth::of(stored.as_ref(), now);
     let mark = stored.as_ref().map(|stored| stored.state);
+    let dead_since = match mark {
+        Some(TokenState::Dead { since, .. }) => Some(since),
+        _ => None,
+    };
     let (verdict, state, detail, advice) = match health {
         TokenHealth::Usable => (Verdict::Usable, "usable", None, None),
         TokenHealth::Refreshable => (
@@ -86,16 +90,15 @@ fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
         ),
         TokenHealth::NewTokensRequired(reason) => (
             Verdict::NewTokensRequired,
-            match (mark, reason) {
-                (Some(TokenState::Dead { .. }), _) => "dead",
-                (_, NewTokensReason::NoTokens) => "empty",
-                (_, NewTokensReason::RefreshTokenExpired) => "expired",
+            match (dead_since, reason) {
+                (None, NewTokensReason::NoTokens) => "empty",
+                (None, NewTokensReason::RefreshTokenExpired) => "expired",
                 _ => "dead",
             },
-            Some(match mark {
-                Some(TokenState::Dead { since, .. }) => format!("since {}: {reason}", time(since)),
-                _ => reason.to_string(),
-            }),
+            Some(dead_since.map_or_else(
+                || reason.to_string(),
+                |since| format!("since {}: {reason}", time(since)),
+            )),
             Some(RENEW),
         ),
         _ => (Verdict::CouldNotTell, "unknown", None, None),
