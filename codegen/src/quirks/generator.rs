@@ -202,8 +202,7 @@ pub fn json_media_types(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
         };
         if !content.keys().any(|m| m == "application/json") {
             if let Some(media) = content.keys().find(|m| is_json(m)).cloned() {
-                let body = content.shift_remove(&media).expect("found above");
-                content.insert("application/json".into(), body);
+                rename_media_type(content, &media, "application/json").expect("found above");
                 changed.push(at.key(&media));
             }
         }
@@ -220,6 +219,14 @@ pub fn json_media_types(doc: &mut Value) -> Result<Vec<JsonPath>, SpecError> {
         }
     }
     Ok(changed)
+}
+
+/// Moves the body a `content` object holds under the media type `from` to `to`, as its last
+/// entry: the body's media type renamed. `None`, changing nothing, when `from` holds no body.
+pub fn rename_media_type(content: &mut Map<String, Value>, from: &str, to: &str) -> Option<()> {
+    let body = content.shift_remove(from)?;
+    content.insert(to.to_string(), body);
+    Some(())
 }
 
 /// Responses tolerate what the document does not list. typify generates a string `enum` as a
@@ -593,10 +600,7 @@ fn same_shape(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rendered(paths: &[JsonPath]) -> Vec<String> {
-        paths.iter().map(ToString::to_string).collect()
-    }
+    use crate::quirks::testing::{assert_fixes, rendered};
 
     /// One operation `POST /t` with these parameters, request body schema and 200 body schema,
     /// and these component schemas.
@@ -670,9 +674,10 @@ mod tests {
             json!({}),
             json!({}),
         );
-        assert_eq!(
-            rendered(&fit_parameters(&mut doc).unwrap()),
-            ["$.paths['/t'].post.parameters[0]"]
+        assert_fixes(
+            fit_parameters,
+            &mut doc,
+            &["$.paths['/t'].post.parameters[0]"],
         );
         assert_eq!(doc["paths"]["/t"]["post"]["parameters"][0]["in"], "query");
         let mut required = document(
@@ -722,27 +727,23 @@ mod tests {
     #[test]
     fn vendor_json_media_types_become_application_json() {
         let mut doc = document(json!([]), json!({ "type": "string" }), json!({}), json!({}));
-        let responses = &mut doc["paths"]["/t"]["post"]["responses"]["200"]["content"];
-        let body = responses
-            .as_object_mut()
-            .unwrap()
-            .shift_remove("application/json")
-            .unwrap();
-        responses["application/vnd.genlogs.v1+json; charset=utf-8"] = body;
-        responses["application/vnd.genlogs.v1+json; charset=utf-8"]["encoding"] = json!({});
-        assert_eq!(
-            rendered(&json_media_types(&mut doc).unwrap()),
-            [
+        let content = &mut doc["paths"]["/t"]["post"]["responses"]["200"]["content"];
+        let vendor = "application/vnd.genlogs.v1+json; charset=utf-8";
+        rename_media_type(content.as_object_mut().unwrap(), "application/json", vendor).unwrap();
+        content[vendor]["encoding"] = json!({});
+        assert_fixes(
+            json_media_types,
+            &mut doc,
+            &[
                 "$.paths['/t'].post.responses['200'].content['application/vnd.genlogs.v1+json; charset=utf-8']",
-                "$.paths['/t'].post.responses['200'].content['application/json'].encoding"
-            ]
+                "$.paths['/t'].post.responses['200'].content['application/json'].encoding",
+            ],
         );
         let content = &doc["paths"]["/t"]["post"]["responses"]["200"]["content"];
         assert_eq!(
             content.as_object().unwrap().keys().collect::<Vec<_>>(),
             ["application/json"]
         );
-        assert!(json_media_types(&mut doc).unwrap().is_empty());
     }
 
     #[test]
@@ -824,13 +825,13 @@ mod tests {
                 "Mixed": { "allOf": [{ "$ref": "#/components/schemas/Base" }, { "type": "string" }] }
             }),
         );
-        let changed = rendered(&flatten_all_of(&mut doc).unwrap());
-        assert_eq!(
-            changed,
-            [
+        assert_fixes(
+            flatten_all_of,
+            &mut doc,
+            &[
                 "$.components.schemas.Middle.allOf",
-                "$.components.schemas.R.allOf"
-            ]
+                "$.components.schemas.R.allOf",
+            ],
         );
         let schemas = &doc["components"]["schemas"];
         assert_eq!(
@@ -847,7 +848,6 @@ mod tests {
             schemas["Mixed"].get("allOf").is_some(),
             "not an object: left to typify"
         );
-        assert!(flatten_all_of(&mut doc).unwrap().is_empty());
     }
 
     #[test]

@@ -161,6 +161,30 @@ fn object_entry<'a>(object: &'a mut Map<String, Value>, key: &str) -> &'a mut Ma
     entry.as_object_mut().expect("just made an object")
 }
 
+/// What the fix modules' tests share.
+#[cfg(test)]
+mod testing {
+    use serde_json::Value;
+
+    use crate::{JsonPath, SpecError};
+
+    /// The places a fix reports, as JSONPath text.
+    pub(crate) fn rendered(paths: &[JsonPath]) -> Vec<String> {
+        paths.iter().map(ToString::to_string).collect()
+    }
+
+    /// Runs `fix` on `doc`: it must report exactly the places `changed`, and a second run must
+    /// find nothing more to fix.
+    pub(crate) fn assert_fixes(
+        fix: fn(&mut Value) -> Result<Vec<JsonPath>, SpecError>,
+        doc: &mut Value,
+        changed: &[&str],
+    ) {
+        assert_eq!(rendered(&fix(doc).unwrap()), changed);
+        assert!(fix(doc).unwrap().is_empty(), "a second run fixes nothing");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -369,46 +369,50 @@ fn check_schema_is_30(path: &JsonPath, schema: &mut Value) -> Result<(), SpecErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quirks::testing::assert_fixes;
 
     /// A 3.1 document with one component schema `A`.
     fn with_schema(schema: Value) -> Value {
         json!({ "openapi": "3.1.0", "components": { "schemas": { "A": schema } } })
     }
 
-    fn rendered(paths: &[JsonPath]) -> Vec<String> {
-        paths.iter().map(ToString::to_string).collect()
-    }
-
     fn schema_a(doc: &Value) -> &Value {
         &doc["components"]["schemas"]["A"]
     }
 
+    /// `translate` on a schema `A` with the properties `before` must report exactly the places
+    /// `changed`, leave them as `after`, and find nothing more on a second run.
+    fn assert_translates(
+        translate: fn(&mut Value) -> Result<Vec<JsonPath>, SpecError>,
+        before: Value,
+        changed: &[&str],
+        after: Value,
+    ) {
+        let mut doc = with_schema(json!({ "properties": before }));
+        assert_fixes(translate, &mut doc, changed);
+        assert_eq!(schema_a(&doc)["properties"], after);
+    }
+
     #[test]
     fn type_arrays_with_null_become_nullable() {
-        let mut doc = with_schema(json!({ "properties": {
-            "a": { "type": ["string", "null"], "title": "A" },
-            "b": { "type": ["integer"] },
-            "c": { "type": ["string", "integer", "null"] }
-        }}));
-        assert_eq!(
-            rendered(&translate_type_arrays(&mut doc).unwrap()),
-            [
+        assert_translates(
+            translate_type_arrays,
+            json!({
+                "a": { "type": ["string", "null"], "title": "A" },
+                "b": { "type": ["integer"] },
+                "c": { "type": ["string", "integer", "null"] }
+            }),
+            &[
                 "$.components.schemas.A.properties.a.type",
                 "$.components.schemas.A.properties.b.type",
-                "$.components.schemas.A.properties.c.type"
-            ]
+                "$.components.schemas.A.properties.c.type",
+            ],
+            json!({
+                "a": { "type": "string", "title": "A", "nullable": true },
+                "b": { "type": "integer" },
+                "c": { "anyOf": [{ "type": "string" }, { "type": "integer" }], "nullable": true }
+            }),
         );
-        let properties = &schema_a(&doc)["properties"];
-        assert_eq!(
-            properties["a"],
-            json!({ "type": "string", "title": "A", "nullable": true })
-        );
-        assert_eq!(properties["b"], json!({ "type": "integer" }));
-        assert_eq!(
-            properties["c"],
-            json!({ "anyOf": [{ "type": "string" }, { "type": "integer" }], "nullable": true })
-        );
-        assert!(translate_type_arrays(&mut doc).unwrap().is_empty());
     }
 
     #[test]
@@ -421,33 +425,24 @@ mod tests {
 
     #[test]
     fn fastapi_optionals_become_nullable_with_refs_through_all_of() {
-        let mut doc = with_schema(json!({ "properties": {
-            "s": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "S" },
-            "r": { "anyOf": [{ "$ref": "#/components/schemas/T" }, { "type": "null" }] },
-            "o": { "oneOf": [{ "type": "null" }, { "type": "integer" }, { "type": "string" }] }
-        }}));
-        assert_eq!(
-            rendered(&translate_null_unions(&mut doc).unwrap()),
-            [
+        assert_translates(
+            translate_null_unions,
+            json!({
+                "s": { "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "S" },
+                "r": { "anyOf": [{ "$ref": "#/components/schemas/T" }, { "type": "null" }] },
+                "o": { "oneOf": [{ "type": "null" }, { "type": "integer" }, { "type": "string" }] }
+            }),
+            &[
                 "$.components.schemas.A.properties.s.anyOf",
                 "$.components.schemas.A.properties.r.anyOf",
-                "$.components.schemas.A.properties.o.oneOf"
-            ]
+                "$.components.schemas.A.properties.o.oneOf",
+            ],
+            json!({
+                "s": { "title": "S", "type": "string", "nullable": true },
+                "r": { "allOf": [{ "$ref": "#/components/schemas/T" }], "nullable": true },
+                "o": { "oneOf": [{ "type": "integer" }, { "type": "string" }], "nullable": true }
+            }),
         );
-        let properties = &schema_a(&doc)["properties"];
-        assert_eq!(
-            properties["s"],
-            json!({ "title": "S", "type": "string", "nullable": true })
-        );
-        assert_eq!(
-            properties["r"],
-            json!({ "allOf": [{ "$ref": "#/components/schemas/T" }], "nullable": true })
-        );
-        assert_eq!(
-            properties["o"],
-            json!({ "oneOf": [{ "type": "integer" }, { "type": "string" }], "nullable": true })
-        );
-        assert!(translate_null_unions(&mut doc).unwrap().is_empty());
     }
 
     #[test]
@@ -460,10 +455,7 @@ mod tests {
     #[test]
     fn const_becomes_a_one_value_enum() {
         let mut doc = with_schema(json!({ "type": "string", "const": "bearer" }));
-        assert_eq!(
-            rendered(&translate_const(&mut doc).unwrap()),
-            ["$.components.schemas.A.const"]
-        );
+        assert_fixes(translate_const, &mut doc, &["$.components.schemas.A.const"]);
         assert_eq!(
             schema_a(&doc),
             &json!({ "type": "string", "enum": ["bearer"] })
@@ -475,9 +467,10 @@ mod tests {
     #[test]
     fn schema_examples_become_one_example() {
         let mut doc = with_schema(json!({ "type": "string", "examples": ["a", "b"] }));
-        assert_eq!(
-            rendered(&translate_examples(&mut doc).unwrap()),
-            ["$.components.schemas.A.examples"]
+        assert_fixes(
+            translate_examples,
+            &mut doc,
+            &["$.components.schemas.A.examples"],
         );
         assert_eq!(schema_a(&doc), &json!({ "type": "string", "example": "a" }));
         let mut both = with_schema(json!({ "example": "x", "examples": ["a"] }));
@@ -487,24 +480,21 @@ mod tests {
 
     #[test]
     fn numeric_exclusive_bounds_take_the_boolean_form() {
-        let mut doc = with_schema(json!({ "properties": {
-            "a": { "type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 10 },
-            "b": { "type": "integer", "exclusiveMinimum": 0, "minimum": 5 }
-        }}));
-        assert_eq!(
-            rendered(&translate_exclusive_bounds(&mut doc).unwrap()),
-            [
+        assert_translates(
+            translate_exclusive_bounds,
+            json!({
+                "a": { "type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 10 },
+                "b": { "type": "integer", "exclusiveMinimum": 0, "minimum": 5 }
+            }),
+            &[
                 "$.components.schemas.A.properties.a.exclusiveMaximum",
-                "$.components.schemas.A.properties.b.exclusiveMinimum"
-            ]
+                "$.components.schemas.A.properties.b.exclusiveMinimum",
+            ],
+            json!({
+                "a": { "type": "integer", "minimum": 0, "exclusiveMinimum": true, "maximum": 10, "exclusiveMaximum": true },
+                "b": { "type": "integer", "minimum": 5 }
+            }),
         );
-        let properties = &schema_a(&doc)["properties"];
-        assert_eq!(
-            properties["a"],
-            json!({ "type": "integer", "minimum": 0, "exclusiveMinimum": true, "maximum": 10, "exclusiveMaximum": true })
-        );
-        assert_eq!(properties["b"], json!({ "type": "integer", "minimum": 5 }));
-        assert!(translate_exclusive_bounds(&mut doc).unwrap().is_empty());
     }
 
     #[test]
@@ -527,33 +517,25 @@ mod tests {
 
     #[test]
     fn keywords_beside_a_ref_move_beside_an_all_of() {
-        let mut doc = with_schema(json!({ "properties": {
-            "a": { "$ref": "#/components/schemas/T", "description": "the token" },
-            "b": { "$ref": "#/components/schemas/T" }
-        }}));
-        assert_eq!(
-            rendered(&translate_ref_siblings(&mut doc).unwrap()),
-            ["$.components.schemas.A.properties.a.$ref"]
+        assert_translates(
+            translate_ref_siblings,
+            json!({
+                "a": { "$ref": "#/components/schemas/T", "description": "the token" },
+                "b": { "$ref": "#/components/schemas/T" }
+            }),
+            &["$.components.schemas.A.properties.a.$ref"],
+            json!({
+                "a": { "description": "the token", "allOf": [{ "$ref": "#/components/schemas/T" }] },
+                "b": { "$ref": "#/components/schemas/T" }
+            }),
         );
-        assert_eq!(
-            schema_a(&doc)["properties"]["a"],
-            json!({ "description": "the token", "allOf": [{ "$ref": "#/components/schemas/T" }] })
-        );
-        assert!(translate_ref_siblings(&mut doc).unwrap().is_empty());
     }
 
     #[test]
     fn downgrade_rewrites_31_without_31_constructs() {
         let mut doc = with_schema(json!({ "type": "string" }));
-        assert_eq!(
-            rendered(&downgrade_openapi_31(&mut doc).unwrap()),
-            ["$.openapi"]
-        );
+        assert_fixes(downgrade_openapi_31, &mut doc, &["$.openapi"]);
         assert_eq!(doc["openapi"], "3.0.3");
-        assert!(
-            downgrade_openapi_31(&mut doc).unwrap().is_empty(),
-            "3.0 has nothing to fix"
-        );
     }
 
     #[test]
@@ -605,15 +587,16 @@ mod tests {
                 "schemas": { "A": { "type": "string", "$comment": "c", "contentEncoding": "base64" } }
             }
         });
-        assert_eq!(
-            rendered(&drop_client_irrelevant_31(&mut doc).unwrap()),
-            [
+        assert_fixes(
+            drop_client_irrelevant_31,
+            &mut doc,
+            &[
                 "$.webhooks.tokenRevoked",
                 "$.webhooks.userDeleted",
                 "$.jsonSchemaDialect",
                 "$.components.pathItems.Unused",
-                "$.components.schemas.A.contentEncoding"
-            ]
+                "$.components.schemas.A.contentEncoding",
+            ],
         );
         assert!(doc.get("webhooks").is_none() && doc.get("jsonSchemaDialect").is_none());
         assert_eq!(schema_a(&doc), &json!({ "type": "string" }));
@@ -621,7 +604,6 @@ mod tests {
             doc.pointer("/components/pathItems/Used").is_some(),
             "used by paths"
         );
-        assert!(drop_client_irrelevant_31(&mut doc).unwrap().is_empty());
     }
 
     #[test]
