@@ -411,6 +411,7 @@ fn broken(at: JsonPath, reader: &str, expects: &str, now: &str) -> SpecError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quirks::generator::rename_media_type;
     use serde_json::json;
 
     /// The corrected document's parts that the contract reads, as the quirk pass leaves them.
@@ -466,6 +467,19 @@ mod tests {
         &mut doc["components"]["schemas"]["TokenSchema"]
     }
 
+    /// Asserts that `error` names the JSONPath `path` as where the document breaks the contract.
+    fn assert_at(error: &str, path: &str) {
+        let prefix = format!("openapi.json at {path}: ");
+        assert!(error.starts_with(&prefix), "{error}");
+    }
+
+    /// Asserts that `error` says each of `parts`.
+    fn assert_says(error: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(error.contains(part), "no {part:?} in: {error}");
+        }
+    }
+
     #[test]
     fn the_fields_the_layer_does_not_name_may_come_and_go() {
         check(&document()).unwrap();
@@ -488,22 +502,16 @@ mod tests {
                 .unwrap()
                 .shift_remove("expires");
         });
-        assert!(
-            error.starts_with("openapi.json at $.components.schemas.TokenSchema: "),
-            "{error}"
+        assert_at(&error, "$.components.schemas.TokenSchema");
+        assert_says(
+            &error,
+            &[
+                "reads `AuthenticationResponse.access_token_data.expires` as string(date-time)",
+                "no longer has it",
+                "Change src/session.rs (Session::from_response)",
+                "codegen/src/contract.rs",
+            ],
         );
-        assert!(
-            error.contains(
-                "reads `AuthenticationResponse.access_token_data.expires` as string(date-time)"
-            ),
-            "{error}"
-        );
-        assert!(error.contains("no longer has it"), "{error}");
-        assert!(
-            error.contains("Change src/session.rs (Session::from_response)"),
-            "{error}"
-        );
-        assert!(error.contains("codegen/src/contract.rs"), "{error}");
     }
 
     #[test]
@@ -511,19 +519,15 @@ mod tests {
         let optional = error_after(|doc| {
             token_schema(doc)["required"] = json!(["expires"]);
         });
-        assert!(
-            optional
-                .starts_with("openapi.json at $.components.schemas.TokenSchema.properties.token: "),
-            "{optional}"
+        assert_at(
+            &optional,
+            "$.components.schemas.TokenSchema.properties.token",
         );
-        assert!(optional.contains("it is optional"), "{optional}");
+        assert_says(&optional, &["it is optional"]);
         let nullable = error_after(|doc| {
             token_schema(doc)["properties"]["token"]["nullable"] = json!(true);
         });
-        assert!(
-            nullable.contains("it is nullable (string(password)?"),
-            "{nullable}"
-        );
+        assert_says(&nullable, &["it is nullable (string(password)?"]);
     }
 
     #[test]
@@ -531,14 +535,14 @@ mod tests {
         let error = error_after(|doc| {
             token_schema(doc)["properties"]["expires"] = json!({ "type": "integer" });
         });
-        assert!(error.contains("the document now says integer"), "{error}");
+        assert_says(&error, &["the document now says integer"]);
         let object = error_after(|doc| {
             doc["components"]["schemas"]["AuthenticationResponse"]["properties"]
                 ["refresh_token_data"] = json!({ "type": "string" });
         });
-        assert!(
-            object.contains("reads `AuthenticationResponse.refresh_token_data` as an object"),
-            "{object}"
+        assert_says(
+            &object,
+            &["reads `AuthenticationResponse.refresh_token_data` as an object"],
         );
     }
 
@@ -547,24 +551,15 @@ mod tests {
         let renamed = error_after(|doc| {
             doc["paths"]["/token/refresh"]["post"]["operationId"] = json!("refresh");
         });
-        assert!(
-            renamed.contains("calls the generated method `refresh_tokens`"),
-            "{renamed}"
-        );
+        assert_says(&renamed, &["calls the generated method `refresh_tokens`"]);
         let parameter = error_after(|doc| {
             doc["paths"]["/token/refresh"]["post"]["parameters"]
                 .as_array_mut()
                 .unwrap()
                 .push(json!({ "name": "scope", "in": "query", "required": true, "schema": { "type": "string" } }));
         });
-        assert!(
-            parameter.starts_with("openapi.json at $.paths['/token/refresh'].post.parameters: "),
-            "{parameter}"
-        );
-        assert!(
-            parameter.contains("now (refresh_token, scope)") && parameter.contains("src/client.rs"),
-            "{parameter}"
-        );
+        assert_at(&parameter, "$.paths['/token/refresh'].post.parameters");
+        assert_says(&parameter, &["now (refresh_token, scope)", "src/client.rs"]);
         // An optional one is passed as `None` by the generated `refresh_tokens_required`.
         let mut optional = document();
         for (name, place) in [("scope", "query"), ("x-request-id", "header")] {
@@ -578,7 +573,7 @@ mod tests {
             doc["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"]
                 ["application/json"]["schema"] = json!({ "$ref": "#/components/schemas/Tokens" });
         });
-        assert!(body.contains("the body's type is now Tokens"), "{body}");
+        assert_says(&body, &["the body's type is now Tokens"]);
     }
 
     #[test]
@@ -590,14 +585,13 @@ mod tests {
         check(&doc).unwrap();
         doc["components"]["securitySchemes"]["Key"] = scheme("X-Genlogs-Key");
         let error = check(&doc).unwrap_err().to_string();
-        assert!(
-            error.starts_with("openapi.json at $.paths['/token/refresh'].post.security: "),
-            "{error}"
-        );
-        assert!(
-            error.contains("asks for apiKey header x-genlogs-key")
-                && error.contains("Change src/transport.rs (API_KEY_HEADER)"),
-            "{error}"
+        assert_at(&error, "$.paths['/token/refresh'].post.security");
+        assert_says(
+            &error,
+            &[
+                "asks for apiKey header x-genlogs-key",
+                "Change src/transport.rs (API_KEY_HEADER)",
+            ],
         );
         doc["components"]["securitySchemes"]["Bearer"] =
             json!({ "type": "http", "scheme": "bearer" });
@@ -611,39 +605,41 @@ mod tests {
             doc["paths"]["/token/refresh"]["post"]["parameters"][0]["schema"] =
                 json!({ "type": "integer" });
         });
-        assert!(
-            retyped.starts_with(
-                "openapi.json at $.paths['/token/refresh'].post.parameters[0].schema: "
-            ) && retyped
-                .contains("passes `refresh_token` as a string, but the document now says integer"),
-            "{retyped}"
+        assert_at(
+            &retyped,
+            "$.paths['/token/refresh'].post.parameters[0].schema",
+        );
+        assert_says(
+            &retyped,
+            &["passes `refresh_token` as a string, but the document now says integer"],
         );
         let xml = error_after(|doc| {
             let content =
                 &mut doc["paths"]["/token/refresh"]["post"]["responses"]["200"]["content"];
-            let body = content
-                .as_object_mut()
-                .unwrap()
-                .shift_remove("application/json")
-                .unwrap();
-            content["application/xml"] = body;
+            rename_media_type(
+                content.as_object_mut().unwrap(),
+                "application/json",
+                "application/xml",
+            )
+            .unwrap();
         });
-        assert!(
-            xml.starts_with(
-                "openapi.json at $.paths['/token/refresh'].post.responses['200'].content: "
-            ) && xml.contains("has no JSON media type"),
-            "{xml}"
+        assert_at(
+            &xml,
+            "$.paths['/token/refresh'].post.responses['200'].content",
         );
+        assert_says(&xml, &["has no JSON media type"]);
         let gone = error_after(|doc| {
             let item = doc["paths"]["/token/refresh"].as_object_mut().unwrap();
             let post = item.shift_remove("post").unwrap();
             item.insert("put".into(), post);
         });
-        assert!(
-            gone.starts_with("openapi.json at $.paths['/token/refresh']: ")
-                && gone.contains("calls `POST /token/refresh`")
-                && gone.contains("Change src/client.rs (AuthClient::refresh)"),
-            "{gone}"
+        assert_at(&gone, "$.paths['/token/refresh']");
+        assert_says(
+            &gone,
+            &[
+                "calls `POST /token/refresh`",
+                "Change src/client.rs (AuthClient::refresh)",
+            ],
         );
     }
 
@@ -652,10 +648,9 @@ mod tests {
         let error = error_after(|doc| {
             doc["components"]["schemas"]["ValidationError"]["required"] = json!(["loc", "type"]);
         });
-        assert!(
-            error.contains("`HTTPValidationError.detail[].msg`"),
-            "{error}"
+        assert_says(
+            &error,
+            &["`HTTPValidationError.detail[].msg`", "src/response.rs"],
         );
-        assert!(error.contains("src/response.rs"), "{error}");
     }
 }
