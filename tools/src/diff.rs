@@ -199,6 +199,13 @@ impl Changes {
             detail: detail.into(),
         });
     }
+
+    /// A breaking `kind` at `location`, detailed `before -> after`, when the two differ.
+    fn push_if_changed(&mut self, kind: &'static str, location: &str, before: &str, after: &str) {
+        if before != after {
+            self.push(true, kind, location, format!("{before} -> {after}"));
+        }
+    }
 }
 
 fn compare_operations(old: &Surface, new: &Surface, changes: &mut Changes) {
@@ -265,22 +272,18 @@ fn compare_operations(old: &Surface, new: &Surface, changes: &mut Changes) {
                     format!("{} {}", p.location, p.type_name),
                 ),
                 Some(q) => {
-                    if p.location != q.location {
-                        changes.push(
-                            true,
-                            "parameter-location-changed",
-                            &at,
-                            format!("{} -> {}", p.location, q.location),
-                        );
-                    }
-                    if p.type_name != q.type_name {
-                        changes.push(
-                            true,
-                            "parameter-type-changed",
-                            &at,
-                            format!("{} -> {}", p.type_name, q.type_name),
-                        );
-                    }
+                    changes.push_if_changed(
+                        "parameter-location-changed",
+                        &at,
+                        &p.location,
+                        &q.location,
+                    );
+                    changes.push_if_changed(
+                        "parameter-type-changed",
+                        &at,
+                        &p.type_name,
+                        &q.type_name,
+                    );
                     if p.required != q.required {
                         let kind = if q.required {
                             "parameter-became-required"
@@ -332,9 +335,7 @@ fn compare_operations(old: &Surface, new: &Surface, changes: &mut Changes) {
                     changes.push(success, kind, at, "");
                 }
                 Some(new_body) if new_body != body => {
-                    let (old_media, old_type) = media_and_type(body.as_deref());
-                    let (new_media, new_type) = media_and_type(new_body.as_deref());
-                    let kind = if old_type == new_type && old_media != new_media {
+                    let kind = if only_media_type_changed(body.as_deref(), new_body.as_deref()) {
                         "response-media-type-changed"
                     } else {
                         "response-body-changed"
@@ -389,9 +390,7 @@ fn compare_request_body(
         (None, Some(b)) => changes.push(b.required, "request-body-added", at, b.type_name.clone()),
         (Some(a), None) => changes.push(false, "request-body-removed", at, a.type_name.clone()),
         (Some(a), Some(b)) if a.type_name != b.type_name => {
-            let (old_media, old_type) = media_and_type(Some(&a.type_name));
-            let (new_media, new_type) = media_and_type(Some(&b.type_name));
-            let kind = if old_type == new_type && old_media != new_media {
+            let kind = if only_media_type_changed(Some(&a.type_name), Some(&b.type_name)) {
                 "request-media-type-changed"
             } else {
                 "request-body-type-changed"
@@ -408,6 +407,13 @@ fn compare_request_body(
         }
         _ => {}
     }
+}
+
+/// Whether two bodies (`application/json R`, or none) differ in their media type alone.
+fn only_media_type_changed(before: Option<&str>, after: Option<&str>) -> bool {
+    let (old_media, old_type) = media_and_type(before);
+    let (new_media, new_type) = media_and_type(after);
+    old_type == new_type && old_media != new_media
 }
 
 /// `application/json R` → (`application/json`, `R`).
@@ -535,17 +541,27 @@ fn mentions(phrase: &str, type_name: &str) -> bool {
         .any(|word| word == type_name)
 }
 
-/// For people: a count, then one line per change, breaking first.
-pub fn render_text(changes: &[Change]) -> String {
+/// `API changes: N (B breaking, M non-breaking)`: how the text and Markdown reports begin.
+fn headline(changes: &[Change]) -> String {
     let breaking = changes.iter().filter(|c| c.breaking).count();
-    let mut out = format!(
-        "API changes: {} ({breaking} breaking, {} non-breaking)\n",
+    format!(
+        "API changes: {} ({breaking} breaking, {} non-breaking)",
         changes.len(),
         changes.len() - breaking
-    );
+    )
+}
+
+/// The changes, breaking ones first, each group in its order.
+fn breaking_first(changes: &[Change]) -> Vec<&Change> {
     let mut sorted: Vec<&Change> = changes.iter().collect();
     sorted.sort_by_key(|c| !c.breaking);
-    for change in sorted {
+    sorted
+}
+
+/// For people: a count, then one line per change, breaking first.
+pub fn render_text(changes: &[Change]) -> String {
+    let mut out = format!("{}\n", headline(changes));
+    for change in breaking_first(changes) {
         let class = if change.breaking {
             "BREAKING"
         } else {
@@ -562,21 +578,14 @@ pub fn render_text(changes: &[Change]) -> String {
 
 /// For a pull-request comment: a heading with the counts, then a table, breaking changes first.
 pub fn render_markdown(changes: &[Change]) -> String {
-    let breaking = changes.iter().filter(|c| c.breaking).count();
-    let mut out = format!(
-        "### API changes: {} ({breaking} breaking, {} non-breaking)\n",
-        changes.len(),
-        changes.len() - breaking
-    );
+    let mut out = format!("### {}\n", headline(changes));
     if changes.is_empty() {
         out.push_str("\nThe two documents describe the same API.\n");
         return out;
     }
     out.push_str("\n| | change | where | detail |\n|---|---|---|---|\n");
-    let mut sorted: Vec<&Change> = changes.iter().collect();
-    sorted.sort_by_key(|c| !c.breaking);
     let cell = |text: &str| text.replace('|', "\\|");
-    for change in sorted {
+    for change in breaking_first(changes) {
         let class = if change.breaking {
             "**BREAKING**"
         } else {
@@ -607,6 +616,7 @@ pub fn render_json(changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use genlogs_auth_codegen::quirks::generator::rename_media_type;
     use serde_json::{json, Value};
 
     fn surface(required_params: &[&str], fields: Value, required_fields: &[&str]) -> Surface {
@@ -967,13 +977,14 @@ mod tests {
             )]
         );
         let mut form = base.clone();
-        let body = &mut form["paths"]["/t"]["post"]["requestBody"]["content"];
-        let schema = body
-            .as_object_mut()
-            .unwrap()
-            .shift_remove("application/json")
-            .unwrap();
-        body["application/x-www-form-urlencoded"] = schema;
+        let content = &mut form["paths"]["/t"]["post"]["requestBody"]["content"];
+        let form_media = "application/x-www-form-urlencoded";
+        rename_media_type(
+            content.as_object_mut().unwrap(),
+            "application/json",
+            form_media,
+        )
+        .unwrap();
         assert_eq!(
             changes_between(&base, &form),
             [(
