@@ -7,6 +7,7 @@
 //! `spec-variants` binary writes them out for `.ci/variants.sh`, which builds the whole library
 //! on each.
 
+use genlogs_auth_codegen::quirks::generator::rename_media_type;
 use serde_json::{json, Value};
 
 /// One upstream change.
@@ -70,6 +71,40 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
             Some(())
         })
     };
+    // A new field of the refresh response, with `schema`.
+    let with_field = |name: &str, schema: Value| {
+        edit(&|d| {
+            d.pointer_mut(&format!("{RESPONSE}/properties"))?[name] = schema.clone();
+            Some(())
+        })
+    };
+    // The refresh operation's `key` set to `value`.
+    let with_operation = |key: &str, value: Value| {
+        edit(&|d| {
+            d.pointer_mut(REFRESH)?[key] = value.clone();
+            Some(())
+        })
+    };
+    // The `x-api-key` parameter moved to an apiKey security scheme sending the header `header`.
+    let api_key_scheme = |header: &str| {
+        edit(&|d| {
+            let operation = d.pointer_mut(REFRESH)?;
+            operation["parameters"]
+                .as_array_mut()?
+                .retain(|p| p["name"] != "x-api-key");
+            operation["security"] = json!([{ "APIKeyHeader": [] }]);
+            d.pointer_mut("/components")?["securitySchemes"] =
+                json!({ "APIKeyHeader": { "type": "apiKey", "in": "header", "name": header } });
+            Some(())
+        })
+    };
+    // The 200 body moved from `application/json` to the media type `media`.
+    let body_media_type = |media: &str| {
+        edit(&|d| {
+            let content = d.pointer_mut(&format!("{REFRESH}/responses/200/content"))?;
+            rename_media_type(content.as_object_mut()?, "application/json", media)
+        })
+    };
     let builds = |report: &str, surface: &str, code: &'static str| Expect::Builds {
         report: report.to_string(),
         surface: surface.to_string(),
@@ -98,10 +133,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "optional-field",
             what: "a new optional string field",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{RESPONSE}/properties"))?["scope"] = json!({ "type": "string", "title": "scope" });
-                Some(())
-            })?,
+            text: with_field("scope", json!({ "type": "string", "title": "scope" }))?,
             expect: builds(
                 "ok       optional-field-added         AuthenticationResponse.scope: string",
                 "  field scope: string (optional)",
@@ -111,11 +143,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "anyof-null-field",
             what: "a new field via `anyOf [string, null]` (FastAPI's Optional)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{RESPONSE}/properties"))?["nickname"] =
-                    json!({ "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Nickname" });
-                Some(())
-            })?,
+            text: with_field("nickname", json!({ "anyOf": [{ "type": "string" }, { "type": "null" }], "title": "Nickname" }))?,
             expect: builds(
                 "ok       optional-field-added         AuthenticationResponse.nickname: string?",
                 "3.1 translation translate_null_unions: applied at $.components.schemas.AuthenticationResponse.properties.nickname.anyOf",
@@ -125,11 +153,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "type-array-null-field",
             what: "a new field via `type: [string, \"null\"]`",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{RESPONSE}/properties"))?["email"] =
-                    json!({ "type": ["string", "null"], "title": "email" });
-                Some(())
-            })?,
+            text: with_field("email", json!({ "type": ["string", "null"], "title": "email" }))?,
             expect: builds(
                 "ok       optional-field-added         AuthenticationResponse.email: string?",
                 "3.1 translation translate_type_arrays: applied at $.components.schemas.AuthenticationResponse.properties.email.type",
@@ -215,14 +239,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "api-key-security-scheme",
             what: "`x-api-key` moved to a `securitySchemes` entry",
-            text: edit(&|d| {
-                let operation = d.pointer_mut(REFRESH)?;
-                operation["parameters"].as_array_mut()?.retain(|p| p["name"] != "x-api-key");
-                operation["security"] = json!([{ "APIKeyHeader": [] }]);
-                d.pointer_mut("/components")?["securitySchemes"] =
-                    json!({ "APIKeyHeader": { "type": "apiKey", "in": "header", "name": "x-api-key" } });
-                Some(())
-            })?,
+            text: api_key_scheme("x-api-key")?,
             expect: builds(NO_CHANGES, "quirk fix api_key_as_security_scheme: found nothing to fix", "pub async fn refresh_tokens<'a>("),
         },
         Variant {
@@ -305,10 +322,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "operation-id-renamed",
             what: "the refresh operation's `operationId` renamed (`refresh_token_post`)",
-            text: edit(&|d| {
-                d.pointer_mut(REFRESH)?["operationId"] = json!("refresh_token_post");
-                Some(())
-            })?,
+            text: with_operation("operationId", json!("refresh_token_post"))?,
             expect: builds(
                 "ok       upstream-id-changed          POST /token/refresh: refresh_token_get -> refresh_token_post (generated as `refresh_tokens` either way)",
                 "quirk fix rename_operations: applied at $.paths['/token/refresh'].post.operationId",
@@ -334,11 +348,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "response-enum-field",
             what: "a new response field declared as an `enum` (`token_type`: `bearer`)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{RESPONSE}/properties"))?["token_type"] =
-                    json!({ "type": "string", "enum": ["bearer"], "title": "Token Type" });
-                Some(())
-            })?,
+            text: with_field("token_type", json!({ "type": "string", "enum": ["bearer"], "title": "Token Type" }))?,
             expect: builds(
                 "ok       optional-field-added         AuthenticationResponse.token_type: string",
                 r#"  field token_type: string (optional) enum ["bearer"]"#,
@@ -358,11 +368,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "response-field-nullable",
             what: "`company_id` becomes nullable (`anyOf [integer, null]`)",
-            text: edit(&|d| {
-                d.pointer_mut(&format!("{RESPONSE}/properties"))?["company_id"] =
-                    json!({ "anyOf": [{ "type": "integer" }, { "type": "null" }], "title": "company_id" });
-                Some(())
-            })?,
+            text: with_field("company_id", json!({ "anyOf": [{ "type": "integer" }, { "type": "null" }], "title": "company_id" }))?,
             expect: builds(
                 "BREAKING field-became-nullable        AuthenticationResponse.company_id: integer -> integer?",
                 "  field company_id: integer? (required)",
@@ -401,12 +407,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "vendor-json-media-type",
             what: "the 200 body under a vendor JSON media type (`application/vnd.genlogs.v1+json`)",
-            text: edit(&|d| {
-                let content = d.pointer_mut(&format!("{REFRESH}/responses/200/content"))?.as_object_mut()?;
-                let body = content.shift_remove("application/json")?;
-                content.insert("application/vnd.genlogs.v1+json".into(), body);
-                Some(())
-            })?,
+            text: body_media_type("application/vnd.genlogs.v1+json")?,
             expect: builds(
                 NO_CHANGES,
                 "adaptation json_media_types: applied at $.paths['/token/refresh'].post.responses['200'].content['application/vnd.genlogs.v1+json']",
@@ -416,10 +417,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "operation-deprecated",
             what: "the refresh operation marked `deprecated`",
-            text: edit(&|d| {
-                d.pointer_mut(REFRESH)?["deprecated"] = json!(true);
-                Some(())
-            })?,
+            text: with_operation("deprecated", json!(true))?,
             expect: builds(
                 "ok       operation-deprecated         POST /token/refresh",
                 "operation POST /token/refresh (refresh_tokens) deprecated",
@@ -429,14 +427,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "api-key-header-renamed",
             what: "the api key moved to a security scheme with another header name (`X-Genlogs-Key`)",
-            text: edit(&|d| {
-                let operation = d.pointer_mut(REFRESH)?;
-                operation["parameters"].as_array_mut()?.retain(|p| p["name"] != "x-api-key");
-                operation["security"] = json!([{ "APIKeyHeader": [] }]);
-                d.pointer_mut("/components")?["securitySchemes"] =
-                    json!({ "APIKeyHeader": { "type": "apiKey", "in": "header", "name": "X-Genlogs-Key" } });
-                Some(())
-            })?,
+            text: api_key_scheme("X-Genlogs-Key")?,
             expect: Expect::Fails {
                 error: "openapi.json at $.paths['/token/refresh'].post.security: (after the quirk pass) the hand-written src/transport.rs (API_KEY_HEADER) authenticates with the `x-api-key` header (an apiKey scheme), but the operation now asks for apiKey header x-genlogs-key".into(),
             },
@@ -444,12 +435,7 @@ pub fn all(upstream: &str) -> Result<Vec<Variant>, String> {
         Variant {
             name: "xml-response",
             what: "the 200 body as `application/xml` only",
-            text: edit(&|d| {
-                let content = d.pointer_mut(&format!("{REFRESH}/responses/200/content"))?.as_object_mut()?;
-                let body = content.shift_remove("application/json")?;
-                content.insert("application/xml".into(), body);
-                Some(())
-            })?,
+            text: body_media_type("application/xml")?,
             expect: Expect::Fails {
                 error: "openapi.json at $.paths['/token/refresh'].post.responses['200'].content: (after the quirk pass) the hand-written src/session.rs (Session::from_response) decodes the 200 body as JSON, but it has no JSON media type".into(),
             },
