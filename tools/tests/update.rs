@@ -38,41 +38,51 @@ fn update(root: &Path, new: &Path) -> (u8, String) {
     run(&[new.display().to_string()], root)
 }
 
-#[test]
-fn an_optional_parameter_updates_everything_and_needs_a_patch_release() {
-    let root = scratch("optional", "0.2.0");
-    let new = variant(&root, "optional-query-parameter");
+/// `update` of a fresh scratch crate at 0.2.0 to the variant `name`: the scratch root, the
+/// variant's document, and the exit status and output.
+fn update_to_variant(name: &str) -> (PathBuf, PathBuf, u8, String) {
+    let root = scratch(name, "0.2.0");
+    let new = variant(&root, name);
     let (status, out) = update(&root, &new);
-    assert_eq!(status, 0, "{out}");
-    // Dropped in unedited.
+    (root, new, status, out)
+}
+
+/// Asserts that `text` (the command's output, a report, generated code) contains `part`.
+fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "no {part:?} in:\n{text}");
+}
+
+/// Asserts that the scratch crate's `openapi.json` is, byte for byte, the file at `expected`.
+fn assert_spec_is(root: &Path, expected: &Path) {
     assert_eq!(
         std::fs::read(root.join("openapi.json")).unwrap(),
-        std::fs::read(&new).unwrap()
-    );
-    for snapshot in SNAPSHOTS {
-        assert!(root.join(snapshot).exists(), "{snapshot}");
-    }
-    let code = std::fs::read_to_string(root.join(SNAPSHOTS[0])).unwrap();
-    assert!(code.contains("scope: Option<&'a str>"), "{code}");
-    assert!(code.contains("pub async fn refresh_tokens_required<'a>("));
-    let report = std::fs::read_to_string(root.join("target/spec-update/report.md")).unwrap();
-    assert!(report.contains("optional-parameter-added"), "{report}");
-    assert!(
-        out.contains("breaking: no; version bump from 0.2.0: patch"),
-        "{out}"
+        std::fs::read(expected).unwrap()
     );
 }
 
 #[test]
-fn a_removed_field_is_breaking_and_needs_a_minor_release_before_1_0() {
-    let root = scratch("removed", "0.2.0");
-    let (status, out) = update(&root, &variant(&root, "required-field-removed"));
+fn an_optional_parameter_updates_everything_and_needs_a_patch_release() {
+    let (root, new, status, out) = update_to_variant("optional-query-parameter");
     assert_eq!(status, 0, "{out}");
-    assert!(out.contains("BREAKING response-field-removed"), "{out}");
-    assert!(
-        out.contains("breaking: yes; version bump from 0.2.0: minor"),
-        "{out}"
-    );
+    // Dropped in unedited.
+    assert_spec_is(&root, &new);
+    for snapshot in SNAPSHOTS {
+        assert!(root.join(snapshot).exists(), "{snapshot}");
+    }
+    let code = std::fs::read_to_string(root.join(SNAPSHOTS[0])).unwrap();
+    assert_contains(&code, "scope: Option<&'a str>");
+    assert_contains(&code, "pub async fn refresh_tokens_required<'a>(");
+    let report = std::fs::read_to_string(root.join("target/spec-update/report.md")).unwrap();
+    assert_contains(&report, "optional-parameter-added");
+    assert_contains(&out, "breaking: no; version bump from 0.2.0: patch");
+}
+
+#[test]
+fn a_removed_field_is_breaking_and_needs_a_minor_release_before_1_0() {
+    let (_, _, status, out) = update_to_variant("required-field-removed");
+    assert_eq!(status, 0, "{out}");
+    assert_contains(&out, "BREAKING response-field-removed");
+    assert_contains(&out, "breaking: yes; version bump from 0.2.0: minor");
 }
 
 #[test]
@@ -87,28 +97,21 @@ fn a_contract_break_exits_1_naming_the_file_to_edit() {
     std::fs::write(&new, doc.to_string()).unwrap();
     let (status, out) = update(&root, &new);
     assert_eq!(status, 1, "{out}");
-    assert!(out.contains("hand edit needed"), "{out}");
-    assert!(
-        out.contains("$.components.schemas.AccessTokenSchema.properties.expires")
-            && out.contains("src/session.rs"),
-        "{out}"
+    assert_contains(&out, "hand edit needed");
+    assert_contains(
+        &out,
+        "$.components.schemas.AccessTokenSchema.properties.expires",
     );
+    assert_contains(&out, "src/session.rs");
     // The document is in place, the snapshots untouched: the edit is the one step left.
-    assert_eq!(
-        std::fs::read(root.join("openapi.json")).unwrap(),
-        std::fs::read(&new).unwrap()
-    );
+    assert_spec_is(&root, &new);
     assert!(!root.join(SNAPSHOTS[0]).exists());
 }
 
 #[test]
 fn a_file_that_is_not_json_changes_nothing() {
-    let root = scratch("truncated", "0.2.0");
-    let (status, out) = update(&root, &variant(&root, "truncated"));
+    let (root, _, status, out) = update_to_variant("truncated");
     assert_eq!(status, 2, "{out}");
-    assert!(out.contains("nothing was changed"), "{out}");
-    assert_eq!(
-        std::fs::read(root.join("openapi.json")).unwrap(),
-        std::fs::read(upstream_path()).unwrap()
-    );
+    assert_contains(&out, "nothing was changed");
+    assert_spec_is(&root, &upstream_path());
 }
