@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key("bench-key").start());
     // Only a refresh token, as from `POST /auth/token`: the first call refreshes.
-    let refresh = genlogs.issue_tokens().refresh_token;
+    let refresh = genlogs.issue_tokens().into_refresh_token();
     let client = AuthClient::builder("bench-key")
         .with_base_url(genlogs.base_url())
         .build()

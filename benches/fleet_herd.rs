@@ -113,7 +113,7 @@ fn main() {
     let redis = RedisServer::start();
     let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key(API_KEY).start());
     let seed = |grant: &str| {
-        let refresh = genlogs.issue_tokens().refresh_token;
+        let refresh = genlogs.issue_tokens().into_refresh_token();
         runtime
             .block_on(
                 RedisStore::new(&redis.url(), grant)

@@ -129,7 +129,7 @@ fn bench(c: &mut Criterion) {
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let refresh = genlogs.issue_tokens().refresh_token;
+                    let refresh = genlogs.issue_tokens().into_refresh_token();
                     let started = Instant::now();
                     client.refresh(&refresh).await.unwrap();
                     total += started.elapsed();
@@ -163,7 +163,7 @@ fn bench(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         // A store with only a refresh token: the access token counts as expired.
-                        let refresh = genlogs.issue_tokens().refresh_token;
+                        let refresh = genlogs.issue_tokens().into_refresh_token();
                         let store = MemoryStore::new(StoredTokens::from_refresh_token(refresh));
                         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
                         let manager = TokenManager::builder(client.clone(), store)

@@ -41,7 +41,7 @@ async fn store_round(store: &BoxedStore, tokens: &StoredTokens) {
         .load()
         .await
         .unwrap()
-        .map_or(0, |stored| stored.version);
+        .map_or(0, |stored| stored.version());
     let tokens = tokens.clone().with_version(version);
     store.save(&tokens, &lock).await.unwrap();
 }
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
     for (name, store) in STORES.iter().zip(stores(&redis, dir.path(), "refresh")) {
-        let refresh = genlogs.issue_tokens().refresh_token;
+        let refresh = genlogs.issue_tokens().into_refresh_token();
         runtime
             .block_on(store.replace(&StoredTokens::from_refresh_token(refresh)))
             .unwrap();

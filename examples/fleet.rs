@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (host_a, host_b) = (host("host A")?, host("host B")?);
 
     // Once, by an operator: the refresh token from `POST /auth/token`.
-    let refresh_token = genlogs.issue_tokens().refresh_token;
+    let refresh_token = genlogs.issue_tokens().into_refresh_token();
     RedisStore::new(&redis.url(), "user-42")?
         .with_encryption_key(EncryptionKey::from_hex(&key_hex)?)
         .replace(&StoredTokens::from_refresh_token(refresh_token))

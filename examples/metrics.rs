@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_base_url(genlogs.base_url())
         .build()?;
     // Only the refresh token, as from `POST /auth/token`: the first call refreshes.
-    let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().refresh_token);
+    let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().into_refresh_token());
     let manager = TokenManager::builder(client, MemoryStore::new(seed)).build();
 
     manager.access_token().await?;

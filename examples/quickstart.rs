@@ -14,7 +14,7 @@ use genlogs_auth::AuthClient;
 async fn main() -> Result<(), genlogs_auth::Error> {
     let genlogs = MockGenLogs::start().await;
     // What `POST /auth/token` (email and password) would have given us.
-    let mut refresh_token = genlogs.issue_tokens().refresh_token;
+    let mut refresh_token = genlogs.issue_tokens().into_refresh_token();
     println!("local GenLogs stand-in at {}", genlogs.base_url());
 
     let client = AuthClient::builder(genlogs.api_key())

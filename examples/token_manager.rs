@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join(format!("genlogs-tokens-{}.json", std::process::id()));
     let store = FileStore::new(&path);
     // Only the refresh token, as a first deployment has it: the first call refreshes.
-    let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().refresh_token);
+    let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().into_refresh_token());
     store.replace(&seed).await?;
 
     let client = AuthClient::builder(genlogs.api_key())

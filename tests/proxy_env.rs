@@ -61,7 +61,7 @@ async fn loopback_requests_never_go_through_an_environment_proxy() {
         if let Some(builder) = builder {
             config = config.with_http_client_builder(builder);
         }
-        let refresh = genlogs.issue_tokens().refresh_token;
+        let refresh = genlogs.issue_tokens().into_refresh_token();
         config.build().unwrap().refresh(&refresh).await.unwrap();
     }
     assert_eq!(

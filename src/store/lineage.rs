@@ -15,13 +15,13 @@
 //! - `restored_at`: the tokens were written back into a store that had gone back or come back
 //!   empty; no host refreshes from them before 3 s has passed, so every host had a
 //!   chance to write back newer ones.
-//! - `instance_changed`: set by a store when it reads, never stored: the store now answers from
-//!   another server instance than the one that saved the document (a restart, a failover, a
-//!   restored backup; Redis's `run_id`), so it may have lost later writes that only running
-//!   hosts hold, or the possibly-rotated mark of a request still in flight. The manager writes
-//!   the document back with `restored_at`, so nobody refreshes from it before the grace: that
-//!   also protects a host that has seen nothing newer (one started after the rollback), which
-//!   nothing in the document could warn.
+//! - A store that can tell it now answers from another server instance than the one that saved
+//!   the document (a restart, a failover, a restored backup; Redis's `run_id`) says so on what it
+//!   read (`StoredTokens::read_from_another_instance`, never stored): it may have lost later
+//!   writes that only running hosts hold, or the possibly-rotated mark of a request still in
+//!   flight. The manager writes the document back with `restored_at`, so nobody refreshes from
+//!   it before the grace: that also protects a host that has seen nothing newer (one started
+//!   after the rollback), which nothing in the document could warn.
 
 use std::fmt;
 use std::time::Duration;
@@ -62,7 +62,7 @@ pub(crate) const RESTORE_GRACE: Duration = Duration::from_secs(3);
 /// so nothing is forgotten on upgrade; it writes only the new ones.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Fingerprint([u8; 16]);
+pub(crate) struct Fingerprint([u8; 16]);
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,29 +175,24 @@ impl FingerprintKey {
 /// used). Documents written before it existed read as generation 0, sequence 0, nothing rotated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct Lineage {
+pub(crate) struct Lineage {
     /// When an operator last wrote the tokens, in milliseconds since 1970 (0: never).
     #[serde(default)]
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// Writes by managers within the generation; never goes back.
     #[serde(default)]
-    pub sequence: u64,
+    pub(crate) sequence: u64,
     /// Fingerprints of the most recently rotated-away refresh tokens, newest last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rotated: Vec<Fingerprint>,
+    pub(crate) rotated: Vec<Fingerprint>,
     /// When these tokens were written back into a store that had gone back or come back empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restored_at: Option<DateTime<Utc>>,
-    /// Set by the store that read the document, never stored: it now answers from another server
-    /// instance than the one that saved the document (restarted, failed over, restored), so it
-    /// may have lost later writes. A store that cannot tell leaves it `false`.
-    #[serde(skip)]
-    pub instance_changed: bool,
+    pub(crate) restored_at: Option<DateTime<Utc>>,
 }
 
 impl Lineage {
     /// Whether nothing is known (an older document): skipped when serializing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == Lineage::default()
     }
 

@@ -15,7 +15,7 @@ pub(crate) use file::readable_by_others;
 pub(crate) use file::DEFAULT_LOCK_WAIT;
 pub use file::{FileLock, FileStore};
 pub(crate) use lineage::RESTORE_GRACE;
-pub use lineage::{Fingerprint, Lineage};
+pub(crate) use lineage::{Fingerprint, Lineage};
 pub(crate) use lineage::{FingerprintKey, DOCUMENT_FINGERPRINTS};
 pub use memory::{MemoryLock, MemoryStore};
 
@@ -37,35 +37,31 @@ use crate::session::Session;
 /// usable token at version 0.
 ///
 /// Made with [`from_refresh_token`](Self::from_refresh_token) or
-/// [`from_session`](Self::from_session) and the `with_…` methods: it is `non_exhaustive`, so that
-/// a field the protocol needs later is not a breaking change.
+/// [`from_session`](Self::from_session) and the `with_…` methods, and read with methods of the
+/// same names as its parts ([`refresh_token`](Self::refresh_token),
+/// [`version`](Self::version), …). Where the document stands in the grant's history (operator
+/// generation, write sequence, fingerprints of rotated-away refresh tokens) is serialized with
+/// it and kept by the manager alone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct StoredTokens {
-    /// The newest refresh token: the only one that is valid.
-    pub refresh_token: RefreshToken,
-    /// Its expiry, when known.
-    pub refresh_expires: Option<DateTime<Utc>>,
-    /// The newest access token, when there is one.
-    pub access_token: Option<AccessToken>,
-    /// Its expiry (server time).
-    pub access_expires: Option<DateTime<Utc>>,
-    /// Whether the refresh token may be sent: shared, so that one process's 401 or lost response
-    /// stops every process from sending it.
+    pub(crate) refresh_token: RefreshToken,
+    pub(crate) refresh_expires: Option<DateTime<Utc>>,
+    pub(crate) access_token: Option<AccessToken>,
+    pub(crate) access_expires: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub state: TokenState,
-    /// When these tokens were last obtained by a refresh (local clock), if ever.
+    pub(crate) state: TokenState,
     #[serde(default)]
-    pub refreshed_at: Option<DateTime<Utc>>,
-    /// The document's version, bumped by every save: a save succeeds only over the version it
-    /// was derived from (compare-and-set), so a stale writer never overwrites newer tokens.
+    pub(crate) refreshed_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub version: u64,
-    /// Where this document stands in the grant's history: operator generation, write sequence,
-    /// fingerprints of rotated-away refresh tokens (never the tokens), and whether it was
-    /// written back into a store that went back. The manager maintains it; see [`Lineage`].
+    pub(crate) version: u64,
+    /// Operator generation, write sequence, fingerprints of rotated-away refresh tokens (never
+    /// the tokens), and whether it was written back into a store that went back: see `Lineage`.
     #[serde(default, skip_serializing_if = "Lineage::is_empty")]
-    pub lineage: Lineage,
+    pub(crate) lineage: Lineage,
+    /// Set by the store that read the document, never stored: see
+    /// [`read_from_another_instance`](Self::read_from_another_instance).
+    #[serde(skip)]
+    pub(crate) instance_changed: bool,
 }
 
 impl StoredTokens {
@@ -80,6 +76,7 @@ impl StoredTokens {
             refreshed_at: None,
             version: 0,
             lineage: Lineage::default(),
+            instance_changed: false,
         }
     }
 
@@ -121,6 +118,65 @@ impl StoredTokens {
         self
     }
 
+    /// The newest refresh token: the only one that is valid.
+    pub fn refresh_token(&self) -> &RefreshToken {
+        &self.refresh_token
+    }
+
+    /// The refresh token, taking it out of the document.
+    pub fn into_refresh_token(self) -> RefreshToken {
+        self.refresh_token
+    }
+
+    /// The refresh token's expiry, when known.
+    pub fn refresh_expires(&self) -> Option<DateTime<Utc>> {
+        self.refresh_expires
+    }
+
+    /// The newest access token, when there is one.
+    pub fn access_token(&self) -> Option<&AccessToken> {
+        self.access_token.as_ref()
+    }
+
+    /// The access token's expiry (server time).
+    pub fn access_expires(&self) -> Option<DateTime<Utc>> {
+        self.access_expires
+    }
+
+    /// Whether the refresh token may be sent: shared, so that one process's 401 or lost response
+    /// stops every process from sending it.
+    pub fn state(&self) -> TokenState {
+        self.state
+    }
+
+    /// When these tokens were last obtained by a refresh (local clock), if ever.
+    pub fn refreshed_at(&self) -> Option<DateTime<Utc>> {
+        self.refreshed_at
+    }
+
+    /// The document's version, bumped by every save: a save succeeds only over the version it
+    /// was derived from (compare-and-set), so a stale writer never overwrites newer tokens.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// As read from another server instance than the one that saved it (a restart, a failover,
+    /// a restored backup; for Redis, another `run_id`): what a store's
+    /// [`load`](TokenStore::load) says when it can tell. Such a store may have lost later writes
+    /// that only running hosts hold, so the manager writes the document back and waits a grace
+    /// before anyone refreshes from it. Never stored; a store that cannot tell does not call it.
+    #[must_use]
+    pub fn read_from_another_instance(mut self) -> Self {
+        self.instance_changed = true;
+        self
+    }
+
+    /// Whether the store said it read these tokens from another server instance than the one
+    /// that saved them ([`read_from_another_instance`](Self::read_from_another_instance)).
+    pub fn is_from_another_instance(&self) -> bool {
+        self.instance_changed
+    }
+
     /// Both tokens of a session.
     pub fn from_session(session: &Session) -> Self {
         Self {
@@ -132,6 +188,7 @@ impl StoredTokens {
             refreshed_at: None,
             version: 0,
             lineage: Lineage::default(),
+            instance_changed: false,
         }
     }
 
@@ -555,7 +612,8 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
 
     /// Replaces whatever is stored with `tokens` (an operator's new tokens): takes the lock, reads
     /// the version (also of a document that cannot be read: replacing is for that too), and saves
-    /// over it with a new operator generation ([`Lineage`]), so that every host follows it.
+    /// over it with a new operator generation (a document's lineage), so that every host follows
+    /// it.
     /// Returns the new version. Stores do not override it.
     fn replace(
         &self,
@@ -654,8 +712,8 @@ pub(crate) fn operator_write(
             sequence: 0,
             rotated: tokens.lineage.rotated.clone(),
             restored_at: None,
-            instance_changed: false,
         },
+        instance_changed: false,
         ..tokens.clone()
     }
 }

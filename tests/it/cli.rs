@@ -102,7 +102,7 @@ impl CliFixture {
     fn issue_refresh_token(&self) -> String {
         self.genlogs
             .issue_tokens()
-            .refresh_token
+            .refresh_token()
             .expose_secret()
             .to_string()
     }
@@ -298,7 +298,7 @@ async fn init_token_and_headers_refresh_through_the_store() {
     assert!(genlogs.is_valid_access_token(&access));
     assert_eq!(genlogs.refreshes(), 1);
     let stored = cli.stored().await;
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
 
     // Cached now: no second refresh, and every format carries both headers.
     for (format, expected) in [
@@ -358,7 +358,7 @@ async fn init_refuses_to_overwrite_live_tokens_without_force() {
         "{\"store\":\"file:tokens.json\",\"version\":1}\n"
     );
     let stored = cli.stored().await;
-    assert!(stored.access_token.is_some() && stored.refresh_expires.is_some());
+    assert!(stored.access_token().is_some() && stored.refresh_expires().is_some());
 
     let other = cli.genlogs.issue_token_body().to_string();
     let refused = cli.run(&["init"], &other).await;
@@ -648,7 +648,7 @@ fn assert_rescued(dir: &Path, stderr: &str, refresh: &str) -> String {
     assert_eq!(mode & 0o777, 0o600);
     let text = std::fs::read_to_string(path).unwrap();
     let rescued: StoredTokens = serde_json::from_str(&text).unwrap();
-    assert_eq!(rescued.refresh_token.expose_secret(), refresh);
+    assert_eq!(rescued.refresh_token().expose_secret(), refresh);
     text
 }
 
@@ -678,8 +678,8 @@ async fn init_keeps_the_tokens_in_a_rescue_file_when_the_store_cannot_be_opened(
     let seeded = cli.run(&["init", "--force"], &rescued).await;
     seeded.assert_exit(0);
     let stored = cli.stored().await;
-    assert_eq!(stored.refresh_token.expose_secret(), refresh);
-    assert!(stored.access_token.is_some());
+    assert_eq!(stored.refresh_token().expose_secret(), refresh);
+    assert!(stored.access_token().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,8 +725,8 @@ async fn refresh_with_a_store_rotates_and_saves_in_one_process() {
     assert_eq!(genlogs.refreshes(), 1);
     let stored = cli.stored().await;
     assert!(!stored.same_refresh_token(&seeded));
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
-    assert_eq!(stored.state, TokenState::Usable);
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
+    assert_eq!(stored.state(), TokenState::Usable);
     cli.assert_no_leak_in(&[&refreshed]);
 
     // Once more, as JSON: one more rotation, the store follows.
@@ -739,7 +739,7 @@ async fn refresh_with_a_store_rotates_and_saves_in_one_process() {
     assert!(report["access_expires"].is_string() && report["refresh_expires"].is_string());
     assert_eq!(genlogs.refreshes(), 2);
     let newest = cli.stored().await;
-    assert!(genlogs.is_valid_refresh_token(newest.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(newest.refresh_token().expose_secret()));
     assert_eq!(genlogs.reuses(), 0);
 }
 
@@ -952,7 +952,7 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
     third.assert_exit(0);
     assert_eq!(genlogs.refreshes(), 2);
     let stored = cli.stored().await;
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
 
     // A margin that is no share: a usage error, nothing sent.
     let wrong = cli.run(&["keep-alive", "--margin", "25"], "").await;
@@ -971,7 +971,7 @@ async fn keep_alive_renews_only_inside_the_margin_and_exits_like_status() {
 async fn a_raw_refresh_whose_stdout_fails_keeps_the_new_tokens_in_a_rescue_file() {
     let cli = CliFixture::new().await;
     let (genlogs, dir) = (&cli.genlogs, cli.dir());
-    let sent = genlogs.issue_tokens().refresh_token;
+    let sent = genlogs.issue_tokens().into_refresh_token();
     let base = genlogs.base_url();
     // stdout is /dev/full: every write fails (ENOSPC), as on a full disk or a closed pipe.
     let mut child = tokio::process::Command::new(BIN)
@@ -1003,6 +1003,6 @@ async fn a_raw_refresh_whose_stdout_fails_keeps_the_new_tokens_in_a_rescue_file(
     assert_eq!(rescued.len(), 1, "{stderr}");
     let kept: StoredTokens =
         serde_json::from_str(&std::fs::read_to_string(&rescued[0]).unwrap()).unwrap();
-    assert!(genlogs.is_valid_refresh_token(kept.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(kept.refresh_token().expose_secret()));
     assert!(stderr.contains(rescued[0].to_str().unwrap()), "{stderr}");
 }

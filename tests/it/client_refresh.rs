@@ -103,7 +103,7 @@ async fn rotation_against_the_stand_in_invalidates_the_old_token() {
     let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
     let first = genlogs
         .issue_tokens()
-        .refresh_token
+        .refresh_token()
         .expose_secret()
         .to_string();
     let client = client(&genlogs);
@@ -233,7 +233,7 @@ async fn a_value_the_document_does_not_list_decodes_and_every_refresh_succeeds()
         .with_base_url(genlogs.base_url())
         .build()
         .unwrap();
-    let mut refresh_token = genlogs.issue_tokens().refresh_token;
+    let mut refresh_token = genlogs.issue_tokens().into_refresh_token();
     for round in 0..3 {
         let session = client.refresh(&refresh_token).await.unwrap();
         assert!(

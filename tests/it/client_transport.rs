@@ -141,7 +141,7 @@ async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
     let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
     let access = genlogs
         .issue_tokens()
-        .access_token
+        .access_token()
         .unwrap()
         .expose_secret()
         .to_string();

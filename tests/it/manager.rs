@@ -148,7 +148,7 @@ async fn a_cancelled_caller_does_not_abort_the_refresh() {
 async fn a_failed_save_surfaces_keeps_the_new_tokens_and_never_writes_back_the_old() {
     let fx = Fixture::new().await;
     let initial = fx.valid_tokens();
-    let old = initial.refresh_token.expose_secret().to_string();
+    let old = initial.refresh_token().expose_secret().to_string();
     let store = Arc::new(FlakyStore {
         inner: MemoryStore::new(initial),
         ..Default::default()
@@ -244,11 +244,11 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
     let stored = store.load().await.unwrap().unwrap();
     assert!(
         matches!(
-            stored.state,
+            stored.state(),
             TokenState::PossiblyRotated { attempts: 1, .. }
         ),
         "the doubt is shared through the store: {:?}",
-        stored.state
+        stored.state()
     );
     // No second request during the cooldown.
     assert!(manager.access_token().await.is_err());
@@ -259,7 +259,7 @@ async fn an_unknown_outcome_is_retried_once_with_the_same_token_after_the_cooldo
     manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 2, "one retry, with the same token");
     let stored = store.load().await.unwrap().unwrap();
-    assert_eq!(stored.state, TokenState::Usable);
+    assert_eq!(stored.state(), TokenState::Usable);
 }
 
 #[tokio::test]
@@ -317,11 +317,11 @@ async fn a_522_keeps_the_token_possibly_rotated_for_every_manager_on_the_store()
     let stored = store.load().await.unwrap().unwrap();
     assert!(
         matches!(
-            stored.state,
+            stored.state(),
             TokenState::PossiblyRotated { attempts: 1, .. }
         ),
         "the doubt stays in the store: {:?}",
-        stored.state
+        stored.state()
     );
     // Another manager on the same store does not send it while the first request may commit.
     let error = second.access_token().await.unwrap_err();
@@ -430,7 +430,7 @@ async fn a_rotation_whose_save_failed_is_shown_by_unsaved_tokens_and_saved_by_fl
     let unsaved = manager.unsaved_tokens().expect("the rotated tokens");
     assert!(fx
         .genlogs
-        .is_valid_refresh_token(unsaved.refresh_token.expose_secret()));
+        .is_valid_refresh_token(unsaved.refresh_token().expose_secret()));
     assert!(matches!(manager.flush().await, Err(TokenError::Store(_))));
     assert!(manager.unsaved_tokens().is_some(), "still kept");
 
@@ -439,7 +439,7 @@ async fn a_rotation_whose_save_failed_is_shown_by_unsaved_tokens_and_saved_by_fl
     assert!(manager.unsaved_tokens().is_none());
     assert_eq!(
         stored_refresh(&*store).await,
-        unsaved.refresh_token.expose_secret()
+        unsaved.refresh_token().expose_secret()
     );
     assert_eq!(fx.refresh_requests(), 1, "flush never sends");
 }
@@ -522,8 +522,8 @@ async fn keep_alive_renews_an_idle_grant_once_per_period_for_a_week() {
     assert_eq!(genlogs.refreshes(), 9, "one renewal per 18 h over 168 h");
     assert_eq!(genlogs.reuses(), 0);
     let stored = store.load().await.unwrap().unwrap();
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
-    assert_eq!(stored.state, TokenState::Usable);
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
+    assert_eq!(stored.state(), TokenState::Usable);
     println!("a week of keep-alive on a manual clock: {elapsed:?}");
 
     // Dropped: nothing more is renewed, however long the service stays idle.
@@ -723,8 +723,8 @@ async fn a_manual_clock_drives_a_week_of_refreshes_cooldowns_waits_and_lease_ext
         genlogs.refresh_requests() as u64
     );
     let stored = store.load().await.unwrap().unwrap();
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
-    assert_eq!(stored.state, TokenState::Usable);
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
+    assert_eq!(stored.state(), TokenState::Usable);
     println!(
         "a week on a manual clock: {refreshes} refreshes, {served} calls served, {failed} failed, \
          in {week:?}"
@@ -783,7 +783,7 @@ async fn an_invalidated_access_token_is_never_handed_out_again_when_the_store_br
     // the rejected access token with it.
     let document = store.load().await.unwrap().unwrap();
     assert_eq!(
-        document.access_token.as_ref().map(|t| t.expose_secret()),
+        document.access_token().as_ref().map(|t| t.expose_secret()),
         Some(rejected.expose_secret())
     );
     store.replace(&document).await.unwrap();
@@ -805,19 +805,21 @@ async fn hosts_with_different_api_keys_recognise_each_others_rotated_tokens() {
     old_key.access_token().await.unwrap();
     let rotated = store.load().await.unwrap().unwrap();
     assert_ne!(
-        rotated.refresh_token.expose_secret(),
-        seed.refresh_token.expose_secret()
+        rotated.refresh_token().expose_secret(),
+        seed.refresh_token().expose_secret()
     );
     // The other host reads the store (and the fingerprint of the rotated-away seed in it).
     new_key.access_token().await.unwrap();
     // A stale writer puts the rotated-away seed back, numbered as if newer (nothing but the
     // fingerprint tells it is old).
-    let mut stale = rotated.clone();
-    stale.refresh_token = seed.refresh_token.clone();
-    stale.access_token = None;
-    stale.access_expires = None;
-    stale.lineage.sequence += 10;
-    stale.lineage.rotated.clear();
+    let mut stale = serde_json::to_value(&rotated).unwrap();
+    stale["refresh_token"] = serde_json::to_value(seed.refresh_token()).unwrap();
+    stale["access_token"] = serde_json::Value::Null;
+    stale["access_expires"] = serde_json::Value::Null;
+    let sequence = stale["lineage"]["sequence"].as_u64().unwrap();
+    stale["lineage"]["sequence"] = (sequence + 10).into();
+    stale["lineage"]["rotated"] = serde_json::json!([]);
+    let stale: StoredTokens = serde_json::from_value(stale).unwrap();
     let lock = store.lock().await.unwrap();
     store.save(&stale, &lock).await.unwrap();
     store.release(lock).await;
@@ -835,8 +837,8 @@ async fn hosts_with_different_api_keys_recognise_each_others_rotated_tokens() {
     assert_eq!(fx.genlogs.reuses(), 0);
     let now = store.load().await.unwrap().unwrap();
     assert_eq!(
-        now.refresh_token.expose_secret(),
-        rotated.refresh_token.expose_secret(),
+        now.refresh_token().expose_secret(),
+        rotated.refresh_token().expose_secret(),
         "the newer tokens were written back"
     );
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::support::fixture::{Fixture, MARGIN};
 use chrono::Utc;
 use genlogs_auth::testing::Fault;
-use genlogs_auth::{MemoryStore, TokenManager};
+use genlogs_auth::{MemoryStore, StoredTokens, TokenManager};
 use serde_json::json;
 
 /// A 200 whose access token lives `lifetime` from `now` and whose `Date` says `date`.
@@ -151,9 +151,7 @@ async fn a_token_is_never_handed_out_so_late_that_genlogs_rejects_it_as_expired(
         .with_date_lag(Duration::from_secs(1))
         .start()
         .await;
-    let mut seeded = genlogs.issue_tokens();
-    seeded.access_token = None;
-    seeded.access_expires = None;
+    let seeded = StoredTokens::from_refresh_token(genlogs.issue_tokens().into_refresh_token());
     let client = AuthClient::builder(genlogs.api_key())
         .with_base_url(genlogs.base_url())
         .build()

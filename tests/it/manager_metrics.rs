@@ -208,7 +208,7 @@ fn manager(genlogs: &MockGenLogs, store: impl TokenStore) -> TokenManager {
 /// A store holding only a refresh token (as from `POST /auth/token`): the first call refreshes.
 fn needs_refresh(genlogs: &MockGenLogs) -> MemoryStore {
     MemoryStore::new(StoredTokens::from_refresh_token(
-        genlogs.issue_tokens().refresh_token,
+        genlogs.issue_tokens().into_refresh_token(),
     ))
 }
 

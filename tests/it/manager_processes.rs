@@ -31,7 +31,7 @@ async fn a_manager_cooling_down_serves_what_another_process_saved(fault: Fault) 
     let path = scratch.path().join("tokens.json");
     FileStore::new(&path)
         .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().refresh_token,
+            genlogs.issue_tokens().into_refresh_token(),
         ))
         .await
         .unwrap();

@@ -55,7 +55,7 @@ async fn a_401_in_one_process_stops_every_process_sharing_the_store() {
         "the dead token was never sent twice"
     );
     let stored = FileStore::new(&path).load().await.unwrap().unwrap();
-    assert!(matches!(stored.state, TokenState::Dead { .. }));
+    assert!(matches!(stored.state(), TokenState::Dead { .. }));
 }
 
 #[tokio::test]
@@ -186,6 +186,6 @@ async fn a_token_file_from_before_the_token_state_reads_as_usable() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let stored = FileStore::new(&path).load().await.unwrap().unwrap();
-    assert_eq!(stored.state, TokenState::Usable);
-    assert_eq!(stored.version, 0);
+    assert_eq!(stored.state(), TokenState::Usable);
+    assert_eq!(stored.version(), 0);
 }

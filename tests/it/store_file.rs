@@ -38,7 +38,7 @@ async fn a_new_token_file_is_owner_only_and_round_trips() {
             .await
             .unwrap()
             .unwrap()
-            .refresh_token
+            .refresh_token()
             .expose_secret(),
         "rt-1"
     );
@@ -98,7 +98,7 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
     genlogs.set_latency(Some(Duration::from_millis(300)));
     let scratch = crate::support::scratch();
     let path = scratch.path().join("tokens.json");
-    let refresh = genlogs.issue_tokens().refresh_token;
+    let refresh = genlogs.issue_tokens().into_refresh_token();
     FileStore::new(&path)
         .replace(&tokens(refresh.expose_secret()))
         .await
@@ -136,7 +136,7 @@ async fn two_processes_sharing_a_token_file_refresh_once() {
         "both ended with the same, rotated, token"
     );
     let stored = FileStore::new(&path).load().await.unwrap().unwrap();
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
 }
 
 #[test]
@@ -162,9 +162,9 @@ fn sigkill_during_writes_leaves_a_whole_old_or_new_document() {
             .block_on(store.load())
             .unwrap_or_else(|e| panic!("round {round}: {e}"))
             .unwrap();
-        let refresh = loaded.refresh_token.expose_secret();
+        let refresh = loaded.refresh_token().expose_secret();
         assert!(
-            refresh.starts_with("rt-writer-") && loaded.access_expires.is_some(),
+            refresh.starts_with("rt-writer-") && loaded.access_expires().is_some(),
             "round {round}: {loaded:?}"
         );
     }

@@ -264,8 +264,8 @@ async fn save_refuses_a_stale_version_and_writes_nothing() {
         }
     }
     let stored = store.load().await.unwrap().unwrap();
-    assert_eq!(stored.version, 2);
-    assert_eq!(stored.refresh_token.expose_secret(), "rt-2");
+    assert_eq!(stored.version(), 2);
+    assert_eq!(stored.refresh_token().expose_secret(), "rt-2");
 }
 
 #[tokio::test]
@@ -324,11 +324,11 @@ async fn the_whole_document_round_trips_with_its_shared_state() {
         });
     store.save(&saved, &lock).await.unwrap();
     let loaded = store.load().await.unwrap().unwrap();
-    assert_eq!(loaded.version, 1);
-    assert_eq!(loaded.state, saved.state);
-    assert_eq!(loaded.access_token.unwrap().expose_secret(), "at-1");
-    assert_eq!(loaded.access_expires, saved.access_expires);
-    assert_eq!(loaded.refreshed_at, saved.refreshed_at);
+    assert_eq!(loaded.version(), 1);
+    assert_eq!(loaded.state(), saved.state());
+    assert_eq!(loaded.access_token().unwrap().expose_secret(), "at-1");
+    assert_eq!(loaded.access_expires(), saved.access_expires());
+    assert_eq!(loaded.refreshed_at(), saved.refreshed_at());
 }
 
 #[tokio::test]
@@ -343,8 +343,11 @@ async fn encrypted_tokens_round_trip_and_redis_never_sees_them() {
     drop(lock);
 
     let loaded = store.load().await.unwrap().unwrap();
-    assert_eq!(loaded.refresh_token.expose_secret(), "rt-secret-1");
-    assert_eq!(loaded.access_token.unwrap().expose_secret(), "at-secret-1");
+    assert_eq!(loaded.refresh_token().expose_secret(), "rt-secret-1");
+    assert_eq!(
+        loaded.access_token().unwrap().expose_secret(),
+        "at-secret-1"
+    );
 
     let mut connection = raw(&server).await;
     let everything: Vec<Vec<u8>> = ::redis::cmd("HGETALL")
@@ -441,7 +444,7 @@ async fn a_wrong_key_a_missing_key_or_an_altered_document_is_a_named_error() {
             .await
             .unwrap()
             .unwrap()
-            .refresh_token
+            .refresh_token()
             .expose_secret(),
         "rt-planted"
     );
@@ -455,7 +458,7 @@ async fn a_wrong_key_a_missing_key_or_an_altered_document_is_a_named_error() {
             .await
             .unwrap()
             .unwrap()
-            .refresh_token
+            .refresh_token()
             .expose_secret(),
         "rt-new"
     );
@@ -537,7 +540,7 @@ async fn a_paused_redis_fails_calls_within_the_timeout_and_serves_again_when_res
     }
     server.resume();
     let loaded = until_ok(|| store.load()).await.unwrap();
-    assert_eq!(loaded.refresh_token.expose_secret(), "rt-1");
+    assert_eq!(loaded.refresh_token().expose_secret(), "rt-1");
 }
 
 #[tokio::test]
@@ -652,7 +655,7 @@ impl TokenStore for Observed {
     async fn save(&self, tokens: &StoredTokens, lock: &Self::Lock) -> Result<u64, StoreError> {
         self.note("save");
         let saved = self.inner.save(tokens, lock).await;
-        if matches!(tokens.state, TokenState::PossiblyRotated { .. }) {
+        if matches!(tokens.state(), TokenState::PossiblyRotated { .. }) {
             let pause = self.pause_after_mark.lock().unwrap().take();
             if let Some(pause) = pause {
                 tokio::time::sleep(pause).await;
@@ -776,31 +779,31 @@ async fn a_document_read_from_another_server_instance_than_the_one_that_saved_it
     store.save(&tokens("rt-1"), &lock).await.unwrap();
     store.release(lock).await;
     let same = store.load().await.unwrap().unwrap();
-    assert!(!same.lineage.instance_changed, "read where it was saved");
+    assert!(!same.is_from_another_instance(), "read where it was saved");
 
     // Restored from a backup: another instance (a new `run_id`) answers.
     let backup = server.snapshot();
     server.restart_from(&backup);
     let moved = until_ok(|| store.load()).await.unwrap();
-    assert_eq!(moved.refresh_token.expose_secret(), "rt-1");
-    assert!(moved.lineage.instance_changed, "read from another instance");
+    assert_eq!(moved.refresh_token().expose_secret(), "rt-1");
+    assert!(
+        moved.is_from_another_instance(),
+        "read from another instance"
+    );
 
     // Saved again on this instance, it is current.
     let lock = until_ok(|| store.lock()).await;
     store
-        .save(&tokens("rt-2").with_version(moved.version), &lock)
+        .save(&tokens("rt-2").with_version(moved.version()), &lock)
         .await
         .unwrap();
     store.release(lock).await;
-    assert!(
-        !store
-            .load()
-            .await
-            .unwrap()
-            .unwrap()
-            .lineage
-            .instance_changed
-    );
+    assert!(!store
+        .load()
+        .await
+        .unwrap()
+        .unwrap()
+        .is_from_another_instance());
 }
 
 /// A version left without its document (written by hand, half deleted) is not an empty store:
@@ -824,7 +827,7 @@ async fn a_version_without_a_document_is_unreadable_and_replaced() {
     assert_eq!(error.overwrite_version(), Some(5));
     assert_eq!(store.replace(&tokens("rt-new")).await.unwrap(), 6);
     let loaded = store.load().await.unwrap().unwrap();
-    assert_eq!(loaded.refresh_token.expose_secret(), "rt-new");
+    assert_eq!(loaded.refresh_token().expose_secret(), "rt-new");
 }
 
 /// Issue 16, item 2: `TokenManager::replace_tokens` over a document this host cannot decrypt (the
@@ -851,7 +854,7 @@ async fn a_manager_replaces_tokens_it_cannot_decrypt() {
     manager.replace_tokens(seeded.clone()).await.unwrap();
     let stored = new_key().load().await.unwrap().unwrap();
     assert!(stored.same_refresh_token(&seeded));
-    assert_eq!(stored.version, 3);
+    assert_eq!(stored.version(), 3);
     let token = manager.access_token().await.unwrap();
     assert!(genlogs.is_valid_access_token(token.expose_secret()));
 }

@@ -82,15 +82,15 @@ async fn save_on_a_cluster_compares_and_sets_and_refuses_a_stale_version() {
     ));
     next_owner.release(held).await;
     let stored = next_owner.load().await.unwrap().unwrap();
-    assert_eq!(stored.version, 2);
-    assert_eq!(stored.refresh_token.expose_secret(), "rt-2");
+    assert_eq!(stored.version(), 2);
+    assert_eq!(stored.refresh_token().expose_secret(), "rt-2");
 }
 
 #[tokio::test]
 async fn a_manager_refreshes_through_a_cluster_store() {
     let cluster = RedisCluster::start();
     let genlogs = MockGenLogs::start().await;
-    let seed = genlogs.issue_tokens().refresh_token;
+    let seed = genlogs.issue_tokens().into_refresh_token();
     let store = store(&cluster, "fleet-grant");
     store
         .replace(&StoredTokens::from_refresh_token(seed.clone()))
@@ -107,10 +107,10 @@ async fn a_manager_refreshes_through_a_cluster_store() {
     assert_eq!(genlogs.refreshes(), 1);
     // The rotated refresh token is in the cluster, where another host would find it.
     let stored = store.load().await.unwrap().unwrap();
-    assert_ne!(stored.refresh_token.expose_secret(), seed.expose_secret());
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert_ne!(stored.refresh_token().expose_secret(), seed.expose_secret());
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
     // Saved by the manager after the seed (version 1).
-    assert!(stored.version > 1, "{}", stored.version);
+    assert!(stored.version() > 1, "{}", stored.version());
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn a_grant_on_a_slot_of_another_node_than_the_one_named_works() {
         .unwrap();
     store.release(lock).await;
     let stored = store.load().await.unwrap().unwrap();
-    assert_eq!(stored.refresh_token.expose_secret(), "rt-1");
+    assert_eq!(stored.refresh_token().expose_secret(), "rt-1");
     // The named node still holds none of it: the data lives on the slot's owner.
     let on_first = ::redis::cmd("HGET")
         .arg(store.tokens_key())
@@ -189,7 +189,7 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
             .await
             .unwrap()
             .unwrap()
-            .refresh_token
+            .refresh_token()
             .expose_secret(),
         "rt-1"
     );
@@ -207,7 +207,7 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
     store.release(lock).await;
     let stored = store.load().await.unwrap().unwrap();
     assert_eq!(
-        (stored.version, stored.refresh_token.expose_secret()),
+        (stored.version(), stored.refresh_token().expose_secret()),
         (2, "rt-2")
     );
 }
@@ -230,7 +230,7 @@ async fn a_paused_slot_owner_fails_calls_as_unreachable_and_serves_again_when_re
     }
     cluster.node_mut(owner).resume();
     let stored = until_ok(|| store.load()).await.unwrap();
-    assert_eq!(stored.refresh_token.expose_secret(), "rt-1");
+    assert_eq!(stored.refresh_token().expose_secret(), "rt-1");
 }
 
 #[tokio::test]
@@ -298,7 +298,7 @@ async fn a_durable_save_on_a_cluster_goes_to_the_slot_owner_and_counts_its_repli
     ));
     let written = store.load().await.unwrap().unwrap();
     assert_eq!(
-        (written.version, written.refresh_token.expose_secret()),
+        (written.version(), written.refresh_token().expose_secret()),
         (1, "rt-1")
     );
     // Without the requirement the same store saves over it.

@@ -60,7 +60,7 @@ async fn save_over(store: &RedisStore, refresh: &str) -> Result<u64, StoreError>
         .load()
         .await
         .unwrap()
-        .map_or(0, |stored| stored.version);
+        .map_or(0, |stored| stored.version());
     let saved = store
         .save(&tokens(refresh).with_version(version), &lock)
         .await;
@@ -233,7 +233,7 @@ async fn a_manager_sends_nothing_while_its_mark_is_not_durable_and_recovers() {
     let served = manager.access_token().await.unwrap();
     assert_eq!(
         Some(served.expose_secret()),
-        seeded.access_token.as_ref().map(|t| t.expose_secret())
+        seeded.access_token().as_ref().map(|t| t.expose_secret())
     );
 
     replica.pause();
@@ -301,7 +301,7 @@ async fn a_rotation_whose_save_is_not_durable_is_kept_and_saved_once_the_replica
     let unsaved = manager
         .unsaved_tokens()
         .expect("the rotated tokens, kept in memory");
-    assert!(genlogs.is_valid_refresh_token(unsaved.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(unsaved.refresh_token().expose_secret()));
     // Until they are durable, the token from before the rotation is served.
     assert_eq!(
         manager.access_token().await.unwrap().expose_secret(),
@@ -313,7 +313,7 @@ async fn a_rotation_whose_save_is_not_durable_is_kept_and_saved_once_the_replica
     let (written, on_primary) = held_by(&primary, &store).await;
     assert_eq!(
         on_primary.as_deref(),
-        Some(unsaved.refresh_token.expose_secret())
+        Some(unsaved.refresh_token().expose_secret())
     );
 
     signal(replica_pid, "-CONT");
@@ -325,7 +325,7 @@ async fn a_rotation_whose_save_is_not_durable_is_kept_and_saved_once_the_replica
     let (saved, on_replica) = held_by(&replica, &store).await;
     assert_eq!(
         on_replica.as_deref(),
-        Some(unsaved.refresh_token.expose_secret())
+        Some(unsaved.refresh_token().expose_secret())
     );
     let number = |version: Option<String>| version.unwrap().parse::<u64>().unwrap();
     assert_eq!(number(saved), number(written) + 1);

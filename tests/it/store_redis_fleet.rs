@@ -120,7 +120,7 @@ impl ShortLived {
 
     /// A refresh token GenLogs accepts, as from `POST /auth/token` (no access token yet).
     fn seed(&self) -> StoredTokens {
-        StoredTokens::from_refresh_token(self.genlogs.issue_tokens().refresh_token)
+        StoredTokens::from_refresh_token(self.genlogs.issue_tokens().into_refresh_token())
     }
 }
 
@@ -275,7 +275,7 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
     let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
     assert!(stand_in
         .genlogs
-        .is_valid_refresh_token(stored.refresh_token.expose_secret()));
+        .is_valid_refresh_token(stored.refresh_token().expose_secret()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +390,7 @@ async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memor
     let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
     assert!(stand_in
         .genlogs
-        .is_valid_refresh_token(stored.refresh_token.expose_secret()));
+        .is_valid_refresh_token(stored.refresh_token().expose_secret()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,7 +44,7 @@ async fn fleet(redis: &RedisServer) -> (MockGenLogs, Vec<TokenManager>) {
     RedisStore::new(&redis.url(), GRANT)
         .unwrap()
         .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().refresh_token,
+            genlogs.issue_tokens().into_refresh_token(),
         ))
         .await
         .unwrap();

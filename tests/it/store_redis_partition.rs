@@ -64,7 +64,7 @@ async fn a_call_after_a_silent_timeout_runs_on_a_new_connection() {
     let genlogs = MockGenLogs::start().await;
     store
         .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().refresh_token,
+            genlogs.issue_tokens().into_refresh_token(),
         ))
         .await
         .unwrap();
@@ -310,7 +310,7 @@ impl Fleet {
         fleet
             .direct()
             .replace(&StoredTokens::from_refresh_token(
-                genlogs.issue_tokens().refresh_token,
+                genlogs.issue_tokens().into_refresh_token(),
             ))
             .await
             .unwrap();
@@ -387,7 +387,7 @@ impl Fleet {
             Ok(Some(stored)) => self
                 .stand
                 .genlogs
-                .is_valid_refresh_token(stored.refresh_token.expose_secret()),
+                .is_valid_refresh_token(stored.refresh_token().expose_secret()),
             _ => false,
         }
     }

@@ -75,7 +75,7 @@ async fn fleet(redis: &RedisServer) -> Fleet {
     RedisStore::new(&redis.url(), GRANT)
         .unwrap()
         .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().refresh_token,
+            genlogs.issue_tokens().into_refresh_token(),
         ))
         .await
         .unwrap();
@@ -118,7 +118,9 @@ async fn stored_refresh_token(redis: &RedisServer) -> String {
         .load()
         .await
         .unwrap();
-    tokens.map_or_else(String::new, |t| t.refresh_token.expose_secret().to_string())
+    tokens.map_or_else(String::new, |t| {
+        t.refresh_token().expose_secret().to_string()
+    })
 }
 
 /// Every host hands out an access token GenLogs accepts.

@@ -67,7 +67,7 @@ async fn genlogs(lifetime: Duration, seed_store: &RedisStore) -> MockGenLogs {
         .await;
     seed_store
         .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().refresh_token,
+            genlogs.issue_tokens().into_refresh_token(),
         ))
         .await
         .unwrap();
@@ -130,8 +130,8 @@ async fn a_store_through_sentinel_saves_and_loads_on_the_primary() {
     assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
     store.release(lock).await;
     let loaded = store.load().await.unwrap().unwrap();
-    assert_eq!(loaded.refresh_token.expose_secret(), "rt-1");
-    assert_eq!(loaded.version, 1);
+    assert_eq!(loaded.refresh_token().expose_secret(), "rt-1");
+    assert_eq!(loaded.version(), 1);
     // Written on the primary the sentinels name, not somewhere else.
     assert_eq!(set.primary_port(), set.nodes[0].port());
     let on_primary: Option<String> = ::redis::cmd("HGET")
@@ -253,7 +253,7 @@ async fn after_sentinel_failover_the_same_store_and_manager_carry_on_with_zero_r
         .load_grant()
         .await
         .expect("the grant on the new primary");
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
 }
 
 /// A store on a grant of its own, for probing.
@@ -376,7 +376,7 @@ async fn until_rotation_saved(genlogs: &MockGenLogs, store: &RedisStore, before:
         let refreshes = genlogs.refreshes();
         if refreshes > before {
             if let Ok(Some(stored)) = store.load().await {
-                if genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()) {
+                if genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()) {
                     return refreshes;
                 }
             }
@@ -425,7 +425,7 @@ async fn fleet_survives(name: &str, fault: impl FnOnce(&mut SentinelSet)) {
     let stored = crate::support::redis::until_ok(|| seed.load())
         .await
         .expect("the grant on the new primary");
-    assert!(genlogs.is_valid_refresh_token(stored.refresh_token.expose_secret()));
+    assert!(genlogs.is_valid_refresh_token(stored.refresh_token().expose_secret()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

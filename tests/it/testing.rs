@@ -31,7 +31,7 @@ async fn get_protected(genlogs: &MockGenLogs, access: &str, api_key: &str) -> u1
 async fn reuse_of_a_rotated_token_is_counted_and_revokes_the_family() {
     let genlogs = MockGenLogs::start().await;
     let other = genlogs.issue_tokens();
-    let first = genlogs.issue_tokens().refresh_token;
+    let first = genlogs.issue_tokens().into_refresh_token();
     let client = client(&genlogs);
     let session = client.refresh(&first).await.unwrap();
     assert_eq!((genlogs.refreshes(), genlogs.reuses()), (1, 0));
@@ -50,8 +50,8 @@ async fn reuse_of_a_rotated_token_is_counted_and_revokes_the_family() {
         401
     );
     // Another family is untouched.
-    assert!(genlogs.is_valid_refresh_token(other.refresh_token.expose_secret()));
-    client.refresh(&other.refresh_token).await.unwrap();
+    assert!(genlogs.is_valid_refresh_token(other.refresh_token().expose_secret()));
+    client.refresh(other.refresh_token()).await.unwrap();
 }
 
 #[tokio::test]
@@ -60,7 +60,7 @@ async fn with_revocation_off_reuse_is_rejected_and_the_newest_token_lives() {
         .with_revoke_family_on_reuse(false)
         .start()
         .await;
-    let first = genlogs.issue_tokens().refresh_token;
+    let first = genlogs.issue_tokens().into_refresh_token();
     let client = client(&genlogs);
     let session = client.refresh(&first).await.unwrap();
     assert!(client
@@ -77,7 +77,7 @@ async fn with_revocation_off_reuse_is_rejected_and_the_newest_token_lives() {
 async fn the_protected_endpoint_checks_the_access_token_and_the_api_key() {
     let genlogs = MockGenLogs::start().await;
     let tokens = genlogs.issue_tokens();
-    let access = tokens.access_token.unwrap();
+    let access = tokens.access_token().unwrap();
     let key = genlogs.api_key().to_string();
     assert_eq!(
         get_protected(&genlogs, access.expose_secret(), &key).await,
@@ -95,7 +95,7 @@ async fn the_protected_endpoint_checks_the_access_token_and_the_api_key() {
         .with_access_lifetime(Duration::ZERO)
         .start()
         .await;
-    let stale = expired.issue_tokens().access_token.unwrap();
+    let stale = expired.issue_tokens().access_token().unwrap().clone();
     let key = expired.api_key().to_string();
     assert_eq!(
         get_protected(&expired, stale.expose_secret(), &key).await,
@@ -111,7 +111,7 @@ async fn an_expired_refresh_token_is_rejected() {
         .await;
     let tokens = genlogs.issue_tokens();
     let error = client(&genlogs)
-        .refresh(&tokens.refresh_token)
+        .refresh(tokens.refresh_token())
         .await
         .unwrap_err();
     assert!(error.is_token_rejected(), "{error}");
@@ -122,7 +122,7 @@ async fn an_expired_refresh_token_is_rejected() {
 async fn scripted_faults_apply_to_the_next_n_requests_then_genlogs_answers() {
     let genlogs = MockGenLogs::start().await;
     let client = client(&genlogs);
-    let token = genlogs.issue_tokens().refresh_token;
+    let token = genlogs.issue_tokens().into_refresh_token();
     genlogs.fail_next(2, Fault::rate_limited(30));
     for _ in 0..2 {
         let error = client.refresh(&token).await.unwrap_err();
@@ -133,7 +133,7 @@ async fn scripted_faults_apply_to_the_next_n_requests_then_genlogs_answers() {
     assert_eq!(genlogs.refresh_requests(), 3);
 
     genlogs.fail_always(Fault::server_error());
-    let token = genlogs.issue_tokens().refresh_token;
+    let token = genlogs.issue_tokens().into_refresh_token();
     for _ in 0..3 {
         assert_eq!(
             client.refresh(&token).await.unwrap_err().status(),
@@ -171,7 +171,7 @@ async fn each_genlogs_error_body_maps_to_its_error() {
 async fn a_dropped_connection_after_rotation_loses_the_grant() {
     let genlogs = MockGenLogs::start().await;
     let client = client(&genlogs);
-    let kept = genlogs.issue_tokens().refresh_token;
+    let kept = genlogs.issue_tokens().into_refresh_token();
     genlogs.fail_next(1, Fault::Drop { rotate: false });
     let error = client.refresh(&kept).await.unwrap_err();
     assert!(
@@ -233,7 +233,7 @@ async fn stalls_garbage_and_oversized_bodies_are_unknown_outcomes() {
 async fn every_expires_form_parses_to_the_same_instant() {
     let genlogs = MockGenLogs::start().await;
     let client = client(&genlogs);
-    let mut token = genlogs.issue_tokens().refresh_token;
+    let mut token = genlogs.issue_tokens().into_refresh_token();
     for format in ExpiresFormat::all() {
         genlogs.fail_next(1, Fault::Expires(format));
         let before = chrono::Utc::now();
@@ -256,7 +256,7 @@ async fn requests_are_recorded_with_headers_and_debug_hides_every_credential() {
     let genlogs = builder.start().await;
     let tokens = genlogs.issue_tokens();
     let session = client(&genlogs)
-        .refresh(&tokens.refresh_token)
+        .refresh(tokens.refresh_token())
         .await
         .unwrap();
     let request = genlogs.last_request().unwrap();
@@ -264,7 +264,7 @@ async fn requests_are_recorded_with_headers_and_debug_hides_every_credential() {
     assert_eq!(request.header("x-api-key"), Some("key-s3cret"));
     assert_eq!(
         request.query("refresh_token").as_deref(),
-        Some(tokens.refresh_token.expose_secret())
+        Some(tokens.refresh_token().expose_secret())
     );
     let shown = format!(
         "{genlogs:?} {genlogs:#?} {request:?} {:?}",
@@ -287,7 +287,7 @@ async fn a_fixed_port_can_be_chosen_and_handles_share_one_server() {
     let tokens = genlogs.issue_tokens();
     drop(genlogs);
     client(&other_handle)
-        .refresh(&tokens.refresh_token)
+        .refresh(tokens.refresh_token())
         .await
         .unwrap();
     assert_eq!(other_handle.refreshes(), 1);
@@ -297,7 +297,7 @@ async fn a_fixed_port_can_be_chosen_and_handles_share_one_server() {
 async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
     let genlogs = MockGenLogs::start().await;
     let client = client(&genlogs);
-    let token = genlogs.issue_tokens().refresh_token;
+    let token = genlogs.issue_tokens().into_refresh_token();
     genlogs.fail_next(1, Fault::after_processing(Fault::gateway_timeout()));
     let error = client.refresh(&token).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(504));
@@ -309,14 +309,14 @@ async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
     let tokens = genlogs.issue_tokens();
     assert_eq!(
         client
-            .refresh(&tokens.refresh_token)
+            .refresh(tokens.refresh_token())
             .await
             .unwrap_err()
             .status()
             .map(|s| s.as_u16()),
         Some(503)
     );
-    let access = tokens.access_token.unwrap();
+    let access = tokens.access_token().unwrap();
     let key = genlogs.api_key().to_string();
     assert_eq!(
         get_protected(&genlogs, access.expose_secret(), &key).await,
@@ -347,7 +347,7 @@ async fn a_responder_can_alter_what_genlogs_would_answer() {
     });
     let tokens = genlogs.issue_tokens();
     let session = client(&genlogs)
-        .refresh(&tokens.refresh_token)
+        .refresh(tokens.refresh_token())
         .await
         .unwrap();
     assert_eq!(session.response().user_id, "someone-else");

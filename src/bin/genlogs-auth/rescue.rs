@@ -172,6 +172,6 @@ mod tests {
         let mode = std::fs::metadata(&first).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let back: StoredTokens = serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
-        assert_eq!(back.refresh_token.expose_secret(), "rt-rescued");
+        assert_eq!(back.refresh_token().expose_secret(), "rt-rescued");
     }
 }

@@ -283,7 +283,7 @@ impl Store {
     /// The Redis load script: the document, flagged when another instance saved it.
     fn load(&self) -> Option<StoredTokens> {
         self.doc.clone().map(|mut doc| {
-            doc.lineage.instance_changed = self.saved_on != self.instance;
+            doc.instance_changed = self.saved_on != self.instance;
             doc
         })
     }
@@ -453,6 +453,7 @@ impl Sim {
             refreshed_at: Some(epoch()),
             version: 1,
             lineage: Default::default(),
+            instance_changed: false,
         };
         Sim {
             rng,

@@ -55,7 +55,7 @@ pub(super) fn loaded(
 ) -> State {
     let moved_from = stored
         .as_ref()
-        .filter(|stored| stored.lineage.instance_changed)
+        .filter(|stored| stored.instance_changed)
         .map(|stored| stored.refresh_token.clone());
     let mut state = loaded_document(state, stored, policy, now, utc_now);
     if let (Some(predecessor), Some(tokens)) = (moved_from, state.tokens.as_mut()) {
@@ -64,7 +64,7 @@ pub(super) fn loaded(
         // the mark of a request still in flight. Write back the newest this host knows with the
         // restore grace, so nobody refreshes before those hosts wrote back theirs and that
         // request ended.
-        tokens.lineage.instance_changed = false;
+        tokens.instance_changed = false;
         tokens.lineage.restored_at = Some(utc_now);
         if state.pending.is_none() {
             state.pending = Some(Pending {
@@ -139,7 +139,7 @@ pub(super) fn loaded_document(
         None if stored.version == ours.version
             && same_token
             && !went_back
-            && !stored.lineage.instance_changed =>
+            && !stored.instance_changed =>
         {
             unchanged(state, &stored)
         }

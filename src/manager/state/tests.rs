@@ -236,7 +236,7 @@ fn rotated_twice() -> State {
 /// A document as a store reads it from another server instance than the one that saved it.
 fn from_another_instance(refresh: &str, version: u64) -> StoredTokens {
     let mut doc = document(refresh, version);
-    doc.lineage.instance_changed = true;
+    doc.instance_changed = true;
     doc
 }
 
@@ -590,7 +590,7 @@ fn row_9_a_newcomer_reading_a_store_that_changed_instance_writes_it_back_and_wai
     assert!(matches!(step(&state, secs(1)), Step::Save(_)));
     let written = state.document_to_save().unwrap();
     assert_eq!(written.lineage.restored_at, Some(utc()));
-    assert!(!written.lineage.instance_changed);
+    assert!(!written.instance_changed);
     let state = applied(state, Outcome::Saved(6), secs(1));
     waits_the_grace_from_1_s(&state);
 }
@@ -1698,7 +1698,7 @@ fn a_server_that_answers_with_the_same_refresh_token_did_not_rotate_it() {
 fn the_same_document_read_from_another_instance_is_written_back_with_the_grace() {
     let current = rotated_twice().tokens.unwrap();
     let mut moved = current.clone();
-    moved.lineage.instance_changed = true;
+    moved.instance_changed = true;
     let state = read(rotated_twice(), moved, secs(1));
     let written = state.document_to_save().expect("written back");
     assert_eq!(written.refresh_token.expose_secret(), "rt-3");

@@ -128,7 +128,7 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   flight (its request timeout), nor waits for it longer than
 ///   15 min whatever the marking host's clock says.
 /// - **A rotated token is never sent again, by any host.** Every document carries a
-///   [`Lineage`](crate::store::Lineage): the fingerprints (HMAC-SHA-256 under a fixed,
+///   lineage: the fingerprints (HMAC-SHA-256 under a fixed,
 ///   domain-separated key, the same on every host whatever its api key; never the tokens) of the
 ///   16 most recently rotated-away refresh tokens, a write
 ///   sequence that never goes back, and an operator generation that `replace` /
@@ -144,10 +144,10 @@ fn lease_ms(lease: Duration) -> u64 {
 ///   instance (a restart from a backup, a failover to a replica that missed writes), so the store
 ///   records which instance saved the document (`INFO`'s `run_id`, read in the same script as the
 ///   document) and says when another one answers now
-///   ([`Lineage::instance_changed`](crate::store::Lineage::instance_changed)). A host reading such a
-///   document writes it back with the restore grace instead of refreshing from it, so a host that
-///   knows nothing newer (one started after the restore) waits too, and a request in flight whose
-///   mark the store lost can end first. Cost: after every restart or failover, the next refresh
+///   ([`StoredTokens::is_from_another_instance`](crate::store::StoredTokens::is_from_another_instance)).
+///   A host reading such a document writes it back with the restore grace instead of refreshing
+///   from it, so a host that knows nothing newer (one started after the restore) waits too, and
+///   a request in flight whose mark the store lost can end first. Cost: after every restart or failover, the next refresh
 ///   waits the grace (cached access tokens are still served).
 ///
 ///   **Rollback detection needs `INFO`.** Where Redis refuses `INFO` to the store's user (an ACL
@@ -896,7 +896,7 @@ impl TokenStore for RedisStore {
         self.note_instance_known(!instance.is_empty());
         // Saved by another server instance (restarted, failed over, restored): it may have lost
         // later writes. Unknown on either side (an older document, `INFO` refused): not flagged.
-        tokens.lineage.instance_changed = matches!(
+        tokens.instance_changed = matches!(
             saved_on.as_deref(),
             Some(saved_on) if !saved_on.is_empty() && !instance.is_empty() && saved_on != instance
         );

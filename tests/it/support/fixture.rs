@@ -33,7 +33,7 @@ impl Fixture {
 
     /// A refresh token the service accepts, as from `POST /auth/token`.
     pub fn valid_tokens(&self) -> StoredTokens {
-        StoredTokens::from_refresh_token(self.genlogs.issue_tokens().refresh_token)
+        StoredTokens::from_refresh_token(self.genlogs.issue_tokens().into_refresh_token())
     }
 
     pub fn manager(&self, store: impl TokenStore) -> TokenManager {
@@ -111,7 +111,7 @@ impl<S: TokenStore> TokenStore for FlakyStore<S> {
     /// While `failing`, every save fails but the manager's mark of an attempt (so that the
     /// refresh is sent and its result's save fails); `saves` records the others.
     async fn save(&self, tokens: &StoredTokens, lock: &S::Lock) -> Result<u64, StoreError> {
-        if matches!(tokens.state, TokenState::PossiblyRotated { .. }) {
+        if matches!(tokens.state(), TokenState::PossiblyRotated { .. }) {
             return self.inner.save(tokens, lock).await;
         }
         if self.failing.load(Ordering::SeqCst) {
@@ -120,7 +120,7 @@ impl<S: TokenStore> TokenStore for FlakyStore<S> {
         self.saves
             .lock()
             .unwrap()
-            .push(tokens.refresh_token.expose_secret().to_string());
+            .push(tokens.refresh_token().expose_secret().to_string());
         self.inner.save(tokens, lock).await
     }
 
@@ -139,7 +139,7 @@ pub async fn stored_refresh(store: &impl TokenStore) -> String {
         .await
         .unwrap()
         .unwrap()
-        .refresh_token
+        .refresh_token()
         .expose_secret()
         .to_string()
 }

@@ -65,13 +65,12 @@ fn from_token_response(document: Value) -> Result<StoredTokens, String> {
     if session.refresh_token.expose_secret().trim().is_empty() {
         return Err("`refresh_token_data.token` is empty".into());
     }
-    let mut tokens = StoredTokens::from_session(&session);
     if session.access_token.expose_secret().trim().is_empty() {
         // A blank access token is useless, the refresh token is not: the first call refreshes.
-        tokens.access_token = None;
-        tokens.access_expires = None;
+        return Ok(StoredTokens::from_refresh_token(session.refresh_token)
+            .with_refresh_expires(Some(session.refresh_expires)));
     }
-    Ok(tokens)
+    Ok(StoredTokens::from_session(&session))
 }
 
 pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
@@ -141,7 +140,7 @@ async fn check_and_save(
             )));
         }
     }
-    let tokens = tokens.with_version(stored.map_or(0, |stored| stored.version));
+    let tokens = tokens.with_version(stored.map_or(0, |stored| stored.version()));
     store
         .save(&tokens, lock)
         .await
@@ -157,16 +156,16 @@ mod tests {
         let response = r#"{"access_token_data":{"token":"at-1","expires":"2026-11-26T06:08:25.069078"},
             "refresh_token_data":{"token":"rt-1","expires":"2026-12-03 06:08:25+00:00"},"user_id":"u","company_id":1}"#;
         let tokens = parse(response).unwrap();
-        assert_eq!(tokens.refresh_token.expose_secret(), "rt-1");
-        assert_eq!(tokens.access_token.unwrap().expose_secret(), "at-1");
-        assert!(tokens.refresh_expires.is_some() && tokens.access_expires.is_some());
+        assert_eq!(tokens.refresh_token().expose_secret(), "rt-1");
+        assert_eq!(tokens.access_token().unwrap().expose_secret(), "at-1");
+        assert!(tokens.refresh_expires().is_some() && tokens.access_expires().is_some());
 
         let document = r#"{"refresh_token":"rt-2","refresh_expires":null,"access_token":null,"access_expires":null,"version":9,"state":{"kind":"dead","reason":"no_tokens","since":"2026-11-26T00:00:00Z"}}"#;
         let tokens = parse(document).unwrap();
-        assert_eq!((tokens.version, tokens.state), (0, TokenState::Usable));
+        assert_eq!((tokens.version(), tokens.state()), (0, TokenState::Usable));
 
         assert_eq!(
-            parse("rt-3\n").unwrap().refresh_token.expose_secret(),
+            parse("rt-3\n").unwrap().refresh_token().expose_secret(),
             "rt-3\n"
         );
     }
@@ -199,8 +198,8 @@ mod tests {
         let blank_access = r#"{"access_token_data":{"token":" ","expires":"2026-11-26T06:08:25"},
             "refresh_token_data":{"token":"rt-1","expires":"2026-12-03T06:08:25"},"user_id":"u","company_id":1}"#;
         let tokens = parse(blank_access).unwrap();
-        assert!(tokens.access_token.is_none() && tokens.access_expires.is_none());
-        assert_eq!(tokens.refresh_token.expose_secret(), "rt-1");
+        assert!(tokens.access_token().is_none() && tokens.access_expires().is_none());
+        assert_eq!(tokens.refresh_token().expose_secret(), "rt-1");
         let blank_refresh = blank_access
             .replace(r#""token":" ""#, r#""token":"at-1""#)
             .replace(r#""token":"rt-1""#, r#""token":"""#);

@@ -25,7 +25,7 @@ pub async fn run(global: &Global, args: &KeepAliveArgs) -> Result<Outcome, Failu
         // what the store holds; asking the manager again could renew a second time.
         let saved = store.load().await.ok().flatten();
         result = Ok(GrantRenewal::Renewed {
-            refresh_expires: saved.and_then(|tokens| tokens.refresh_expires),
+            refresh_expires: saved.and_then(|tokens| tokens.refresh_expires()),
         });
     }
     let renewal = result.map_err(|e| super::token_failure(&e))?;

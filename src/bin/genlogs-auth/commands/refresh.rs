@@ -33,9 +33,9 @@ async fn stored(global: &Global) -> Result<Outcome, Failure> {
     let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
         at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     };
-    let version = saved.as_ref().map(|tokens| tokens.version);
-    let access = time(saved.as_ref().and_then(|tokens| tokens.access_expires));
-    let refresh = time(saved.as_ref().and_then(|tokens| tokens.refresh_expires));
+    let version = saved.as_ref().map(|tokens| tokens.version());
+    let access = time(saved.as_ref().and_then(|tokens| tokens.access_expires()));
+    let refresh = time(saved.as_ref().and_then(|tokens| tokens.refresh_expires()));
     let stdout = if global.json {
         let body = json!({
             "store": url.display(),

@@ -56,7 +56,7 @@ const RENEW: &str =
 /// applies before it sends anything, rendered for people and monitoring.
 fn assess(stored: Option<StoredTokens>, now: DateTime<Utc>) -> Report {
     let health = TokenHealth::of(stored.as_ref(), now);
-    let mark = stored.as_ref().map(|stored| stored.state);
+    let mark = stored.as_ref().map(|stored| stored.state());
     let dead_since = match mark {
         Some(TokenState::Dead { since, .. }) => Some(since),
         _ => None,
@@ -168,22 +168,22 @@ fn human(store: &str, report: &Report, now: DateTime<Utc>, colour: bool) -> Stri
         lines.push(format!("                {detail}"));
     }
     if let Some(tokens) = &report.tokens {
-        let access = if tokens.access_token.is_some() {
-            expiry_line(tokens.access_expires, now)
+        let access = if tokens.access_token().is_some() {
+            expiry_line(tokens.access_expires(), now)
         } else {
             "none stored (the first call refreshes)".into()
         };
         lines.push(format!("access token:   {access}"));
         lines.push(format!(
             "refresh token:  {}",
-            expiry_line(tokens.refresh_expires, now)
+            expiry_line(tokens.refresh_expires(), now)
         ));
-        let last = tokens.refreshed_at.map_or_else(
+        let last = tokens.refreshed_at().map_or_else(
             || "never (seeded)".to_string(),
             |at| format!("{} ({})", time(at), relative(at, now)),
         );
         lines.push(format!("last refresh:   {last}"));
-        lines.push(format!("version:        {}", tokens.version));
+        lines.push(format!("version:        {}", tokens.version()));
     }
     if let Some(advice) = report.advice {
         lines.push(format!("what to do:     {advice}"));
@@ -201,13 +201,13 @@ fn as_json(store: &str, report: &Report, now: DateTime<Utc>) -> Value {
         "detail": report.detail,
         "advice": report.advice,
         "now": time(now),
-        "has_access_token": tokens.is_some_and(|t| t.access_token.is_some()),
-        "access_expires": tokens.and_then(|t| t.access_expires).map(time),
-        "access_seconds_left": seconds_left(tokens.and_then(|t| t.access_expires)),
-        "refresh_expires": tokens.and_then(|t| t.refresh_expires).map(time),
-        "refresh_seconds_left": seconds_left(tokens.and_then(|t| t.refresh_expires)),
-        "refreshed_at": tokens.and_then(|t| t.refreshed_at).map(time),
-        "version": tokens.map(|t| t.version),
+        "has_access_token": tokens.is_some_and(|t| t.access_token().is_some()),
+        "access_expires": tokens.and_then(|t| t.access_expires()).map(time),
+        "access_seconds_left": seconds_left(tokens.and_then(|t| t.access_expires())),
+        "refresh_expires": tokens.and_then(|t| t.refresh_expires()).map(time),
+        "refresh_seconds_left": seconds_left(tokens.and_then(|t| t.refresh_expires())),
+        "refreshed_at": tokens.and_then(|t| t.refreshed_at()).map(time),
+        "version": tokens.map(|t| t.version()),
     })
 }
 
@@ -276,20 +276,20 @@ mod tests {
         let mut tokens = StoredTokens::from_refresh_token(RefreshToken::new("rt"));
         assert_eq!(assess(None, now).verdict.code(), 2);
         assert_eq!(assess(Some(tokens.clone()), now).verdict.code(), 0);
-        tokens.refresh_expires = Some(at("2026-11-26T09:00:00Z"));
+        tokens = tokens.with_refresh_expires(Some(at("2026-11-26T09:00:00Z")));
         assert_eq!(assess(Some(tokens.clone()), now).state, "expired");
-        tokens.refresh_expires = None;
-        tokens.state = TokenState::PossiblyRotated {
+        tokens = tokens.with_refresh_expires(None);
+        tokens = tokens.with_state(TokenState::PossiblyRotated {
             since: now,
             attempts: 1,
             last_attempt: now,
             deadline: None,
-        };
+        });
         assert_eq!(assess(Some(tokens.clone()), now).verdict.code(), 1);
-        tokens.state = TokenState::Dead {
+        tokens = tokens.with_state(TokenState::Dead {
             reason: NewTokensReason::RefreshTokenRejected,
             since: now,
-        };
+        });
         assert_eq!(assess(Some(tokens), now).verdict.code(), 2);
     }
 }
