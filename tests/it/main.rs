@@ -17,6 +17,8 @@ mod httpmock;
 mod manager;
 mod manager_expiry;
 mod manager_failures;
+mod manager_keep_alive;
+mod manager_leases;
 #[cfg(feature = "metrics")]
 mod manager_metrics;
 mod manager_processes;

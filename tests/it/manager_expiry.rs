@@ -1,11 +1,14 @@
-//! The manager and token lifetimes: short, expired on arrival, far off, or dated by a bad `Date`.
+//! The manager and token lifetimes: short, expired on arrival, far off, read on the server's clock
+//! or dated by a bad `Date`.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::support::defaults::REQUEST_TIMEOUT;
 use crate::support::fixture::{Fixture, MARGIN};
 use chrono::Utc;
 use genlogs_auth::testing::Fault;
-use genlogs_auth::{MemoryStore, StoredTokens, TokenManager};
+use genlogs_auth::{MemoryStore, TokenManager};
 use serde_json::json;
 
 /// A 200 whose access token lives `lifetime` from `now` and whose `Date` says `date`.
@@ -57,19 +60,42 @@ async fn call_over(fx: &Fixture, manager: &TokenManager, calls: u32, over: Durat
         if manager.access_token().await.is_err() {
             errors += 1;
         }
-        fx.clock.advance(over / calls);
-        // Real time for a background refresh to make progress, as a real caller's work gives.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        fx.pass(over / calls).await;
     }
     // Let a background refresh started by the last calls finish.
     tokio::time::sleep(Duration::from_millis(50)).await;
     errors
 }
 
+/// Asserts that the stand-in saw a number of refreshes in `expected` over `over`.
+#[track_caller]
+fn assert_refreshes(fx: &Fixture, expected: RangeInclusive<usize>, over: &str) {
+    let refreshes = fx.refresh_requests();
+    assert!(
+        expected.contains(&refreshes),
+        "{refreshes} refreshes in {over}"
+    );
+}
+
+#[tokio::test]
+async fn expiries_are_read_on_the_servers_clock() {
+    let fx = Fixture::new().await;
+    // The local clock is 25 minutes ahead of the server: by local time, every token GenLogs
+    // issues lives 5 minutes, not 30. The response's Date header corrects for that.
+    fx.clock.advance(Duration::from_secs(25 * 60));
+    let manager = fx.seeded_manager();
+    let first = manager.access_token().await.unwrap();
+    fx.clock.advance(Duration::from_secs(10 * 60));
+    let later = manager.access_token().await.unwrap();
+    assert_eq!(later.expose_secret(), first.expose_secret());
+    tokio::task::yield_now().await;
+    assert_eq!(fx.refresh_requests(), 1);
+}
+
 #[tokio::test]
 async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     // 30 s tokens against a 60 s margin: renewed at half their lifetime, not on every call.
     short_lived(&fx, chrono::Duration::seconds(30));
     assert!(MARGIN > Duration::from_secs(30));
@@ -82,24 +108,16 @@ async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
     );
     // Over the next 60 s: about one refresh per 15 s, never a storm.
     call_over(&fx, &manager, 600, Duration::from_secs(60)).await;
-    let refreshes = fx.refresh_requests();
-    assert!(
-        (4..=6).contains(&refreshes),
-        "{refreshes} refreshes in 65 s"
-    );
+    assert_refreshes(&fx, 4..=6, "65 s");
 }
 
 #[tokio::test]
 async fn tokens_that_expire_on_arrival_are_refreshed_once_per_minimum_interval() {
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     short_lived(&fx, chrono::Duration::seconds(-60));
     call_over(&fx, &manager, 500, Duration::from_secs(50)).await;
-    let refreshes = fx.refresh_requests();
-    assert!(
-        (9..=11).contains(&refreshes),
-        "{refreshes} refreshes in 50 s"
-    );
+    assert_refreshes(&fx, 9..=11, "50 s");
 }
 
 #[tokio::test]
@@ -109,7 +127,7 @@ async fn a_date_far_off_is_not_believed() {
         Utc::now() + chrono::Duration::days(365 * 100),
     ] {
         let fx = Fixture::new().await;
-        let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+        let manager = fx.seeded_manager();
         fx.genlogs
             .fail_always(token_reply(chrono::Duration::minutes(30), Some(date)));
         call_over(&fx, &manager, 200, Duration::from_secs(5)).await;
@@ -124,7 +142,7 @@ async fn a_date_far_off_is_not_believed() {
 #[tokio::test]
 async fn an_expiry_in_year_9999_is_renewed_within_a_day() {
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     fx.genlogs.fail_always(token_reply(
         chrono::DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
             .unwrap()
@@ -143,20 +161,16 @@ async fn an_expiry_in_year_9999_is_renewed_within_a_day() {
 /// refresh after the first fails, so the first access token is served to the very end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_never_handed_out_so_late_that_genlogs_rejects_it_as_expired() {
-    use genlogs_auth::testing::{Fault, MockGenLogs};
-    use genlogs_auth::AuthClient;
-
-    let genlogs = MockGenLogs::builder()
-        .with_access_lifetime(Duration::from_secs(3))
-        .with_date_lag(Duration::from_secs(1))
-        .start()
-        .await;
-    let seeded = StoredTokens::from_refresh_token(genlogs.issue_tokens().into_refresh_token());
-    let client = AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .build()
-        .unwrap();
-    let manager = TokenManager::builder(client, MemoryStore::new(seeded))
+    let fx = Fixture::with_stand_in(|genlogs| {
+        genlogs
+            .with_access_lifetime(Duration::from_secs(3))
+            .with_date_lag(Duration::from_secs(1))
+    })
+    .await;
+    let genlogs = &fx.genlogs;
+    // On the real clock, with the crate's defaults but for the minimum interval.
+    let store = MemoryStore::new(fx.valid_tokens());
+    let manager = TokenManager::builder(fx.client(REQUEST_TIMEOUT), store)
         .with_min_refresh_interval(Duration::from_millis(100))
         .build();
     manager.access_token().await.unwrap();

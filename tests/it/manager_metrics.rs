@@ -12,16 +12,17 @@
 //! `metrics::set_default_local_recorder`, but the runtime's flavor is what makes it right, so it
 //! is spelled out here once.)
 
-use std::future::Future;
 use std::time::Duration;
 
+use crate::support::defaults::REQUEST_TIMEOUT;
+use crate::support::fixture::Fixture;
 use genlogs_auth::metrics::{
     describe, ACCESS_REJECTIONS_IN_A_ROW, ACCESS_TOKEN_EXPIRES_IN_SECONDS, INVALIDATIONS_TOTAL,
     REFRESHES_TOTAL, REFRESH_DURATION_SECONDS, REFRESH_TOKEN_EXPIRES_IN_SECONDS,
     STORE_DURATION_SECONDS, STORE_ERRORS_TOTAL, TOKEN_STATE,
 };
-use genlogs_auth::testing::{Fault, MockGenLogs};
-use genlogs_auth::{AuthClient, FileStore, MemoryStore, StoredTokens, TokenManager, TokenStore};
+use genlogs_auth::testing::Fault;
+use genlogs_auth::{FileStore, MemoryStore, TokenManager, TokenStore};
 use metrics::{SharedString, Unit};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
@@ -65,18 +66,32 @@ const NAMES: &[&str] = &[
     TOKEN_STATE,
 ];
 
-/// Runs `test` on a current-thread runtime with a fresh recorder for this thread, and returns
-/// what it recorded (see the module doc for why this is the runtime that works).
-fn recorded<T>(test: impl Future<Output = T>) -> (Recorded, T) {
+/// Runs `test` against a new stand-in (whose tokens live [`ACCESS_LIFETIME`] and
+/// [`REFRESH_LIFETIME`]) on a current-thread runtime with a fresh recorder for this thread, and
+/// returns what it recorded and the fixture (see the module doc for why this is the runtime that
+/// works).
+fn recorded(test: impl AsyncFnOnce(&Fixture)) -> (Recorded, Fixture) {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let output = metrics::with_local_recorder(&recorder, || runtime.block_on(test));
+    let fx = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let fx = Fixture::with_stand_in(|genlogs| {
+                genlogs
+                    .with_api_key("metrics-test-api-key-5150")
+                    .with_access_lifetime(ACCESS_LIFETIME)
+                    .with_refresh_lifetime(REFRESH_LIFETIME)
+            })
+            .await;
+            test(&fx).await;
+            fx
+        })
+    });
     drop(runtime);
-    (Recorded(snapshotter.snapshot().into_vec()), output)
+    (Recorded(snapshotter.snapshot().into_vec()), fx)
 }
 
 type Entry = (CompositeKey, Option<Unit>, Option<SharedString>, DebugValue);
@@ -158,9 +173,9 @@ impl Recorded {
 
     /// Every name is one of the crate's, every label one of the documented ones with one of its
     /// documented values; and no name, label or description carries a token or the api key.
-    fn assert_clean(&self, genlogs: &MockGenLogs) {
-        let mut secrets = genlogs.issued_tokens();
-        secrets.push(genlogs.api_key().to_string());
+    fn assert_clean(&self, fx: &Fixture) {
+        let mut secrets = fx.genlogs.issued_tokens();
+        secrets.push(fx.genlogs.api_key().to_string());
         for (key, _, description, _) in &self.0 {
             let name = key.key().name();
             assert!(NAMES.contains(&name), "an unknown metric: {name}");
@@ -187,39 +202,22 @@ impl Recorded {
     }
 }
 
-async fn stand_in() -> MockGenLogs {
-    MockGenLogs::builder()
-        .with_api_key("metrics-test-api-key-5150")
-        .with_access_lifetime(ACCESS_LIFETIME)
-        .with_refresh_lifetime(REFRESH_LIFETIME)
-        .start()
-        .await
+/// A manager of `store` on the real clock, with the crate's defaults and 5 s requests.
+fn manager(fx: &Fixture, store: impl TokenStore) -> TokenManager {
+    TokenManager::builder(fx.client(Duration::from_secs(5)), store).build()
 }
 
-fn manager(genlogs: &MockGenLogs, store: impl TokenStore) -> TokenManager {
-    let client = AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .with_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    TokenManager::builder(client, store).build()
-}
-
-/// A store holding only a refresh token (as from `POST /auth/token`): the first call refreshes.
-fn needs_refresh(genlogs: &MockGenLogs) -> MemoryStore {
-    MemoryStore::new(StoredTokens::from_refresh_token(
-        genlogs.issue_tokens().into_refresh_token(),
-    ))
+/// A manager whose store holds only a refresh token (as from `POST /auth/token`): its first call
+/// refreshes.
+fn needing_a_refresh(fx: &Fixture) -> TokenManager {
+    manager(fx, MemoryStore::new(fx.valid_tokens()))
 }
 
 #[test]
 fn a_successful_refresh_counts_ok_and_times_the_request_and_each_store_call() {
-    let (metrics, genlogs) = recorded(async {
+    let (metrics, fx) = recorded(async |fx| {
         describe();
-        let genlogs = stand_in().await;
-        let manager = manager(&genlogs, needs_refresh(&genlogs));
-        manager.access_token().await.unwrap();
-        genlogs
+        needing_a_refresh(fx).access_token().await.unwrap();
     });
 
     assert_eq!(metrics.counter(REFRESHES_TOTAL, &[("outcome", "ok")]), 1);
@@ -254,7 +252,7 @@ fn a_successful_refresh_counts_ok_and_times_the_request_and_each_store_call() {
             assert_eq!(*unit, Some(Unit::Seconds), "{name}");
         }
     }
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 #[test]
@@ -270,12 +268,10 @@ fn each_refresh_outcome_is_counted_under_its_label_and_the_token_state_follows()
         (Fault::validation(), "failed", "usable"),
     ];
     for (fault, outcome, state) in cases {
-        let (metrics, genlogs) = recorded(async {
-            let genlogs = stand_in().await;
-            let manager = manager(&genlogs, needs_refresh(&genlogs));
-            genlogs.fail_next(1, fault.clone());
+        let (metrics, fx) = recorded(async |fx| {
+            let manager = needing_a_refresh(fx);
+            fx.genlogs.fail_next(1, fault.clone());
             manager.access_token().await.unwrap_err();
-            genlogs
         });
         assert_eq!(
             metrics.counter(REFRESHES_TOTAL, &[("outcome", outcome)]),
@@ -290,22 +286,19 @@ fn each_refresh_outcome_is_counted_under_its_label_and_the_token_state_follows()
             assert_eq!(metrics.gauge(REFRESH_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
         }
         assert_eq!(metrics.gauge(ACCESS_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
-        metrics.assert_clean(&genlogs);
+        metrics.assert_clean(&fx);
     }
 }
 
 #[test]
 fn a_store_that_cannot_be_used_counts_an_error_with_its_store_and_kind() {
-    let (metrics, genlogs) = recorded(async {
-        let genlogs = stand_in().await;
+    let (metrics, fx) = recorded(async |fx| {
         // The token file's directory is a regular file: opening the lock file fails (ENOTDIR),
         // whoever runs the test (root included).
         let not_a_directory = tempfile::NamedTempFile::new().unwrap();
         let store = FileStore::new(not_a_directory.path().join("tokens.json"));
-        let manager = manager(&genlogs, store);
-        let error = manager.access_token().await.unwrap_err();
+        let error = manager(fx, store).access_token().await.unwrap_err();
         assert!(error.store_error().is_some(), "{error:?}");
-        genlogs
     });
 
     assert_eq!(
@@ -325,14 +318,13 @@ fn a_store_that_cannot_be_used_counts_an_error_with_its_store_and_kind() {
         0,
         "nothing was sent"
     );
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 #[cfg(feature = "redis")]
 #[test]
 fn an_unreachable_redis_counts_unreachable_errors_of_the_redis_store() {
-    let (metrics, genlogs) = recorded(async {
-        let genlogs = stand_in().await;
+    let (metrics, fx) = recorded(async |fx| {
         // A port that was free a moment ago: connections are refused.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -342,9 +334,7 @@ fn an_unreachable_redis_counts_unreachable_errors_of_the_redis_store() {
         let store = genlogs_auth::RedisStore::new(&format!("redis://127.0.0.1:{port}/"), "grant")
             .unwrap()
             .with_timeout(Duration::from_millis(200));
-        let manager = manager(&genlogs, store);
-        manager.access_token().await.unwrap_err();
-        genlogs
+        manager(fx, store).access_token().await.unwrap_err();
     });
 
     assert!(
@@ -360,36 +350,30 @@ fn an_unreachable_redis_counts_unreachable_errors_of_the_redis_store() {
             &[("store", "redis"), ("kind", "unreachable")]
         )
     );
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 #[test]
 fn every_invalidate_call_is_counted() {
-    let (metrics, genlogs) = recorded(async {
-        let genlogs = stand_in().await;
-        let manager = manager(&genlogs, needs_refresh(&genlogs));
+    let (metrics, fx) = recorded(async |fx| {
+        let manager = needing_a_refresh(fx);
         let token = manager.access_token().await.unwrap();
         manager.invalidate(&token);
         // A second report of the same token changes nothing, but it is still a report.
         manager.invalidate(&token);
-        genlogs
     });
 
     assert_eq!(metrics.counter(INVALIDATIONS_TOTAL, &[]), 2);
     // The rejected token is no longer handed out.
     assert_eq!(metrics.gauge(ACCESS_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 /// Two fresh access tokens rejected in a row (the seeded one and its successor), then, when
 /// `succeed`, the next one is fetched after the backoff and reported accepted.
-async fn rejected_twice(succeed: bool) -> MockGenLogs {
-    let genlogs = stand_in().await;
-    let client = AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .build()
-        .unwrap();
-    let manager = TokenManager::builder(client, MemoryStore::new(genlogs.issue_tokens()))
+async fn rejected_twice(fx: &Fixture, succeed: bool) {
+    let store = MemoryStore::new(fx.genlogs.issue_tokens());
+    let manager = TokenManager::builder(fx.client(REQUEST_TIMEOUT), store)
         .with_min_refresh_interval(Duration::from_millis(100))
         .build();
     for _ in 0..2 {
@@ -405,31 +389,27 @@ async fn rejected_twice(succeed: bool) -> MockGenLogs {
         let token = manager.access_token().await.unwrap();
         manager.confirm(&token);
     }
-    genlogs
 }
 
 #[test]
 fn the_rejections_gauge_counts_fresh_access_tokens_rejected_in_a_row() {
-    let (metrics, genlogs) = recorded(rejected_twice(false));
+    let (metrics, fx) = recorded(async |fx| rejected_twice(fx, false).await);
     assert_eq!(metrics.gauge(ACCESS_REJECTIONS_IN_A_ROW, &[]), 2.0);
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 #[test]
 fn the_rejections_gauge_is_zero_again_after_a_success() {
-    let (metrics, genlogs) = recorded(rejected_twice(true));
+    let (metrics, fx) = recorded(async |fx| rejected_twice(fx, true).await);
     assert_eq!(metrics.gauge(ACCESS_REJECTIONS_IN_A_ROW, &[]), 0.0);
     assert_eq!(metrics.counter(INVALIDATIONS_TOTAL, &[]), 2);
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 #[test]
 fn the_expiry_gauges_are_the_fresh_tokens_lifetimes() {
-    let (metrics, genlogs) = recorded(async {
-        let genlogs = stand_in().await;
-        let manager = manager(&genlogs, needs_refresh(&genlogs));
-        manager.access_token().await.unwrap();
-        genlogs
+    let (metrics, fx) = recorded(async |fx| {
+        needing_a_refresh(fx).access_token().await.unwrap();
     });
 
     // The server's `Date` has one-second resolution (the manager allows a second for it), and the
@@ -440,7 +420,7 @@ fn the_expiry_gauges_are_the_fresh_tokens_lifetimes() {
     let refresh = metrics.gauge(REFRESH_TOKEN_EXPIRES_IN_SECONDS, &[]);
     let lifetime = REFRESH_LIFETIME.as_secs_f64();
     assert!(refresh <= lifetime && refresh > lifetime - 5.0, "{refresh}");
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }
 
 #[test]
@@ -448,10 +428,9 @@ fn no_name_label_or_description_carries_a_token_or_the_api_key() {
     // Many paths in one recorder: a refresh, a rejection, an invalidation, a throttled and a
     // failed request, a store error; then every name, label and description is checked against
     // every token the stand-in issued and its api key.
-    let (metrics, genlogs) = recorded(async {
+    let (metrics, fx) = recorded(async |fx| {
         describe();
-        let genlogs = stand_in().await;
-        let good = manager(&genlogs, needs_refresh(&genlogs));
+        let good = needing_a_refresh(fx);
         let token = good.access_token().await.unwrap();
         good.invalidate(&token);
         for fault in [
@@ -459,20 +438,19 @@ fn no_name_label_or_description_carries_a_token_or_the_api_key() {
             Fault::rate_limited(1),
             Fault::forbidden(),
         ] {
-            let other = manager(&genlogs, needs_refresh(&genlogs));
-            genlogs.fail_next(1, fault);
+            let other = needing_a_refresh(fx);
+            fx.genlogs.fail_next(1, fault);
             other.access_token().await.unwrap_err();
         }
         let not_a_directory = tempfile::NamedTempFile::new().unwrap();
         let broken = manager(
-            &genlogs,
+            fx,
             FileStore::new(not_a_directory.path().join("tokens.json")),
         );
         broken.access_token().await.unwrap_err();
-        genlogs
     });
 
     assert_eq!(metrics.counter_total(REFRESHES_TOTAL), 4);
     assert!(metrics.counter_total(STORE_ERRORS_TOTAL) >= 1);
-    metrics.assert_clean(&genlogs);
+    metrics.assert_clean(&fx);
 }

@@ -1,15 +1,90 @@
-//! The manager when access tokens are rejected: one refresh per report, backed off, then reset.
+//! The manager when GenLogs rejects a token: a refresh token's 401 needs new tokens (and sends
+//! nothing more until they come); an access token reported rejected costs one refresh per report,
+//! backed off, then reset.
 
 use std::time::Duration;
 
 use crate::support::fixture::Fixture;
 use chrono::Utc;
-use genlogs_auth::{MemoryStore, TokenError, TokenManager};
+use genlogs_auth::{
+    store::NewTokensReason, MemoryStore, RefreshToken, StoredTokens, TokenError, TokenManager,
+    TokenStore,
+};
+
+/// A memory store holding a refresh token GenLogs does not know (it answers 401).
+fn unknown_to_the_service(refresh: &str) -> MemoryStore {
+    MemoryStore::new(StoredTokens::from_refresh_token(RefreshToken::new(refresh)))
+}
+
+#[tokio::test]
+async fn a_401_needs_new_tokens_and_sends_nothing_more_until_they_come() {
+    let fx = Fixture::new().await;
+    let manager = fx.manager(unknown_to_the_service("rt-unknown-to-the-service"));
+    for _ in 0..3 {
+        let error = manager.access_token().await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TokenError::NewTokensRequired {
+                    reason: NewTokensReason::RefreshTokenRejected,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("new GenLogs tokens must be created"),
+            "{error}"
+        );
+    }
+    assert_eq!(fx.refresh_requests(), 1, "no retry with a dead token");
+
+    manager.replace_tokens(fx.valid_tokens()).await.unwrap();
+    manager.access_token().await.unwrap();
+    assert_eq!(fx.refresh_requests(), 2);
+}
+
+#[tokio::test]
+async fn new_tokens_written_to_the_store_revive_a_dead_manager() {
+    let fx = Fixture::new().await;
+    let store = std::sync::Arc::new(unknown_to_the_service("rt-unknown"));
+    let manager = fx.manager(store.clone());
+    assert!(manager.access_token().await.unwrap_err().needs_new_tokens());
+    assert!(manager.access_token().await.unwrap_err().needs_new_tokens());
+    assert_eq!(fx.refresh_requests(), 1);
+
+    // Another process (or an operator's tool) saves new tokens in the shared store.
+    store.replace(&fx.valid_tokens()).await.unwrap();
+    manager.access_token().await.unwrap();
+    assert_eq!(fx.refresh_requests(), 2, "one request, with the new token");
+}
+
+#[tokio::test]
+async fn an_invalidated_access_token_is_never_handed_out_again_when_the_store_brings_it_back() {
+    let fx = Fixture::new().await;
+    let (store, manager) = fx.manager_on_a_shared_store();
+    let rejected = manager.access_token().await.unwrap();
+    manager.invalidate(&rejected);
+    // The same document comes back newer (an operator's tool rewrites it, a peer re-marks it):
+    // the rejected access token with it.
+    let document = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        document.access_token().as_ref().map(|t| t.expose_secret()),
+        Some(rejected.expose_secret())
+    );
+    store.replace(&document).await.unwrap();
+    fx.clock.advance(Duration::from_secs(5));
+    let served = manager.access_token().await.unwrap();
+    assert_ne!(served.expose_secret(), rejected.expose_secret());
+    assert_eq!(fx.refresh_requests(), 2, "a new one was fetched instead");
+}
 
 #[tokio::test]
 async fn invalidate_refreshes_once_however_many_callers_report_it() {
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     let rejected = manager.access_token().await.unwrap();
     fx.clock.advance(Duration::from_secs(10));
     for _ in 0..50 {
@@ -55,8 +130,7 @@ async fn rejecting_every_token(
             Ok(Err(other)) => panic!("{other:?}"),
             Err(_) => {}
         }
-        fx.clock.advance(Duration::from_secs(1));
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        fx.pass(Duration::from_secs(1)).await;
     }
     last
 }
@@ -64,7 +138,7 @@ async fn rejecting_every_token(
 #[tokio::test]
 async fn an_endpoint_rejecting_every_fresh_token_gets_backed_off_refreshes_not_a_storm() {
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     let (consecutive, retry_at) = rejecting_every_token(&fx, &manager, Duration::from_secs(3600))
         .await
         .expect("callers were told");
@@ -85,7 +159,7 @@ async fn an_endpoint_rejecting_every_fresh_token_gets_backed_off_refreshes_not_a
 #[tokio::test]
 async fn a_success_ends_the_backoff_of_rejected_tokens() {
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     rejecting_every_token(&fx, &manager, Duration::from_secs(60)).await;
     let backing_off = fx.refresh_requests();
     // The endpoint works again: the token fetched after the backoff is accepted.
@@ -106,7 +180,7 @@ async fn a_success_ends_the_backoff_of_rejected_tokens() {
     }
     // Reporting an accepted token while none is rejected costs a read, and changes nothing.
     let fx = Fixture::new().await;
-    let manager = fx.manager(MemoryStore::new(fx.valid_tokens()));
+    let manager = fx.seeded_manager();
     let token = manager.access_token().await.unwrap();
     manager.confirm(&token);
     assert_eq!(

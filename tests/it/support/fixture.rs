@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use genlogs_auth::testing::MockGenLogs;
+use genlogs_auth::manager::TokenManagerBuilder;
+use genlogs_auth::testing::{MockGenLogs, MockGenLogsBuilder};
 use genlogs_auth::{
     clock::ManualClock, store::TokenState, AuthClient, MemoryStore, StoreError, StoredTokens,
     TokenManager, TokenStore,
@@ -16,8 +17,11 @@ use genlogs_auth::{
 
 pub const API_KEY: &str = "manager-test-key";
 pub const MARGIN: Duration = Duration::from_secs(60);
+/// The request timeout of the fixture's managers' clients.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The stand-in (script its answers with its `Fault`s) and a manual clock for the managers.
+/// The stand-in (script its answers with its `Fault`s) and a manual clock for the managers: the
+/// one way the tests get a stand-in to talk to.
 pub struct Fixture {
     pub genlogs: MockGenLogs,
     pub clock: Arc<ManualClock>,
@@ -25,8 +29,35 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new() -> Self {
+        Self::with_stand_in(|genlogs| genlogs).await
+    }
+
+    /// A stand-in configured by `configure` (from a builder with [`API_KEY`] set); the manual
+    /// clock is the managers' alone.
+    pub async fn with_stand_in(
+        configure: impl FnOnce(MockGenLogsBuilder) -> MockGenLogsBuilder,
+    ) -> Self {
+        Self::starting(configure(MockGenLogs::builder().with_api_key(API_KEY))).await
+    }
+
+    /// A stand-in configured by `configure` that runs on the manual clock too (its expiries and
+    /// its `Date`): managers and server share one clock, and nothing sleeps for real.
+    pub async fn on_one_clock(
+        configure: impl FnOnce(MockGenLogsBuilder) -> MockGenLogsBuilder,
+    ) -> Self {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let genlogs = MockGenLogs::builder()
+            .with_api_key(API_KEY)
+            .with_clock(clock.clone());
         Self {
-            genlogs: MockGenLogs::builder().with_api_key(API_KEY).start().await,
+            genlogs: configure(genlogs).start().await,
+            clock,
+        }
+    }
+
+    async fn starting(genlogs: MockGenLogsBuilder) -> Self {
+        Self {
+            genlogs: genlogs.start().await,
             clock: Arc::new(ManualClock::new(Utc::now())),
         }
     }
@@ -36,27 +67,63 @@ impl Fixture {
         StoredTokens::from_refresh_token(self.genlogs.issue_tokens().into_refresh_token())
     }
 
-    pub fn manager(&self, store: impl TokenStore) -> TokenManager {
-        self.manager_with_api_key(store, API_KEY)
+    /// A client of the stand-in, with its api key, whose requests time out after `timeout`.
+    pub fn client(&self, timeout: Duration) -> AuthClient {
+        client_with_api_key(&self.genlogs, self.genlogs.api_key(), timeout)
     }
 
-    /// A manager sending `api_key` (the stand-in refuses any but [`API_KEY`] with 403).
+    /// A manager's configuration with the fixture's client ([`TIMEOUT`]), manual clock,
+    /// [`MARGIN`] and no jitter, for a test to add to.
+    pub fn manager_builder(&self, store: impl TokenStore) -> TokenManagerBuilder {
+        self.configured(self.client(TIMEOUT), store)
+    }
+
+    pub fn manager(&self, store: impl TokenStore) -> TokenManager {
+        self.manager_builder(store).build()
+    }
+
+    /// A manager sending `api_key` (the stand-in refuses any but its own with 403).
     pub fn manager_with_api_key(&self, store: impl TokenStore, api_key: &str) -> TokenManager {
-        let client = AuthClient::builder(api_key)
-            .with_base_url(self.genlogs.base_url())
-            .with_timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
+        let client = client_with_api_key(&self.genlogs, api_key, TIMEOUT);
+        self.configured(client, store).build()
+    }
+
+    fn configured(&self, client: AuthClient, store: impl TokenStore) -> TokenManagerBuilder {
         TokenManager::builder(client, store)
             .with_refresh_margin(MARGIN)
             .with_refresh_jitter(0.0)
             .with_clock(self.clock.clone())
-            .build()
+    }
+
+    /// A manager of its own memory store, seeded with [`valid_tokens`](Self::valid_tokens).
+    pub fn seeded_manager(&self) -> TokenManager {
+        self.manager(MemoryStore::new(self.valid_tokens()))
+    }
+
+    /// A memory store seeded with [`valid_tokens`](Self::valid_tokens) and a manager on it.
+    pub fn manager_on_a_shared_store(&self) -> (Arc<MemoryStore>, TokenManager) {
+        let store = Arc::new(MemoryStore::new(self.valid_tokens()));
+        (store.clone(), self.manager(store))
     }
 
     pub fn refresh_requests(&self) -> usize {
         self.genlogs.refresh_requests()
     }
+
+    /// Advances the manual clock by `by`, then lets a real millisecond pass: the time a
+    /// background refresh needs to make progress, as a real caller's work gives it.
+    pub async fn pass(&self, by: Duration) {
+        self.clock.advance(by);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn client_with_api_key(genlogs: &MockGenLogs, api_key: &str, timeout: Duration) -> AuthClient {
+    AuthClient::builder(api_key)
+        .with_base_url(genlogs.base_url())
+        .with_timeout(timeout)
+        .build()
+        .unwrap()
 }
 
 #[cfg(feature = "middleware")]

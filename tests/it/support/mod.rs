@@ -53,6 +53,26 @@ pub fn editing_answers(
     });
 }
 
+/// Polls `probe` every 5 ms until it answers (a background refresh runs on a task of its own);
+/// panics after 5 s.
+pub async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..1_000 {
+        if let Some(value) = probe() {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the condition never held");
+}
+
+/// The HTTP status of the refresh behind a manager's `error`, if one was answered.
+pub fn refresh_status(error: &genlogs_auth::TokenError) -> Option<u16> {
+    error
+        .refresh_error()
+        .and_then(|e| e.status())
+        .map(|s| s.as_u16())
+}
+
 /// A new empty directory, removed when the value is dropped.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
