@@ -36,6 +36,12 @@ impl Run {
             self.stderr, self.stdout
         );
     }
+
+    /// Asserts that the command's stderr says `text`.
+    #[track_caller]
+    fn assert_stderr_has(&self, text: &str) {
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+    }
 }
 
 /// The command's world in a test: the stand-in it talks to, a scratch directory it runs in,
@@ -273,11 +279,7 @@ async fn a_status_that_cannot_read_the_store_exits_one_and_says_so_in_json() {
     status.assert_exit(1);
     let parsed: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(parsed["status"], "unknown");
-    assert!(
-        status.stderr.contains("not a token document"),
-        "{}",
-        status.stderr
-    );
+    status.assert_stderr_has("not a token document");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +365,7 @@ async fn init_refuses_to_overwrite_live_tokens_without_force() {
     let other = cli.genlogs.issue_token_body().to_string();
     let refused = cli.run(&["init"], &other).await;
     refused.assert_exit(1);
-    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    refused.assert_stderr_has("--force");
     assert_no_leak(&refused.stderr, &cli.secrets());
 
     let forced = cli.run(&["init", "--force"], &other).await;
@@ -373,11 +375,7 @@ async fn init_refuses_to_overwrite_live_tokens_without_force() {
     let garbage = "{\"refresh_token_data\": {\"token\": 5}}";
     let bad = cli.run(&["init", "--force"], garbage).await;
     bad.assert_exit(1);
-    assert!(
-        bad.stderr.contains("refresh_token_data.token"),
-        "{}",
-        bad.stderr
-    );
+    bad.assert_stderr_has("refresh_token_data.token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,11 +397,7 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
 
     let reused = cli.run(&["refresh", "--stdin"], &old).await;
     reused.assert_exit(2);
-    assert!(
-        reused.stderr.contains("create new tokens"),
-        "{}",
-        reused.stderr
-    );
+    reused.assert_stderr_has("create new tokens");
     assert_eq!(reused.stderr.lines().count(), 1, "{}", reused.stderr);
     assert!(reused.stdout.is_empty());
     assert_no_leak(&reused.stderr, &cli.secrets());
@@ -415,11 +409,7 @@ async fn refresh_prints_the_session_and_a_rejection_exits_two_with_advice() {
     bare.assert_exit(0);
     let token = cli.run(&["token", "--verbose"], "").await;
     token.assert_exit(2);
-    assert!(
-        token.stderr.contains("new GenLogs tokens must be created"),
-        "{}",
-        token.stderr
-    );
+    token.assert_stderr_has("new GenLogs tokens must be created");
     assert!(
         token.stderr.contains("genlogs_auth"),
         "tracing events: {}",
@@ -435,25 +425,13 @@ async fn configuration_errors_say_what_to_set() {
     let mut cli = CliFixture::with_env(&[("GENLOGS_STORE", "t.json")]).await;
     let no_key = cli.run(&["token"], "").await;
     no_key.assert_exit(1);
-    assert!(
-        no_key.stderr.contains("GENLOGS_API_KEY"),
-        "{}",
-        no_key.stderr
-    );
-    assert!(
-        no_key.stderr.contains("--api-key-file"),
-        "{}",
-        no_key.stderr
-    );
+    no_key.assert_stderr_has("GENLOGS_API_KEY");
+    no_key.assert_stderr_has("--api-key-file");
 
     cli.unset("GENLOGS_STORE");
     let no_store = cli.run(&["status"], "").await;
     no_store.assert_exit(1);
-    assert!(
-        no_store.stderr.contains("GENLOGS_STORE"),
-        "{}",
-        no_store.stderr
-    );
+    no_store.assert_stderr_has("GENLOGS_STORE");
 
     cli.set("GENLOGS_STORE", "rediss://:pw-s3cret@cache:6380/0");
     let redis = cli.run(&["status"], "").await;
@@ -465,7 +443,7 @@ async fn configuration_errors_say_what_to_set() {
     } else {
         "feature `redis`"
     };
-    assert!(redis.stderr.contains(expected), "{}", redis.stderr);
+    redis.assert_stderr_has(expected);
     assert_no_leak(&redis.stderr, &["pw-s3cret"]);
 }
 
@@ -601,7 +579,7 @@ async fn init_status_and_token_work_on_a_sentinel_managed_primary_with_durable_s
         .run(&["init", "--force"], &cli.issue_refresh_token())
         .await;
     assert_ne!(refused.code, 0, "{}", refused.stderr);
-    assert!(refused.stderr.contains("replica"), "{}", refused.stderr);
+    refused.assert_stderr_has("replica");
     assert_no_leak(&refused.stderr, &cli.secrets());
 }
 
@@ -666,7 +644,7 @@ async fn init_keeps_the_tokens_in_a_rescue_file_when_the_store_cannot_be_opened(
     let refresh = body["refresh_token_data"]["token"].as_str().unwrap();
     let init = cli.run(&["init"], &body.to_string()).await;
     init.assert_exit(1);
-    assert!(init.stderr.contains("sub/tokens.json"), "{}", init.stderr);
+    init.assert_stderr_has("sub/tokens.json");
     assert!(init.stdout.is_empty());
     assert_no_leak(&init.stderr, &cli.secrets());
     // Beside the store is impossible: the XDG state directory it is.
@@ -694,7 +672,7 @@ async fn init_refused_without_force_keeps_the_tokens_in_a_rescue_file() {
     let other_refresh = other["refresh_token_data"]["token"].as_str().unwrap();
     let refused = cli.run(&["init"], &other.to_string()).await;
     refused.assert_exit(1);
-    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    refused.assert_stderr_has("--force");
     assert_no_leak(&refused.stderr, &cli.secrets());
     assert!(refused.stdout.is_empty());
     // Beside the file store (here the current directory).
@@ -778,7 +756,7 @@ async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
     genlogs.fail_next(1, Fault::Drop { rotate: true });
     let dropped = cli.run(&["refresh", "--stdin"], &old).await;
     dropped.assert_exit(1);
-    assert!(dropped.stderr.contains("retry later"), "{}", dropped.stderr);
+    dropped.assert_stderr_has("retry later");
     assert!(dropped.stdout.is_empty());
     assert_no_leak(&dropped.stderr, &cli.secrets());
 
@@ -788,7 +766,7 @@ async fn an_unknown_outcome_exits_1_with_advice_to_retry_not_2() {
     genlogs.fail_next(1, Fault::after_processing(Fault::gateway_timeout()));
     let token = cli.run(&["token"], "").await;
     token.assert_exit(1);
-    assert!(token.stderr.contains("retry later"), "{}", token.stderr);
+    token.assert_stderr_has("retry later");
     assert_no_leak(&token.stderr, &cli.secrets());
     let status = cli.run(&["status"], "").await;
     assert_eq!(status.code, 1, "could not tell: {}", status.stdout);
@@ -811,11 +789,7 @@ async fn a_password_in_store_argv_is_refused_but_accepted_from_genlogs_store() {
     ] {
         let refused = cli.run(&args, "").await;
         assert_eq!(refused.code, 64, "{args:?}: {}", refused.stderr);
-        assert!(
-            refused.stderr.contains("GENLOGS_STORE"),
-            "{}",
-            refused.stderr
-        );
+        refused.assert_stderr_has("GENLOGS_STORE");
         assert_no_leak(&refused.stderr, &secrets);
     }
     // The same URL from the environment is used (here: nothing listens, so it cannot tell).
@@ -890,7 +864,7 @@ async fn a_rotation_the_store_does_not_take_is_retried_then_rescued() {
         token.stdout
     );
     assert_no_leak(&token.stderr, &cli.secrets());
-    assert!(token.stderr.contains("4 attempts"), "{}", token.stderr);
+    token.assert_stderr_has("4 attempts");
     assert_eq!(genlogs.refreshes(), 1);
     let rotated = genlogs
         .issued_tokens()

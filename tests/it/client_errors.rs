@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::answering;
 use crate::support::defaults::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER};
 use crate::support::leak::assert_no_leak;
+use crate::support::{answering, redirect_target};
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{client::UnknownOutcome, AuthClient, ConfigError, Error, RefreshToken};
 use reqwest::StatusCode;
@@ -298,18 +298,21 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
         "user_id": "u", "company_id": 1
     });
     let error = refresh_error(Fault::json(200, body)).await;
-    let Error::OutcomeUnknown {
-        reason: UnknownOutcome::Undecodable { problem, .. },
-        ..
-    } = &error
-    else {
-        panic!("{error:?}")
-    };
+    let problem = undecodable(&error);
     assert_eq!(
         problem,
         "`access_token_data.expires`: invalid type: integer, expected a datetime string"
     );
     assert_hands_back(&error, "2026-12-03T06:08:25.069078Z");
+}
+
+/// What is wrong with the success answer `error` could not decode (it must be one).
+#[track_caller]
+fn undecodable(error: &Error) -> &str {
+    let Some(UnknownOutcome::Undecodable { problem, .. }) = error.unknown_outcome() else {
+        panic!("{error:?}")
+    };
+    problem
 }
 
 /// `error` hands back the refresh token GenLogs sent, expiring at `expires`, and does not count
@@ -341,9 +344,7 @@ fn token_response(access: &str, refresh: &str) -> Fault {
 async fn a_200_with_a_blank_access_token_is_undecodable_and_hands_back_the_refresh_token() {
     for blank in ["", "   ", "\t\n"] {
         let error = refresh_error(token_response(blank, RECEIVED_REFRESH)).await;
-        let Some(UnknownOutcome::Undecodable { problem, .. }) = error.unknown_outcome() else {
-            panic!("{error:?}")
-        };
+        let problem = undecodable(&error);
         assert_eq!(
             problem,
             "`access_token_data.token`: the token is empty or white space only"
@@ -356,9 +357,7 @@ async fn a_200_with_a_blank_access_token_is_undecodable_and_hands_back_the_refre
 async fn a_200_with_a_blank_refresh_token_is_undecodable_and_recovers_nothing() {
     for blank in ["", " \t "] {
         let error = refresh_error(token_response(RECEIVED_ACCESS, blank)).await;
-        let Some(UnknownOutcome::Undecodable { problem, .. }) = error.unknown_outcome() else {
-            panic!("{error:?}")
-        };
+        let problem = undecodable(&error);
         assert!(
             problem.starts_with("`refresh_token_data.token`"),
             "{problem}"
@@ -416,13 +415,7 @@ async fn a_200_whose_token_is_the_wrong_type_does_not_quote_it() {
         "user_id": "u", "company_id": "seven"
     });
     let error = refresh_error(Fault::json(200, body)).await;
-    let Error::OutcomeUnknown {
-        reason: UnknownOutcome::Undecodable { problem, .. },
-        ..
-    } = &error
-    else {
-        panic!("{error:?}")
-    };
+    let problem = undecodable(&error);
     assert!(
         problem.starts_with("`access_token_data`: invalid type: string, expected"),
         "{problem}"
@@ -437,14 +430,9 @@ async fn a_200_over_the_size_cap_is_an_unknown_outcome() {
         json!({ "padding": padding, "refresh_token_data": { "token": RECEIVED_REFRESH } }),
     ))
     .await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::BodyTooLarge { limit: 16384 },
-                ..
-            }
-        ),
+    assert_eq!(
+        error.unknown_outcome(),
+        Some(&UnknownOutcome::BodyTooLarge { limit: 16384 }),
         "{error:?}"
     );
 }
@@ -453,14 +441,9 @@ async fn a_200_over_the_size_cap_is_an_unknown_outcome() {
 async fn deeply_nested_json_is_refused_before_any_parser_recurses() {
     let nested = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
     let error = refresh_error(Fault::json(200, &nested)).await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::BodyTooDeep { limit: 32 },
-                ..
-            }
-        ),
+    assert_eq!(
+        error.unknown_outcome(),
+        Some(&UnknownOutcome::BodyTooDeep { limit: 32 }),
         "{error:?}"
     );
     let error = refresh_error(Fault::json(500, &nested)).await;
@@ -490,14 +473,9 @@ async fn an_error_status_over_the_cap_keeps_its_class() {
 async fn a_stalled_server_times_out_as_an_unknown_outcome() {
     let started = Instant::now();
     let error = refresh_error(Fault::Stall).await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::TimedOut,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.unknown_outcome(),
+        Some(&UnknownOutcome::TimedOut),
         "{error:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -511,14 +489,9 @@ async fn a_stalled_server_times_out_as_an_unknown_outcome() {
 #[tokio::test]
 async fn a_dropped_connection_after_sending_is_an_unknown_outcome() {
     let error = refresh_error(Fault::Drop { rotate: false }).await;
-    assert!(
-        matches!(
-            error,
-            Error::OutcomeUnknown {
-                reason: UnknownOutcome::ConnectionLost,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.unknown_outcome(),
+        Some(&UnknownOutcome::ConnectionLost),
         "{error:?}"
     );
     assert!(error.may_have_spent_token() && !error.is_token_rejected());
@@ -543,14 +516,8 @@ async fn a_refused_connection_is_retryable() {
 
 #[tokio::test]
 async fn a_redirect_is_not_followed_and_its_target_receives_nothing() {
-    let target = answering(Fault::json(200, json!({}))).await;
-    let location = format!("{}/token/refresh?refresh_token={SENT}", target.base_url());
-    let error = refresh_error(Fault::Respond {
-        status: 307,
-        headers: vec![("location".into(), location)],
-        body: Vec::new(),
-    })
-    .await;
+    let (target, redirect) = redirect_target(SENT).await;
+    let error = refresh_error(redirect).await;
     assert!(
         matches!(&error, Error::UnexpectedStatus { status, .. } if *status == 307),
         "{error:?}"

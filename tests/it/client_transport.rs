@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::support::answering;
 use crate::support::leak::assert_no_leak;
+use crate::support::{answering, redirect_target};
 use genlogs_auth::reqwest::{self, redirect::Policy};
 use genlogs_auth::testing::{Fault, MockGenLogs};
 use genlogs_auth::{client::UnknownOutcome, AccessToken, AuthClient, Error, RefreshToken};
@@ -43,14 +43,8 @@ fn permissive_builder() -> reqwest::ClientBuilder {
 
 #[tokio::test]
 async fn a_callers_builder_that_asks_for_redirects_still_does_not_reach_the_target() {
-    let target = answering(Fault::json(200, json!({}))).await;
-    let location = format!("{}/token/refresh?refresh_token={SENT}", target.base_url());
-    let redirecting = answering(Fault::Respond {
-        status: 307,
-        headers: vec![("location".into(), location)],
-        body: Vec::new(),
-    })
-    .await;
+    let (target, redirect) = redirect_target(SENT).await;
+    let redirecting = answering(redirect).await;
     let client = client(redirecting.base_url(), Some(permissive_builder()));
     let error = refresh_error(&client).await;
     assert!(
@@ -139,12 +133,8 @@ async fn a_server_that_accepts_and_never_answers_is_an_unknown_outcome() {
 #[tokio::test]
 async fn auth_headers_carry_the_access_token_and_the_api_key_both_sensitive() {
     let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
-    let access = genlogs
-        .issue_tokens()
-        .access_token()
-        .unwrap()
-        .expose_secret()
-        .to_string();
+    let issued = genlogs.issue_tokens();
+    let access = issued.access_token().unwrap().expose_secret().to_string();
     let client = client(genlogs.base_url(), None);
     let headers = client
         .auth_headers(&AccessToken::new(access.clone()))

@@ -6,20 +6,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::support::capture::{capture, CaptureGuard, Captured};
+use crate::support::defaults::REQUEST_TIMEOUT;
 use crate::support::fixture::Fixture;
 use crate::support::leak::assert_no_leak;
 use bytes::Bytes;
+use genlogs_auth::manager::TokenManagerBuilder;
+use genlogs_auth::middleware::reqwest_middleware::ClientWithMiddleware;
 use genlogs_auth::middleware::reqwest_middleware::{self, ClientBuilder, Middleware, Next};
 use genlogs_auth::middleware::{self, token_error, GenLogsAuth, InvalidOrigin};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, PROTECTED_PATH};
 use genlogs_auth::{AuthClient, MemoryStore, RefreshToken, StoredTokens, TokenManager};
 
-fn manager_for(genlogs: &MockGenLogs, tokens: StoredTokens) -> TokenManager {
-    let client = AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .build()
-        .unwrap();
-    TokenManager::builder(client, MemoryStore::new(tokens)).build()
+/// A manager's configuration for a memory store holding `tokens`, on the real clock with the
+/// crate's defaults.
+fn real_time_manager(fx: &Fixture, tokens: StoredTokens) -> TokenManagerBuilder {
+    TokenManager::builder(fx.client(REQUEST_TIMEOUT), MemoryStore::new(tokens))
 }
 
 /// The requests a stand-in received at its protected endpoint.
@@ -41,6 +42,22 @@ async fn current_token(manager: &TokenManager) -> String {
         .to_string()
 }
 
+/// The fixture's middleware (see [`Fixture::middleware`]) after GenLogs revoked the manager's
+/// current access token early (it answers 401 to it); with that token.
+async fn with_the_token_revoked(
+    fx: &Fixture,
+) -> (TokenManager, GenLogsAuth, ClientWithMiddleware, String) {
+    let (manager, auth, client) = fx.middleware();
+    let revoked = current_token(&manager).await;
+    fx.genlogs.revoke_access_token(&revoked);
+    (manager, auth, client, revoked)
+}
+
+/// A GET of the stand-in's protected endpoint through `client`.
+async fn get_protected(fx: &Fixture, client: &ClientWithMiddleware) -> reqwest::Response {
+    client.get(fx.genlogs.protected_url()).send().await.unwrap()
+}
+
 /// Everything this thread logs at TRACE: the tests that read it run on a current-thread
 /// runtime, so every event of the request, the manager's actor included, is captured.
 fn capture_tracing() -> (Captured, CaptureGuard) {
@@ -53,11 +70,9 @@ const REJECTED: &str = "GenLogs rejected the access token (401)";
 async fn an_access_token_revoked_early_is_invalidated_once_and_the_request_retried_once() {
     let (captured, _guard) = capture_tracing();
     let fx = Fixture::new().await;
-    let (manager, _auth, client) = fx.middleware();
-    let revoked = current_token(&manager).await;
-    fx.genlogs.revoke_access_token(&revoked);
+    let (manager, _auth, client, revoked) = with_the_token_revoked(&fx).await;
 
-    let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
+    let response = get_protected(&fx, &client).await;
 
     assert_eq!(response.status(), 200);
     let seen = protected(&fx.genlogs);
@@ -111,9 +126,7 @@ impl Middleware for FirstAttemptsTogether {
 async fn a_hundred_concurrent_requests_meeting_the_401_cause_one_refresh_and_all_succeed() {
     const N: usize = 100;
     let fx = Fixture::new().await;
-    let (manager, auth, _client) = fx.middleware();
-    let revoked = current_token(&manager).await;
-    fx.genlogs.revoke_access_token(&revoked);
+    let (_manager, auth, _client, revoked) = with_the_token_revoked(&fx).await;
     let refreshes_before = fx.genlogs.refreshes();
     // `GenLogsAuth` outside, the gate inside: the gate sees requests with their headers set.
     let http = reqwest::Client::builder()
@@ -236,7 +249,7 @@ async fn a_redirect_to_another_origin_is_not_followed_and_the_other_origin_recei
             Fault::text(status, "moved").with_header("location", &other.protected_url()),
         );
 
-        let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
+        let response = get_protected(&fx, &client).await;
 
         assert_eq!(response.status(), status, "the redirect itself comes back");
         assert_eq!(
@@ -261,7 +274,7 @@ async fn with_reqwests_default_redirect_policy_both_headers_would_reach_the_othe
         Fault::text(307, "moved").with_header("location", &other.protected_url()),
     );
 
-    client.get(fx.genlogs.protected_url()).send().await.unwrap();
+    get_protected(&fx, &client).await;
 
     let leaked = other.last_request().expect("reqwest followed the redirect");
     assert!(leaked.header("access-token").is_some());
@@ -309,9 +322,7 @@ async fn a_same_origin_redirect_is_followed_with_the_headers() {
 #[tokio::test]
 async fn a_streamed_body_gets_the_401_back_without_a_retry() {
     let fx = Fixture::new().await;
-    let (manager, _auth, client) = fx.middleware();
-    let revoked = current_token(&manager).await;
-    fx.genlogs.revoke_access_token(&revoked);
+    let (_manager, _auth, client, _revoked) = with_the_token_revoked(&fx).await;
     let pieces = [Ok::<_, std::io::Error>(Bytes::from_static(b"{}"))];
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
 
@@ -326,7 +337,7 @@ async fn a_streamed_body_gets_the_401_back_without_a_retry() {
     assert_eq!(protected(&fx.genlogs).len(), 1, "no retry");
     assert_eq!(fx.genlogs.refreshes(), 0);
     // The token was invalidated all the same: the next request refreshes first.
-    let next = client.get(fx.genlogs.protected_url()).send().await.unwrap();
+    let next = get_protected(&fx, &client).await;
     assert_eq!(next.status(), 200);
     assert_eq!(protected(&fx.genlogs).len(), 2);
     assert_eq!(fx.genlogs.refreshes(), 1);
@@ -350,7 +361,7 @@ async fn a_403_or_any_other_status_but_401_is_not_retried() {
         };
         fx.genlogs.fail_next(1, fault);
 
-        let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
+        let response = get_protected(&fx, &client).await;
 
         assert_eq!(response.status(), status);
         assert_eq!(protected(&fx.genlogs).len(), n + 1, "{status}: sent once");
@@ -373,7 +384,7 @@ async fn a_second_401_after_the_retry_is_returned_as_is() {
         })
     });
 
-    let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
+    let response = get_protected(&fx, &client).await;
 
     assert_eq!(response.status(), 401);
     let seen = protected(&fx.genlogs);
@@ -398,10 +409,8 @@ async fn a_second_401_after_the_retry_is_returned_as_is() {
 async fn no_secret_in_the_debug_of_the_middleware_or_client_nor_in_the_trace_of_a_retry() {
     let (captured, _guard) = capture_tracing();
     let fx = Fixture::new().await;
-    let (manager, auth, client) = fx.middleware();
-    let revoked = current_token(&manager).await;
-    fx.genlogs.revoke_access_token(&revoked);
-    let response = client.get(fx.genlogs.protected_url()).send().await.unwrap();
+    let (_manager, auth, client, _revoked) = with_the_token_revoked(&fx).await;
+    let response = get_protected(&fx, &client).await;
     assert_eq!(response.status(), 200);
 
     let trace = captured.text();
@@ -424,12 +433,14 @@ async fn no_secret_in_the_debug_of_the_middleware_or_client_nor_in_the_trace_of_
 
 #[tokio::test]
 async fn a_token_error_stops_the_request_and_stays_reachable() {
-    let genlogs = MockGenLogs::start().await;
+    let fx = Fixture::new().await;
+    let genlogs = &fx.genlogs;
     let dead = "rt0123456789abcdef0123456789abcdef";
-    let manager = manager_for(
-        &genlogs,
+    let manager = real_time_manager(
+        &fx,
         StoredTokens::from_refresh_token(RefreshToken::new(dead)),
-    );
+    )
+    .build();
     let auth = GenLogsAuth::new(manager)
         .with_api_origin(&genlogs.url("/"))
         .unwrap();
@@ -444,7 +455,7 @@ async fn a_token_error_stops_the_request_and_stays_reachable() {
     let cause = token_error(&error).expect("the manager's TokenError");
     assert!(cause.needs_new_tokens(), "{cause:?}");
     assert!(
-        protected(&genlogs).is_empty(),
+        protected(genlogs).is_empty(),
         "nothing sent without a token"
     );
     assert_no_leak(&error, &[dead, genlogs.api_key()]);
@@ -471,12 +482,9 @@ fn plain_http_to_a_host_that_is_not_loopback_is_refused_as_the_api_origin() {
 
 #[tokio::test]
 async fn an_endpoint_rejecting_every_token_backs_off_and_a_success_ends_it() {
-    let genlogs = MockGenLogs::start().await;
-    let client = AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .build()
-        .unwrap();
-    let manager = TokenManager::builder(client, MemoryStore::new(genlogs.issue_tokens()))
+    let fx = Fixture::new().await;
+    let genlogs = &fx.genlogs;
+    let manager = real_time_manager(&fx, genlogs.issue_tokens())
         .with_min_refresh_interval(Duration::from_millis(200))
         .build();
     let auth = GenLogsAuth::new(manager)
@@ -486,7 +494,7 @@ async fn an_endpoint_rejecting_every_token_backs_off_and_a_success_ends_it() {
     let reject_all = |genlogs: &MockGenLogs| {
         genlogs.fail_with(|r| (r.path() == PROTECTED_PATH).then(Fault::unauthorized))
     };
-    reject_all(&genlogs);
+    reject_all(genlogs);
     // The seeded token and the one fetched for the retry: two fresh tokens rejected in a row.
     let response = client.get(genlogs.protected_url()).send().await.unwrap();
     assert_eq!(response.status(), 401);
@@ -510,7 +518,7 @@ async fn an_endpoint_rejecting_every_token_backs_off_and_a_success_ends_it() {
     assert_eq!(genlogs.refreshes(), 2);
     // It breaks again: a new run starts at one, so the 401 gets its retry with a new token
     // (the third in a row would have failed with the backoff).
-    reject_all(&genlogs);
+    reject_all(genlogs);
     let response = client.get(genlogs.protected_url()).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(genlogs.refreshes(), 3, "retried with a new token");

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::support::editing_answers;
 use genlogs_auth::testing::{ExpiresFormat, Fault, MockGenLogs};
 use genlogs_auth::{client::UnknownOutcome, AuthClient, Error, RefreshToken};
 
@@ -13,6 +14,11 @@ fn client(genlogs: &MockGenLogs) -> AuthClient {
         .with_timeout(Duration::from_millis(500))
         .build()
         .unwrap()
+}
+
+/// The status of a request to the protected endpoint with the stand-in's own api key.
+async fn get_protected_with_its_key(genlogs: &MockGenLogs, access: &str) -> u16 {
+    get_protected(genlogs, access, genlogs.api_key()).await
 }
 
 async fn get_protected(genlogs: &MockGenLogs, access: &str, api_key: &str) -> u16 {
@@ -45,10 +51,7 @@ async fn reuse_of_a_rotated_token_is_counted_and_revokes_the_family() {
     // The family is gone: the rotated refresh token and its access token too.
     assert!(!genlogs.is_valid_refresh_token(session.refresh_token.expose_secret()));
     let access = session.access_token.expose_secret();
-    assert_eq!(
-        get_protected(&genlogs, access, genlogs.api_key()).await,
-        401
-    );
+    assert_eq!(get_protected_with_its_key(&genlogs, access).await, 401);
     // Another family is untouched.
     assert!(genlogs.is_valid_refresh_token(other.refresh_token().expose_secret()));
     client.refresh(other.refresh_token()).await.unwrap();
@@ -78,12 +81,14 @@ async fn the_protected_endpoint_checks_the_access_token_and_the_api_key() {
     let genlogs = MockGenLogs::start().await;
     let tokens = genlogs.issue_tokens();
     let access = tokens.access_token().unwrap();
-    let key = genlogs.api_key().to_string();
     assert_eq!(
-        get_protected(&genlogs, access.expose_secret(), &key).await,
+        get_protected_with_its_key(&genlogs, access.expose_secret()).await,
         200
     );
-    assert_eq!(get_protected(&genlogs, "at-unknown", &key).await, 401);
+    assert_eq!(
+        get_protected_with_its_key(&genlogs, "at-unknown").await,
+        401
+    );
     assert_eq!(
         get_protected(&genlogs, access.expose_secret(), "wrong-key").await,
         403
@@ -96,9 +101,8 @@ async fn the_protected_endpoint_checks_the_access_token_and_the_api_key() {
         .start()
         .await;
     let stale = expired.issue_tokens().access_token().unwrap().clone();
-    let key = expired.api_key().to_string();
     assert_eq!(
-        get_protected(&expired, stale.expose_secret(), &key).await,
+        get_protected_with_its_key(&expired, stale.expose_secret()).await,
         401
     );
 }
@@ -317,9 +321,8 @@ async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
         Some(503)
     );
     let access = tokens.access_token().unwrap();
-    let key = genlogs.api_key().to_string();
     assert_eq!(
-        get_protected(&genlogs, access.expose_secret(), &key).await,
+        get_protected_with_its_key(&genlogs, access.expose_secret()).await,
         200
     );
 }
@@ -327,24 +330,8 @@ async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
 #[tokio::test]
 async fn a_responder_can_alter_what_genlogs_would_answer() {
     let genlogs = MockGenLogs::start().await;
-    let handle = genlogs.clone();
-    genlogs.fail_with(move |request| {
-        let Fault::Respond {
-            status,
-            headers,
-            body,
-        } = handle.process(request)
-        else {
-            unreachable!("GenLogs answers in full")
-        };
-        let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        json["user_id"] = "someone-else".into();
-        Some(Fault::Respond {
-            status,
-            headers,
-            body: json.to_string().into_bytes(),
-        })
-    });
+    // A responder that has the stand-in process the request, then edits its answer.
+    editing_answers(&genlogs, |answer| answer["user_id"] = "someone-else".into());
     let tokens = genlogs.issue_tokens();
     let session = client(&genlogs)
         .refresh(tokens.refresh_token())

@@ -27,6 +27,22 @@ pub async fn answering(fault: Fault) -> MockGenLogs {
     genlogs
 }
 
+/// A stand-in that answers 200 to anything (a redirect's target), and a 307 to it whose
+/// `location` carries `refresh` in its query: what a client must never follow.
+pub async fn redirect_target(refresh: &str) -> (MockGenLogs, Fault) {
+    let target = answering(Fault::json(200, serde_json::json!({}))).await;
+    let location = format!(
+        "{}/token/refresh?refresh_token={refresh}",
+        target.base_url()
+    );
+    let redirect = Fault::Respond {
+        status: 307,
+        headers: vec![("location".into(), location)],
+        body: Vec::new(),
+    };
+    (target, redirect)
+}
+
 /// Makes `genlogs` answer as GenLogs would (a refresh rotates the token), with `edit` applied to
 /// each JSON answer body first. The responder holds a handle: call `clear_faults` at the end.
 pub fn editing_answers(
