@@ -25,6 +25,18 @@ pub struct RedisServer {
     dir: Option<PathBuf>,
 }
 
+/// A new directory `genlogs-redis-<what>-<pid>-<unique>` under the system's temporary one, for
+/// the files of a set of servers (removed by their owner on drop).
+pub fn new_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "genlogs-redis-{what}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("a directory for the servers' files");
+    dir
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -312,12 +324,7 @@ impl RedisCluster {
     /// Starts the three nodes, creates the cluster and waits until every node reports
     /// `cluster_state:ok`.
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "genlogs-redis-cluster-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).expect("a directory for the cluster's node files");
+        let dir = new_dir("cluster");
         let nodes = (0..3)
             .map(|_| {
                 let port = free_port();
@@ -531,4 +538,64 @@ pub async fn until_ok<T, F: std::future::Future<Output = Result<T, genlogs_auth:
         }
     }
     panic!("Redis was not reachable again after 500 attempts");
+}
+
+#[cfg(feature = "redis")]
+impl RedisServer {
+    /// Runs `command` on a plain connection of its own, to see the keys as anyone with access
+    /// to this Redis would.
+    pub async fn query<T: ::redis::FromRedisValue>(&self, command: &::redis::Cmd) -> T {
+        let mut connection = ::redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        command.query_async(&mut connection).await.unwrap()
+    }
+}
+
+/// `error` is `NotDurable`: `acknowledged` of the `required` replicas acknowledged the save.
+pub fn assert_not_durable(error: &genlogs_auth::StoreError, acknowledged: usize, required: usize) {
+    assert!(
+        matches!(
+            error,
+            genlogs_auth::StoreError::NotDurable { acknowledged: a, required: r, .. }
+                if (*a, *r) == (acknowledged, required)
+        ),
+        "{error:?}"
+    );
+}
+
+/// A store whose password is `hunter2` on loopback ports where nothing listens: its `Debug` shows
+/// `addresses` but not the password, and its load, lock and replace fail as unreachable without
+/// showing it, any of `urls`, or the tokens replaced. Returns those three errors.
+#[cfg(feature = "redis")]
+pub async fn assert_unreachable_and_silent(
+    store: &genlogs_auth::RedisStore,
+    addresses: &str,
+    urls: &[&str],
+) -> [genlogs_auth::StoreError; 3] {
+    use genlogs_auth::TokenStore;
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains(addresses) && !debug.contains("hunter2"),
+        "{debug}"
+    );
+    let errors = [
+        store.load().await.unwrap_err(),
+        store.lock().await.unwrap_err(),
+        store
+            .replace(&super::store::tokens("rt-secret-9"))
+            .await
+            .unwrap_err(),
+    ];
+    let secrets = [&["hunter2", "rt-secret-9"][..], urls].concat();
+    for error in &errors {
+        assert!(
+            matches!(error, genlogs_auth::StoreError::Unreachable(_)),
+            "{error:?}"
+        );
+        super::leak::assert_no_leak(error, &secrets);
+    }
+    errors
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::redis::{free_port, redis_cli, RedisServer};
+use super::redis::{free_port, new_dir, redis_cli, RedisServer};
 
 /// The service the sentinels monitor.
 pub const SERVICE: &str = "svc";
@@ -44,12 +44,7 @@ impl SentinelSet {
     /// Starts the primary, its replica and three sentinels (quorum 2, down after 1 s), and
     /// waits until every sentinel knows the replica and the two other sentinels.
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "genlogs-redis-sentinel-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).expect("a directory for the sentinels' config files");
+        let dir = new_dir("sentinel");
         // The replica's full sync writes an RDB file into its directory: not the crate's.
         let dir_arg = dir.display().to_string();
         let primary = RedisServer::start_with(&["--dir", &dir_arg]);
