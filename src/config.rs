@@ -59,62 +59,48 @@ impl AuthClientBuilder {
         }
     }
 
-    /// The auth base URL. Default: [`DEFAULT_BASE_URL`]. Must be `https://`, except for loopback
-    /// hosts (`localhost`, `127.0.0.0/8`, `[::1]`), and must have no credentials, query or
-    /// fragment.
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
+    crate::setters! {
+        /// The auth base URL. Default: [`DEFAULT_BASE_URL`]. Must be `https://`, except for
+        /// loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`), and must have no credentials,
+        /// query or fragment.
+        with_base_url(base_url: impl Into<String>) => base_url = base_url.into();
 
-    /// Time allowed to connect (DNS, TCP, TLS, a proxy's `CONNECT`). Default:
-    /// 5 s, and never more than three quarters of the total timeout
-    /// ([`with_timeout`](Self::with_timeout)): a connection that cannot be made then always fails
-    /// as [`Error::Connect`](crate::Error::Connect) (nothing was sent, safe to retry) before the total timeout could
-    /// fire and leave the outcome unknown. Also applied to a caller's
-    /// [`with_http_client_builder`](Self::with_http_client_builder). Must not be zero.
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
+        /// Time allowed to connect (DNS, TCP, TLS, a proxy's `CONNECT`). Default: 5 s, and never
+        /// more than three quarters of the total timeout ([`with_timeout`](Self::with_timeout)): a
+        /// connection that cannot be made then always fails as
+        /// [`Error::Connect`](crate::Error::Connect) (nothing was sent, safe to retry) before the
+        /// total timeout could fire and leave the outcome unknown. Also applied to a caller's
+        /// [`with_http_client_builder`](Self::with_http_client_builder). Must not be zero.
+        with_connect_timeout(timeout: Duration) => connect_timeout = timeout;
 
-    /// Time allowed for a whole request, body included. Default: 30 s; at least
-    /// 10 ms. Applied to every request, also with a caller's own HTTP client.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
+        /// Time allowed for a whole request, body included. Default: 30 s; at least 10 ms. Applied
+        /// to every request, also with a caller's own HTTP client.
+        with_timeout(timeout: Duration) => timeout = timeout;
 
-    /// Largest response body read, counted while streaming. Default:
-    /// 64 KiB.
-    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
-        self.max_response_bytes = limit;
-        self
-    }
+        /// Largest response body read, counted while streaming. Default: 64 KiB.
+        with_max_response_bytes(limit: usize) => max_response_bytes = limit;
 
-    /// Build the HTTP client from the caller's `reqwest::ClientBuilder` (extra root
-    /// certificates, a corporate proxy for https, local address, pool settings…). Default: a
-    /// plain `reqwest::Client::builder()` with a `genlogs-auth/<version>` user agent.
-    ///
-    /// Whatever the builder says, [`build`](Self::build) then forces on it what keeps the
-    /// request's secrets (the refresh token in the query, the api key in a header) where they
-    /// belong:
-    ///
-    /// - **no redirects** (`redirect::Policy::none()`): reqwest would resend `x-api-key` to
-    ///   whatever a `Location` names; a 3xx is an [`Error::UnexpectedStatus`](crate::Error::UnexpectedStatus);
-    /// - **no `Referer`** (`referer(false)`): it would carry the URL, query included;
-    /// - **the connect timeout** of [`with_connect_timeout`](Self::with_connect_timeout),
-    ///   replacing the builder's own;
-    /// - **a new connection for every request** (`pool_max_idle_per_host(0)`): see
-    ///   [`build`](Self::build);
-    /// - **no proxy for a loopback base URL** (`no_proxy()`): `HTTP_PROXY` / `ALL_PROXY` or a
-    ///   proxy set on the builder would otherwise receive the plain-http request, query and key
-    ///   in clear. Proxies stay in effect for any other (https) base URL.
-    ///
-    /// The total timeout is set on every request, so the builder's own `timeout` never applies.
-    pub fn with_http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
-        self.http_client = Some(builder);
-        self
+        /// Build the HTTP client from the caller's `reqwest::ClientBuilder` (extra root
+        /// certificates, a corporate proxy for https, local address, pool settings…). Default: a
+        /// plain `reqwest::Client::builder()` with a `genlogs-auth/<version>` user agent.
+        ///
+        /// Whatever the builder says, [`build`](Self::build) then forces on it what keeps the
+        /// request's secrets (the refresh token in the query, the api key in a header) where they
+        /// belong:
+        ///
+        /// - **no redirects** (`redirect::Policy::none()`): reqwest would resend `x-api-key` to
+        /// whatever a `Location` names; a 3xx is an
+        /// [`Error::UnexpectedStatus`](crate::Error::UnexpectedStatus); - **no `Referer`**
+        /// (`referer(false)`): it would carry the URL, query included; - **the connect timeout** of
+        /// [`with_connect_timeout`](Self::with_connect_timeout), replacing the builder's own; - **a
+        /// new connection for every request** (`pool_max_idle_per_host(0)`): see
+        /// [`build`](Self::build); - **no proxy for a loopback base URL** (`no_proxy()`):
+        /// `HTTP_PROXY` / `ALL_PROXY` or a proxy set on the builder would otherwise receive the
+        /// plain-http request, query and key in clear. Proxies stay in effect for any other (https)
+        /// base URL.
+        ///
+        /// The total timeout is set on every request, so the builder's own `timeout` never applies.
+        with_http_client_builder(builder: reqwest::ClientBuilder) => http_client = Some(builder);
     }
 
     /// Checks the configuration and builds the client.
@@ -269,29 +255,21 @@ mod tests {
 
     #[test]
     fn plain_http_elsewhere_and_odd_urls_are_refused() {
-        assert!(matches!(
-            validate_base_url("http://api.genlogs.io/auth"),
-            Err(ConfigError::InsecureBaseUrl)
-        ));
-        assert!(matches!(
-            validate_base_url("http://10.0.0.1"),
-            Err(ConfigError::InsecureBaseUrl)
-        ));
-        assert!(matches!(
-            validate_base_url("ftp://x"),
-            Err(ConfigError::BaseUrl(_))
-        ));
-        assert!(matches!(
-            validate_base_url("not a url"),
-            Err(ConfigError::BaseUrl(_))
-        ));
-        assert!(matches!(
-            validate_base_url("https://u:p@x.io"),
-            Err(ConfigError::BaseUrl(_))
-        ));
-        assert!(matches!(
-            validate_base_url("https://x.io/?k=v"),
-            Err(ConfigError::BaseUrl(_))
-        ));
+        for url in ["http://api.genlogs.io/auth", "http://10.0.0.1"] {
+            let refused = validate_base_url(url);
+            assert!(
+                matches!(refused, Err(ConfigError::InsecureBaseUrl)),
+                "{url}"
+            );
+        }
+        for url in [
+            "ftp://x",
+            "not a url",
+            "https://u:p@x.io",
+            "https://x.io/?k=v",
+        ] {
+            let refused = validate_base_url(url);
+            assert!(matches!(refused, Err(ConfigError::BaseUrl(_))), "{url}");
+        }
     }
 }

@@ -45,6 +45,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unreachable_pub)]
 
+mod builder;
 pub mod client;
 pub mod clock;
 mod config;
@@ -73,6 +74,7 @@ pub mod testing;
 
 // The types nearly every user names; everything else lives in its module (`client`, `manager`,
 // `store`, `store::redis`, `testing`, `middleware`, `raw`).
+pub(crate) use builder::setters;
 pub use client::AuthClient;
 pub use error::{ConfigError, Error};
 pub use manager::{TokenError, TokenManager};

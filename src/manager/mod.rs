@@ -151,42 +151,31 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// The first wait after a failed refresh. Default: 5 s.
-    pub fn with_retry_cooldown(mut self, cooldown: Duration) -> Self {
-        self.policy.cooldown = cooldown.min(MAX_COOLDOWN);
-        self
-    }
+    crate::setters! {
+        /// The first wait after a failed refresh. Default: 5 s.
+        with_retry_cooldown(cooldown: Duration) => policy.cooldown = cooldown.min(MAX_COOLDOWN);
 
-    /// The shortest time between two refreshes. Default: 5 s.
-    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.policy.min_interval = interval.min(MAX_COOLDOWN);
-        self
-    }
+        /// The shortest time between two refreshes. Default: 5 s.
+        with_min_refresh_interval(interval: Duration)
+            => policy.min_interval = interval.min(MAX_COOLDOWN);
 
-    /// How far the server's `Date` may be from the local clock and still be believed.
-    /// Default: 1 h.
-    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
-        self.policy.max_clock_skew = skew;
-        self
-    }
+        /// How far the server's `Date` may be from the local clock and still be believed. Default:
+        /// 1 h.
+        with_max_clock_skew(skew: Duration) => policy.max_clock_skew = skew;
 
-    /// The longest request timeout of any host sharing this grant (the client's
-    /// [`with_timeout`](crate::client::AuthClientBuilder::with_timeout) there). Default: this host's own. When a
-    /// store goes back (a failover that lost writes, a restore, an empty restart) it may lose the
-    /// possibly-rotated mark of a request still in flight; nobody refreshes from the tokens
-    /// written back then before this + 2 s has passed, so that request's answer is saved first.
-    /// A fleet whose hosts use different request timeouts sets the longest on every host.
-    pub fn with_fleet_request_timeout(mut self, timeout: Duration) -> Self {
-        self.policy.fleet_request_timeout = timeout.min(MAX_COOLDOWN);
-        self
-    }
+        /// The longest request timeout of any host sharing this grant (the client's
+        /// [`with_timeout`](crate::client::AuthClientBuilder::with_timeout) there). Default: this
+        /// host's own. When a store goes back (a failover that lost writes, a restore, an empty
+        /// restart) it may lose the possibly-rotated mark of a request still in flight; nobody
+        /// refreshes from the tokens written back then before this + 2 s has passed, so that
+        /// request's answer is saved first. A fleet whose hosts use different request timeouts sets
+        /// the longest on every host.
+        with_fleet_request_timeout(timeout: Duration)
+            => policy.fleet_request_timeout = timeout.min(MAX_COOLDOWN);
 
-    /// Hand out an access token only while at least `validity` of it is left (half its lifetime
-    /// for tokens living less than twice that); it is renewed before then. Default:
-    /// 10 s.
-    pub fn with_min_validity(mut self, validity: Duration) -> Self {
-        self.policy.min_validity = validity;
-        self
+        /// Hand out an access token only while at least `validity` of it is left (half its lifetime
+        /// for tokens living less than twice that); it is renewed before then. Default: 10 s.
+        with_min_validity(validity: Duration) => policy.min_validity = validity;
     }
 
     /// [`keep_alive`](TokenManager::keep_alive) renews the grant when less than this share of

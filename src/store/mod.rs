@@ -88,34 +88,24 @@ impl StoredTokens {
         self
     }
 
-    /// With the refresh token expiring at `expires`.
-    #[must_use]
-    pub fn with_refresh_expires(mut self, expires: Option<DateTime<Utc>>) -> Self {
-        self.refresh_expires = expires;
-        self
-    }
+    crate::setters! {
+        /// With the refresh token expiring at `expires`.
+        #[must_use]
+        with_refresh_expires(expires: Option<DateTime<Utc>>) => refresh_expires = expires;
 
-    /// With this [`state`](Self::state) (whether the refresh token may be sent).
-    #[must_use]
-    pub fn with_state(mut self, state: TokenState) -> Self {
-        self.state = state;
-        self
-    }
+        /// With this [`state`](Self::state) (whether the refresh token may be sent).
+        #[must_use]
+        with_state(state: TokenState) => state = state;
 
-    /// Obtained by a refresh at `at` (the keep-alive measures the refresh token's lifetime from
-    /// it).
-    #[must_use]
-    pub fn with_refreshed_at(mut self, at: Option<DateTime<Utc>>) -> Self {
-        self.refreshed_at = at;
-        self
-    }
+        /// Obtained by a refresh at `at` (the keep-alive measures the refresh token's lifetime from
+        /// it).
+        #[must_use]
+        with_refreshed_at(at: Option<DateTime<Utc>>) => refreshed_at = at;
 
-    /// As [`version`](Self::version) `version` of the document (what a store's
-    /// [`load`](TokenStore::load) sets when it keeps the version apart from the document).
-    #[must_use]
-    pub fn with_version(mut self, version: u64) -> Self {
-        self.version = version;
-        self
+        /// As [`version`](Self::version) `version` of the document (what a store's
+        /// [`load`](TokenStore::load) sets when it keeps the version apart from the document).
+        #[must_use]
+        with_version(version: u64) => version = version;
     }
 
     /// The newest refresh token: the only one that is valid.
@@ -549,9 +539,9 @@ impl StoreLock for NoLock {}
 ///
 ///     async fn save(&self, tokens: &StoredTokens, _: &NoLock) -> Result<u64, StoreError> {
 ///         let mut stored = self.0.lock().unwrap();
-///         let found = stored.as_ref().map_or(0, |stored| stored.version);
-///         if found != tokens.version {
-///             return Err(StoreError::Conflict { expected: tokens.version, found });
+///         let found = stored.as_ref().map_or(0, |stored| stored.version());
+///         if found != tokens.version() {
+///             return Err(StoreError::Conflict { expected: tokens.version(), found });
 ///         }
 ///         let version = found + 1;
 ///         *stored = Some(tokens.clone().with_version(version));
@@ -573,8 +563,8 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
     fn lock(&self) -> impl Future<Output = Result<Self::Lock, StoreError>> + Send;
 
     /// Writes `tokens` under `lock`, atomically (a crash leaves the old or the new document), if
-    /// the stored document's version is still `tokens.version` (no document counts as version
-    /// 0); it is written as version `tokens.version + 1`, which is returned. Otherwise nothing is
+    /// the stored document's version is still `tokens.version()` (no document counts as version
+    /// 0); it is written as version `tokens.version() + 1`, which is returned. Otherwise nothing is
     /// written: [`StoreError::Conflict`], or [`StoreError::LeaseLost`] when the lock ran out.
     fn save(
         &self,
@@ -624,7 +614,7 @@ pub trait TokenStore: Send + Sync + Debug + 'static {
             let saved = async {
                 let (stored, version) = match self.load().await {
                     Ok(stored) => {
-                        let version = stored.as_ref().map_or(0, |stored| stored.version);
+                        let version = stored.as_ref().map_or(0, |stored| stored.version());
                         (stored, version)
                     }
                     Err(error) => match error.overwrite_version() {

@@ -42,7 +42,7 @@ pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600
 /// let client = AuthClient::builder(DEFAULT_API_KEY)
 ///     .with_base_url(genlogs.base_url())
 ///     .build()?;
-/// let session = client.refresh(&tokens.refresh_token).await?;
+/// let session = client.refresh(tokens.refresh_token()).await?;
 /// assert_eq!(genlogs.refreshes(), 1);
 /// assert!(genlogs.is_valid_refresh_token(session.refresh_token.expose_secret()));
 /// # Ok(()) }
@@ -180,46 +180,30 @@ impl Default for MockGenLogsBuilder {
 }
 
 impl MockGenLogsBuilder {
-    /// The `x-api-key` the gateway accepts (default [`DEFAULT_API_KEY`]); any other gets
-    /// `403 {"message":"Forbidden"}`.
-    pub fn with_api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key = api_key.into();
-        self
-    }
+    crate::setters! {
+        /// The `x-api-key` the gateway accepts (default [`DEFAULT_API_KEY`]); any other gets `403
+        /// {"message":"Forbidden"}`.
+        with_api_key(api_key: impl Into<String>) => api_key = api_key.into();
 
-    /// How long issued access tokens live (default [`DEFAULT_ACCESS_LIFETIME`]). Zero issues
-    /// tokens that are already expired.
-    pub fn with_access_lifetime(mut self, lifetime: Duration) -> Self {
-        self.policy.access_lifetime = lifetime;
-        self
-    }
+        /// How long issued access tokens live (default [`DEFAULT_ACCESS_LIFETIME`]). Zero issues
+        /// tokens that are already expired.
+        with_access_lifetime(lifetime: Duration) => policy.access_lifetime = lifetime;
 
-    /// How long issued refresh tokens live (default [`DEFAULT_REFRESH_LIFETIME`]).
-    pub fn with_refresh_lifetime(mut self, lifetime: Duration) -> Self {
-        self.policy.refresh_lifetime = lifetime;
-        self
-    }
+        /// How long issued refresh tokens live (default [`DEFAULT_REFRESH_LIFETIME`]).
+        with_refresh_lifetime(lifetime: Duration) => policy.refresh_lifetime = lifetime;
 
-    /// Whether presenting a rotated refresh token again revokes its whole family, every access
-    /// and refresh token descended from the same `issue_tokens()` (default `true`, as RFC 9700
-    /// §4.14 recommends). Either way the reuse is answered 401 and counted in
-    /// [`MockGenLogs::reuses`].
-    pub fn with_revoke_family_on_reuse(mut self, revoke: bool) -> Self {
-        self.policy.revoke_family_on_reuse = revoke;
-        self
-    }
+        /// Whether presenting a rotated refresh token again revokes its whole family, every access
+        /// and refresh token descended from the same `issue_tokens()` (default `true`, as RFC 9700
+        /// §4.14 recommends). Either way the reuse is answered 401 and counted in
+        /// [`MockGenLogs::reuses`].
+        with_revoke_family_on_reuse(revoke: bool) => policy.revoke_family_on_reuse = revoke;
 
-    /// The form of `expires` in token responses (default [`ExpiresFormat::GENLOGS`]: naive,
-    /// six fractional digits).
-    pub fn with_expires_format(mut self, format: ExpiresFormat) -> Self {
-        self.expires_format = format;
-        self
-    }
+        /// The form of `expires` in token responses (default [`ExpiresFormat::GENLOGS`]: naive, six
+        /// fractional digits).
+        with_expires_format(format: ExpiresFormat) => expires_format = format;
 
-    /// The loopback port to listen on (default 0: a free port).
-    pub fn with_port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
+        /// The loopback port to listen on (default 0: a free port).
+        with_port(port: u16) => port = port;
     }
 
     /// The `user_id` and `company_id` in token responses (default `user-42`, 7).
@@ -229,20 +213,16 @@ impl MockGenLogsBuilder {
         self
     }
 
-    /// The server's clock (default [`SystemClock`]): what it issues tokens against, when they
-    /// expire, and its `Date` header. Give it the [`ManualClock`](crate::clock::ManualClock) the
-    /// manager under test uses to run days of token lifetimes in a test.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
+    crate::setters! {
+        /// The server's clock (default [`SystemClock`]): what it issues tokens against, when they
+        /// expire, and its `Date` header. Give it the [`ManualClock`](crate::clock::ManualClock)
+        /// the manager under test uses to run days of token lifetimes in a test.
+        with_clock(clock: Arc<dyn Clock>) => clock = clock;
 
-    /// How far the `Date` header of its token responses runs behind its clock (default zero).
-    /// Real servers' `Date` has one-second resolution and may lag their clock further: a client
-    /// that measures token lifetimes on the server's `Date` must not overshoot the real expiry.
-    pub fn with_date_lag(mut self, lag: Duration) -> Self {
-        self.date_lag = lag;
-        self
+        /// How far the `Date` header of its token responses runs behind its clock (default zero).
+        /// Real servers' `Date` has one-second resolution and may lag their clock further: a client
+        /// that measures token lifetimes on the server's `Date` must not overshoot the real expiry.
+        with_date_lag(lag: Duration) => date_lag = lag;
     }
 
     /// Binds `127.0.0.1` and starts serving in the current tokio runtime.

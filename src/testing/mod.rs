@@ -67,7 +67,7 @@
 //! async fn carriers_refreshes_first_and_reports_an_outage() {
 //!     let genlogs = MockGenLogs::start().await;
 //!     // Only a refresh token, as from `POST /auth/token`: the first call must refresh.
-//!     let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().refresh_token);
+//!     let seed = StoredTokens::from_refresh_token(genlogs.issue_tokens().into_refresh_token());
 //!     let client = AuthClient::builder(genlogs.api_key()).with_base_url(genlogs.base_url()).build().unwrap();
 //!     let manager = TokenManager::builder(client, MemoryStore::new(seed)).build();
 //!     let auth = GenLogsAuth::new(manager).with_api_origin(&genlogs.url("")).unwrap();
