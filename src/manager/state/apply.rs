@@ -12,10 +12,12 @@ pub(crate) fn apply(
     now: Duration,
     utc_now: DateTime<Utc>,
 ) -> State {
-    without_rejected_access(
-        fold(state, outcome, policy, now, utc_now),
-        &policy.fingerprints,
-    )
+    let at = At {
+        policy,
+        now,
+        utc_now,
+    };
+    without_rejected_access(fold(state, outcome, at), &policy.fingerprints)
 }
 
 /// Drops the access tokens (current, and the one served while a rotation is saved) that were
@@ -38,17 +40,11 @@ pub(super) fn without_rejected_access(mut state: State, key: &FingerprintKey) ->
     state
 }
 
-pub(super) fn fold(
-    state: State,
-    outcome: Outcome,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn fold(state: State, outcome: Outcome, at: At<'_>) -> State {
     match outcome {
-        Outcome::Loaded(stored) => read(state, stored, policy, now, utc_now),
+        Outcome::Loaded(stored) => read(state, stored, at),
         Outcome::Unreadable(version) => {
-            let mut state = read(state, None, policy, now, utc_now);
+            let mut state = read(state, None, at);
             if let Some(tokens) = state.tokens.as_mut() {
                 tokens.version = version;
             }
@@ -63,22 +59,22 @@ pub(super) fn fold(
             }
             state.pending = None;
             state.previous_access = None;
-            state.track_restore(now);
+            state.track_restore(at.now);
             state
         }
-        Outcome::Sending => sending(state, policy, now, utc_now),
+        Outcome::Sending => sending(state, at),
         Outcome::Refreshed {
             sent,
             session,
             jitter,
-        } => refreshed(state, sent, &session, jitter, policy, now, utc_now),
-        Outcome::Failed { sent, error } => failed(state, sent, error, policy, now, utc_now),
+        } => refreshed(state, sent, &session, jitter, at),
+        Outcome::Failed { sent, error } => failed(state, sent, error, at),
         Outcome::Replaced(tokens) => {
             // An operator's write: a new generation, which every host follows.
             let mut tokens = tokens;
             tokens.lineage.generation = crate::store::Lineage::operator_generation(
                 state.seen.0.max(tokens.lineage.generation),
-                utc_now,
+                at.utc_now,
             );
             tokens.lineage.sequence = 0;
             tokens.lineage.restored_at = None;
@@ -91,14 +87,14 @@ pub(super) fn fold(
                 rejected_access: state.rejected_access,
                 rejections: state.rejections,
                 seen: state.seen,
-                ..State::from_document(tokens, policy, now, utc_now)
+                ..State::from_document(tokens, at)
             }
         }
         Outcome::AccessRejected(rejected) => {
             // Dropped by `apply` (also while a rotation is being saved, when the token handed
-            // out is the one from before it), now and whenever a document brings it back.
+            // out is the one from before it), at.now and whenever a document brings it back.
             let mut state = state;
-            let fingerprint = policy.fingerprints.access(&rejected);
+            let fingerprint = at.policy.fingerprints.access(&rejected);
             // Fresh: one this host hands out, not expired (an expiry explains a 401), and not
             // reported before (many callers report the same token once each).
             let fresh = !state.rejected_access.contains(&fingerprint)
@@ -106,15 +102,15 @@ pub(super) fn fold(
                     .into_iter()
                     .flatten()
                     .any(|access| {
-                        !access.expires.passed(now)
-                            && policy.fingerprints.access(&access.token) == fingerprint
+                        !access.expires.passed(at.now)
+                            && at.policy.fingerprints.access(&access.token) == fingerprint
                     });
             if fresh {
                 state.rejections = Some(Rejections {
                     consecutive: state
                         .rejections
                         .map_or(1, |r| r.consecutive.saturating_add(1)),
-                    last: now,
+                    last: at.now,
                 });
             }
             remember(&mut state.rejected_access, fingerprint, REJECTED_ACCESS);
@@ -125,7 +121,7 @@ pub(super) fn fold(
             if state.rejections.is_some()
                 && !state
                     .rejected_access
-                    .contains(&policy.fingerprints.access(&accepted))
+                    .contains(&at.policy.fingerprints.access(&accepted))
             {
                 state.rejections = None;
             }
@@ -141,7 +137,7 @@ pub(super) fn fold(
         },
         Outcome::SendAborted => send_aborted(state),
         Outcome::TaskFailed => State {
-            quiet_until: Some(Deadline::after(now, policy.cooldown)),
+            quiet_until: Some(Deadline::after(at.now, at.policy.cooldown)),
             ..state
         },
     }
@@ -154,9 +150,7 @@ pub(super) fn refreshed(
     sent: RefreshToken,
     session: &Session,
     jitter: f64,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
+    at: At<'_>,
 ) -> State {
     let version = state.tokens.as_ref().map_or(0, |t| t.version);
     let mut lineage = state
@@ -167,14 +161,14 @@ pub(super) fn refreshed(
     lineage.restored_at = None;
     let mut rotated = state.rotated;
     let mut tokens = StoredTokens {
-        refreshed_at: Some(utc_now),
+        refreshed_at: Some(at.utc_now),
         version,
         lineage,
         ..StoredTokens::from_session(session)
     };
     // A server that answers with the same refresh token did not rotate it.
     if !same(&sent, &session.refresh_token) {
-        let fingerprint = policy.fingerprints.fingerprint(&sent);
+        let fingerprint = at.policy.fingerprints.fingerprint(&sent);
         remember(&mut rotated, fingerprint, HOST_FINGERPRINTS);
         tokens.lineage.rotated.push(fingerprint);
     }
@@ -182,14 +176,14 @@ pub(super) fn refreshed(
     // came, or a renewal was asked for): the run of rejections is over.
     let rejections = state.rejections.filter(|_| state.access.is_none());
     State {
-        access: Some(session_access(session, policy, now, utc_now, jitter)),
+        access: Some(session_access(session, at, jitter)),
         tokens: Some(tokens),
         pending: Some(Pending {
             overwrites: Overwrites::Successor(sent.clone()),
             rotation: true,
         }),
         failure: None,
-        last_refresh: Some(now),
+        last_refresh: Some(at.now),
         quiet_until: None,
         sending_from: None,
         previous_access: state.access,
@@ -224,12 +218,7 @@ pub(super) fn send_aborted(state: State) -> State {
 }
 
 /// Marks the stored token possibly rotated before it is sent; the mark is saved first.
-pub(super) fn sending(
-    state: State,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn sending(state: State, at: At<'_>) -> State {
     let mut state = state;
     let Some(tokens) = state.tokens.as_mut() else {
         return state;
@@ -238,7 +227,7 @@ pub(super) fn sending(
         TokenState::PossiblyRotated {
             since, attempts, ..
         } => (since, attempts),
-        _ => (utc_now, 0),
+        _ => (at.utc_now, 0),
     };
     state.undo_send = Some(Box::new(UndoSend {
         token_state: tokens.state,
@@ -248,23 +237,23 @@ pub(super) fn sending(
         pending: state.pending.clone(),
     }));
     state.sending_from = Some(tokens.state);
-    // This host's own attempt: the request cannot be in flight past its timeout from now.
-    state.mark_seen = Some((attempts.saturating_add(1), utc_now, now));
+    // This host's own attempt: the request cannot be in flight past its timeout from at.now.
+    state.mark_seen = Some((attempts.saturating_add(1), at.utc_now, at.now));
     tokens.lineage.restored_at = None;
     // Others wait this attempt's own timeout, on their clocks: recorded as a deadline on ours.
-    let timeout = chrono::Duration::from_std(policy.request_timeout.min(MAX_COOLDOWN))
+    let timeout = chrono::Duration::from_std(at.policy.request_timeout.min(MAX_COOLDOWN))
         .unwrap_or(chrono::Duration::zero());
     tokens.state = TokenState::PossiblyRotated {
         since,
         attempts: attempts.saturating_add(1),
-        last_attempt: utc_now,
-        deadline: utc_now.checked_add_signed(timeout),
+        last_attempt: at.utc_now,
+        deadline: at.utc_now.checked_add_signed(timeout),
     };
     state.pending = Some(Pending {
         overwrites: Overwrites::Successor(tokens.refresh_token.clone()),
         rotation: false,
     });
-    state.last_refresh = Some(now);
+    state.last_refresh = Some(at.now);
     state
 }
 
@@ -282,68 +271,55 @@ pub(super) fn serve_until(now: Duration, lifetime: Duration, policy: &Policy) ->
 
 /// The lifetime of a session's access token, measured on the server's clock when its `Date` is
 /// believable, bounded, and the point at which to renew it.
-pub(super) fn session_access(
-    session: &Session,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-    jitter: f64,
-) -> Access {
+pub(super) fn session_access(session: &Session, at: At<'_>, jitter: f64) -> Access {
     let reference = match session.server_date {
         Some(date)
-            if (date - utc_now)
+            if (date - at.utc_now)
                 .abs()
                 .to_std()
-                .is_ok_and(|s| s <= policy.max_clock_skew) =>
+                .is_ok_and(|s| s <= at.policy.max_clock_skew) =>
         {
-            // `Date` has one-second resolution: the server's "now" may be up to a second later.
+            // `Date` has one-second resolution: the server's "at.now" may be up to a second later.
             date.checked_add_signed(chrono::Duration::seconds(1))
                 .unwrap_or(date)
         }
-        _ => utc_now,
+        _ => at.utc_now,
     };
     let lifetime = (session.access_expires - reference)
         .to_std()
         .unwrap_or(Duration::ZERO)
         .clamp(
-            policy.min_interval,
-            policy.max_lifetime.max(policy.min_interval),
+            at.policy.min_interval,
+            at.policy.max_lifetime.max(at.policy.min_interval),
         );
-    let lead = policy.margin.min(lifetime / 2);
-    let lead = lead.mul_f64(1.0 + policy.jitter * jitter.clamp(0.0, 1.0));
-    let serve = serve_until(now, lifetime, policy);
-    let refresh_at = Deadline::after(now, lifetime)
+    let lead = at.policy.margin.min(lifetime / 2);
+    let lead = lead.mul_f64(1.0 + at.policy.jitter * jitter.clamp(0.0, 1.0));
+    let serve = serve_until(at.now, lifetime, at.policy);
+    let refresh_at = Deadline::after(at.now, lifetime)
         .minus(lead)
-        .max(Deadline::after(now, policy.min_interval))
+        .max(Deadline::after(at.now, at.policy.min_interval))
         .min(serve);
     Access {
         token: Arc::new(session.access_token.clone()),
-        expires: Deadline::after(now, lifetime),
+        expires: Deadline::after(at.now, lifetime),
         serve_until: serve,
         refresh_at,
     }
 }
 
-pub(super) fn failed(
-    state: State,
-    sent: RefreshToken,
-    error: Error,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn failed(state: State, sent: RefreshToken, error: Error, at: At<'_>) -> State {
     let consecutive = state.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
-    let wait = backoff(policy, consecutive)
+    let wait = backoff(at.policy, consecutive)
         .max(error.retry_after().unwrap_or(Duration::ZERO))
         .min(MAX_COOLDOWN);
     let recovered = error.recovered_refresh_token().cloned();
     let kind = FailureKind::of(&error);
     let mut state = state;
     let before = state.sending_from.take().unwrap_or_default();
-    state.last_refresh = Some(now);
+    state.last_refresh = Some(at.now);
     state.failure = Some(Failure {
         error: Arc::new(error),
-        retry_at: Deadline::after(now, wait),
+        retry_at: Deadline::after(at.now, wait),
         consecutive,
     });
     let Some(tokens) = state.tokens.as_mut() else {
@@ -354,13 +330,13 @@ pub(super) fn failed(
             // The rotated refresh token survived an undecodable response: keep it (the old
             // access token stays valid while it lasts).
             if !same(&sent, &recovered.token) {
-                let fingerprint = policy.fingerprints.fingerprint(&sent);
+                let fingerprint = at.policy.fingerprints.fingerprint(&sent);
                 remember(&mut state.rotated, fingerprint, HOST_FINGERPRINTS);
                 tokens.lineage.rotated.push(fingerprint);
             }
             tokens.refresh_token = recovered.token;
             tokens.refresh_expires = recovered.expires.map(Into::into);
-            tokens.refreshed_at = Some(utc_now);
+            tokens.refreshed_at = Some(at.utc_now);
             TokenState::Usable
         }
         (None, FailureKind::Rejected) => TokenState::Dead {
@@ -369,7 +345,7 @@ pub(super) fn failed(
             } else {
                 NewTokensReason::RefreshTokenRejected
             },
-            since: utc_now,
+            since: at.utc_now,
         },
         // The mark saved before sending says it all.
         (None, FailureKind::MaybeProcessed) => return state,

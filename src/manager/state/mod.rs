@@ -82,6 +82,17 @@ pub(crate) use decide::decide;
 use decide::*;
 use reconcile::*;
 
+/// When an outcome is applied, and by which rules: what every step of [`apply`] reads besides
+/// the state and the outcome.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    policy: &'a Policy,
+    /// The monotonic time, in the driver's clock.
+    now: Duration,
+    /// The wall-clock time (a document's timestamps).
+    utc_now: DateTime<Utc>,
+}
+
 /// How many fingerprints of rotated-away refresh tokens a host remembers (the most recent).
 const HOST_FINGERPRINTS: usize = 64;
 
@@ -466,22 +477,17 @@ impl State {
         }
     }
 
-    fn from_document(
-        tokens: StoredTokens,
-        policy: &Policy,
-        now: Duration,
-        utc_now: DateTime<Utc>,
-    ) -> Self {
+    fn from_document(tokens: StoredTokens, at: At<'_>) -> Self {
         let access =
             tokens
                 .access_token
                 .clone()
                 .zip(tokens.access_expires)
                 .map(|(token, expires)| {
-                    let left = (expires - utc_now)
+                    let left = (expires - at.utc_now)
                         .to_std()
                         .unwrap_or(Duration::ZERO)
-                        .min(policy.max_lifetime);
+                        .min(at.policy.max_lifetime);
                     // Handed out while the minimum validity is left (half the lifetime for a
                     // short-lived token, when the document says when it was issued); with no
                     // floor: no refresh was sent here, so a new token may be fetched at once.
@@ -489,18 +495,18 @@ impl State {
                         .refreshed_at
                         .and_then(|issued| (expires - issued).to_std().ok())
                         .unwrap_or(Duration::MAX);
-                    let serve =
-                        Deadline::after(now, left).minus(policy.min_validity.min(lifetime / 2));
+                    let serve = Deadline::after(at.now, left)
+                        .minus(at.policy.min_validity.min(lifetime / 2));
                     // What is left stands in for the lifetime in the refresh point, so a
                     // short-lived token adopted from another process is not renewed at once by
                     // every process.
-                    let refresh_at = Deadline::after(now, left)
-                        .minus(policy.margin.min(left / 2))
-                        .max(Deadline::after(now, policy.min_interval))
+                    let refresh_at = Deadline::after(at.now, left)
+                        .minus(at.policy.margin.min(left / 2))
+                        .max(Deadline::after(at.now, at.policy.min_interval))
                         .min(serve);
                     Access {
                         token: Arc::new(token),
-                        expires: Deadline::after(now, left),
+                        expires: Deadline::after(at.now, left),
                         serve_until: serve,
                         refresh_at,
                     }

@@ -5,15 +5,9 @@ use super::*;
 
 /// [`Outcome::Loaded`]: the document folded in ([`loaded`]), then what this host tracks about
 /// it (the store's outage, the mark and the restore it first saw, and when).
-pub(super) fn read(
-    state: State,
-    stored: Option<StoredTokens>,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn read(state: State, stored: Option<StoredTokens>, at: At<'_>) -> State {
     let store_back = if state.store_out {
-        Some(now)
+        Some(at.now)
     } else {
         state.store_back
     };
@@ -23,9 +17,7 @@ pub(super) fn read(
             ..state
         },
         stored,
-        policy,
-        now,
-        utc_now,
+        at,
     );
     state.store_out = false;
     state.store_back = store_back;
@@ -36,28 +28,22 @@ pub(super) fn read(
             ..
         }) => match state.mark_seen {
             Some((a, l, at)) if a == attempts && l == last_attempt => Some((a, l, at)),
-            _ => Some((attempts, last_attempt, now)),
+            _ => Some((attempts, last_attempt, at.now)),
         },
         _ => None,
     };
-    state.track_restore(now);
+    state.track_restore(at.now);
     state
 }
 
 /// [`loaded_document`], then the restore grace when the store now answers from another server
 /// instance than the one that saved the document.
-pub(super) fn loaded(
-    state: State,
-    stored: Option<StoredTokens>,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn loaded(state: State, stored: Option<StoredTokens>, at: At<'_>) -> State {
     let moved_from = stored
         .as_ref()
         .filter(|stored| stored.instance_changed)
         .map(|stored| stored.refresh_token.clone());
-    let mut state = loaded_document(state, stored, policy, now, utc_now);
+    let mut state = loaded_document(state, stored, at);
     if let (Some(predecessor), Some(tokens)) = (moved_from, state.tokens.as_mut()) {
         // Restarted, failed over or restored: the store may have lost later writes that only
         // running hosts hold (a newcomer, or a host that last read before them, cannot tell), or
@@ -65,7 +51,7 @@ pub(super) fn loaded(
         // restore grace, so nobody refreshes before those hosts wrote back theirs and that
         // request ended.
         tokens.instance_changed = false;
-        tokens.lineage.restored_at = Some(utc_now);
+        tokens.lineage.restored_at = Some(at.utc_now);
         if state.pending.is_none() {
             state.pending = Some(Pending {
                 overwrites: Overwrites::Successor(predecessor),
@@ -76,26 +62,20 @@ pub(super) fn loaded(
     state
 }
 
-pub(super) fn loaded_document(
-    state: State,
-    stored: Option<StoredTokens>,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn loaded_document(state: State, stored: Option<StoredTokens>, at: At<'_>) -> State {
     let Some(stored) = stored else {
-        return emptied(state, utc_now);
+        return emptied(state, at.utc_now);
     };
     let mut state = state;
     // Fingerprints of rotated-away tokens are facts, whoever wrote them down.
     state.learn_rotated(&stored.lineage.rotated);
     let Some(ours) = &state.tokens else {
-        return adopt(state, stored, policy, now, utc_now);
+        return adopt(state, stored, at);
     };
-    let stale = state.knows_rotated(&policy.fingerprints, &stored.refresh_token);
+    let stale = state.knows_rotated(&at.policy.fingerprints, &stored.refresh_token);
     // This host's own token was rotated away (the document may say so itself): it holds
     // nothing newer than a document whose token is not known rotated, whatever its numbering.
-    let ours_rotated = state.knows_rotated(&policy.fingerprints, &ours.refresh_token);
+    let ours_rotated = state.knows_rotated(&at.policy.fingerprints, &ours.refresh_token);
     let same_token = stored.same_refresh_token(ours);
     let operator = stored.lineage.generation > state.seen.0.max(ours.lineage.generation);
     // Numbered as the last document this host saw, with the same token, but without a
@@ -119,10 +99,7 @@ pub(super) fn loaded_document(
                     })
                 ) =>
         {
-            noted(
-                adopt(state, stored, policy, now, utc_now),
-                LoadNote::OperatorFollowed,
-            )
+            noted(adopt(state, stored, at), LoadNote::OperatorFollowed)
         }
         Some(pending) => {
             let pending = pending.clone();
@@ -131,9 +108,7 @@ pub(super) fn loaded_document(
                 stored,
                 &pending,
                 [same_token, stale, went_back, ours_rotated],
-                policy,
-                now,
-                utc_now,
+                at,
             )
         }
         None if stored.version == ours.version
@@ -143,19 +118,16 @@ pub(super) fn loaded_document(
         {
             unchanged(state, &stored)
         }
-        None if operator => noted(
-            adopt(state, stored, policy, now, utc_now),
-            LoadNote::OperatorFollowed,
-        ),
+        None if operator => noted(adopt(state, stored, at), LoadNote::OperatorFollowed),
         // Numbered below what this host has seen (two instance changes while a save was in
         // flight can do that), but holding the successor of this host's rotated-away token:
         // writing that token back would start a war no host can win. Adopted (and saved again
         // past what this host has seen).
-        None if ours_rotated && !stale => successor_adopted(state, stored, policy, now, utc_now),
+        None if ours_rotated && !stale => successor_adopted(state, stored, at),
         // (Also with the same token: what this host holds then says more, e.g. a possibly-rotated
         // mark of a request still in flight that the store lost.)
-        None if stale || went_back => write_back(state, stored, stale, utc_now),
-        None => adopt_keeping_attempts(state, stored, same_token, policy, now, utc_now),
+        None if stale || went_back => write_back(state, stored, stale, at.utc_now),
+        None => adopt_keeping_attempts(state, stored, same_token, at),
     };
     // Seen, whatever was done with it: a write over it is numbered past it, or the hosts that
     // read it would take that write for the store going back.
@@ -225,19 +197,13 @@ pub(super) fn write_back(
 /// this host has seen, it is also saved again, numbered past that, with the restore grace: a
 /// host that holds newer tokens (the store may have gone back without a sign) writes them back
 /// before anyone refreshes, and no host reads the document as one that went back any more.
-pub(super) fn successor_adopted(
-    state: State,
-    stored: StoredTokens,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn successor_adopted(state: State, stored: StoredTokens, at: At<'_>) -> State {
     let below = stored.lineage.mark() < state.seen;
     let same_token = stored.refresh_token.clone();
-    let mut adopted = adopt(state, stored, policy, now, utc_now);
+    let mut adopted = adopt(state, stored, at);
     if below {
         if let Some(tokens) = adopted.tokens.as_mut() {
-            tokens.lineage.restored_at = Some(utc_now);
+            tokens.lineage.restored_at = Some(at.utc_now);
         }
         adopted.pending = Some(Pending {
             overwrites: Overwrites::Successor(same_token),
@@ -253,9 +219,7 @@ pub(super) fn adopt_keeping_attempts(
     state: State,
     stored: StoredTokens,
     same_token: bool,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
+    at: At<'_>,
 ) -> State {
     let kept = same_token.then(|| {
         (
@@ -264,7 +228,7 @@ pub(super) fn adopt_keeping_attempts(
             state.renewal.clone(),
         )
     });
-    let mut adopted = adopt(state, stored, policy, now, utc_now);
+    let mut adopted = adopt(state, stored, at);
     if let Some((failure, last_refresh, renewal)) = kept {
         adopted.failure = failure;
         adopted.last_refresh = last_refresh;
@@ -288,17 +252,15 @@ pub(super) fn with_pending(
     stored: StoredTokens,
     pending: &Pending,
     [same_token, stale, went_back, ours_rotated]: [bool; 4],
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
+    at: At<'_>,
 ) -> State {
     let mut state = state;
-    // What this host would write holds a token it now knows was rotated away: someone sent it
+    // What this host would write holds a token it at.now knows was rotated away: someone sent it
     // and got its successor, which this document holds. Also for a rotation of this host's:
     // its token can only be known rotated once it reached the store and a peer spent it.
     if ours_rotated && !stale {
         if let Overwrites::Successor(_) = pending.overwrites {
-            return successor_adopted(state, stored, policy, now, utc_now);
+            return successor_adopted(state, stored, at);
         }
     }
     let ours_replace_it = match &pending.overwrites {
@@ -327,24 +289,15 @@ pub(super) fn with_pending(
         }
         state
     } else {
-        noted(
-            adopt(state, stored, policy, now, utc_now),
-            LoadNote::AdoptedOverUnsaved,
-        )
+        noted(adopt(state, stored, at), LoadNote::AdoptedOverUnsaved)
     }
 }
 
 /// The state after adopting `stored`: its tokens, with this host's memory of rotated-away
 /// tokens and of the newest position seen kept.
-pub(super) fn adopt(
-    state: State,
-    stored: StoredTokens,
-    policy: &Policy,
-    now: Duration,
-    utc_now: DateTime<Utc>,
-) -> State {
+pub(super) fn adopt(state: State, stored: StoredTokens, at: At<'_>) -> State {
     let seen = state.seen.max(stored.lineage.mark());
-    let mut adopted = State::from_document(stored, policy, now, utc_now);
+    let mut adopted = State::from_document(stored, at);
     adopted.rotated = state.rotated;
     adopted.rejected_access = state.rejected_access;
     adopted.rejections = state.rejections;

@@ -60,6 +60,16 @@ fn assert_held_then_sent(state: &State, held: Duration, sent: Duration) {
     assert!(matches!(step_sent, Step::Refresh(_)), "{step_sent:?}");
 }
 
+/// `tokens` adopted from the store at 0 s (`State::from_document`).
+fn adopted_at_zero(tokens: StoredTokens, policy: &Policy) -> State {
+    let at = At {
+        policy,
+        now: Duration::ZERO,
+        utc_now: utc(),
+    };
+    State::from_document(tokens, at)
+}
+
 /// `outcome` applied at `now`, with this table's policy and wall clock.
 fn applied(state: State, outcome: Outcome, now: Duration) -> State {
     apply(state, outcome, &policy(), now, utc())
@@ -100,7 +110,7 @@ fn with_access(refresh: &str, expires_in: Duration) -> State {
         access_expires: Some(utc() + chrono::Duration::from_std(expires_in).unwrap()),
         ..document(refresh, 1)
     };
-    State::from_document(tokens, &policy(), Duration::ZERO, utc())
+    adopted_at_zero(tokens, &policy())
 }
 
 fn session(lifetime: chrono::Duration, server_date: Option<DateTime<Utc>>) -> Session {
@@ -601,7 +611,7 @@ fn row_9_a_mark_the_store_lost_under_a_write_back_numbered_as_it_is_written_back
     // and a host that never saw the mark wrote back its older copy, numbered 7 as well.
     let mut marked = possibly_rotated(1);
     marked.lineage.sequence = 7;
-    let state = State::from_document(document("rt", 3), &policy(), Duration::ZERO, utc());
+    let state = adopted_at_zero(document("rt", 3), &policy());
     let state = read(state, marked, secs(1));
     let mut written_back = document("rt", 1);
     written_back.lineage.sequence = 7;
@@ -616,7 +626,7 @@ fn row_9_a_mark_the_store_lost_under_a_write_back_numbered_as_it_is_written_back
     let mut same = possibly_rotated(1);
     same.lineage.sequence = 7;
     same.version = 1;
-    let state = State::from_document(possibly_rotated(1), &policy(), Duration::ZERO, utc());
+    let state = adopted_at_zero(possibly_rotated(1), &policy());
     let state = read(state, same, secs(2));
     assert!(state.pending.is_none());
 }
@@ -1084,15 +1094,13 @@ fn a_token_is_handed_out_only_while_the_minimum_validity_is_left() {
         Deadline(secs(5))
     );
     // Adopted from the store with 100 s left: served for 90 s.
-    let adopted = State::from_document(
+    let adopted = adopted_at_zero(
         StoredTokens {
             access_token: Some(AccessToken::new("at")),
             access_expires: Some(utc() + chrono::Duration::seconds(100)),
             ..document("rt", 1)
         },
         &policy,
-        Duration::ZERO,
-        utc(),
     );
     assert_eq!(
         adopted.access.as_ref().unwrap().serve_until,
@@ -1101,15 +1109,13 @@ fn a_token_is_handed_out_only_while_the_minimum_validity_is_left() {
     // Adopted with 8 s left: not handed out at all (a refresh may be sent at once); with
     // 15 s left, handed out for 5 s.
     for (left, served) in [(8, None), (15, Some(secs(5)))] {
-        let adopted = State::from_document(
+        let adopted = adopted_at_zero(
             StoredTokens {
                 access_token: Some(AccessToken::new("at")),
                 access_expires: Some(utc() + chrono::Duration::seconds(left)),
                 ..document("rt", 1)
             },
             &policy,
-            Duration::ZERO,
-            utc(),
         );
         match served {
             None => assert!(adopted.valid(Duration::ZERO).is_none(), "{left} s left"),
