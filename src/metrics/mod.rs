@@ -77,125 +77,104 @@ pub(crate) use off::{instrument, invalidated, observe, refresh};
 #[cfg(feature = "metrics")]
 pub(crate) use store::instrument;
 
-/// Counter, label `outcome`: refresh requests sent, by what came back. `ok`; `rejected` (401:
-/// the refresh token is dead); `unknown` (the outcome is unknown: a timeout, a lost connection,
-/// an undecodable success, a 408 or any 5xx but 501 and 503; GenLogs may have rotated the
-/// token); `throttled` (429 or 503: not processed, retried after the cooldown); `failed`
-/// (anything else: a connect failure, 403, 422, 501, another status).
-#[cfg(feature = "metrics")]
-pub const REFRESHES_TOTAL: &str = "genlogs_auth_refreshes_total";
+/// Each metric once: its documentation, its kind, its name, and the unit and help text that
+/// [`describe`] registers.
+macro_rules! metrics {
+    ($(
+        $(#[doc = $doc:literal])*
+        $kind:ident $name:ident = $value:literal $(, $unit:ident)?, $help:literal;
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[cfg(feature = "metrics")]
+            pub const $name: &str = $value;
+        )*
 
-/// Counter, labels `store` and `kind`: store calls made by the manager that failed. `store` is the
-/// store's [`kind`](crate::TokenStore::kind) (`memory`, `file`, `redis`, `other`); `kind` is
-/// `unreachable`, `busy` (the lock was not free in time), `conflict` (another process saved
-/// first), `lease_lost`, `not_durable` (written, but too few replicas acknowledged it in time),
-/// `unreadable` (not a token document, or not decryptable),
-/// `insecure_permissions`, `io` or `other`. A conflict or a lost lease is handled by the manager
-/// (it reads again); the others reach callers as [`TokenError::Store`](crate::TokenError::Store)
-/// when no valid token is cached.
-#[cfg(feature = "metrics")]
-pub const STORE_ERRORS_TOTAL: &str = "genlogs_auth_store_errors_total";
+        /// Registers the description and unit of every metric above with the installed recorder,
+        /// for exporters that show them (Prometheus' `# HELP`). Call it once, after installing
+        /// the recorder.
+        #[cfg(feature = "metrics")]
+        pub fn describe() {
+            $(describe!($kind, $name, $(::metrics::Unit::$unit,)? $help);)*
+        }
+    };
+}
 
-/// Counter: calls to [`TokenManager::invalidate`](crate::TokenManager::invalidate) (another
-/// endpoint answered 401 to an access token), whether or not the token was still the current one.
+/// `describe!(counter, …)`: `metrics`' `describe_counter!(…)`, and so on.
 #[cfg(feature = "metrics")]
-pub const INVALIDATIONS_TOTAL: &str = "genlogs_auth_invalidations_total";
+macro_rules! describe {
+    (counter, $($args:tt)*) => { ::metrics::describe_counter!($($args)*) };
+    (gauge, $($args:tt)*) => { ::metrics::describe_gauge!($($args)*) };
+    (histogram, $($args:tt)*) => { ::metrics::describe_histogram!($($args)*) };
+}
 
-/// Histogram, seconds: how long each refresh request took, whatever came back.
-#[cfg(feature = "metrics")]
-pub const REFRESH_DURATION_SECONDS: &str = "genlogs_auth_refresh_duration_seconds";
+metrics! {
+    /// Counter, label `outcome`: refresh requests sent, by what came back. `ok`; `rejected` (401:
+    /// the refresh token is dead); `unknown` (the outcome is unknown: a timeout, a lost connection,
+    /// an undecodable success, a 408 or any 5xx but 501 and 503; GenLogs may have rotated the
+    /// token); `throttled` (429 or 503: not processed, retried after the cooldown); `failed`
+    /// (anything else: a connect failure, 403, 422, 501, another status).
+    counter REFRESHES_TOTAL = "genlogs_auth_refreshes_total", Count,
+        "GenLogs token refresh requests sent, by outcome (ok, rejected, unknown, throttled, failed)";
 
-/// Histogram, seconds, label `op` (`lock`, `load`, `save`, `release`, `extend`): how long each
-/// store call the manager made took, failed or not. `lock` includes waiting for another holder.
-#[cfg(feature = "metrics")]
-pub const STORE_DURATION_SECONDS: &str = "genlogs_auth_store_duration_seconds";
+    /// Counter, labels `store` and `kind`: store calls made by the manager that failed. `store` is
+    /// the store's [`kind`](crate::TokenStore::kind) (`memory`, `file`, `redis`, `other`); `kind`
+    /// is `unreachable`, `busy` (the lock was not free in time), `conflict` (another process saved
+    /// first), `lease_lost`, `not_durable` (written, but too few replicas acknowledged it in time),
+    /// `unreadable` (not a token document, or not decryptable), `insecure_permissions`, `io` or
+    /// `other`. A conflict or a lost lease is handled by the manager (it reads again); the others
+    /// reach callers as [`TokenError::Store`](crate::TokenError::Store) when no valid token is
+    /// cached.
+    counter STORE_ERRORS_TOTAL = "genlogs_auth_store_errors_total", Count,
+        "Failed token store calls made by the token manager, by store and error kind";
 
-/// Gauge, seconds: how long the access token the manager hands out stays valid (on the server's
-/// clock when its `Date` was believable); 0 when it holds none.
-#[cfg(feature = "metrics")]
-pub const ACCESS_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_access_token_expires_in_seconds";
+    /// Counter: calls to [`TokenManager::invalidate`](crate::TokenManager::invalidate) (another
+    /// endpoint answered 401 to an access token), whether or not the token was still the current
+    /// one.
+    counter INVALIDATIONS_TOTAL = "genlogs_auth_invalidations_total", Count,
+        "Access tokens reported rejected to the token manager (TokenManager::invalidate)";
 
-/// Gauge, seconds: until the refresh token expires; 0 when there is none or it is dead (either
-/// way new tokens are needed), NaN while its expiry is unknown (tokens stored from a refresh token
-/// alone, until their first refresh).
-#[cfg(feature = "metrics")]
-pub const REFRESH_TOKEN_EXPIRES_IN_SECONDS: &str = "genlogs_auth_refresh_token_expires_in_seconds";
+    /// Histogram, seconds: how long each refresh request took, whatever came back.
+    histogram REFRESH_DURATION_SECONDS = "genlogs_auth_refresh_duration_seconds", Seconds,
+        "Duration of each GenLogs token refresh request";
 
-/// Gauge: fresh access tokens (not expired) that other endpoints rejected in a row, reported
-/// with [`TokenManager::invalidate`](crate::TokenManager::invalidate). From 2, refreshes back off
-/// ([`TokenError::AccessRejected`](crate::TokenError::AccessRejected)); 0 again after a success
-/// ([`TokenManager::confirm`](crate::TokenManager::confirm)) or a token kept until its refresh
-/// point. A value that keeps climbing is a permission or api-key problem, not an expiry.
-#[cfg(feature = "metrics")]
-pub const ACCESS_REJECTIONS_IN_A_ROW: &str = "genlogs_auth_access_rejections_in_a_row";
+    /// Histogram, seconds, label `op` (`lock`, `load`, `save`, `release`, `extend`): how long each
+    /// store call the manager made took, failed or not. `lock` includes waiting for another holder.
+    histogram STORE_DURATION_SECONDS = "genlogs_auth_store_duration_seconds", Seconds,
+        "Duration of each token store call made by the token manager, by operation";
 
-/// Gauge, label `state`: 1 for the state of the refresh token the manager holds, 0 for the
-/// others. `usable`; `possibly_rotated` (a refresh's outcome is unknown, see
-/// [`TokenState::PossiblyRotated`](crate::store::TokenState::PossiblyRotated)); `dead` (new tokens are
-/// needed); `none` (no tokens known yet, or the store is empty).
-#[cfg(feature = "metrics")]
-pub const TOKEN_STATE: &str = "genlogs_auth_token_state";
+    /// Gauge, seconds: how long the access token the manager hands out stays valid (on the server's
+    /// clock when its `Date` was believable); 0 when it holds none.
+    gauge ACCESS_TOKEN_EXPIRES_IN_SECONDS = "genlogs_auth_access_token_expires_in_seconds", Seconds,
+        "Seconds until the access token handed out expires (0: none)";
 
-/// Gauge, label `grant` (the store's grant name): 1 while a [`RedisStore`](crate::RedisStore)
-/// can tell that Redis answered from another server instance (restarted, failed over, restored
-/// from a backup: the store may have gone back), 0 while it cannot because Redis refuses `INFO`
-/// (an ACL without `+info`). Set at every read of the store; see `RedisStore`'s "Rollback
-/// detection needs `INFO`".
-#[cfg(feature = "metrics")]
-pub const STORE_ROLLBACK_DETECTION: &str = "genlogs_auth_store_rollback_detection";
+    /// Gauge, seconds: until the refresh token expires; 0 when there is none or it is dead (either
+    /// way new tokens are needed), NaN while its expiry is unknown (tokens stored from a refresh
+    /// token alone, until their first refresh).
+    gauge REFRESH_TOKEN_EXPIRES_IN_SECONDS = "genlogs_auth_refresh_token_expires_in_seconds", Seconds,
+        "Seconds until the refresh token expires (0: none or dead; NaN: unknown)";
 
-/// Registers the description and unit of every metric above with the installed recorder, for
-/// exporters that show them (Prometheus' `# HELP`). Call it once, after installing the recorder.
-#[cfg(feature = "metrics")]
-pub fn describe() {
-    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    /// Gauge: fresh access tokens (not expired) that other endpoints rejected in a row, reported
+    /// with [`TokenManager::invalidate`](crate::TokenManager::invalidate). From 2, refreshes back
+    /// off ([`TokenError::AccessRejected`](crate::TokenError::AccessRejected)); 0 again after a
+    /// success ([`TokenManager::confirm`](crate::TokenManager::confirm)) or a token kept until its
+    /// refresh point. A value that keeps climbing is a permission or api-key problem, not an
+    /// expiry.
+    gauge ACCESS_REJECTIONS_IN_A_ROW = "genlogs_auth_access_rejections_in_a_row", Count,
+        "Fresh access tokens other endpoints rejected in a row (from 2, refreshes back off)";
 
-    describe_counter!(
-        REFRESHES_TOTAL,
-        Unit::Count,
-        "GenLogs token refresh requests sent, by outcome (ok, rejected, unknown, throttled, failed)"
-    );
-    describe_counter!(
-        STORE_ERRORS_TOTAL,
-        Unit::Count,
-        "Failed token store calls made by the token manager, by store and error kind"
-    );
-    describe_counter!(
-        INVALIDATIONS_TOTAL,
-        Unit::Count,
-        "Access tokens reported rejected to the token manager (TokenManager::invalidate)"
-    );
-    describe_histogram!(
-        REFRESH_DURATION_SECONDS,
-        Unit::Seconds,
-        "Duration of each GenLogs token refresh request"
-    );
-    describe_histogram!(
-        STORE_DURATION_SECONDS,
-        Unit::Seconds,
-        "Duration of each token store call made by the token manager, by operation"
-    );
-    describe_gauge!(
-        ACCESS_TOKEN_EXPIRES_IN_SECONDS,
-        Unit::Seconds,
-        "Seconds until the access token handed out expires (0: none)"
-    );
-    describe_gauge!(
-        REFRESH_TOKEN_EXPIRES_IN_SECONDS,
-        Unit::Seconds,
-        "Seconds until the refresh token expires (0: none or dead; NaN: unknown)"
-    );
-    describe_gauge!(
-        STORE_ROLLBACK_DETECTION,
-        "1 while the Redis store can detect a rolled-back Redis (INFO allowed), 0 while it cannot"
-    );
-    describe_gauge!(
-        ACCESS_REJECTIONS_IN_A_ROW,
-        Unit::Count,
-        "Fresh access tokens other endpoints rejected in a row (from 2, refreshes back off)"
-    );
-    describe_gauge!(
-        TOKEN_STATE,
-        "1 for the refresh token's state (usable, possibly_rotated, dead, none), 0 for the others"
-    );
+    /// Gauge, label `state`: 1 for the state of the refresh token the manager holds, 0 for the
+    /// others. `usable`; `possibly_rotated` (a refresh's outcome is unknown, see
+    /// [`TokenState::PossiblyRotated`](crate::store::TokenState::PossiblyRotated)); `dead` (new
+    /// tokens are needed); `none` (no tokens known yet, or the store is empty).
+    gauge TOKEN_STATE = "genlogs_auth_token_state",
+        "1 for the refresh token's state (usable, possibly_rotated, dead, none), 0 for the others";
+
+    /// Gauge, label `grant` (the store's grant name): 1 while a [`RedisStore`](crate::RedisStore)
+    /// can tell that Redis answered from another server instance (restarted, failed over, restored
+    /// from a backup: the store may have gone back), 0 while it cannot because Redis refuses `INFO`
+    /// (an ACL without `+info`). Set at every read of the store; see `RedisStore`'s "Rollback
+    /// detection needs `INFO`".
+    gauge STORE_ROLLBACK_DETECTION = "genlogs_auth_store_rollback_detection",
+        "1 while the Redis store can detect a rolled-back Redis (INFO allowed), 0 while it cannot";
 }
