@@ -683,28 +683,30 @@ mod tests {
             }
         }
 
-        /// Starts an answer, takes the lease at 0 s and reads the document: the mark is saved
-        /// next (the lease outlasts the request: no extension before it).
-        fn up_to_the_mark(&mut self) {
-            assert!(matches!(self.next(Event::Start(Job::Answer)), Effect::Lock));
+        /// A run that started an answer, took the lease at 0 s and read the document: the mark
+        /// is being saved (not answered yet; the lease outlasts the request: no extension before
+        /// it).
+        fn at_the_mark() -> Self {
+            let mut run = Run::new();
+            assert!(matches!(run.next(Event::Start(Job::Answer)), Effect::Lock));
             assert!(matches!(
-                self.next(Event::Locked(Ok(Lease(LEASE)))),
+                run.next(Event::Locked(Ok(Lease(LEASE)))),
                 Effect::Load
             ));
-            match self.next(Event::Loaded(Ok(Some(document("rt", 1))))) {
+            match run.next(Event::Loaded(Ok(Some(document("rt", 1))))) {
                 Effect::Save(mark) => assert!(matches!(
                     mark.state,
                     crate::store::TokenState::PossiblyRotated { .. }
                 )),
                 other => panic!("{other:?}"),
             }
+            run
         }
     }
 
     #[test]
     fn a_lease_that_ran_short_while_the_mark_was_saved_is_extended_before_the_send() {
-        let mut run = Run::new();
-        run.up_to_the_mark();
+        let mut run = Run::at_the_mark();
         // The mark's answer comes 9 s later (a pause): 1 s of the lease is left, less than
         // the request's timeout and the margin.
         run.now = Duration::from_secs(9);
@@ -717,8 +719,7 @@ mod tests {
 
     #[test]
     fn a_lease_lost_after_the_mark_sends_nothing_and_fails_the_answer() {
-        let mut run = Run::new();
-        run.up_to_the_mark();
+        let mut run = Run::at_the_mark();
         run.now = Duration::from_secs(9);
         assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Extend(_)));
         let mut effect = run.next(Event::Extended(Err(StoreError::LeaseLost)));
@@ -793,8 +794,7 @@ mod tests {
 
     #[test]
     fn a_lease_that_still_outlasts_the_request_after_the_mark_sends_at_once() {
-        let mut run = Run::new();
-        run.up_to_the_mark();
+        let mut run = Run::at_the_mark();
         run.now = Duration::from_millis(50);
         assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Send(_)));
     }
@@ -840,8 +840,7 @@ mod tests {
     /// Takes the mark's answer at 9 s (1 s of the 10 s lease left): the lease is extended,
     /// asked at 9 s; its answer comes at `answered`.
     fn extension_answered_at(answered: Duration) -> Effect<Lease> {
-        let mut run = Run::new();
-        run.up_to_the_mark();
+        let mut run = Run::at_the_mark();
         run.now = secs(9);
         let Effect::Extend(by) = run.next(Event::Saved(Ok(2))) else {
             panic!("not extended");
@@ -898,8 +897,7 @@ mod tests {
 
     #[test]
     fn an_abandoned_job_with_an_unsaved_mark_keeps_the_lock_for_the_guard_to_extend() {
-        let mut run = Run::new();
-        run.up_to_the_mark();
+        let mut run = Run::at_the_mark();
         // The mark's save is never answered: the store may still show the token as usable.
         run.driver.abandon(&run.state);
         assert!(run.driver.lock().is_some());
@@ -963,8 +961,7 @@ mod tests {
 
     #[test]
     fn a_save_that_lost_a_race_reads_the_store_again() {
-        let mut run = Run::new();
-        run.up_to_the_mark();
+        let mut run = Run::at_the_mark();
         assert!(matches!(run.next(Event::Saved(Ok(2))), Effect::Send(_)));
         let answer = Outcome::Failed {
             sent: crate::secret::RefreshToken::new("rt"),

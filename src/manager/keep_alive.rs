@@ -204,6 +204,15 @@ mod tests {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
 
+    /// When [`renew_at`] renews: a time, "at once" or "never".
+    fn renews(tokens: &StoredTokens, margin: f64, jitter: f64, roll: f64) -> String {
+        match renew_at(tokens, margin, jitter, roll) {
+            None => "never".into(),
+            Some(at) if at == DateTime::<Utc>::MIN_UTC => "at once".into(),
+            Some(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
     fn tokens(issued: Option<&str>, expires: Option<&str>) -> StoredTokens {
         StoredTokens {
             refreshed_at: issued.map(utc),
@@ -215,42 +224,27 @@ mod tests {
     #[test]
     fn a_grant_is_renewed_when_a_quarter_of_its_lifetime_is_left() {
         let week = tokens(Some("2026-11-01T00:00:00Z"), Some("2026-11-08T00:00:00Z"));
-        assert_eq!(
-            renew_at(&week, 0.25, 0.0, 0.7),
-            Some(utc("2026-11-06T06:00:00Z"))
-        );
+        assert_eq!(renews(&week, 0.25, 0.0, 0.7), "2026-11-06T06:00:00Z");
         // Jitter moves it earlier, by at most its share of the margin.
-        assert_eq!(
-            renew_at(&week, 0.25, 0.5, 1.0),
-            Some(utc("2026-11-05T09:00:00Z"))
-        );
-        assert_eq!(
-            renew_at(&week, 0.25, 0.5, 0.0),
-            Some(utc("2026-11-06T06:00:00Z"))
-        );
+        assert_eq!(renews(&week, 0.25, 0.5, 1.0), "2026-11-05T09:00:00Z");
+        assert_eq!(renews(&week, 0.25, 0.5, 0.0), "2026-11-06T06:00:00Z");
     }
 
     #[test]
     fn an_unknown_issue_time_or_a_bare_token_is_due_at_once_and_an_expiry_unknown_after_renewal_never(
     ) {
         let seeded = tokens(None, Some("2026-11-08T00:00:00Z"));
-        assert_eq!(
-            renew_at(&seeded, 0.25, 0.0, 0.0),
-            Some(DateTime::<Utc>::MIN_UTC)
-        );
+        assert_eq!(renews(&seeded, 0.25, 0.0, 0.0), "at once");
         let odd = tokens(Some("2026-11-09T00:00:00Z"), Some("2026-11-08T00:00:00Z"));
+        assert_eq!(renews(&odd, 0.25, 0.0, 0.0), "at once");
         assert_eq!(
-            renew_at(&odd, 0.25, 0.0, 0.0),
-            Some(DateTime::<Utc>::MIN_UTC)
-        );
-        assert_eq!(
-            renew_at(&tokens(Some("2026-11-01T00:00:00Z"), None), 0.25, 0.0, 0.0),
-            None,
+            renews(&tokens(Some("2026-11-01T00:00:00Z"), None), 0.25, 0.0, 0.0),
+            "never",
             "renewed, and still no expiry: nothing to go by"
         );
         assert_eq!(
-            renew_at(&tokens(None, None), 0.25, 0.0, 0.0),
-            Some(DateTime::<Utc>::MIN_UTC),
+            renews(&tokens(None, None), 0.25, 0.0, 0.0),
+            "at once",
             "a bare refresh token: one renewal learns its expiry"
         );
     }
@@ -258,17 +252,11 @@ mod tests {
     #[test]
     fn hostile_margins_stay_within_the_lifetime() {
         let week = tokens(Some("2026-11-01T00:00:00Z"), Some("2026-11-08T00:00:00Z"));
+        assert_eq!(renews(&week, 7.0, 0.0, 0.0), "2026-11-01T00:00:00Z");
+        assert_eq!(renews(&week, -1.0, 0.0, 0.0), "2026-11-08T00:00:00Z");
         assert_eq!(
-            renew_at(&week, 7.0, 0.0, 0.0),
-            Some(utc("2026-11-01T00:00:00Z"))
-        );
-        assert_eq!(
-            renew_at(&week, -1.0, 0.0, 0.0),
-            Some(utc("2026-11-08T00:00:00Z"))
-        );
-        assert_eq!(
-            renew_at(&week, f64::NAN, f64::INFINITY, 0.5),
-            Some(utc("2026-11-08T00:00:00Z"))
+            renews(&week, f64::NAN, f64::INFINITY, 0.5),
+            "2026-11-08T00:00:00Z"
         );
     }
 }

@@ -3,6 +3,7 @@
 
 use super::judge::Loss;
 use super::world::{describe, Sim};
+use super::Secs;
 
 /// Which faults a run may draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +117,7 @@ impl Sim {
                 };
                 self.hosts[h].pauses.push((now, now + d));
                 self.cause = Some(Loss::Pause);
-                note!(self, "h{h} paused for {:.1} s", d as f64 / 1000.0);
+                note!(self, "h{h} paused for {}", Secs(d));
             }
             4 if self.hosts[h].alive => {
                 self.crash(h);
@@ -133,25 +134,16 @@ impl Sim {
                 let keep = self.store.history.len() - k;
                 self.store.history.truncate(keep);
                 self.store.doc = self.store.history[keep - 1].clone();
-                let lease = self.went_back(None);
-                note!(
-                    self,
-                    "STORE fails over and loses its last {k} writes{}: now {}",
-                    if lease { " and the lease" } else { "" },
-                    describe(self.store.doc.as_ref())
+                self.note_went_back(
+                    &format!("fails over and loses its last {k} writes"),
+                    " and the lease",
                 );
             }
             7 => {
                 let i = self.rng.usize(0..self.store.history.len());
                 self.store.doc = self.store.history[i].clone();
                 self.store.history.push(self.store.doc.clone());
-                let lease = self.went_back(None);
-                note!(
-                    self,
-                    "STORE restored from a backup{}: now {}",
-                    if lease { ", lease gone" } else { "" },
-                    describe(self.store.doc.as_ref())
-                );
+                self.note_went_back("restored from a backup", ", lease gone");
             }
             8 => {
                 self.store.doc = None;
@@ -163,27 +155,19 @@ impl Sim {
                 let d = self.rng.u64(500..15_000);
                 self.store.paused_until = self.store.paused_until.max(now + d);
                 self.store.pauses.push((now, now + d));
-                note!(self, "STORE paused for {:.1} s", d as f64 / 1000.0);
+                note!(self, "STORE paused for {}", Secs(d));
             }
             10 => {
                 let d = self.rng.u64(500..30_000);
                 self.hosts[h].cuts.push((now, now + d));
-                note!(
-                    self,
-                    "h{h} CUT OFF from the store for {:.1} s",
-                    d as f64 / 1000.0
-                );
+                note!(self, "h{h} CUT OFF from the store for {}", Secs(d));
             }
             11 => {
                 let d = self.rng.u64(500..30_000);
                 for host in &mut self.hosts {
                     host.cuts.push((now, now + d));
                 }
-                note!(
-                    self,
-                    "every host CUT OFF from the store for {:.1} s",
-                    d as f64 / 1000.0
-                );
+                note!(self, "every host CUT OFF from the store for {}", Secs(d));
             }
             _ => {}
         }
@@ -192,6 +176,18 @@ impl Sim {
     /// The store went back (a failover, a restore, an empty restart): another instance answers,
     /// and the lease is lost with it (`lose_lease`, or drawn at random when `None`). Returns
     /// whether the lease was lost.
+    /// The store went back (to `self.store.doc`) as `what` says, losing the lease or not, at
+    /// random: both go into the log, `lease_gone` when it did.
+    fn note_went_back(&mut self, what: &str, lease_gone: &str) {
+        let lease = self.went_back(None);
+        let lease = if lease { lease_gone } else { "" };
+        note!(
+            self,
+            "STORE {what}{lease}: now {}",
+            describe(self.store.doc.as_ref())
+        );
+    }
+
     pub(super) fn went_back(&mut self, lose_lease: Option<bool>) -> bool {
         self.store.new_instance();
         let lease = lose_lease.unwrap_or_else(|| self.rng.bool());

@@ -49,6 +49,15 @@
 //! --all-features --lib simulation` replays one with its log, and `SIMULATION_HISTORIES=<n>` runs
 //! more (or fewer) than CI does.
 
+/// Milliseconds of simulated time, shown as seconds in the log (`2.5 s`).
+struct Secs(u64);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} s", self.0 as f64 / 1000.0)
+    }
+}
+
 /// Appends a line to a history's log (when it keeps one), stamped with the simulated time.
 macro_rules! note {
     ($sim:expr, $($arg:tt)*) => {

@@ -14,6 +14,7 @@ use reqwest::StatusCode;
 
 use super::faults::{Faults, Mix};
 use super::judge::{Loss, Verdict};
+use super::Secs;
 use super::{FAULTS_END, LIVENESS_BOUND};
 use crate::error::{Error, UnknownOutcome};
 use crate::manager::driver::{Driver, Effect, Event, Job};
@@ -973,11 +974,7 @@ impl Sim {
             // the answer only on resume, and whatever it checked before is that much older.
             let d = self.rng.u64(5_000..60_000);
             self.hosts[h].pauses.push((now, now + d));
-            note!(
-                self,
-                "h{h} paused for {:.1} s during its store call",
-                d as f64 / 1000.0
-            );
+            note!(self, "h{h} paused for {} during its store call", Secs(d));
         }
         let result = result.map_err(|failure| match failure {
             StoreFailure::Conflict => StoreError::Conflict {
