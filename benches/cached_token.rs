@@ -12,10 +12,7 @@ use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{AccessToken, AuthClient, MemoryStore, StoredTokens, TokenManager};
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::current_thread_runtime();
     let genlogs = runtime.block_on(MockGenLogs::builder().with_api_key("bench-key").start());
     // Only a refresh token, as from `POST /auth/token`: the first call refreshes.
     let refresh = genlogs.issue_tokens().into_refresh_token();

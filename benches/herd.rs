@@ -106,11 +106,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     // GenLogs is another machine: the stand-in answers from a runtime (and thread) of its own,
     // not from behind the herd in the callers' queue.
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let server = support::server_runtime();
     let genlogs = server.block_on(MockGenLogs::builder().with_api_key("bench-key").start());
     let client = AuthClient::builder("bench-key")
         .with_base_url(genlogs.base_url())

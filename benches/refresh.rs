@@ -16,15 +16,7 @@ const API_KEY: &str = "bench-api-key";
 fn bench(c: &mut Criterion) {
     // The server gets a runtime (and so a core) of its own, as a real server would; the client
     // side is what is compared.
-    let server_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (server_runtime, runtime) = (support::server_runtime(), support::current_thread_runtime());
     let body = serde_json::json!({
         "access_token_data": { "token": "eyJhbGciOiJIUzI1NiJ9.access.0123456789abcdef", "expires": "2026-11-26T06:38:25.069078" },
         "refresh_token_data": { "token": "eyJhbGciOiJIUzI1NiJ9.refresh.0123456789abcdef", "expires": "2026-12-03T06:08:25.069078" },

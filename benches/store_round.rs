@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use fixtures::redis::RedisServer;
+use fixtures::store::{save_over, tokens};
 use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     store::redis::EncryptionKey, store::BoxedStore, AuthClient, FileStore, MemoryStore, RedisStore,
-    RefreshToken, StoredTokens, TokenManager, TokenStore,
+    StoredTokens, TokenManager, TokenStore,
 };
 
 const API_KEY: &str = "bench-api-key";
@@ -34,28 +35,14 @@ fn stores(redis: &RedisServer, dir: &std::path::Path, round: &str) -> Vec<BoxedS
     ]
 }
 
-/// One round of what a refresh does with its store, without the request.
+/// One round of what a refresh does with its store, without the request: lock → load → save →
+/// release.
 async fn store_round(store: &BoxedStore, tokens: &StoredTokens) {
-    let lock = store.lock().await.unwrap();
-    let version = store
-        .load()
-        .await
-        .unwrap()
-        .map_or(0, |stored| stored.version());
-    let tokens = tokens.clone().with_version(version);
-    store.save(&tokens, &lock).await.unwrap();
+    save_over(store, tokens).await.unwrap();
 }
 
 fn bench(c: &mut Criterion) {
-    let server_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (server_runtime, runtime) = (support::server_runtime(), support::current_thread_runtime());
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let genlogs = server_runtime.block_on(MockGenLogs::builder().with_api_key(API_KEY).start());
@@ -63,12 +50,10 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_round");
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
-    let tokens =
-        StoredTokens::from_refresh_token(RefreshToken::new("rt-bench-0123456789abcdef0123"))
-            .with_access_token(
-                "at-bench-0123456789abcdef0123456789".into(),
-                Some(chrono::Utc::now()),
-            );
+    let tokens = tokens("rt-bench-0123456789abcdef0123").with_access_token(
+        "at-bench-0123456789abcdef0123456789".into(),
+        Some(chrono::Utc::now()),
+    );
     for (name, store) in STORES.iter().zip(stores(&redis, dir.path(), "round")) {
         group.bench_function(*name, |b| {
             b.to_async(&runtime).iter(|| store_round(&store, &tokens))

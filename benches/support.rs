@@ -4,6 +4,23 @@
 
 use std::path::PathBuf;
 
+use tokio::runtime::{Builder, Runtime};
+
+/// A runtime with one worker thread, for the loopback server: a core of its own, as a real
+/// server would have.
+pub fn server_runtime() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A current-thread runtime, for the side measured.
+pub fn current_thread_runtime() -> Runtime {
+    Builder::new_current_thread().enable_all().build().unwrap()
+}
+
 /// Criterion's output directory (`target/criterion`, or under `CARGO_TARGET_DIR`).
 fn criterion_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
