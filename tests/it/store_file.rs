@@ -7,21 +7,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{
-    AuthClient, FileStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
-};
+use genlogs_auth::{AuthClient, FileStore, StoreError, TokenManager, TokenStore};
 
 use crate::support::child::{read_marker, spawn_child};
-
-const API_KEY: &str = "file-store-test-key";
+use crate::support::fixture::{stored_refresh, Fixture, API_KEY};
+use crate::support::store::tokens;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn tokens(refresh: &str) -> StoredTokens {
-    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
 }
 
 #[tokio::test]
@@ -32,16 +25,7 @@ async fn a_new_token_file_is_owner_only_and_round_trips() {
     assert!(store.load().await.unwrap().is_none());
     store.replace(&tokens("rt-1")).await.unwrap();
     assert_eq!(mode(&path), 0o600);
-    assert_eq!(
-        store
-            .load()
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token()
-            .expose_secret(),
-        "rt-1"
-    );
+    assert_eq!(stored_refresh(&store).await, "rt-1");
 }
 
 #[tokio::test]
@@ -93,16 +77,13 @@ async fn a_corrupt_token_file_is_described_without_its_contents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_token_file_refresh_once() {
-    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
+    let fixture = Fixture::new().await;
+    let genlogs = &fixture.genlogs;
     // Slow, so that the second process asks while the first is refreshing.
     genlogs.set_latency(Some(Duration::from_millis(300)));
     let scratch = crate::support::scratch();
     let path = scratch.path().join("tokens.json");
-    let refresh = genlogs.issue_tokens().into_refresh_token();
-    FileStore::new(&path)
-        .replace(&tokens(refresh.expose_secret()))
-        .await
-        .unwrap();
+    fixture.seed(&FileStore::new(&path)).await;
 
     let env = [
         ("GENLOGS_TEST_BASE_URL", genlogs.base_url()),

@@ -3,18 +3,17 @@
 
 use std::time::Duration;
 
+use crate::support::fixture::{stored_refresh, Fixture};
 use crate::support::leak::assert_no_leak;
-use crate::support::redis::{until_ok, RedisServer};
+use crate::support::redis::{assert_unreachable_and_silent, until_ok, RedisServer};
+use crate::support::store::{assert_holds, first_save, tokens};
+use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{
     store::redis::EncryptionKey, store::StoreLock, store::TokenState, store::UnreadableReason,
-    RedisStore, RefreshToken, StoreError, StoredTokens, TokenStore,
+    RedisStore, StoreError, StoredTokens, TokenStore,
 };
 
 const SHORT_LEASE: Duration = Duration::from_millis(300);
-
-fn tokens(refresh: &str) -> StoredTokens {
-    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
-}
 
 fn store(server: &RedisServer) -> RedisStore {
     RedisStore::new(&server.url(), "grant-1")
@@ -22,21 +21,45 @@ fn store(server: &RedisServer) -> RedisStore {
         .with_lock_wait(Duration::from_secs(10))
 }
 
-/// A plain connection, to look at the keys as anyone with access to Redis would.
-async fn raw(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
-    ::redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+/// A store with the [`SHORT_LEASE`], holding the lease.
+async fn leased(server: &RedisServer) -> (RedisStore, genlogs_auth::store::redis::RedisLock) {
+    let store = store(server).with_lease(SHORT_LEASE);
+    let lock = store.lock().await.unwrap();
+    (store, lock)
 }
 
 async fn lock_owner(server: &RedisServer, store: &RedisStore) -> Option<String> {
-    ::redis::cmd("GET")
-        .arg(store.lock_key())
-        .query_async(&mut raw(server).await)
+    server
+        .query(::redis::cmd("GET").arg(store.lock_key()))
         .await
-        .unwrap()
+}
+
+/// The lease's time to live in Redis, in milliseconds.
+async fn pttl(server: &RedisServer, store: &RedisStore) -> i64 {
+    server
+        .query(::redis::cmd("PTTL").arg(store.lock_key()))
+        .await
+}
+
+/// Sets the stored document's fields (`HSET` on the tokens key) by hand.
+async fn set_fields(server: &RedisServer, store: &RedisStore, fields: &[(&str, &[u8])]) {
+    let mut command = ::redis::cmd("HSET");
+    command.arg(store.tokens_key());
+    for (name, value) in fields {
+        command.arg(*name).arg(*value);
+    }
+    server.query::<()>(&command).await
+}
+
+/// The stored document's field `name` (`HGET` on the tokens key).
+async fn field<T: ::redis::FromRedisValue>(
+    server: &RedisServer,
+    store: &RedisStore,
+    name: &str,
+) -> T {
+    server
+        .query(::redis::cmd("HGET").arg(store.tokens_key()).arg(name))
+        .await
 }
 
 /// Waits until the lease key is gone (run out or released).
@@ -76,9 +99,9 @@ async fn a_lease_excludes_a_second_owner_until_released() {
 #[tokio::test]
 async fn an_expired_lease_lets_another_owner_in() {
     let server = RedisServer::start();
-    let crashed = store(&server).with_lease(SHORT_LEASE);
     // A holder that never releases (a crashed host): only the lease's expiry frees it.
-    std::mem::forget(crashed.lock().await.unwrap());
+    let (_crashed, lock) = leased(&server).await;
+    std::mem::forget(lock);
     let next = store(&server);
     let lock = next.lock().await.unwrap();
     assert_eq!(next.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
@@ -87,8 +110,7 @@ async fn an_expired_lease_lets_another_owner_in() {
 #[tokio::test]
 async fn release_and_extend_of_a_lost_lease_leave_the_new_owner_alone() {
     let server = RedisServer::start();
-    let slow = store(&server).with_lease(SHORT_LEASE);
-    let mut stale = slow.lock().await.unwrap();
+    let (slow, mut stale) = leased(&server).await;
     until_lease_gone(&server, &slow).await;
     let next = store(&server);
     let lock = next.lock().await.unwrap();
@@ -111,18 +133,13 @@ async fn release_and_extend_of_a_lost_lease_leave_the_new_owner_alone() {
 #[tokio::test]
 async fn extend_keeps_the_lease_and_moves_its_deadline() {
     let server = RedisServer::start();
-    let store = store(&server).with_lease(SHORT_LEASE);
-    let mut lock = store.lock().await.unwrap();
+    let (store, mut lock) = leased(&server).await;
     store
         .extend(&mut lock, Duration::from_secs(60))
         .await
         .unwrap();
     assert!(lock.lease().unwrap() > Duration::from_secs(30));
-    let ttl: i64 = ::redis::cmd("PTTL")
-        .arg(store.lock_key())
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
+    let ttl = pttl(&server, &store).await;
     assert!(ttl > 30_000, "PTTL {ttl}");
     // Longer than the original lease: the extension is what keeps it.
     tokio::time::sleep(SHORT_LEASE * 2).await;
@@ -134,27 +151,17 @@ async fn extend_never_shortens_a_lease() {
     let server = RedisServer::start();
     let store = store(&server).with_lease(Duration::from_secs(60));
     let mut lock = store.lock().await.unwrap();
-    let pttl = || async {
-        ::redis::cmd("PTTL")
-            .arg(store.lock_key())
-            .query_async::<i64>(&mut raw(&server).await)
+    // Asking for less than is left (1 s of 60 s) keeps what is left, in Redis and in the local
+    // deadline; asking for more (120 s) extends it.
+    for (asked, left) in [(1, 50), (120, 110)] {
+        store
+            .extend(&mut lock, Duration::from_secs(asked))
             .await
-            .unwrap()
-    };
-    // Asking for less than is left keeps what is left, in Redis and in the local deadline.
-    store
-        .extend(&mut lock, Duration::from_secs(1))
-        .await
-        .unwrap();
-    assert!(pttl().await > 50_000, "PTTL {}", pttl().await);
-    assert!(lock.lease().unwrap() > Duration::from_secs(50));
-    // Asking for more extends it.
-    store
-        .extend(&mut lock, Duration::from_secs(120))
-        .await
-        .unwrap();
-    assert!(pttl().await > 110_000, "PTTL {}", pttl().await);
-    assert!(lock.lease().unwrap() > Duration::from_secs(110));
+            .unwrap();
+        let ttl = pttl(&server, &store).await;
+        assert!(ttl > left * 1_000, "PTTL {ttl}");
+        assert!(lock.lease().unwrap() > Duration::from_secs(left as u64));
+    }
     store
         .extend(&mut lock, Duration::from_millis(10))
         .await
@@ -168,22 +175,9 @@ async fn versions_compare_exactly_beyond_2_to_the_53_and_never_wrap() {
     let server = RedisServer::start();
     let store = store(&server);
     let lock = store.lock().await.unwrap();
-    let set_version = |version: &'static str| {
-        let server = &server;
-        let key = store.tokens_key().to_string();
-        async move {
-            let _: () = ::redis::cmd("HSET")
-                .arg(key)
-                .arg("version")
-                .arg(version)
-                .query_async(&mut raw(server).await)
-                .await
-                .unwrap();
-        }
-    };
     let at = |version: u64| tokens("rt-big").with_version(version);
     // 2^53 + 1 and 2^53 are one double: compared as numbers they would be equal.
-    set_version("9007199254740993").await;
+    set_fields(&server, &store, &[("version", b"9007199254740993")]).await;
     assert!(matches!(
         store.save(&at(9_007_199_254_740_992), &lock).await,
         Err(StoreError::Conflict {
@@ -196,15 +190,10 @@ async fn versions_compare_exactly_beyond_2_to_the_53_and_never_wrap() {
         9_007_199_254_740_994
     );
     // At the largest version nothing can be saved over it: refused before Redis is asked.
-    set_version("18446744073709551615").await;
+    set_fields(&server, &store, &[("version", b"18446744073709551615")]).await;
     let error = store.save(&at(u64::MAX), &lock).await.unwrap_err();
     assert!(error.to_string().contains("maximum"), "{error}");
-    let stored: String = ::redis::cmd("HGET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
+    let stored: String = field(&server, &store, "version").await;
     assert_eq!(stored, "18446744073709551615");
 }
 
@@ -263,16 +252,13 @@ async fn save_refuses_a_stale_version_and_writes_nothing() {
             other => panic!("expected a conflict, got {other:?}"),
         }
     }
-    let stored = store.load().await.unwrap().unwrap();
-    assert_eq!(stored.version(), 2);
-    assert_eq!(stored.refresh_token().expose_secret(), "rt-2");
+    assert_holds(&store, 2, "rt-2").await;
 }
 
 #[tokio::test]
 async fn save_refuses_a_lost_lease_and_writes_nothing() {
     let server = RedisServer::start();
-    let paused_host = store(&server).with_lease(SHORT_LEASE);
-    let stale = paused_host.lock().await.unwrap();
+    let (paused_host, stale) = leased(&server).await;
     until_lease_gone(&server, &paused_host).await;
 
     // No one holds it now, and later someone else does: both refuse the stale holder.
@@ -349,12 +335,9 @@ async fn encrypted_tokens_round_trip_and_redis_never_sees_them() {
         "at-secret-1"
     );
 
-    let mut connection = raw(&server).await;
-    let everything: Vec<Vec<u8>> = ::redis::cmd("HGETALL")
-        .arg(store.tokens_key())
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let everything: Vec<Vec<u8>> = server
+        .query(::redis::cmd("HGETALL").arg(store.tokens_key()))
+        .await;
     for value in &everything {
         assert!(!value.windows(6).any(|w| w == b"secret"));
         assert!(!value.windows(13).any(|w| w == b"refresh_token"));
@@ -393,75 +376,30 @@ async fn a_wrong_key_a_missing_key_or_an_altered_document_is_a_named_error() {
 
     // An attacker with write access flips one byte, or writes the document back as another
     // version (a replay): both refused.
-    let mut connection = raw(&server).await;
-    let mut document: Vec<u8> = ::redis::cmd("HGET")
-        .arg(store.tokens_key())
-        .arg("doc")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let _: () = ::redis::cmd("HSET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .arg("5")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let mut document: Vec<u8> = field(&server, &store, "doc").await;
+    set_fields(&server, &store, &[("version", b"5")]).await;
     assert_eq!(
         reason(store.load().await),
         UnreadableReason::WrongKeyOrAltered
     );
     let last = document.len() - 1;
     document[last] ^= 1;
-    let _: () = ::redis::cmd("HSET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .arg("1")
-        .arg("doc")
-        .arg(document)
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    set_fields(&server, &store, &[("version", b"1"), ("doc", &document)]).await;
     assert_eq!(
         reason(store.load().await),
         UnreadableReason::WrongKeyOrAltered
     );
 
     // A plain document where a key is configured is refused, not trusted.
-    let _: () = ::redis::cmd("HSET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .arg("1")
-        .arg("doc")
-        .arg(br#"{"refresh_token":"rt-planted"}"#.as_slice())
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let planted = br#"{"refresh_token":"rt-planted"}"#;
+    set_fields(&server, &store, &[("version", b"1"), ("doc", planted)]).await;
     assert_eq!(reason(store.load().await), UnreadableReason::NotEncrypted);
-    assert_eq!(
-        no_key
-            .load()
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token()
-            .expose_secret(),
-        "rt-planted"
-    );
+    assert_eq!(stored_refresh(&no_key).await, "rt-planted");
 
     // An operator's replacement overwrites what cannot be read (here: after a key change).
     let rekeyed = self::store(&server).with_encryption_key(EncryptionKey::from_bytes([9; 32]));
     assert_eq!(rekeyed.replace(&tokens("rt-new")).await.unwrap(), 2);
-    assert_eq!(
-        rekeyed
-            .load()
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token()
-            .expose_secret(),
-        "rt-new"
-    );
+    assert_eq!(stored_refresh(&rekeyed).await, "rt-new");
 }
 
 fn store_url(server: &RedisServer) -> String {
@@ -475,19 +413,9 @@ async fn a_dead_redis_is_unreachable_and_never_shows_the_url_or_password() {
     let store = RedisStore::new(url, "grant-1")
         .unwrap()
         .with_timeout(Duration::from_millis(500));
-    let debug = format!("{store:?}");
-    assert!(
-        debug.contains("127.0.0.1:1") && !debug.contains("hunter2"),
-        "{debug}"
-    );
-
-    let load = store.load().await.unwrap_err();
-    let lock = store.lock().await.unwrap_err();
-    let replace = store.replace(&tokens("rt-secret-9")).await.unwrap_err();
-    for error in [&load, &lock, &replace] {
-        assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
+    // Load, lock and replace.
+    for error in assert_unreachable_and_silent(&store, "127.0.0.1:1", &[url]).await {
         assert_eq!(error.to_string(), "the token store is unreachable");
-        assert_no_leak(error, &["hunter2", url, "rt-secret-9"]);
     }
 
     let invalid = RedisStore::new("redis//:hunter2-pw@127.0.0.1:1/", "g").unwrap_err();
@@ -514,8 +442,7 @@ async fn a_wrong_password_is_an_error_that_does_not_show_it() {
 async fn a_paused_redis_fails_calls_within_the_timeout_and_serves_again_when_resumed() {
     let mut server = RedisServer::start();
     let store = store(&server).with_timeout(Duration::from_millis(300));
-    let lock = store.lock().await.unwrap();
-    store.save(&tokens("rt-1"), &lock).await.unwrap();
+    let lock = first_save(&store, "rt-1").await;
     drop(lock);
 
     server.pause();
@@ -547,8 +474,7 @@ async fn a_paused_redis_fails_calls_within_the_timeout_and_serves_again_when_res
 async fn a_restarted_redis_is_reconnected_to_and_starts_empty() {
     let mut server = RedisServer::start();
     let store = store(&server).with_timeout(Duration::from_millis(500));
-    let lock = store.lock().await.unwrap();
-    store.save(&tokens("rt-1"), &lock).await.unwrap();
+    let lock = first_save(&store, "rt-1").await;
 
     server.kill();
     let error = store.load().await.unwrap_err();
@@ -594,12 +520,7 @@ async fn rediss_connects_with_tls_to_a_server_signed_by_a_trusted_ca() {
     assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
     drop(lock);
     // What went over TLS is in the server (read here over its plain port).
-    let version: String = ::redis::cmd("HGET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
+    let version: String = field(&server, &store, "version").await;
     assert_eq!(version, "1");
 
     // Without the private CA, the system's roots do not trust it: unreachable, no panic.
@@ -673,21 +594,29 @@ impl TokenStore for Observed {
     }
 }
 
+/// The stand-in, with its first tokens (an access token included) stored under `grant`.
+async fn seeded_stand_in(redis: &RedisServer, grant: &str) -> MockGenLogs {
+    let genlogs = Fixture::new().await.genlogs;
+    RedisStore::new(&redis.url(), grant)
+        .unwrap()
+        .replace(&genlogs.issue_tokens())
+        .await
+        .unwrap();
+    genlogs
+}
+
+/// A client of `genlogs`, its settings still to be changed.
+fn client_of(genlogs: &MockGenLogs) -> genlogs_auth::client::AuthClientBuilder {
+    genlogs_auth::AuthClient::builder(genlogs.api_key()).with_base_url(genlogs.base_url())
+}
+
 /// Issue 14, item 7: the store calls (each one round trip to Redis) of one refresh. Printed,
 /// and guarded against growth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_refresh_takes_a_known_number_of_redis_round_trips() {
     let redis = RedisServer::start();
-    let genlogs = genlogs_auth::testing::MockGenLogs::start().await;
-    RedisStore::new(&redis.url(), "round-trips")
-        .unwrap()
-        .replace(&genlogs.issue_tokens())
-        .await
-        .unwrap();
-    let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .build()
-        .unwrap();
+    let genlogs = seeded_stand_in(&redis, "round-trips").await;
+    let client = client_of(&genlogs).build().unwrap();
     let store = std::sync::Arc::new(Observed::new(
         RedisStore::new(&redis.url(), "round-trips").unwrap(),
         None,
@@ -712,15 +641,9 @@ async fn one_refresh_takes_a_known_number_of_redis_round_trips() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_paused_between_the_mark_and_the_send_sends_nothing_once_its_lease_is_gone() {
     let redis = RedisServer::start();
-    let genlogs = genlogs_auth::testing::MockGenLogs::start().await;
-    RedisStore::new(&redis.url(), "paused-holder")
-        .unwrap()
-        .replace(&genlogs.issue_tokens())
-        .await
-        .unwrap();
+    let genlogs = seeded_stand_in(&redis, "paused-holder").await;
     let manager = |store: genlogs_auth::store::BoxedStore| {
-        let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
-            .with_base_url(genlogs.base_url())
+        let client = client_of(&genlogs)
             .with_timeout(Duration::from_secs(1))
             .build()
             .unwrap();
@@ -812,13 +735,7 @@ async fn a_document_read_from_another_server_instance_than_the_one_that_saved_it
 async fn a_version_without_a_document_is_unreadable_and_replaced() {
     let server = RedisServer::start();
     let store = store(&server);
-    let _: () = ::redis::cmd("HSET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .arg("5")
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
+    set_fields(&server, &store, &[("version", b"5")]).await;
     let error = store.load().await.unwrap_err();
     assert!(
         matches!(error, StoreError::Unreadable { version: 5, .. }),
@@ -836,7 +753,7 @@ async fn a_version_without_a_document_is_unreadable_and_replaced() {
 #[tokio::test]
 async fn a_manager_replaces_tokens_it_cannot_decrypt() {
     let server = RedisServer::start();
-    let genlogs = genlogs_auth::testing::MockGenLogs::start().await;
+    let genlogs = Fixture::new().await.genlogs;
     let old_key = store(&server).with_encryption_key(EncryptionKey::from_bytes([1; 32]));
     old_key.replace(&genlogs.issue_tokens()).await.unwrap();
     old_key.replace(&genlogs.issue_tokens()).await.unwrap();
@@ -845,10 +762,7 @@ async fn a_manager_replaces_tokens_it_cannot_decrypt() {
         new_key().load().await,
         Err(StoreError::Unreadable { version: 2, .. })
     ));
-    let client = genlogs_auth::AuthClient::builder(genlogs.api_key())
-        .with_base_url(genlogs.base_url())
-        .build()
-        .unwrap();
+    let client = client_of(&genlogs).build().unwrap();
     let manager = genlogs_auth::TokenManager::builder(client, new_key()).build();
     let seeded = genlogs.issue_tokens();
     manager.replace_tokens(seeded.clone()).await.unwrap();

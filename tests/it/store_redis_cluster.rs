@@ -5,17 +5,15 @@
 
 use std::time::Duration;
 
+use crate::support::fixture::stored_refresh;
 use crate::support::leak::assert_no_leak;
-use crate::support::redis::{until_ok, RedisCluster};
+use crate::support::redis::{
+    assert_not_durable, assert_unreachable_and_silent, until_ok, RedisCluster,
+};
+use crate::support::store::{assert_holds, first_save, tokens};
 use genlogs_auth::store::StoreLock;
 use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{
-    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
-};
-
-fn tokens(refresh: &str) -> StoredTokens {
-    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
-}
+use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
 
 /// A store for `name` on `cluster`, knowing all of its nodes.
 fn store(cluster: &RedisCluster, name: &str) -> RedisStore {
@@ -57,8 +55,7 @@ async fn a_lease_on_a_cluster_excludes_a_second_owner_until_released() {
 async fn save_on_a_cluster_compares_and_sets_and_refuses_a_stale_version() {
     let cluster = RedisCluster::start();
     let store = store(&cluster, "grant-1");
-    let lock = store.lock().await.unwrap();
-    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    let lock = first_save(&store, "rt-1").await;
     let newer = tokens("rt-2").with_version(1);
     assert_eq!(store.save(&newer, &lock).await.unwrap(), 2);
     match store.save(&tokens("rt-stale"), &lock).await {
@@ -81,9 +78,7 @@ async fn save_on_a_cluster_compares_and_sets_and_refuses_a_stale_version() {
         Err(StoreError::LeaseLost)
     ));
     next_owner.release(held).await;
-    let stored = next_owner.load().await.unwrap().unwrap();
-    assert_eq!(stored.version(), 2);
-    assert_eq!(stored.refresh_token().expose_secret(), "rt-2");
+    assert_holds(&next_owner, 2, "rt-2").await;
 }
 
 #[tokio::test]
@@ -140,9 +135,7 @@ async fn a_grant_on_a_slot_of_another_node_than_the_one_named_works() {
     let store = RedisStore::cluster(&[&named], &name)
         .unwrap()
         .with_lock_wait(Duration::from_secs(10));
-    let lock = store.lock().await.unwrap();
-    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
-    let mut lock = lock;
+    let mut lock = first_save(&store, "rt-1").await;
     store
         .extend(&mut lock, Duration::from_secs(20))
         .await
@@ -164,8 +157,7 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
     let cluster = RedisCluster::start();
     let store = store(&cluster, "grant-moving");
     // Connected, with the slot map read and the scripts loaded on the slot's owner.
-    let lock = store.lock().await.unwrap();
-    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    let lock = first_save(&store, "rt-1").await;
     store.release(lock).await;
 
     let (owner, slot) = cluster.owner_of(store.tokens_key());
@@ -183,16 +175,7 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
 
     // Reads, the lease, the scripts (not yet loaded on the new owner) and the compare-and-set
     // all follow the slot.
-    assert_eq!(
-        store
-            .load()
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token()
-            .expose_secret(),
-        "rt-1"
-    );
+    assert_eq!(stored_refresh(&store).await, "rt-1");
     let mut lock = store.lock().await.unwrap();
     store
         .extend(&mut lock, Duration::from_secs(20))
@@ -205,19 +188,14 @@ async fn a_slot_moved_to_another_node_after_connecting_is_followed() {
         Err(StoreError::Conflict { .. })
     ));
     store.release(lock).await;
-    let stored = store.load().await.unwrap().unwrap();
-    assert_eq!(
-        (stored.version(), stored.refresh_token().expose_secret()),
-        (2, "rt-2")
-    );
+    assert_holds(&store, 2, "rt-2").await;
 }
 
 #[tokio::test]
 async fn a_paused_slot_owner_fails_calls_as_unreachable_and_serves_again_when_resumed() {
     let mut cluster = RedisCluster::start();
     let store = store(&cluster, "grant-paused").with_timeout(Duration::from_millis(500));
-    let lock = store.lock().await.unwrap();
-    assert_eq!(store.save(&tokens("rt-1"), &lock).await.unwrap(), 1);
+    let lock = first_save(&store, "rt-1").await;
     store.release(lock).await;
 
     let (owner, _slot) = cluster.owner_of(store.tokens_key());
@@ -265,18 +243,7 @@ async fn an_unreachable_cluster_is_unreachable_and_never_shows_the_urls_or_passw
     let store = RedisStore::cluster(&urls, "grant-1")
         .unwrap()
         .with_timeout(Duration::from_millis(500));
-    let debug = format!("{store:?}");
-    assert!(
-        debug.contains("127.0.0.1:1,127.0.0.1:2") && !debug.contains("hunter2"),
-        "{debug}"
-    );
-    let load = store.load().await.unwrap_err();
-    let lock = store.lock().await.unwrap_err();
-    let replace = store.replace(&tokens("rt-secret-9")).await.unwrap_err();
-    for error in [&load, &lock, &replace] {
-        assert!(matches!(error, StoreError::Unreachable(_)), "{error:?}");
-        assert_no_leak(error, &["hunter2", urls[0], urls[1], "rt-secret-9"]);
-    }
+    assert_unreachable_and_silent(&store, "127.0.0.1:1,127.0.0.1:2", &urls).await;
     let mixed = RedisStore::cluster(&[urls[0], "rediss://:hunter2-pw@127.0.0.1:2/"], "g");
     assert_no_leak(&mixed.unwrap_err(), &["hunter2"]);
 }
@@ -288,19 +255,9 @@ async fn a_durable_save_on_a_cluster_goes_to_the_slot_owner_and_counts_its_repli
     let cluster = RedisCluster::start();
     let store = store(&cluster, "grant-1").with_min_replicas(1, Duration::from_millis(200));
     let lock = store.lock().await.unwrap();
-    assert!(matches!(
-        store.save(&tokens("rt-1"), &lock).await,
-        Err(StoreError::NotDurable {
-            acknowledged: 0,
-            required: 1,
-            ..
-        })
-    ));
-    let written = store.load().await.unwrap().unwrap();
-    assert_eq!(
-        (written.version(), written.refresh_token().expose_secret()),
-        (1, "rt-1")
-    );
+    let error = store.save(&tokens("rt-1"), &lock).await.unwrap_err();
+    assert_not_durable(&error, 0, 1);
+    assert_holds(&store, 1, "rt-1").await;
     // Without the requirement the same store saves over it.
     let plain = self::store(&cluster, "grant-1");
     assert_eq!(

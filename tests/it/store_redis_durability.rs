@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::redis::{redis_cli, signal, RedisServer};
+use crate::support::fixture::Fixture;
+use crate::support::redis::{assert_not_durable, redis_cli, signal, RedisServer};
+use crate::support::store::tokens;
 use genlogs_auth::testing::{MockGenLogs, REFRESH_PATH};
 use genlogs_auth::{
-    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenError, TokenManager,
-    TokenStore,
+    AuthClient, RedisStore, StoreError, StoredTokens, TokenError, TokenManager, TokenStore,
 };
 
 /// How long a save waits for the replica: long enough that a replica starved of CPU on a
@@ -21,10 +22,6 @@ const WAIT: Duration = Duration::from_secs(2);
 /// are about the WAIT, not about a machine busy with another test's servers.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn tokens(refresh: &str) -> StoredTokens {
-    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
-}
-
 fn durable_store(primary: &RedisServer, replicas: usize) -> RedisStore {
     RedisStore::new(&primary.url(), "grant-1")
         .unwrap()
@@ -34,18 +31,14 @@ fn durable_store(primary: &RedisServer, replicas: usize) -> RedisStore {
 
 /// The version and refresh token `server` holds (a replica answers reads).
 async fn held_by(server: &RedisServer, store: &RedisStore) -> (Option<String>, Option<String>) {
-    let mut connection = ::redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let (version, document): (Option<String>, Option<String>) = ::redis::cmd("HMGET")
-        .arg(store.tokens_key())
-        .arg("version")
-        .arg("doc")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let (version, document): (Option<String>, Option<String>) = server
+        .query(
+            ::redis::cmd("HMGET")
+                .arg(store.tokens_key())
+                .arg("version")
+                .arg("doc"),
+        )
+        .await;
     let refresh = document.map(|document| {
         let value: serde_json::Value = serde_json::from_str(&document).unwrap();
         value["refresh_token"].as_str().unwrap().to_string()
@@ -55,17 +48,7 @@ async fn held_by(server: &RedisServer, store: &RedisStore) -> (Option<String>, O
 
 /// Saves `refresh` over whatever the store holds now, under a fresh lease.
 async fn save_over(store: &RedisStore, refresh: &str) -> Result<u64, StoreError> {
-    let lock = store.lock().await.unwrap();
-    let version = store
-        .load()
-        .await
-        .unwrap()
-        .map_or(0, |stored| stored.version());
-    let saved = store
-        .save(&tokens(refresh).with_version(version), &lock)
-        .await;
-    store.release(lock).await;
-    saved
+    crate::support::store::save_over(store, &tokens(refresh)).await
 }
 
 #[tokio::test]
@@ -109,17 +92,7 @@ async fn a_save_waits_for_the_replica_and_fails_as_not_durable_without_it() {
     let started = Instant::now();
     let error = save_over(&store, "rt-2").await.unwrap_err();
     let took = started.elapsed();
-    assert!(
-        matches!(
-            error,
-            StoreError::NotDurable {
-                acknowledged: 0,
-                required: 1,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_not_durable(&error, 0, 1);
     // Not before the WAIT, and not after anything longer (the lock wait is 10 s).
     assert!(
         took >= WAIT && took < WAIT + Duration::from_secs(5),
@@ -144,27 +117,14 @@ async fn a_save_waits_for_the_replica_and_fails_as_not_durable_without_it() {
 
     // Killed: the same, until a new replica has synced.
     replica.kill();
-    assert!(matches!(
-        save_over(&store, "rt-4").await,
-        Err(StoreError::NotDurable {
-            acknowledged: 0,
-            ..
-        })
-    ));
+    assert_not_durable(&save_over(&store, "rt-4").await.unwrap_err(), 0, 1);
     replica.restart();
     replica.wait_in_sync();
     assert_eq!(save_over(&store, "rt-5").await.unwrap(), 5);
 
     // More replicas required than there are: one acknowledgement is not enough.
     let two = durable_store(&primary, 2);
-    assert!(matches!(
-        save_over(&two, "rt-6").await,
-        Err(StoreError::NotDurable {
-            acknowledged: 1,
-            required: 2,
-            ..
-        })
-    ));
+    assert_not_durable(&save_over(&two, "rt-6").await.unwrap_err(), 1, 2);
     // `replace` is a save too.
     assert!(matches!(
         two.replace(&tokens("rt-7")).await,
@@ -203,6 +163,30 @@ fn manager(genlogs: &MockGenLogs, store: RedisStore) -> TokenManager {
         .build()
 }
 
+/// The stand-in and its first tokens (an access token included), saved on `primary` through a
+/// durable store (returned, to read them back), and a manager over a durable store of its own.
+async fn seeded(primary: &RedisServer) -> (MockGenLogs, StoredTokens, RedisStore, TokenManager) {
+    let genlogs = Fixture::new().await.genlogs;
+    let seeded = genlogs.issue_tokens();
+    let store = durable_store(primary, 1);
+    store.replace(&seeded).await.unwrap();
+    let manager = manager(&genlogs, durable_store(primary, 1));
+    (genlogs, seeded, store, manager)
+}
+
+/// Makes `genlogs` stop `replica` (`SIGSTOP`) when a refresh request arrives, and process the
+/// request as usual; returns the replica's pid.
+fn stop_on_refresh(genlogs: &MockGenLogs, replica: &RedisServer) -> u32 {
+    let replica_pid = replica.pid();
+    genlogs.fail_with(move |request| {
+        if request.path() == REFRESH_PATH {
+            signal(replica_pid, "-STOP");
+        }
+        None
+    });
+    replica_pid
+}
+
 /// Calls `refresh_now` until it succeeds (a cooldown after the failure may still run).
 async fn refreshed(manager: &TokenManager) -> genlogs_auth::AccessToken {
     let started = Instant::now();
@@ -225,11 +209,7 @@ async fn a_manager_sends_nothing_while_its_mark_is_not_durable_and_recovers() {
     let _serial = SERIAL.lock().await;
     let primary = RedisServer::start();
     let mut replica = RedisServer::start_replica_of(&primary, &[]);
-    let genlogs = MockGenLogs::builder().start().await;
-    let seeded = genlogs.issue_tokens();
-    let store = durable_store(&primary, 1);
-    store.replace(&seeded).await.unwrap();
-    let manager = manager(&genlogs, durable_store(&primary, 1));
+    let (genlogs, seeded, store, manager) = seeded(&primary).await;
     let served = manager.access_token().await.unwrap();
     assert_eq!(
         Some(served.expose_secret()),
@@ -271,22 +251,12 @@ async fn a_rotation_whose_save_is_not_durable_is_kept_and_saved_once_the_replica
     let _serial = SERIAL.lock().await;
     let primary = RedisServer::start();
     let replica = RedisServer::start_replica_of(&primary, &[]);
-    let genlogs = MockGenLogs::builder().start().await;
-    let seeded = genlogs.issue_tokens();
-    let store = durable_store(&primary, 1);
-    store.replace(&seeded).await.unwrap();
-    let manager = manager(&genlogs, durable_store(&primary, 1));
+    let (genlogs, _, store, manager) = seeded(&primary).await;
     let served = manager.access_token().await.unwrap();
 
     // The replica stops while GenLogs rotates: the mark before the send was acknowledged, the
     // rotation after it cannot be.
-    let replica_pid = replica.pid();
-    genlogs.fail_with(move |request| {
-        if request.path() == REFRESH_PATH {
-            signal(replica_pid, "-STOP");
-        }
-        None
-    });
+    let replica_pid = stop_on_refresh(&genlogs, &replica);
     // The renewal happened (GenLogs rotated) but is not saved: `refresh_now` says why.
     let answered = manager.refresh_now().await;
     genlogs.clear_faults();
@@ -339,7 +309,7 @@ async fn a_lease_outlives_a_pending_save_and_the_save_is_retried_in_the_backgrou
     let _serial = SERIAL.lock().await;
     let primary = RedisServer::start();
     let replica = RedisServer::start_replica_of(&primary, &[]);
-    let genlogs = MockGenLogs::builder().start().await;
+    let genlogs = Fixture::new().await.genlogs;
     let store = durable_store(&primary, 1);
     store.replace(&genlogs.issue_tokens()).await.unwrap();
     // A 1 s request timeout: the lease the manager keeps before a send is 1 s + 2 s + 2 s.
@@ -361,13 +331,7 @@ async fn a_lease_outlives_a_pending_save_and_the_save_is_retried_in_the_backgrou
     holder.access_token().await.unwrap();
     other.access_token().await.unwrap();
 
-    let replica_pid = replica.pid();
-    genlogs.fail_with(move |request| {
-        if request.path() == REFRESH_PATH {
-            signal(replica_pid, "-STOP");
-        }
-        None
-    });
+    let replica_pid = stop_on_refresh(&genlogs, &replica);
     let refreshed_now = holder.refresh_now().await;
     assert!(
         refreshed_now.is_err(),
@@ -422,18 +386,7 @@ async fn a_host_waiting_for_the_lease_learns_at_once_that_no_save_can_be_durable
     let holder = durable_store(&primary, 1);
     let _lease = holder.lock().await.unwrap();
     let other = durable_store(&primary, 1).with_lock_wait(Duration::from_secs(30));
-    let error = other.lock().await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            StoreError::NotDurable {
-                acknowledged: 0,
-                required: 1,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_not_durable(&other.lock().await.unwrap_err(), 0, 1);
     // Enough replicas: the wait goes on as before (here until the lock wait, kept short).
     let replica = RedisServer::start_replica_of(&primary, &[]);
     replica.wait_in_sync();

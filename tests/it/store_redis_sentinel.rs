@@ -16,13 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::support::child::spawn_child;
+use crate::support::fixture::{Fixture, API_KEY};
 use crate::support::sentinel::{SentinelSet, SERVICE};
+use crate::support::store::tokens;
 use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{
-    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
-};
+use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
 
-const API_KEY: &str = "sentinel-test-key";
 const GRANT: &str = "sentinel-grant";
 /// The store's timeout: a dead primary costs a call at most twice this.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -54,24 +53,11 @@ fn store(set: &SentinelSet) -> RedisStore {
         .with_lock_wait(Duration::from_secs(10))
 }
 
-fn tokens(refresh: &str) -> StoredTokens {
-    StoredTokens::from_refresh_token(RefreshToken::new(refresh))
-}
-
 /// A stand-in whose access tokens live `lifetime`, the grant seeded through `seed_store`.
 async fn genlogs(lifetime: Duration, seed_store: &RedisStore) -> MockGenLogs {
-    let genlogs = MockGenLogs::builder()
-        .with_api_key(API_KEY)
-        .with_access_lifetime(lifetime)
-        .start()
-        .await;
-    seed_store
-        .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().into_refresh_token(),
-        ))
-        .await
-        .unwrap();
-    genlogs
+    let fixture = Fixture::with_access_lifetime(lifetime).await;
+    fixture.seed(seed_store).await;
+    fixture.genlogs
 }
 
 fn manager(genlogs: &MockGenLogs, store: RedisStore) -> TokenManager {
