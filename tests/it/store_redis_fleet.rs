@@ -4,7 +4,7 @@
 //!
 //! Access tokens live [`LIFETIME`] here, so a test sees many expiries in seconds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,14 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::child::{read_marker, spawn_child};
+use crate::support::fixture::{Fixture, API_KEY};
 use crate::support::redis::RedisServer;
+use crate::support::store::{call_until_stopped, child_runtime, child_var, tokens, Presented};
 use chrono::{DateTime, Utc};
-use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
-use genlogs_auth::{
-    AuthClient, RedisStore, RefreshToken, StoreError, StoredTokens, TokenManager, TokenStore,
-};
+use genlogs_auth::testing::{Fault, RecordedRequest, REFRESH_PATH};
+use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
 
-const API_KEY: &str = "fleet-test-key";
 const GRANT: &str = "fleet-grant";
 /// How long the stand-in's access tokens live.
 const LIFETIME: Duration = Duration::from_secs(4);
@@ -37,10 +36,10 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// for the same expiry: the margin, plus a second for the `Date` header's resolution.
 const PREMATURE: Duration = Duration::from_secs(3);
 
-/// The crate's GenLogs stand-in with short-lived access tokens, plus what these tests count
-/// about the refresh requests.
+/// The shared fixture's GenLogs stand-in with short-lived access tokens (its fields and methods
+/// are the fixture's), plus what these tests count about the refresh requests.
 struct ShortLived {
-    genlogs: MockGenLogs,
+    fixture: Fixture,
     requests: AtomicU64,
     /// 401s to a refresh: a rotated (or revoked) refresh token was sent.
     rejected: AtomicU64,
@@ -49,26 +48,22 @@ struct ShortLived {
     last_expiry: Mutex<Option<DateTime<Utc>>>,
     /// Hold the next refresh request without processing it (its sender can be killed meanwhile).
     stall_next: AtomicBool,
-    /// How many times each refresh token was presented: more than once is a reuse, whether
-    /// GenLogs processed the first one or not.
-    presented: Mutex<HashMap<String, u32>>,
+    /// How many times each refresh token was presented.
+    presented: Presented,
 }
 
 impl ShortLived {
     async fn serve() -> Arc<Self> {
-        let genlogs = MockGenLogs::builder()
-            .with_api_key(API_KEY)
-            .with_access_lifetime(LIFETIME)
-            .start()
-            .await;
+        let fixture = Fixture::with_access_lifetime(LIFETIME).await;
+        let genlogs = fixture.genlogs.clone();
         let stand_in = Arc::new(Self {
-            genlogs: genlogs.clone(),
+            fixture,
             requests: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             premature: AtomicU64::new(0),
             last_expiry: Mutex::new(None),
             stall_next: AtomicBool::new(false),
-            presented: Mutex::default(),
+            presented: Presented::default(),
         });
         let counting = stand_in.clone();
         genlogs.fail_with(move |request| counting.refresh(request));
@@ -82,7 +77,7 @@ impl ShortLived {
         }
         self.requests.fetch_add(1, Ordering::SeqCst);
         if let Some(token) = request.query("refresh_token") {
-            *self.presented.lock().unwrap().entry(token).or_default() += 1;
+            self.presented.note(token);
         }
         if self.stall_next.swap(false, Ordering::SeqCst) {
             return Some(Fault::Stall);
@@ -110,17 +105,22 @@ impl ShortLived {
 
     /// Refresh tokens presented more than once.
     fn reused(&self) -> usize {
-        self.presented
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|&&count| count > 1)
-            .count()
+        self.presented.reused()
     }
 
-    /// A refresh token GenLogs accepts, as from `POST /auth/token` (no access token yet).
-    fn seed(&self) -> StoredTokens {
-        StoredTokens::from_refresh_token(self.genlogs.issue_tokens().into_refresh_token())
+    /// Is the refresh token `redis` holds the one GenLogs accepts now?
+    async fn stored_is_valid(&self, redis: &RedisServer) -> bool {
+        let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
+        self.genlogs
+            .is_valid_refresh_token(stored.refresh_token().expose_secret())
+    }
+}
+
+impl std::ops::Deref for ShortLived {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.fixture
     }
 }
 
@@ -128,11 +128,13 @@ impl ShortLived {
 async fn seeded_fleet() -> (RedisServer, Arc<ShortLived>) {
     let redis = RedisServer::start();
     let stand_in = ShortLived::serve().await;
-    fleet_store(&redis.url())
-        .replace(&stand_in.seed())
-        .await
-        .unwrap();
+    stand_in.seed(&fleet_store(&redis.url())).await;
     (redis, stand_in)
+}
+
+/// A host: a manager over a store of its own on `redis`.
+fn fleet_host(stand_in: &ShortLived, redis: &RedisServer) -> TokenManager {
+    fleet_manager(&stand_in.base_url(), fleet_store(&redis.url()))
 }
 
 /// What a child host needs to reach the stand-in and Redis.
@@ -272,10 +274,7 @@ async fn a_lease_holder_killed_mid_refresh_is_taken_over_after_its_lease_without
     // The one token sent twice is the one whose first request GenLogs never processed.
     assert_eq!(stand_in.reused(), 1);
     assert!(stand_in.genlogs.issued_tokens().contains(&access));
-    let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
-    assert!(stand_in
-        .genlogs
-        .is_valid_refresh_token(stored.refresh_token().expose_secret()));
+    assert!(stand_in.stored_is_valid(&redis).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +334,7 @@ async fn a_manager_releases_its_lease_once_the_tokens_are_saved() {
     let redis = RedisServer::start();
     let stand_in = ShortLived::serve().await;
     let store = Arc::new(fleet_store(&redis.url()).with_lease(Duration::from_secs(60)));
-    store.replace(&stand_in.seed()).await.unwrap();
+    stand_in.seed(&store).await;
     let manager = fleet_manager(&stand_in.base_url(), store.clone());
     manager.access_token().await.unwrap();
     // Another host can take the lease at once (well within the 60 s lease).
@@ -347,16 +346,8 @@ async fn a_manager_releases_its_lease_once_the_tokens_are_saved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memory() {
     let _serial = SERIAL.lock().await;
-    let mut redis = RedisServer::start();
-    let stand_in = ShortLived::serve().await;
-    fleet_store(&redis.url())
-        .replace(&stand_in.seed())
-        .await
-        .unwrap();
-    let hosts = [
-        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
-        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
-    ];
+    let (mut redis, stand_in) = seeded_fleet().await;
+    let hosts = [fleet_host(&stand_in, &redis), fleet_host(&stand_in, &redis)];
     let first = hosts[0].access_token().await.unwrap();
     assert_eq!(
         hosts[1].access_token().await.unwrap().expose_secret(),
@@ -387,22 +378,14 @@ async fn redis_killed_and_restarted_serves_cached_tokens_then_reseeds_from_memor
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 0, "zero reuse");
     assert_eq!(stand_in.reused(), 0, "no refresh token presented twice");
     assert_eq!(stand_in.premature.load(Ordering::SeqCst), 0);
-    let stored = fleet_store(&redis.url()).load().await.unwrap().unwrap();
-    assert!(stand_in
-        .genlogs
-        .is_valid_refresh_token(stored.refresh_token().expose_secret()));
+    assert!(stand_in.stored_is_valid(&redis).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_blocks_refreshes_not_cached_tokens() {
     let _serial = SERIAL.lock().await;
-    let mut redis = RedisServer::start();
-    let stand_in = ShortLived::serve().await;
-    fleet_store(&redis.url())
-        .replace(&stand_in.seed())
-        .await
-        .unwrap();
-    let host = fleet_manager(&stand_in.base_url(), fleet_store(&redis.url()));
+    let (mut redis, stand_in) = seeded_fleet().await;
+    let host = fleet_host(&stand_in, &redis);
     let first = host.access_token().await.unwrap();
     let refreshes = stand_in.genlogs.refreshes();
 
@@ -477,14 +460,9 @@ impl TokenStore for StopAfterFirstLoad {
 #[test]
 #[ignore = "run by the fleet tests as a child process"]
 fn child() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+    let var = child_var;
     let (base_url, redis_url) = (var("GENLOGS_TEST_BASE_URL"), var("GENLOGS_TEST_REDIS"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    child_runtime().block_on(async {
         match var("GENLOGS_TEST_CHILD").as_str() {
             "fleet" => {
                 let manager = fleet_manager(&base_url, fleet_store(&redis_url));
@@ -550,42 +528,33 @@ fn child() {
 
 /// `tasks` tasks asking for a token every 25 ms until the stop file appears.
 async fn fleet_child(manager: TokenManager, tasks: usize, stop: PathBuf) {
-    let stopping = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let tokens = Arc::new(Mutex::new(HashSet::new()));
-    let workers: Vec<_> = (0..tasks)
-        .map(|_| {
-            let (manager, stopping) = (manager.clone(), stopping.clone());
+    call_until_stopped(tasks, &stop, {
+        let (served, errors, tokens) = (served.clone(), errors.clone(), tokens.clone());
+        move || {
+            let manager = manager.clone();
             let (served, errors, tokens) = (served.clone(), errors.clone(), tokens.clone());
-            tokio::spawn(async move {
-                while !stopping.load(Ordering::Relaxed) {
-                    match manager.access_token().await {
-                        Ok(token) => {
-                            served.fetch_add(1, Ordering::Relaxed);
-                            tokens
-                                .lock()
-                                .unwrap()
-                                .insert(token.expose_secret().to_string());
-                        }
-                        Err(error) => {
-                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("fleet child: first error: {error}: {error:?}");
-                            }
+            async move {
+                match manager.access_token().await {
+                    Ok(token) => {
+                        served.fetch_add(1, Ordering::Relaxed);
+                        tokens
+                            .lock()
+                            .unwrap()
+                            .insert(token.expose_secret().to_string());
+                    }
+                    Err(error) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("fleet child: first error: {error}: {error:?}");
                         }
                     }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
                 }
-            })
-        })
-        .collect();
-    while !stop.exists() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stopping.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.unwrap();
-    }
+            }
+        }
+    })
+    .await;
     let tokens: Vec<String> = tokens.lock().unwrap().iter().cloned().collect();
     println!(
         "RESULT served={} errors={} tokens={}",
@@ -602,15 +571,10 @@ async fn one_hosts_401_stops_the_whole_fleet_until_new_tokens_are_stored() {
     let stand_in = ShortLived::serve().await;
     // A refresh token GenLogs no longer accepts (revoked, or used elsewhere).
     fleet_store(&redis.url())
-        .replace(&StoredTokens::from_refresh_token(RefreshToken::new(
-            "rt-revoked-0123456789",
-        )))
+        .replace(&tokens("rt-revoked-0123456789"))
         .await
         .unwrap();
-    let hosts = [
-        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
-        fleet_manager(&stand_in.base_url(), fleet_store(&redis.url())),
-    ];
+    let hosts = [fleet_host(&stand_in, &redis), fleet_host(&stand_in, &redis)];
     let first = hosts[0].access_token().await.unwrap_err();
     assert!(first.needs_new_tokens(), "{first:?}");
     assert_eq!(stand_in.rejected.load(Ordering::SeqCst), 1);
@@ -620,7 +584,10 @@ async fn one_hosts_401_stops_the_whole_fleet_until_new_tokens_are_stored() {
     assert_eq!(stand_in.requests.load(Ordering::SeqCst), 1);
 
     // An operator stores new tokens through one host: both carry on with them.
-    hosts[1].replace_tokens(stand_in.seed()).await.unwrap();
+    hosts[1]
+        .replace_tokens(stand_in.valid_tokens())
+        .await
+        .unwrap();
     let (a, b) = (
         hosts[0].access_token().await.unwrap(),
         hosts[1].access_token().await.unwrap(),

@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use crate::support::defaults::{REDIS_TIMEOUT, RESTORE_GRACE};
+use crate::support::fixture::{Fixture, API_KEY};
 use crate::support::redis::RedisServer;
 use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
+use genlogs_auth::{AuthClient, RedisStore, StoreError, TokenManager};
 
-const API_KEY: &str = "outage-test-key";
 const GRANT: &str = "outage";
 /// How long the outage lasts: longer than the store's timeout, as in the reported incident.
 const OUTAGE: Duration = Duration::from_secs(6);
@@ -36,18 +36,11 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A stand-in with 2 s access tokens, the grant seeded in Redis, and two hosts (managers over
 /// their own stores with the default timeouts, lease and lock wait) that hold a token.
 async fn fleet(redis: &RedisServer) -> (MockGenLogs, Vec<TokenManager>) {
-    let genlogs = MockGenLogs::builder()
-        .with_api_key(API_KEY)
-        .with_access_lifetime(Duration::from_secs(2))
-        .start()
+    let fixture = Fixture::with_access_lifetime(Duration::from_secs(2)).await;
+    fixture
+        .seed(&RedisStore::new(&redis.url(), GRANT).unwrap())
         .await;
-    RedisStore::new(&redis.url(), GRANT)
-        .unwrap()
-        .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().into_refresh_token(),
-        ))
-        .await
-        .unwrap();
+    let genlogs = fixture.genlogs;
     let hosts: Vec<TokenManager> = (0..2)
         .map(|_| {
             let client = AuthClient::builder(API_KEY)
@@ -125,26 +118,39 @@ async fn until_refreshed(
     since.elapsed()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_redis_fails_callers_fast_and_refreshes_right_after_it_resumes() {
+/// How a test takes Redis away and brings it back, and how soon a refresh must follow.
+struct Outage {
+    /// What the printed figures call it.
+    name: &'static str,
+    stop: fn(&mut RedisServer),
+    /// What brings it back, and what the figures call that.
+    back: (fn(&mut RedisServer), &'static str),
+    /// How long after it is back the first refresh may take.
+    recovery_bound: Duration,
+}
+
+/// A fleet holding tokens, then `outage`: every call fails fast while it lasts and until the
+/// tokens expire, a refresh follows within its bound once Redis is back, every host is served
+/// again and no refresh token was reused.
+async fn fails_fast_and_recovers(outage: Outage) {
     let _serial = SERIAL.lock().await;
     let mut redis = RedisServer::start();
     let (genlogs, hosts) = fleet(&redis).await;
-    redis.pause();
-    let paused_at = Instant::now();
+    (outage.stop)(&mut redis);
+    let stopped_at = Instant::now();
     until_expired(&hosts).await;
-    let slowest = calls_during_outage(&hosts, paused_at).await;
+    let slowest = calls_during_outage(&hosts, stopped_at).await;
 
-    // Every `SET NX` sent during the pause runs now: leases no caller is waiting for.
-    redis.resume();
+    let (back, after) = outage.back;
+    back(&mut redis);
     let recovered = until_refreshed(&genlogs, &hosts, Instant::now()).await;
     eprintln!(
-        "SIGSTOP {OUTAGE:?}: slowest store error {slowest:?}; first refresh {recovered:?} after \
-         SIGCONT"
+        "{} {OUTAGE:?}: slowest store error {slowest:?}; first refresh {recovered:?} after {after}",
+        outage.name
     );
     assert!(
-        recovered <= RECOVERY_BOUND,
-        "refreshed {recovered:?} after resume"
+        recovered <= outage.recovery_bound,
+        "refreshed {recovered:?} after {after}"
     );
     for host in &hosts {
         host.access_token().await.unwrap();
@@ -153,33 +159,29 @@ async fn a_paused_redis_fails_callers_fast_and_refreshes_right_after_it_resumes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_redis_fails_callers_fast_and_a_restarted_one_is_reseeded_at_once() {
-    let _serial = SERIAL.lock().await;
-    let mut redis = RedisServer::start();
-    let (genlogs, hosts) = fleet(&redis).await;
-    redis.kill();
-    let killed_at = Instant::now();
-    until_expired(&hosts).await;
-    let slowest = calls_during_outage(&hosts, killed_at).await;
+async fn a_paused_redis_fails_callers_fast_and_refreshes_right_after_it_resumes() {
+    // Every `SET NX` sent during the pause runs on resume: leases no caller is waiting for.
+    fails_fast_and_recovers(Outage {
+        name: "SIGSTOP",
+        stop: RedisServer::pause,
+        back: (RedisServer::resume, "SIGCONT"),
+        recovery_bound: RECOVERY_BOUND,
+    })
+    .await;
+}
 
-    // A new, empty Redis: the hosts write back the tokens they hold.
-    redis.restart();
-    let recovered = until_refreshed(&genlogs, &hosts, Instant::now()).await;
-    eprintln!(
-        "killed {OUTAGE:?}: slowest store error {slowest:?}; first refresh {recovered:?} after \
-         the restart"
-    );
-    // The hosts' tokens were written back into an empty store: nobody refreshes from them for
-    // the restore grace (at least the request timeout + 2 s: a refresh in flight when the store
-    // lost its mark may still rotate), which gives every host the chance to write back newer
-    // ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_fails_callers_fast_and_a_restarted_one_is_reseeded_at_once() {
+    // A new, empty Redis: the hosts write back the tokens they hold. Nobody refreshes from
+    // tokens written back into an empty store for the restore grace (at least the request
+    // timeout + 2 s: a refresh in flight when the store lost its mark may still rotate), which
+    // gives every host the chance to write back newer ones.
     let grace = RESTORE_GRACE.max(REQUEST_TIMEOUT + Duration::from_secs(2));
-    assert!(
-        recovered <= grace + RECOVERY_BOUND,
-        "refreshed {recovered:?} after the restart"
-    );
-    for host in &hosts {
-        host.access_token().await.unwrap();
-    }
-    assert_eq!(genlogs.reuses(), 0);
+    fails_fast_and_recovers(Outage {
+        name: "killed",
+        stop: RedisServer::kill,
+        back: (RedisServer::restart, "the restart"),
+        recovery_bound: grace + RECOVERY_BOUND,
+    })
+    .await;
 }

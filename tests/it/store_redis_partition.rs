@@ -7,22 +7,22 @@
 //! The scenarios print what they measured (`--nocapture`): reuse, time from the heal to the
 //! holder's save, time from the heal to every host served again.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::Child;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::child::spawn_child;
+use crate::support::fixture::{Fixture, API_KEY};
 use crate::support::partition::PartitionProxy;
 use crate::support::redis::{RedisCluster, RedisServer};
 use crate::support::sentinel::{SentinelSet, SERVICE};
+use crate::support::store::{call_until_stopped, child_runtime, child_var, Presented};
 use genlogs_auth::testing::{Fault, MockGenLogs, RecordedRequest, REFRESH_PATH};
-use genlogs_auth::{AuthClient, RedisStore, StoreError, StoredTokens, TokenManager, TokenStore};
+use genlogs_auth::{AuthClient, RedisStore, StoreError, TokenManager, TokenStore};
 
-const API_KEY: &str = "partition-test-key";
 const GRANT: &str = "partition";
 /// How long the stand-in's access tokens live.
 const LIFETIME: Duration = Duration::from_secs(4);
@@ -55,19 +55,19 @@ fn configure(store: RedisStore) -> RedisStore {
         .with_timeout(STORE_TIMEOUT)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_after_a_silent_timeout_runs_on_a_new_connection() {
-    let _serial = SERIAL.lock().await;
+/// A Redis, a path to it, and a store (300 ms timeout) that takes the path.
+async fn behind_a_path() -> (RedisServer, PartitionProxy, RedisStore) {
     let redis = RedisServer::start();
     let path = PartitionProxy::start(redis.addr()).await;
     let store = store(&path.url()).with_timeout(Duration::from_millis(300));
-    let genlogs = MockGenLogs::start().await;
-    store
-        .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().into_refresh_token(),
-        ))
-        .await
-        .unwrap();
+    (redis, path, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_after_a_silent_timeout_runs_on_a_new_connection() {
+    let _serial = SERIAL.lock().await;
+    let (_redis, path, store) = behind_a_path().await;
+    Fixture::new().await.seed(&store).await;
     assert_eq!(path.connections(), 1);
 
     path.cut();
@@ -97,9 +97,7 @@ async fn a_call_after_a_silent_timeout_runs_on_a_new_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_taken_before_the_cut_is_released_on_a_new_connection_after_the_heal() {
     let _serial = SERIAL.lock().await;
-    let redis = RedisServer::start();
-    let path = PartitionProxy::start(redis.addr()).await;
-    let store = store(&path.url()).with_timeout(Duration::from_millis(300));
+    let (redis, path, store) = behind_a_path().await;
     let lock = store.lock().await.unwrap();
     path.cut();
     assert!(matches!(
@@ -136,8 +134,8 @@ enum Cut {
 /// cut paths the moment a refresh arrives, answering it only after [`ANSWER_DELAY`].
 struct Stand {
     genlogs: MockGenLogs,
-    /// Refresh tokens presented, and how often: more than once is a reuse.
-    presented: Mutex<HashMap<String, u32>>,
+    /// Refresh tokens presented, and how often.
+    presented: Presented,
     /// When a refresh token was first presented a second time.
     first_reuse: Mutex<Option<Instant>>,
     rejected: AtomicU64,
@@ -154,10 +152,7 @@ impl Stand {
             return None;
         }
         if let Some(token) = request.query("refresh_token") {
-            let mut presented = self.presented.lock().unwrap();
-            let count = presented.entry(token).or_default();
-            *count += 1;
-            if *count == 2 {
+            if self.presented.note(token) == 2 {
                 self.first_reuse
                     .lock()
                     .unwrap()
@@ -188,12 +183,7 @@ impl Stand {
     }
 
     fn reused(&self) -> usize {
-        self.presented
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|&&count| count > 1)
-            .count()
+        self.presented.reused()
     }
 }
 
@@ -282,11 +272,8 @@ impl Fleet {
                 Box::new(cluster)
             }
         };
-        let genlogs = MockGenLogs::builder()
-            .with_api_key(API_KEY)
-            .with_access_lifetime(LIFETIME)
-            .start()
-            .await;
+        let fixture = Fixture::with_access_lifetime(LIFETIME).await;
+        let genlogs = fixture.genlogs.clone();
         let scratch = crate::support::scratch();
         let stop = scratch.path().join("stop");
         let mut fleet = Self {
@@ -296,7 +283,7 @@ impl Fleet {
             sentinels,
             stand: Arc::new(Stand {
                 genlogs: genlogs.clone(),
-                presented: Mutex::default(),
+                presented: Presented::default(),
                 first_reuse: Mutex::default(),
                 rejected: AtomicU64::new(0),
                 armed: Mutex::new(None),
@@ -307,13 +294,7 @@ impl Fleet {
             stop,
             _scratch: scratch,
         };
-        fleet
-            .direct()
-            .replace(&StoredTokens::from_refresh_token(
-                genlogs.issue_tokens().into_refresh_token(),
-            ))
-            .await
-            .unwrap();
+        fixture.seed(&fleet.direct()).await;
         let hook = fleet.stand.clone();
         genlogs.fail_with(move |request| hook.refresh(request));
         for (index, keep_alive) in keep_alive.into_iter().enumerate() {
@@ -395,12 +376,7 @@ impl Fleet {
     /// Runs one partition: waits for the fleet to serve, arms the stand-in so that the next
     /// refresh cuts `cut`, keeps the paths cut for `cut_for` from then, heals them all, and
     /// measures the recovery; then lets the fleet run two more refreshes and stops it.
-    async fn partition(
-        mut self,
-        cut: Cut,
-        cut_for: Duration,
-        late_host: bool,
-    ) -> (Measured, usize) {
+    async fn partition(mut self, cut: Cut, cut_for: Duration, late_host: bool) -> Measured {
         until(Duration::from_secs(60), || self.all_served()).await;
         *self.stand.armed.lock().unwrap() = Some(cut);
         until(Duration::from_secs(60), || {
@@ -452,7 +428,7 @@ impl Fleet {
                 .map(|reused| reused.saturating_duration_since(cut_at)),
         };
         println!("partition {cut:?} for {cut_for:?} (holder host-{holder}): {measured:?}");
-        (measured, holder)
+        measured
     }
 }
 
@@ -481,51 +457,57 @@ fn assert_recovered(measured: &Measured) {
     );
 }
 
+/// One partition of a fleet of [`HOSTS`] on a Redis of `kind` (see [`Fleet::start`] and
+/// [`Fleet::partition`]), run while no other test of this file runs.
+async fn partitioned(
+    kind: Kind,
+    keep_alive: [bool; HOSTS],
+    cut: Cut,
+    cut_for: Duration,
+    late_host: bool,
+) -> Measured {
+    let _serial = SERIAL.lock().await;
+    let fleet = Fleet::start(kind, keep_alive).await;
+    fleet.partition(cut, cut_for, late_host).await
+}
+
+/// Every path cut past the lease.
+const PAST_THE_LEASE: Duration = LEASE.saturating_add(Duration::from_secs(5));
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_path_cut_past_the_lease_while_the_answer_arrives_loses_nothing_and_a_host_started_after_the_heal_waits(
 ) {
-    let _serial = SERIAL.lock().await;
-    let fleet = Fleet::start(Kind::Server, [true, true, false, false]).await;
-    let (measured, _) = fleet
-        .partition(Cut::All, LEASE + Duration::from_secs(5), true)
-        .await;
+    let keep_alive = [true, true, false, false];
+    let measured = partitioned(Kind::Server, keep_alive, Cut::All, PAST_THE_LEASE, true).await;
     assert_recovered(&measured);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_holder_alone_cut_for_less_than_its_lease_saves_before_anyone_resends() {
-    let _serial = SERIAL.lock().await;
-    let fleet = Fleet::start(Kind::Server, [true, true, true, true]).await;
-    let (measured, _) = fleet
-        .partition(Cut::Holder, Duration::from_secs(5), false)
-        .await;
+    let cut_for = Duration::from_secs(5);
+    let measured = partitioned(Kind::Server, [true; HOSTS], Cut::Holder, cut_for, false).await;
     assert_recovered(&measured);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_without_keep_alive_recover_from_the_holder_cut_off() {
-    let _serial = SERIAL.lock().await;
     // No host watches the store: only callers whose cached token ran out read it, and the
     // holder learns that its path healed only from its own pending save.
-    let fleet = Fleet::start(Kind::Server, [false; HOSTS]).await;
-    let (measured, _) = fleet
-        .partition(Cut::Holder, Duration::from_secs(5), false)
-        .await;
+    let cut_for = Duration::from_secs(5);
+    let measured = partitioned(Kind::Server, [false; HOSTS], Cut::Holder, cut_for, false).await;
     assert_recovered(&measured);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_holder_cut_off_past_its_lease_and_the_in_flight_wait_is_resent_no_earlier() {
-    let _serial = SERIAL.lock().await;
     // The documented limit: a host cut off from the store alone cannot be told from a crashed
     // one. The others wait out its lease and the in-flight wait (its request timeout + 2 s
     // after they first saw its mark, which may be only when they get the lock at the lease's
     // end), then send the marked token again: the right move when the holder crashed before
     // GenLogs answered, and a reuse (GenLogs revokes the grant) when its answer arrived. The
     // lease is the longest cut-off the fleet can wait out.
-    let fleet = Fleet::start(Kind::Server, [true, true, true, true]).await;
     let cut_for = LEASE + LEASE + REQUEST_TIMEOUT + Duration::from_secs(5);
-    let (measured, _) = fleet.partition(Cut::Holder, cut_for, false).await;
+    let measured = partitioned(Kind::Server, [true; HOSTS], Cut::Holder, cut_for, false).await;
     let resent = measured
         .send_to_reuse
         .expect("the others resent the marked token once the holder's lease was over");
@@ -541,21 +523,15 @@ async fn the_holder_cut_off_past_its_lease_and_the_in_flight_wait_is_resent_no_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sentinel_every_path_to_the_primary_cut_past_the_lease_loses_nothing() {
-    let _serial = SERIAL.lock().await;
-    let fleet = Fleet::start(Kind::Sentinel, [true, true, false, false]).await;
-    let (measured, _) = fleet
-        .partition(Cut::All, LEASE + Duration::from_secs(5), false)
-        .await;
+    let keep_alive = [true, true, false, false];
+    let measured = partitioned(Kind::Sentinel, keep_alive, Cut::All, PAST_THE_LEASE, false).await;
     assert_recovered(&measured);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_every_path_to_every_node_cut_past_the_lease_loses_nothing() {
-    let _serial = SERIAL.lock().await;
-    let fleet = Fleet::start(Kind::Cluster, [true, true, false, false]).await;
-    let (measured, _) = fleet
-        .partition(Cut::All, LEASE + Duration::from_secs(5), false)
-        .await;
+    let keep_alive = [true, true, false, false];
+    let measured = partitioned(Kind::Cluster, keep_alive, Cut::All, PAST_THE_LEASE, false).await;
     assert_recovered(&measured);
 }
 
@@ -563,13 +539,8 @@ async fn on_a_cluster_every_path_to_every_node_cut_past_the_lease_loses_nothing(
 #[test]
 #[ignore = "run by the partition tests as a child process"]
 fn child() {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let var = child_var;
+    child_runtime().block_on(async {
         assert_eq!(var("GENLOGS_TEST_CHILD"), "host");
         let client = AuthClient::builder(API_KEY)
             .with_base_url(var("GENLOGS_TEST_BASE_URL"))
@@ -604,44 +575,29 @@ fn child() {
 /// succeeded, and `HOST SERVED` when one succeeds after one failed and every 100 ms while calls
 /// succeed, until the stop file appears.
 async fn host(manager: TokenManager, stop: PathBuf) {
-    let stopping = Arc::new(AtomicBool::new(false));
     // The last report: served or not, and when it was printed.
     let served = Arc::new(Mutex::new(None::<(bool, Instant)>));
-    let callers: Vec<_> = (0..8)
-        .map(|_| {
-            let (manager, stopping, served) = (manager.clone(), stopping.clone(), served.clone());
-            tokio::spawn(async move {
-                while !stopping.load(Ordering::Relaxed) {
-                    let answer = manager.access_token().await;
-                    {
-                        let mut last = served.lock().unwrap();
-                        let due = match *last {
-                            None => true,
-                            // While served, a heartbeat every 100 ms: the parent measures when
-                            // every host was served after a heal.
-                            Some((ok, at)) => {
-                                ok != answer.is_ok()
-                                    || (ok && at.elapsed() >= Duration::from_millis(100))
-                            }
-                        };
-                        if due {
-                            *last = Some((answer.is_ok(), Instant::now()));
-                            match &answer {
-                                Ok(_) => println!("HOST SERVED"),
-                                Err(error) => println!("HOST FAILING {error}"),
-                            }
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
+    call_until_stopped(8, &stop, move || {
+        let (manager, served) = (manager.clone(), served.clone());
+        async move {
+            let answer = manager.access_token().await;
+            let mut last = served.lock().unwrap();
+            let due = match *last {
+                None => true,
+                // While served, a heartbeat every 100 ms: the parent measures when every host
+                // was served after a heal.
+                Some((ok, at)) => {
+                    ok != answer.is_ok() || (ok && at.elapsed() >= Duration::from_millis(100))
                 }
-            })
-        })
-        .collect();
-    while !stop.exists() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stopping.store(true, Ordering::Relaxed);
-    for caller in callers {
-        caller.await.unwrap();
-    }
+            };
+            if due {
+                *last = Some((answer.is_ok(), Instant::now()));
+                match &answer {
+                    Ok(_) => println!("HOST SERVED"),
+                    Err(error) => println!("HOST FAILING {error}"),
+                }
+            }
+        }
+    })
+    .await;
 }

@@ -12,13 +12,11 @@
 use std::time::{Duration, Instant};
 
 use crate::support::defaults::STORE_WATCH_INTERVAL;
+use crate::support::fixture::{Fixture, API_KEY};
 use crate::support::redis::{redis_cli, RedisServer};
 use genlogs_auth::testing::MockGenLogs;
-use genlogs_auth::{
-    manager::KeepAlive, AuthClient, RedisStore, StoredTokens, TokenManager, TokenStore,
-};
+use genlogs_auth::{manager::KeepAlive, AuthClient, RedisStore, TokenManager, TokenStore};
 
-const API_KEY: &str = "rollback-test-key";
 const GRANT: &str = "rollback";
 const KEY: &str = "{genlogs:rollback}:tokens";
 const HOSTS: usize = 4;
@@ -71,14 +69,11 @@ fn host(genlogs: &MockGenLogs, redis: &RedisServer, index: usize) -> TokenManage
 /// The grant seeded by an operator, every host holding its first refresh's tokens, each host
 /// running its keep-alive task (and so the store watch).
 async fn fleet(redis: &RedisServer) -> Fleet {
-    let genlogs = MockGenLogs::builder().with_api_key(API_KEY).start().await;
-    RedisStore::new(&redis.url(), GRANT)
-        .unwrap()
-        .replace(&StoredTokens::from_refresh_token(
-            genlogs.issue_tokens().into_refresh_token(),
-        ))
-        .await
-        .unwrap();
+    let fixture = Fixture::new().await;
+    fixture
+        .seed(&RedisStore::new(&redis.url(), GRANT).unwrap())
+        .await;
+    let genlogs = fixture.genlogs;
     let hosts: Vec<TokenManager> = (0..HOSTS).map(|i| host(&genlogs, redis, i)).collect();
     for host in &hosts {
         host.access_token().await.unwrap();
@@ -131,17 +126,33 @@ async fn every_host_is_served(fleet: &Fleet) {
     }
 }
 
-/// Waits until the store holds `token` again; how long that took.
-async fn until_stored(redis: &RedisServer, token: &str, limit: Duration) -> Duration {
+/// Waits a watch interval, within which every host reads the newest document; returns the
+/// refresh token stored then.
+async fn newest_once_read(redis: &RedisServer) -> String {
+    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
+    stored_refresh_token(redis).await
+}
+
+/// Waits until the store holds `newest` again (a host wrote it back, within three watch
+/// intervals); then every host asks for a new token, one after the other (the first sends the
+/// newest refresh token after the restore grace, the others adopt what it saved), and is
+/// served. Returns how long the write-back took.
+async fn written_back_and_served(redis: &RedisServer, fleet: &Fleet, newest: &str) -> Duration {
     let started = Instant::now();
-    while stored_refresh_token(redis).await != token {
+    let limit = STORE_WATCH_INTERVAL * 3;
+    while stored_refresh_token(redis).await != newest {
         assert!(
             started.elapsed() < limit,
             "no host wrote the newer tokens back within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    started.elapsed()
+    let written_back = started.elapsed();
+    for host in &fleet.hosts {
+        host.refresh_now().await.unwrap();
+    }
+    every_host_is_served(fleet).await;
+    written_back
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,19 +165,10 @@ async fn a_store_restored_one_or_two_rotations_back_gets_the_newest_tokens_and_n
         for _ in 0..back {
             fleet.hosts[0].refresh_now().await.unwrap();
         }
-        // Every host reads the newest document within a watch interval.
-        tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
-        let newest = stored_refresh_token(&redis).await;
+        let newest = newest_once_read(&redis).await;
 
         redis.restart_from(&old);
-        let written_back = until_stored(&redis, &newest, STORE_WATCH_INTERVAL * 3).await;
-
-        // Every host asks for a new token afterwards, one after the other: the first sends the
-        // newest refresh token (after the restore grace), the others adopt what it saved.
-        for host in &fleet.hosts {
-            host.refresh_now().await.unwrap();
-        }
-        every_host_is_served(&fleet).await;
+        let written_back = written_back_and_served(&redis, &fleet, &newest).await;
         println!(
             "restored {back} rotation(s) back: newest tokens written back after {written_back:?}; \
              reuses {}; refreshes {}",
@@ -189,16 +191,11 @@ async fn a_redis_restarted_empty_gets_the_tokens_back_and_nobody_reuses() {
     let mut redis = RedisServer::start();
     let fleet = fleet(&redis).await;
     fleet.hosts[1].refresh_now().await.unwrap();
-    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
-    let newest = stored_refresh_token(&redis).await;
+    let newest = newest_once_read(&redis).await;
 
     redis.kill();
     redis.restart();
-    let written_back = until_stored(&redis, &newest, STORE_WATCH_INTERVAL * 3).await;
-    for host in &fleet.hosts {
-        host.refresh_now().await.unwrap();
-    }
-    every_host_is_served(&fleet).await;
+    let written_back = written_back_and_served(&redis, &fleet, &newest).await;
     println!(
         "restarted empty: tokens written back after {written_back:?}; reuses {}",
         fleet.genlogs.reuses()
@@ -307,18 +304,13 @@ async fn a_redis_restarted_empty_while_hosts_hold_different_versions_gets_the_ne
     for _ in 0..2 {
         fleet.hosts[0].refresh_now().await.unwrap();
     }
-    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
-    let newest = stored_refresh_token(&redis).await;
+    let newest = newest_once_read(&redis).await;
 
     redis.kill();
     redis.restart();
     // The stale host writes back first (it needs a refresh at once); the newest still wins.
     let _ = fleet.hosts[3].refresh_now().await;
-    let written_back = until_stored(&redis, &newest, STORE_WATCH_INTERVAL * 3).await;
-    for host in &fleet.hosts {
-        host.refresh_now().await.unwrap();
-    }
-    every_host_is_served(&fleet).await;
+    let written_back = written_back_and_served(&redis, &fleet, &newest).await;
     println!(
         "restarted empty, hosts two rotations apart: the newest written back after \
          {written_back:?}; reuses {}",
@@ -351,16 +343,11 @@ async fn a_rolled_back_dead_document_does_not_stop_a_fleet_holding_live_tokens()
     // An operator re-seeds; the fleet follows and refreshes once.
     operator_reseeds(&redis, &fleet).await;
     fleet.hosts[1].refresh_now().await.unwrap();
-    tokio::time::sleep(STORE_WATCH_INTERVAL + Duration::from_millis(500)).await;
-    let newest = stored_refresh_token(&redis).await;
+    let newest = newest_once_read(&redis).await;
 
     // The store goes back to the dead document of the older generation.
     redis.restart_from(&dead);
-    let written_back = until_stored(&redis, &newest, STORE_WATCH_INTERVAL * 3).await;
-    for host in &fleet.hosts {
-        host.refresh_now().await.unwrap();
-    }
-    every_host_is_served(&fleet).await;
+    let written_back = written_back_and_served(&redis, &fleet, &newest).await;
     println!(
         "rolled back to a dead document: live tokens written back after {written_back:?}; \
          reuses {}",
