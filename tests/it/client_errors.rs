@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use crate::support::defaults::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER};
 use crate::support::leak::assert_no_leak;
 use crate::support::{answering, redirect_target};
+use genlogs_auth::client::{AuthClientBuilder, UnknownOutcome};
 use genlogs_auth::testing::{Fault, MockGenLogs};
-use genlogs_auth::{client::UnknownOutcome, AuthClient, ConfigError, Error, RefreshToken};
+use genlogs_auth::{AuthClient, ConfigError, Error, RefreshToken};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -253,14 +254,7 @@ async fn a_cut_json_error_body_is_not_echoed() {
 
 #[tokio::test]
 async fn long_error_messages_are_truncated() {
-    let error = refresh_error(Fault::text(500, &"word ".repeat(2_000))).await;
-    let Error::Server {
-        message: Some(message),
-        ..
-    } = &error
-    else {
-        panic!("{error:?}")
-    };
+    let message = server_message(&"word ".repeat(2_000)).await;
     assert!(
         message.chars().count() <= MAX_MESSAGE_CHARS + 1,
         "{}",
@@ -304,6 +298,19 @@ async fn a_200_with_a_broken_access_token_hands_back_the_rotated_refresh_token()
         "`access_token_data.expires`: invalid type: integer, expected a datetime string"
     );
     assert_hands_back(&error, "2026-12-03T06:08:25.069078Z");
+}
+
+/// The message kept from a 500 whose body is `body` (the error must be a server error with one).
+async fn server_message(body: &str) -> String {
+    let error = refresh_error(Fault::text(500, body)).await;
+    let Error::Server {
+        message: Some(message),
+        ..
+    } = error
+    else {
+        panic!("{error:?}")
+    };
+    message
 }
 
 /// What is wrong with the success answer `error` could not decode (it must be one).
@@ -455,14 +462,7 @@ async fn deeply_nested_json_is_refused_before_any_parser_recurses() {
 
 #[tokio::test]
 async fn an_error_status_over_the_cap_keeps_its_class() {
-    let error = refresh_error(Fault::text(500, &"e".repeat(20 * 1024))).await;
-    let Error::Server {
-        message: Some(message),
-        ..
-    } = &error
-    else {
-        panic!("{error:?}")
-    };
+    let message = server_message(&"e".repeat(20 * 1024)).await;
     assert!(
         message.contains("exceeds the 16384-byte limit"),
         "{message}"
@@ -529,33 +529,31 @@ async fn a_redirect_is_not_followed_and_its_target_receives_nothing() {
     );
 }
 
+/// The error `builder` fails to build with (it must fail).
+fn config_error(builder: AuthClientBuilder) -> Error {
+    builder.build().map_err(Error::from).unwrap_err()
+}
+
 #[test]
 fn configuration_errors_are_typed_and_quote_nothing() {
-    let insecure = AuthClient::builder(API_KEY)
-        .with_base_url("http://api.genlogs.io/auth")
-        .build()
-        .map_err(Error::from)
-        .unwrap_err();
+    let insecure =
+        config_error(AuthClient::builder(API_KEY).with_base_url("http://api.genlogs.io/auth"));
     assert!(
         matches!(insecure, Error::InvalidConfig(ConfigError::InsecureBaseUrl)),
         "{insecure:?}"
     );
 
-    let bad_key = AuthClient::builder("key-SECRET-7a1\nInjected: header")
-        .build()
-        .map_err(Error::from)
-        .unwrap_err();
+    let bad_key = config_error(AuthClient::builder("key-SECRET-7a1\nInjected: header"));
     assert!(
         matches!(bad_key, Error::InvalidConfig(ConfigError::ApiKey)),
         "{bad_key:?}"
     );
     assert_no_leak(&bad_key, &["key-SECRET-7a1", "Injected"]);
 
-    let with_credentials = AuthClient::builder(API_KEY)
-        .with_base_url(format!("https://user:{SENT}@api.genlogs.io/auth"))
-        .build()
-        .map_err(Error::from)
-        .unwrap_err();
+    let with_credentials = config_error(
+        AuthClient::builder(API_KEY)
+            .with_base_url(format!("https://user:{SENT}@api.genlogs.io/auth")),
+    );
     assert!(
         matches!(
             with_credentials,
@@ -565,11 +563,7 @@ fn configuration_errors_are_typed_and_quote_nothing() {
     );
     assert_no_leak(&with_credentials, SECRETS);
 
-    let zero_timeout = AuthClient::builder(API_KEY)
-        .with_timeout(Duration::ZERO)
-        .build()
-        .map_err(Error::from)
-        .unwrap_err();
+    let zero_timeout = config_error(AuthClient::builder(API_KEY).with_timeout(Duration::ZERO));
     assert!(
         matches!(zero_timeout, Error::InvalidConfig(ConfigError::Timeout(_))),
         "{zero_timeout:?}"
@@ -579,11 +573,8 @@ fn configuration_errors_are_typed_and_quote_nothing() {
 
 #[test]
 fn a_configuration_error_says_what_is_wrong_once() {
-    let error = AuthClient::builder(API_KEY)
-        .with_base_url("http://api.genlogs.io/auth")
-        .build()
-        .map_err(Error::from)
-        .unwrap_err();
+    let error =
+        config_error(AuthClient::builder(API_KEY).with_base_url("http://api.genlogs.io/auth"));
     let Error::InvalidConfig(cause) = &error else {
         panic!("{error:?}")
     };

@@ -12,8 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn inside_the_margin_callers_get_the_cached_token_while_one_background_refresh_runs() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     let first = manager.access_token().await.unwrap();
     assert_eq!(fx.refresh_requests(), 1);
 
@@ -49,8 +48,7 @@ async fn inside_the_margin_callers_get_the_cached_token_while_one_background_ref
 
 #[tokio::test]
 async fn a_token_future_does_its_work_when_polled_not_when_built() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     let first = manager.access_token().await.unwrap();
     let lifetime = ACCESS_LIFETIME.to_std().unwrap();
     fx.clock.advance(lifetime - MARGIN + Duration::from_secs(1));
@@ -131,8 +129,7 @@ async fn a_cancelled_caller_does_not_abort_the_refresh() {
 
 #[tokio::test]
 async fn auth_headers_call_another_genlogs_endpoint() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     let headers = manager.auth_headers().await.unwrap();
     assert!(headers["access-token"].is_sensitive() && headers["x-api-key"].is_sensitive());
     let response = reqwest::Client::new()

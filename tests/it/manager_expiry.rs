@@ -94,8 +94,7 @@ async fn expiries_are_read_on_the_servers_clock() {
 
 #[tokio::test]
 async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     // 30 s tokens against a 60 s margin: renewed at half their lifetime, not on every call.
     short_lived(&fx, chrono::Duration::seconds(30));
     assert!(MARGIN > Duration::from_secs(30));
@@ -113,8 +112,7 @@ async fn a_lifetime_shorter_than_the_margin_does_not_refresh_on_every_call() {
 
 #[tokio::test]
 async fn tokens_that_expire_on_arrival_are_refreshed_once_per_minimum_interval() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     short_lived(&fx, chrono::Duration::seconds(-60));
     call_over(&fx, &manager, 500, Duration::from_secs(50)).await;
     assert_refreshes(&fx, 9..=11, "50 s");
@@ -126,8 +124,7 @@ async fn a_date_far_off_is_not_believed() {
         chrono::DateTime::UNIX_EPOCH,
         Utc::now() + chrono::Duration::days(365 * 100),
     ] {
-        let fx = Fixture::new().await;
-        let manager = fx.seeded_manager();
+        let (fx, manager) = Fixture::with_seeded_manager().await;
         fx.genlogs
             .fail_always(token_reply(chrono::Duration::minutes(30), Some(date)));
         call_over(&fx, &manager, 200, Duration::from_secs(5)).await;
@@ -141,8 +138,7 @@ async fn a_date_far_off_is_not_believed() {
 
 #[tokio::test]
 async fn an_expiry_in_year_9999_is_renewed_within_a_day() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     fx.genlogs.fail_always(token_reply(
         chrono::DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
             .unwrap()

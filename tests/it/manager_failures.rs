@@ -18,8 +18,7 @@ fn too_many_requests(retry_after: &str) -> Fault {
 
 #[tokio::test]
 async fn a_503_keeps_serving_the_cached_token_until_it_expires() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     let cached = manager.access_token().await.unwrap();
     fx.genlogs
         .fail_always(Fault::text(503, "Service Unavailable"));
@@ -93,8 +92,7 @@ async fn a_401_after_an_unknown_outcome_says_the_grant_was_lost_and_stops() {
         Fault::Drop { rotate: false },
         Fault::text(500, "Internal Server Error"),
     ] {
-        let fx = Fixture::new().await;
-        let manager = fx.seeded_manager();
+        let (fx, manager) = Fixture::with_seeded_manager().await;
         // GenLogs rotates the token, and the answer is lost (or is a 500).
         fx.genlogs.fail_always(Fault::after_processing(first));
         assert!(manager.access_token().await.is_err());
@@ -156,8 +154,7 @@ async fn a_522_keeps_the_token_possibly_rotated_for_every_manager_on_the_store()
 
 #[tokio::test]
 async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     fx.genlogs
         .fail_always(too_many_requests("18446744073709551615"));
     let error = manager.access_token().await.unwrap_err();
@@ -171,8 +168,7 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
     assert_eq!(fx.refresh_requests(), 2);
 
     // And new tokens are taken at once, whatever the cooldown.
-    let fresh = Fixture::new().await;
-    let manager = fresh.seeded_manager();
+    let (fresh, manager) = Fixture::with_seeded_manager().await;
     fresh
         .genlogs
         .fail_always(too_many_requests("18446744073709551615"));
@@ -187,11 +183,7 @@ async fn a_hostile_retry_after_neither_panics_nor_wedges_refreshing() {
 fn a_runtime_shut_down_mid_refresh_does_not_wedge_the_manager() {
     // The stand-in runs on a runtime of its own, which lives through the test.
     let server = tokio::runtime::Runtime::new().unwrap();
-    let (fx, manager) = server.block_on(async {
-        let fx = Fixture::new().await;
-        let manager = fx.seeded_manager();
-        (fx, manager)
-    });
+    let (fx, manager) = server.block_on(Fixture::with_seeded_manager());
     // The server holds the request unanswered; the runtime running the refresh goes away.
     fx.genlogs.fail_always(Fault::Stall);
     let doomed = tokio::runtime::Runtime::new().unwrap();

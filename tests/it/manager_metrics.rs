@@ -68,9 +68,9 @@ const NAMES: &[&str] = &[
 
 /// Runs `test` against a new stand-in (whose tokens live [`ACCESS_LIFETIME`] and
 /// [`REFRESH_LIFETIME`]) on a current-thread runtime with a fresh recorder for this thread, and
-/// returns what it recorded and the fixture (see the module doc for why this is the runtime that
-/// works).
-fn recorded(test: impl AsyncFnOnce(&Fixture)) -> (Recorded, Fixture) {
+/// returns what it recorded (see the module doc for why this is the runtime that works), once
+/// [`Recorded::assert_clean`] has checked it against every secret of the stand-in.
+fn recorded(test: impl AsyncFnOnce(&Fixture)) -> Recorded {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -91,7 +91,9 @@ fn recorded(test: impl AsyncFnOnce(&Fixture)) -> (Recorded, Fixture) {
         })
     });
     drop(runtime);
-    (Recorded(snapshotter.snapshot().into_vec()), fx)
+    let metrics = Recorded(snapshotter.snapshot().into_vec());
+    metrics.assert_clean(&fx);
+    metrics
 }
 
 type Entry = (CompositeKey, Option<Unit>, Option<SharedString>, DebugValue);
@@ -215,7 +217,7 @@ fn needing_a_refresh(fx: &Fixture) -> TokenManager {
 
 #[test]
 fn a_successful_refresh_counts_ok_and_times_the_request_and_each_store_call() {
-    let (metrics, fx) = recorded(async |fx| {
+    let metrics = recorded(async |fx| {
         describe();
         needing_a_refresh(fx).access_token().await.unwrap();
     });
@@ -252,7 +254,6 @@ fn a_successful_refresh_counts_ok_and_times_the_request_and_each_store_call() {
             assert_eq!(*unit, Some(Unit::Seconds), "{name}");
         }
     }
-    metrics.assert_clean(&fx);
 }
 
 #[test]
@@ -268,7 +269,7 @@ fn each_refresh_outcome_is_counted_under_its_label_and_the_token_state_follows()
         (Fault::validation(), "failed", "usable"),
     ];
     for (fault, outcome, state) in cases {
-        let (metrics, fx) = recorded(async |fx| {
+        let metrics = recorded(async |fx| {
             let manager = needing_a_refresh(fx);
             fx.genlogs.fail_next(1, fault.clone());
             manager.access_token().await.unwrap_err();
@@ -286,13 +287,12 @@ fn each_refresh_outcome_is_counted_under_its_label_and_the_token_state_follows()
             assert_eq!(metrics.gauge(REFRESH_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
         }
         assert_eq!(metrics.gauge(ACCESS_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
-        metrics.assert_clean(&fx);
     }
 }
 
 #[test]
 fn a_store_that_cannot_be_used_counts_an_error_with_its_store_and_kind() {
-    let (metrics, fx) = recorded(async |fx| {
+    let metrics = recorded(async |fx| {
         // The token file's directory is a regular file: opening the lock file fails (ENOTDIR),
         // whoever runs the test (root included).
         let not_a_directory = tempfile::NamedTempFile::new().unwrap();
@@ -318,13 +318,12 @@ fn a_store_that_cannot_be_used_counts_an_error_with_its_store_and_kind() {
         0,
         "nothing was sent"
     );
-    metrics.assert_clean(&fx);
 }
 
 #[cfg(feature = "redis")]
 #[test]
 fn an_unreachable_redis_counts_unreachable_errors_of_the_redis_store() {
-    let (metrics, fx) = recorded(async |fx| {
+    let metrics = recorded(async |fx| {
         // A port that was free a moment ago: connections are refused.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -350,12 +349,11 @@ fn an_unreachable_redis_counts_unreachable_errors_of_the_redis_store() {
             &[("store", "redis"), ("kind", "unreachable")]
         )
     );
-    metrics.assert_clean(&fx);
 }
 
 #[test]
 fn every_invalidate_call_is_counted() {
-    let (metrics, fx) = recorded(async |fx| {
+    let metrics = recorded(async |fx| {
         let manager = needing_a_refresh(fx);
         let token = manager.access_token().await.unwrap();
         manager.invalidate(&token);
@@ -366,7 +364,6 @@ fn every_invalidate_call_is_counted() {
     assert_eq!(metrics.counter(INVALIDATIONS_TOTAL, &[]), 2);
     // The rejected token is no longer handed out.
     assert_eq!(metrics.gauge(ACCESS_TOKEN_EXPIRES_IN_SECONDS, &[]), 0.0);
-    metrics.assert_clean(&fx);
 }
 
 /// Two fresh access tokens rejected in a row (the seeded one and its successor), then, when
@@ -393,22 +390,20 @@ async fn rejected_twice(fx: &Fixture, succeed: bool) {
 
 #[test]
 fn the_rejections_gauge_counts_fresh_access_tokens_rejected_in_a_row() {
-    let (metrics, fx) = recorded(async |fx| rejected_twice(fx, false).await);
+    let metrics = recorded(async |fx| rejected_twice(fx, false).await);
     assert_eq!(metrics.gauge(ACCESS_REJECTIONS_IN_A_ROW, &[]), 2.0);
-    metrics.assert_clean(&fx);
 }
 
 #[test]
 fn the_rejections_gauge_is_zero_again_after_a_success() {
-    let (metrics, fx) = recorded(async |fx| rejected_twice(fx, true).await);
+    let metrics = recorded(async |fx| rejected_twice(fx, true).await);
     assert_eq!(metrics.gauge(ACCESS_REJECTIONS_IN_A_ROW, &[]), 0.0);
     assert_eq!(metrics.counter(INVALIDATIONS_TOTAL, &[]), 2);
-    metrics.assert_clean(&fx);
 }
 
 #[test]
 fn the_expiry_gauges_are_the_fresh_tokens_lifetimes() {
-    let (metrics, fx) = recorded(async |fx| {
+    let metrics = recorded(async |fx| {
         needing_a_refresh(fx).access_token().await.unwrap();
     });
 
@@ -420,7 +415,6 @@ fn the_expiry_gauges_are_the_fresh_tokens_lifetimes() {
     let refresh = metrics.gauge(REFRESH_TOKEN_EXPIRES_IN_SECONDS, &[]);
     let lifetime = REFRESH_LIFETIME.as_secs_f64();
     assert!(refresh <= lifetime && refresh > lifetime - 5.0, "{refresh}");
-    metrics.assert_clean(&fx);
 }
 
 #[test]
@@ -428,7 +422,7 @@ fn no_name_label_or_description_carries_a_token_or_the_api_key() {
     // Many paths in one recorder: a refresh, a rejection, an invalidation, a throttled and a
     // failed request, a store error; then every name, label and description is checked against
     // every token the stand-in issued and its api key.
-    let (metrics, fx) = recorded(async |fx| {
+    let metrics = recorded(async |fx| {
         describe();
         let good = needing_a_refresh(fx);
         let token = good.access_token().await.unwrap();
@@ -452,5 +446,4 @@ fn no_name_label_or_description_carries_a_token_or_the_api_key() {
 
     assert_eq!(metrics.counter_total(REFRESHES_TOTAL), 4);
     assert!(metrics.counter_total(STORE_ERRORS_TOTAL) >= 1);
-    metrics.assert_clean(&fx);
 }

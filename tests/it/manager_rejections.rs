@@ -83,8 +83,7 @@ async fn an_invalidated_access_token_is_never_handed_out_again_when_the_store_br
 
 #[tokio::test]
 async fn invalidate_refreshes_once_however_many_callers_report_it() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     let rejected = manager.access_token().await.unwrap();
     fx.clock.advance(Duration::from_secs(10));
     for _ in 0..50 {
@@ -137,8 +136,7 @@ async fn rejecting_every_token(
 
 #[tokio::test]
 async fn an_endpoint_rejecting_every_fresh_token_gets_backed_off_refreshes_not_a_storm() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     let (consecutive, retry_at) = rejecting_every_token(&fx, &manager, Duration::from_secs(3600))
         .await
         .expect("callers were told");
@@ -158,8 +156,7 @@ async fn an_endpoint_rejecting_every_fresh_token_gets_backed_off_refreshes_not_a
 
 #[tokio::test]
 async fn a_success_ends_the_backoff_of_rejected_tokens() {
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (fx, manager) = Fixture::with_seeded_manager().await;
     rejecting_every_token(&fx, &manager, Duration::from_secs(60)).await;
     let backing_off = fx.refresh_requests();
     // The endpoint works again: the token fetched after the backoff is accepted.
@@ -179,8 +176,7 @@ async fn a_success_ends_the_backoff_of_rejected_tokens() {
         other => panic!("{other:?}"),
     }
     // Reporting an accepted token while none is rejected costs a read, and changes nothing.
-    let fx = Fixture::new().await;
-    let manager = fx.seeded_manager();
+    let (_fx, manager) = Fixture::with_seeded_manager().await;
     let token = manager.access_token().await.unwrap();
     manager.confirm(&token);
     assert_eq!(

@@ -53,6 +53,17 @@ async fn with_the_token_revoked(
     (manager, auth, client, revoked)
 }
 
+/// A request through the middleware [`with_the_token_revoked`]: it meets the 401 and, retried,
+/// succeeds.
+async fn a_request_meeting_the_revoked_token(
+    fx: &Fixture,
+) -> (TokenManager, GenLogsAuth, ClientWithMiddleware, String) {
+    let (manager, auth, client, revoked) = with_the_token_revoked(fx).await;
+    let response = get_protected(fx, &client).await;
+    assert_eq!(response.status(), 200);
+    (manager, auth, client, revoked)
+}
+
 /// A GET of the stand-in's protected endpoint through `client`.
 async fn get_protected(fx: &Fixture, client: &ClientWithMiddleware) -> reqwest::Response {
     client.get(fx.genlogs.protected_url()).send().await.unwrap()
@@ -70,11 +81,9 @@ const REJECTED: &str = "GenLogs rejected the access token (401)";
 async fn an_access_token_revoked_early_is_invalidated_once_and_the_request_retried_once() {
     let (captured, _guard) = capture_tracing();
     let fx = Fixture::new().await;
-    let (manager, _auth, client, revoked) = with_the_token_revoked(&fx).await;
 
-    let response = get_protected(&fx, &client).await;
+    let (manager, _auth, _client, revoked) = a_request_meeting_the_revoked_token(&fx).await;
 
-    assert_eq!(response.status(), 200);
     let seen = protected(&fx.genlogs);
     assert_eq!(seen.len(), 2, "the first attempt and one retry");
     assert_eq!(seen[0].header("access-token"), Some(revoked.as_str()));
@@ -409,9 +418,7 @@ async fn a_second_401_after_the_retry_is_returned_as_is() {
 async fn no_secret_in_the_debug_of_the_middleware_or_client_nor_in_the_trace_of_a_retry() {
     let (captured, _guard) = capture_tracing();
     let fx = Fixture::new().await;
-    let (_manager, auth, client, _revoked) = with_the_token_revoked(&fx).await;
-    let response = get_protected(&fx, &client).await;
-    assert_eq!(response.status(), 200);
+    let (_manager, auth, client, _revoked) = a_request_meeting_the_revoked_token(&fx).await;
 
     let trace = captured.text();
     assert!(trace.contains("retried=true"), "{trace}");

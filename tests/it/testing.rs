@@ -21,6 +21,20 @@ async fn get_protected_with_its_key(genlogs: &MockGenLogs, access: &str) -> u16 
     get_protected(genlogs, access, genlogs.api_key()).await
 }
 
+/// A new stand-in and a client of it.
+async fn stand_in_and_client() -> (MockGenLogs, AuthClient) {
+    let genlogs = MockGenLogs::start().await;
+    let client = client(&genlogs);
+    (genlogs, client)
+}
+
+/// A new stand-in, a client of it, and a refresh token it issued.
+async fn stand_in_client_and_token() -> (MockGenLogs, AuthClient, RefreshToken) {
+    let (genlogs, client) = stand_in_and_client().await;
+    let token = genlogs.issue_tokens().into_refresh_token();
+    (genlogs, client, token)
+}
+
 async fn get_protected(genlogs: &MockGenLogs, access: &str, api_key: &str) -> u16 {
     reqwest::Client::new()
         .get(genlogs.protected_url())
@@ -124,9 +138,7 @@ async fn an_expired_refresh_token_is_rejected() {
 
 #[tokio::test]
 async fn scripted_faults_apply_to_the_next_n_requests_then_genlogs_answers() {
-    let genlogs = MockGenLogs::start().await;
-    let client = client(&genlogs);
-    let token = genlogs.issue_tokens().into_refresh_token();
+    let (genlogs, client, token) = stand_in_client_and_token().await;
     genlogs.fail_next(2, Fault::rate_limited(30));
     for _ in 0..2 {
         let error = client.refresh(&token).await.unwrap_err();
@@ -150,8 +162,7 @@ async fn scripted_faults_apply_to_the_next_n_requests_then_genlogs_answers() {
 
 #[tokio::test]
 async fn each_genlogs_error_body_maps_to_its_error() {
-    let genlogs = MockGenLogs::start().await;
-    let client = client(&genlogs);
+    let (genlogs, client) = stand_in_and_client().await;
     let token = RefreshToken::new("rt-any");
     let cases = [
         (Fault::unauthorized(), 401),
@@ -173,9 +184,7 @@ async fn each_genlogs_error_body_maps_to_its_error() {
 
 #[tokio::test]
 async fn a_dropped_connection_after_rotation_loses_the_grant() {
-    let genlogs = MockGenLogs::start().await;
-    let client = client(&genlogs);
-    let kept = genlogs.issue_tokens().into_refresh_token();
+    let (genlogs, client, kept) = stand_in_client_and_token().await;
     genlogs.fail_next(1, Fault::Drop { rotate: false });
     let error = client.refresh(&kept).await.unwrap_err();
     assert!(
@@ -206,8 +215,7 @@ async fn a_dropped_connection_after_rotation_loses_the_grant() {
 
 #[tokio::test]
 async fn stalls_garbage_and_oversized_bodies_are_unknown_outcomes() {
-    let genlogs = MockGenLogs::start().await;
-    let client = client(&genlogs);
+    let (genlogs, client) = stand_in_and_client().await;
     let token = RefreshToken::new("rt-any");
     let faults = [
         Fault::Stall,
@@ -235,9 +243,7 @@ async fn stalls_garbage_and_oversized_bodies_are_unknown_outcomes() {
 
 #[tokio::test]
 async fn every_expires_form_parses_to_the_same_instant() {
-    let genlogs = MockGenLogs::start().await;
-    let client = client(&genlogs);
-    let mut token = genlogs.issue_tokens().into_refresh_token();
+    let (genlogs, client, mut token) = stand_in_client_and_token().await;
     for format in ExpiresFormat::all() {
         genlogs.fail_next(1, Fault::Expires(format));
         let before = chrono::Utc::now();
@@ -299,9 +305,7 @@ async fn a_fixed_port_can_be_chosen_and_handles_share_one_server() {
 
 #[tokio::test]
 async fn a_fault_after_processing_rotates_and_a_responder_picks_requests() {
-    let genlogs = MockGenLogs::start().await;
-    let client = client(&genlogs);
-    let token = genlogs.issue_tokens().into_refresh_token();
+    let (genlogs, client, token) = stand_in_client_and_token().await;
     genlogs.fail_next(1, Fault::after_processing(Fault::gateway_timeout()));
     let error = client.refresh(&token).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(504));

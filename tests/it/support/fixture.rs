@@ -100,6 +100,13 @@ impl Fixture {
         self.manager(MemoryStore::new(self.valid_tokens()))
     }
 
+    /// A new fixture and a [`seeded_manager`](Self::seeded_manager) of it.
+    pub async fn with_seeded_manager() -> (Self, TokenManager) {
+        let fx = Self::new().await;
+        let manager = fx.seeded_manager();
+        (fx, manager)
+    }
+
     /// A memory store seeded with [`valid_tokens`](Self::valid_tokens) and a manager on it.
     pub fn manager_on_a_shared_store(&self) -> (Arc<MemoryStore>, TokenManager) {
         let store = Arc::new(MemoryStore::new(self.valid_tokens()));

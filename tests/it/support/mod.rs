@@ -10,7 +10,6 @@ pub mod leak;
 pub mod partition;
 pub mod redis;
 pub mod sentinel;
-pub mod store;
 
 use genlogs_auth::testing::{Fault, MockGenLogs, DEFAULT_ACCESS_LIFETIME};
 
