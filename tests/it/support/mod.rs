@@ -10,6 +10,7 @@ pub mod leak;
 pub mod partition;
 pub mod redis;
 pub mod sentinel;
+pub mod store;
 
 use genlogs_auth::testing::{Fault, MockGenLogs, DEFAULT_ACCESS_LIFETIME};
 
