@@ -54,7 +54,8 @@ struct ShortLived {
 
 impl ShortLived {
     async fn serve() -> Arc<Self> {
-        let fixture = Fixture::with_access_lifetime(LIFETIME).await;
+        let fixture =
+            Fixture::with_stand_in(|genlogs| genlogs.with_access_lifetime(LIFETIME)).await;
         let genlogs = fixture.genlogs.clone();
         let stand_in = Arc::new(Self {
             fixture,

@@ -36,7 +36,9 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A stand-in with 2 s access tokens, the grant seeded in Redis, and two hosts (managers over
 /// their own stores with the default timeouts, lease and lock wait) that hold a token.
 async fn fleet(redis: &RedisServer) -> (MockGenLogs, Vec<TokenManager>) {
-    let fixture = Fixture::with_access_lifetime(Duration::from_secs(2)).await;
+    let fixture =
+        Fixture::with_stand_in(|genlogs| genlogs.with_access_lifetime(Duration::from_secs(2)))
+            .await;
     fixture
         .seed(&RedisStore::new(&redis.url(), GRANT).unwrap())
         .await;

@@ -272,7 +272,8 @@ impl Fleet {
                 Box::new(cluster)
             }
         };
-        let fixture = Fixture::with_access_lifetime(LIFETIME).await;
+        let fixture =
+            Fixture::with_stand_in(|genlogs| genlogs.with_access_lifetime(LIFETIME)).await;
         let genlogs = fixture.genlogs.clone();
         let scratch = crate::support::scratch();
         let stop = scratch.path().join("stop");

@@ -55,7 +55,7 @@ fn store(set: &SentinelSet) -> RedisStore {
 
 /// A stand-in whose access tokens live `lifetime`, the grant seeded through `seed_store`.
 async fn genlogs(lifetime: Duration, seed_store: &RedisStore) -> MockGenLogs {
-    let fixture = Fixture::with_access_lifetime(lifetime).await;
+    let fixture = Fixture::with_stand_in(|genlogs| genlogs.with_access_lifetime(lifetime)).await;
     fixture.seed(seed_store).await;
     fixture.genlogs
 }

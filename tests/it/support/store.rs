@@ -1,5 +1,5 @@
 //! Shared by the store tests (and the store bench): token documents, a save over whatever a store
-//! holds, the stand-in with short-lived access tokens, and host processes' callers.
+//! holds, seeding a store from the stand-in, and host processes' callers.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,12 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
-use genlogs_auth::clock::ManualClock;
-use genlogs_auth::testing::MockGenLogs;
 use genlogs_auth::{RefreshToken, StoreError, StoredTokens, TokenStore};
 
-use super::fixture::{Fixture, API_KEY};
+use super::fixture::Fixture;
 
 /// A document holding the refresh token `refresh` alone (no access token, version 0).
 pub fn tokens(refresh: &str) -> StoredTokens {
@@ -44,19 +41,6 @@ pub async fn first_save<S: TokenStore>(store: &S, refresh: &str) -> S::Lock {
 }
 
 impl Fixture {
-    /// The stand-in with access tokens that live `lifetime`, for tests on the real clock (the
-    /// manual clock is there, unused).
-    pub async fn with_access_lifetime(lifetime: Duration) -> Self {
-        Self {
-            genlogs: MockGenLogs::builder()
-                .with_api_key(API_KEY)
-                .with_access_lifetime(lifetime)
-                .start()
-                .await,
-            clock: Arc::new(ManualClock::new(Utc::now())),
-        }
-    }
-
     /// Seeds `store` with [`valid_tokens`](Self::valid_tokens), as an operator does.
     pub async fn seed(&self, store: &impl TokenStore) {
         store.replace(&self.valid_tokens()).await.unwrap();
