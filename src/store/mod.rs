@@ -150,6 +150,15 @@ impl StoredTokens {
         self.version
     }
 
+    /// Without the access token (and its expiry), keeping everything else: for an access token
+    /// that must not be handed out, so that the first call refreshes.
+    #[must_use]
+    pub fn without_access_token(mut self) -> Self {
+        self.access_token = None;
+        self.access_expires = None;
+        self
+    }
+
     /// As read from another server instance than the one that saved it (a restart, a failover,
     /// a restored backup; for Redis, another `run_id`): what a store's
     /// [`load`](TokenStore::load) says when it can tell. Such a store may have lost later writes

@@ -65,12 +65,12 @@ fn from_token_response(document: Value) -> Result<StoredTokens, String> {
     if session.refresh_token.expose_secret().trim().is_empty() {
         return Err("`refresh_token_data.token` is empty".into());
     }
+    let tokens = StoredTokens::from_session(&session);
     if session.access_token.expose_secret().trim().is_empty() {
         // A blank access token is useless, the refresh token is not: the first call refreshes.
-        return Ok(StoredTokens::from_refresh_token(session.refresh_token)
-            .with_refresh_expires(Some(session.refresh_expires)));
+        return Ok(tokens.without_access_token());
     }
-    Ok(StoredTokens::from_session(&session))
+    Ok(tokens)
 }
 
 pub async fn run(global: &Global, args: &InitArgs) -> Result<Outcome, Failure> {
@@ -199,6 +199,7 @@ mod tests {
             "refresh_token_data":{"token":"rt-1","expires":"2026-12-03T06:08:25"},"user_id":"u","company_id":1}"#;
         let tokens = parse(blank_access).unwrap();
         assert!(tokens.access_token().is_none() && tokens.access_expires().is_none());
+        assert!(tokens.refresh_expires().is_some(), "the rest is kept");
         assert_eq!(tokens.refresh_token().expose_secret(), "rt-1");
         let blank_refresh = blank_access
             .replace(r#""token":" ""#, r#""token":"at-1""#)
