@@ -717,34 +717,30 @@ pub(crate) fn operator_write(
     }
 }
 
-/// What a store's `save` or `extend` answers to a lock another store (of the same kind, or
-/// boxed, of another kind) handed out: nothing is written.
 /// The two setters of a store whose [`lock`](TokenStore::lock) waits for another holder (a
 /// process, or another host's lease): how long, and on which clock. The store has the fields
 /// `lock_wait: Duration` and `clock: Arc<dyn Clock>`; extra lines document the clock setter.
 macro_rules! lock_wait_setters {
     ($(#[doc = $clock_doc:literal])*) => {
-        /// How long [`lock`](crate::store::TokenStore::lock) waits for another holder before
-        /// failing with [`StoreError::Busy`](crate::store::StoreError::Busy). Default: 35 s.
-        #[must_use]
-        pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {
-            self.lock_wait = wait;
-            self
-        }
+        crate::setters! {
+            /// How long [`lock`](crate::store::TokenStore::lock) waits for another holder before
+            /// failing with [`StoreError::Busy`](crate::store::StoreError::Busy). Default: 35 s.
+            #[must_use]
+            with_lock_wait(wait: std::time::Duration) => lock_wait = wait;
 
-        /// The clock that [`lock`](crate::store::TokenStore::lock)'s wait for another holder is
-        /// measured and slept on (give the [`ManualClock`](crate::clock::ManualClock) to drive
-        /// it in a test). Default: [`SystemClock`](crate::clock::SystemClock).
-        $(#[doc = $clock_doc])*
-        #[must_use]
-        pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::clock::Clock>) -> Self {
-            self.clock = clock;
-            self
+            /// The clock that [`lock`](crate::store::TokenStore::lock)'s wait for another holder
+            /// is measured and slept on (give the [`ManualClock`](crate::clock::ManualClock) to
+            /// drive it in a test). Default: [`SystemClock`](crate::clock::SystemClock).
+            $(#[doc = $clock_doc])*
+            #[must_use]
+            with_clock(clock: std::sync::Arc<dyn crate::clock::Clock>) => clock = clock;
         }
     };
 }
 pub(crate) use lock_wait_setters;
 
+/// What a store's `save` or `extend` answers to a lock another store (of the same kind, or
+/// boxed, of another kind) handed out: nothing is written.
 pub(crate) fn foreign_lock() -> StoreError {
     StoreError::Other("the lock was not taken from this store; nothing was written".into())
 }
